@@ -53,7 +53,10 @@ export class DozerError extends Error {
 
 /** True for any {@link DozerError}, also across module copies. */
 export function isDozerError(e: unknown): e is DozerError {
-  return e instanceof DozerError || (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && 'retryable' in e);
+  return (
+    e instanceof DozerError ||
+    (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && 'retryable' in e)
+  );
 }
 
 export class ConfigError extends DozerError {

@@ -36,3 +36,5 @@ export {
   invariant,
   isDozerError,
 } from './errors.js';
+export { compareBytes, compareRows, compareStrings, compareValues, rowsEqual, valuesEqual } from './compare.js';
+export { describeJson, rowToObject, valueFromJson, valueToJson } from './value-json.js';

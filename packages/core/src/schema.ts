@@ -1,5 +1,5 @@
-import type { FieldType } from './field-type.js';
 import { SchemaError } from './errors.js';
+import type { FieldType } from './field-type.js';
 
 /** One named, typed column. */
 export interface FieldDefinition {

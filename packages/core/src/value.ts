@@ -129,7 +129,7 @@ function divRoundHalfAway(num: bigint, den: bigint): bigint {
   if (r === 0n) return q;
   const twiceR = (r < 0n ? -r : r) * 2n;
   const absDen = den < 0n ? -den : den;
-  if (twiceR >= absDen) return (num < 0n) !== (den < 0n) ? q - 1n : q + 1n;
+  if (twiceR >= absDen) return num < 0n !== den < 0n ? q - 1n : q + 1n;
   return q;
 }
 
@@ -166,7 +166,15 @@ export class Timestamp {
     const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', zone] = m;
     const month = Number(mo);
     const day = Number(d);
-    if (month < 1 || month > 12 || day < 1 || day > daysInMonth(Number(y), month) || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) {
+    if (
+      month < 1 ||
+      month > 12 ||
+      day < 1 ||
+      day > daysInMonth(Number(y), month) ||
+      Number(h) > 23 ||
+      Number(mi) > 59 ||
+      Number(s) > 59
+    ) {
       throw new RangeError(`not a valid timestamp: "${text}"`);
     }
     const days = BigInt(daysFromCivil(Number(y), month, day));
@@ -231,7 +239,8 @@ export class DateValue {
     const y = Number(m[1]);
     const mo = Number(m[2]);
     const d = Number(m[3]);
-    if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) throw new RangeError(`not a valid date: "${text}"`);
+    if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo))
+      throw new RangeError(`not a valid date: "${text}"`);
     return new DateValue(daysFromCivil(y, mo, d));
   }
 
@@ -283,7 +292,10 @@ export class Duration {
    * `5 MINUTES`, `1 hour 30 minutes`, `2 days`, `1.5 seconds`.
    */
   static parse(text: string): Duration {
-    const iso = /^\s*(-)?P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d{1,6}))?S)?)?\s*$/i.exec(text);
+    const iso =
+      /^\s*(-)?P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d{1,6}))?S)?)?\s*$/i.exec(
+        text,
+      );
     if (iso && /\d/.test(text)) {
       const [, neg, y, mo, w, d, h, mi, s, frac] = iso;
       const sign = neg ? -1 : 1;
@@ -411,7 +423,8 @@ export class Point {
     const m = /^\s*\(?\s*([^,()\s]+)\s*,\s*([^,()\s]+)\s*\)?\s*$/.exec(text);
     const x = m ? Number(m[1]) : Number.NaN;
     const y = m ? Number(m[2]) : Number.NaN;
-    if (!m || Number.isNaN(x) || Number.isNaN(y)) throw new RangeError(`not a point: "${text}" (expected "(x,y)")`);
+    if (!m || Number.isNaN(x) || Number.isNaN(y))
+      throw new RangeError(`not a point: "${text}" (expected "(x,y)")`);
     return new Point(x, y);
   }
 
@@ -504,7 +517,9 @@ function civilFromDays(z0: number): [number, number, number] {
   const z = z0 + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  );
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
   const mp = Math.floor((5 * doy + 2) / 153);
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
