@@ -1,0 +1,183 @@
+#!/usr/bin/env node
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createConnectorRegistry } from '@dozer/connectors';
+import { ConfigError, isDozerError } from '@dozer/core';
+import { type DozerConfig, loadConfig, renderInitTemplate } from './config/index.js';
+import { createLogger } from './logger.js';
+import { planPipeline, startPipeline } from './pipeline.js';
+import { Progress } from './progress.js';
+import { VERSION } from './version.js';
+
+const HELP = `dozer ${VERSION}: real-time SQL over your data, served as REST APIs
+
+Usage: dozer <command> [options]
+
+Commands:
+  init [dir]        write a commented sample dozer.yaml (uses the built-in generator)
+  run               ingest, transform with SQL, store and serve over REST
+  build             check dozer.yaml, the sources and the SQL; --explain prints the plan
+  clean             delete the home_dir (the store and local state)
+
+Options:
+  -c, --config <file>   the config file (default: ./dozer.yaml)
+  --force               init: overwrite an existing dozer.yaml
+  --explain             build: print the SQL plan
+  -h, --help            this help
+  -v, --version         the version
+`;
+
+/** Exit codes: 0 success, 1 a failure while running, 2 bad usage or configuration. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (e) {
+    process.stderr.write(`dozer: ${(e as Error).message}\nRun "dozer --help" for usage.\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const command = positionals[0];
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (values.help || !command || command === 'help') {
+    process.stdout.write(HELP);
+    return command || values.help ? 0 : 2;
+  }
+  const configPath = path.resolve(values.config ?? 'dozer.yaml');
+  try {
+    switch (command) {
+      case 'init':
+        return init(positionals[1] ?? '.', Boolean(values.force));
+      case 'run':
+        return await run(configPath);
+      case 'build':
+        return await build(configPath, Boolean(values.explain));
+      case 'clean':
+        return clean(configPath);
+      default:
+        process.stderr.write(`dozer: unknown command "${command}"\nRun "dozer --help" for usage.\n`);
+        return 2;
+    }
+  } catch (e) {
+    return reportFailure(e);
+  }
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      force: { type: 'boolean' },
+      explain: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+}
+
+function reportFailure(e: unknown): number {
+  if (isDozerError(e)) {
+    process.stderr.write(`dozer: ${e.message}\n`);
+    return e.code === 'CONFIG' || e.code === 'SQL' ? 2 : 1;
+  }
+  process.stderr.write(`dozer: unexpected failure: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  return 1;
+}
+
+function init(dir: string, force: boolean): number {
+  const target = path.resolve(dir, 'dozer.yaml');
+  if (fs.existsSync(target) && !force) {
+    process.stderr.write(`dozer: ${target} already exists; pass --force to overwrite it\n`);
+    return 2;
+  }
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  fs.writeFileSync(target, renderInitTemplate(path.basename(path.resolve(dir))));
+  const rel = path.relative(process.cwd(), target) || 'dozer.yaml';
+  process.stdout.write(`Wrote ${rel}. Start it with:\n  dozer run${rel === 'dozer.yaml' ? '' : ` -c ${rel}`}\n`);
+  return 0;
+}
+
+async function load(configPath: string): Promise<{ config: DozerConfig; registry: ReturnType<typeof createConnectorRegistry> }> {
+  if (!fs.existsSync(configPath)) {
+    throw new ConfigError(`no config file at ${configPath}; create one with "dozer init" or pass -c <file>`);
+  }
+  const registry = createConnectorRegistry();
+  const config = loadConfig(configPath, { connectionValidators: registry.validators() });
+  return { config, registry };
+}
+
+async function build(configPath: string, explain: boolean): Promise<number> {
+  const log = createLogger();
+  const { config, registry } = await load(configPath);
+  const plan = await planPipeline(config, registry, log);
+  await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
+  process.stdout.write(`${path.basename(configPath)} is valid: ${config.sources.length} source(s), ${plan.sql?.outputs.size ?? 0} SQL output(s), ${config.endpoints.length} endpoint(s).\n`);
+  for (const [name, schema] of plan.endpointSchemas) {
+    const pk = schema.primaryKey.map((i) => schema.fields[i]!.name);
+    process.stdout.write(`  endpoint ${name}: ${schema.fields.map((f) => `${f.name} ${f.type}${f.nullable ? '?' : ''}`).join(', ')}${pk.length ? ` (key: ${pk.join(', ')})` : ''}\n`);
+  }
+  if (explain && plan.sql) process.stdout.write(`\n${plan.sql.explain()}\n`);
+  return 0;
+}
+
+function clean(configPath: string): number {
+  let home = path.resolve(path.dirname(configPath), '.dozer');
+  if (fs.existsSync(configPath)) home = loadConfig(configPath, {}).home_dir;
+  fs.rmSync(home, { recursive: true, force: true });
+  process.stdout.write(`Removed ${home}\n`);
+  return 0;
+}
+
+async function run(configPath: string): Promise<number> {
+  const { config, registry } = await load(configPath);
+  let progress: Progress | undefined;
+  const log = createLogger((line) => (progress ? progress.log(line) : process.stderr.write(`${line}\n`)));
+  log.info(`dozer ${VERSION}: starting "${config.app_name}" (home ${config.home_dir})`);
+  const plan = await planPipeline(config, registry, log);
+  const pipeline = await startPipeline(plan, log);
+  progress = new Progress({ sources: pipeline.sources, endpointRows: () => pipeline.endpointRows() });
+  log.info(`REST API listening on ${pipeline.url}`);
+  for (const ep of config.endpoints) log.info(`  ${pipeline.url}${ep.path}`);
+  process.stdout.write(`Serving ${config.endpoints.length} endpoint(s) at ${pipeline.url} — try: curl ${pipeline.url}${config.endpoints[0]?.path ?? '/health'}\n`);
+  progress.start();
+
+  let exitCode = 0;
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const shutdown = (why: string) => {
+      if (stopping) {
+        log.warn('second interrupt: exiting now');
+        process.exit(130);
+      }
+      stopping = true;
+      log.info(`${why}: shutting down (Ctrl-C again to force)`);
+      resolve();
+    };
+    process.once('SIGINT', () => shutdown('interrupted'));
+    process.once('SIGTERM', () => shutdown('terminated'));
+    pipeline.ingestion.then(
+      () => log.info('all sources finished; still serving (Ctrl-C to stop)'),
+      (e) => {
+        exitCode = 1;
+        log.error(`ingestion failed: ${e instanceof Error ? e.message : String(e)}`);
+        shutdown('failure');
+      },
+    );
+  });
+  process.on('SIGINT', () => process.exit(130));
+  await pipeline.stop();
+  progress.stop();
+  log.info('stopped cleanly');
+  return exitCode;
+}
+
+const invokedDirectly = process.argv[1] && /main\.(ts|js)$/.test(process.argv[1]);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

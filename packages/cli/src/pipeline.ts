@@ -1,0 +1,213 @@
+import path from 'node:path';
+import { type RunningServer, createRestApp, startHttpServer } from '@dozer/api';
+import { type Connector, type ConnectorRegistry, type TableInfo, projectTable } from '@dozer/connectors';
+import { ConfigError, type OpBatch, type Operation, type Schema } from '@dozer/core';
+import { type SqlExecutor, type SqlPipeline, compileSql } from '@dozer/sql';
+import { type EndpointStore, type Store, openStore } from '@dozer/store';
+import type { DozerConfig, SourceConfig } from './config/index.js';
+import type { Logger } from './logger.js';
+import type { SourceStats } from './progress.js';
+
+/** Everything `dozer build` checks, resolved: source schemas, the compiled SQL, endpoint schemas. */
+export interface PipelinePlan {
+  readonly config: DozerConfig;
+  /** One per connection that a source uses. */
+  readonly connectors: ReadonlyMap<string, Connector>;
+  readonly sourceSchemas: ReadonlyMap<string, Schema>;
+  readonly sql: SqlPipeline | undefined;
+  /** Schema of each endpoint's table. */
+  readonly endpointSchemas: ReadonlyMap<string, Schema>;
+}
+
+/**
+ * Resolves a config against its sources: creates the connectors, reads their
+ * table schemas, compiles the SQL and checks that every endpoint's table
+ * exists. Every problem is a ConfigError or SqlError that says where.
+ */
+export async function planPipeline(config: DozerConfig, registry: ConnectorRegistry, log: Logger): Promise<PipelinePlan> {
+  const connectors = new Map<string, Connector>();
+  const tablesByConnection = new Map<string, TableInfo[]>();
+  try {
+    for (const conn of config.connections) {
+      if (!config.sources.some((s) => s.connection === conn.name)) continue;
+      const factory = await registry.resolve(conn.kind);
+      const connector = factory.create(conn.config, { name: conn.name, logger: connectorLogger(log, conn.name) });
+      connectors.set(conn.name, connector);
+      tablesByConnection.set(conn.name, await connector.listTables());
+    }
+    const sourceSchemas = new Map<string, Schema>();
+    for (const [i, source] of config.sources.entries()) {
+      const tables = tablesByConnection.get(source.connection) ?? [];
+      const table = tables.find((t) => t.name === source.table_name);
+      if (!table) {
+        throw new ConfigError(
+          `sources[${i}] (${source.name}): connection "${source.connection}" has no table "${source.table_name}" (tables: ${tables.map((t) => t.name).join(', ') || 'none'})`,
+        );
+      }
+      sourceSchemas.set(source.name, projectTable(table, source.columns).schema);
+    }
+    const sql = config.sql?.trim() ? compileSql(config.sql, sourceSchemas) : undefined;
+    const endpointSchemas = new Map<string, Schema>();
+    for (const [i, ep] of config.endpoints.entries()) {
+      const schema = sql?.outputs.get(ep.table_name) ?? sourceSchemas.get(ep.table_name);
+      if (!schema) {
+        const known = [...sourceSchemas.keys(), ...(sql?.outputs.keys() ?? [])];
+        throw new ConfigError(
+          `endpoints[${i}] (${ep.name}): table_name "${ep.table_name}" is neither a source nor a table the SQL writes with INTO (known: ${known.join(', ') || 'none'})`,
+        );
+      }
+      endpointSchemas.set(ep.name, schema);
+    }
+    return { config, connectors, sourceSchemas, sql, endpointSchemas };
+  } catch (e) {
+    await Promise.allSettled([...connectors.values()].map((c) => c.close()));
+    throw e;
+  }
+}
+
+/** A running pipeline: connectors feeding SQL feeding the store, served over REST. */
+export interface RunningPipeline {
+  readonly url: string;
+  readonly store: Store;
+  readonly sources: readonly SourceStats[];
+  endpointRows(): Array<[string, number]>;
+  /** Settles when every connector has finished (rejects on the first failure). */
+  readonly ingestion: Promise<void>;
+  /** Stops ingesting, waits for in-flight writes, closes the server and the store. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a planned pipeline. Until checkpoints exist (a later release), each
+ * start rebuilds the store from scratch: endpoints are reset and every source
+ * is read again from its beginning, so nothing stale or duplicated is served.
+ */
+export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<RunningPipeline> {
+  const { config } = plan;
+  const store = openStore({ path: path.join(config.home_dir, 'store'), maxLimit: config.api.max_limit, defaultLimit: config.api.default_limit });
+  const endpointsByTable = new Map<string, EndpointStore[]>();
+  const endpointStores: Array<[string, EndpointStore]> = [];
+  let server: RunningServer | undefined;
+  const abort = new AbortController();
+  try {
+    for (const ep of config.endpoints) {
+      const schema = plan.endpointSchemas.get(ep.name)!;
+      const es = store.openEndpoint(
+        { name: ep.name, schema, ...(ep.index.primary_key ? { primaryKey: ep.index.primary_key } : {}) },
+        { reset: true },
+      );
+      endpointStores.push([ep.name, es]);
+      const list = endpointsByTable.get(ep.table_name) ?? [];
+      list.push(es);
+      endpointsByTable.set(ep.table_name, list);
+    }
+
+    const sources: SourceStats[] = config.sources.map((s) => ({ name: s.name, ops: 0, batches: 0, snapshotDone: false, finished: false }));
+    const statsByName = new Map(sources.map((s) => [s.name, s]));
+    const executor: SqlExecutor | undefined = plan.sql?.createExecutor();
+
+    const app = createRestApp({
+      endpoints: config.endpoints.map((ep) => ({ path: ep.path, store: endpointStores.find(([n]) => n === ep.name)![1] })),
+      health: () => ({
+        sources: Object.fromEntries(sources.map((s) => [s.name, { ops: s.ops, snapshot_done: s.snapshotDone }])),
+      }),
+    });
+    server = await startHttpServer(app, config.api.rest);
+
+    // One batch at a time through SQL and into the store, in arrival order:
+    // the SQL executor is single-threaded state, and awaiting the chain is
+    // the backpressure each connector sees.
+    let chain: Promise<void> = Promise.resolve();
+    let failure: unknown;
+    const process = async (source: SourceConfig, batch: OpBatch): Promise<void> => {
+      const stats = statsByName.get(source.name)!;
+      stats.ops += batch.ops.length;
+      stats.batches += 1;
+      const writes = new Map<EndpointStore, Operation[]>();
+      const add = (table: string, ops: readonly Operation[]) => {
+        for (const es of endpointsByTable.get(table) ?? []) {
+          const list = writes.get(es);
+          if (list) list.push(...ops);
+          else writes.set(es, [...ops]);
+        }
+      };
+      add(source.name, batch.ops);
+      if (executor && plan.sql?.inputs.includes(source.name)) {
+        for (const [table, ops] of executor.push(source.name, batch.ops)) add(table, ops);
+      }
+      await Promise.all([...writes].map(([es, ops]) => es.apply(ops)));
+    };
+    const enqueue = (source: SourceConfig, batch: OpBatch): Promise<void> => {
+      const next = chain.then(() => {
+        if (failure) throw failure;
+        return process(source, batch);
+      });
+      chain = next.catch((e) => {
+        failure ??= e;
+      });
+      return next;
+    };
+
+    const runs: Promise<void>[] = [];
+    for (const [connName, connector] of plan.connectors) {
+      const connSources = config.sources.filter((s) => s.connection === connName);
+      const byTable = new Map(connSources.map((s) => [s.table_name, s]));
+      runs.push(
+        connector.start({
+          tables: connSources.map((s) => ({ name: s.table_name, ...(s.columns ? { columns: s.columns } : {}), resumeFrom: null })),
+          signal: abort.signal,
+          sink: {
+            write: (batch) => enqueue(byTable.get(batch.table)!, batch),
+            snapshotDone: async (table) => {
+              const s = byTable.get(table);
+              if (s) {
+                statsByName.get(s.name)!.snapshotDone = true;
+                log.info(`source ${s.name}: snapshot done (${statsByName.get(s.name)!.ops.toLocaleString('en-US')} ops)`);
+              }
+            },
+          },
+        }).then(() => {
+          for (const s of connSources) statsByName.get(s.name)!.finished = true;
+        }),
+      );
+    }
+    const ingestion = Promise.all(runs).then(async () => {
+      await chain;
+      if (failure) throw failure;
+    });
+
+    let stopped = false;
+    return {
+      url: server.url,
+      store,
+      sources,
+      endpointRows: () => endpointStores.map(([name, es]) => [name, es.count()]),
+      ingestion,
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        abort.abort();
+        await Promise.allSettled(runs);
+        await chain;
+        await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
+        await server?.close();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    abort.abort();
+    await server?.close();
+    await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
+    await store.close();
+    throw e;
+  }
+}
+
+function connectorLogger(log: Logger, name: string) {
+  return {
+    debug() {},
+    info: (m: string) => log.info(`[${name}] ${m}`),
+    warn: (m: string) => log.warn(`[${name}] ${m}`),
+    error: (m: string) => log.error(`[${name}] ${m}`),
+  };
+}

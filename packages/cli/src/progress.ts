@@ -1,0 +1,90 @@
+/** Counters that the pipeline updates and the progress display reads. */
+export interface SourceStats {
+  readonly name: string;
+  ops: number;
+  batches: number;
+  snapshotDone: boolean;
+  finished: boolean;
+}
+
+export interface ProgressOptions {
+  readonly sources: readonly SourceStats[];
+  /** Rows currently in each endpoint. */
+  readonly endpointRows: () => ReadonlyArray<readonly [string, number]>;
+  readonly stream?: NodeJS.WriteStream;
+  /** How often to redraw on a terminal (ms); off a terminal a line is printed every 5 s. */
+  readonly intervalMs?: number;
+}
+
+/**
+ * Live progress on the terminal: one status line, redrawn in place, with
+ * ops ingested per source, their rate, and rows per endpoint. When stderr
+ * is not a terminal (a log file, CI), it prints a plain line every 5 s.
+ */
+export class Progress {
+  private timer: NodeJS.Timeout | undefined;
+  private last = new Map<string, { ops: number; at: number }>();
+  private rates = new Map<string, number>();
+  private lineShown = false;
+  private readonly stream: NodeJS.WriteStream;
+  private readonly tty: boolean;
+
+  constructor(private readonly options: ProgressOptions) {
+    this.stream = options.stream ?? process.stderr;
+    this.tty = Boolean(this.stream.isTTY) && process.env.CI !== 'true';
+  }
+
+  start(): void {
+    const every = this.tty ? (this.options.intervalMs ?? 500) : 5000;
+    this.timer = setInterval(() => this.render(), every);
+    this.timer.unref();
+  }
+
+  /** Writes a log line without tearing the status line. */
+  log(line: string): void {
+    if (this.tty && this.lineShown) this.stream.write('\r\x1b[2K');
+    this.stream.write(`${line}\n`);
+    if (this.tty && this.lineShown) this.render();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.render();
+    if (this.tty && this.lineShown) this.stream.write('\n');
+    this.lineShown = false;
+  }
+
+  /** The status line as text. */
+  statusLine(): string {
+    const now = Date.now();
+    const parts: string[] = [];
+    for (const s of this.options.sources) {
+      const prev = this.last.get(s.name);
+      if (prev && now - prev.at >= 250) {
+        this.rates.set(s.name, ((s.ops - prev.ops) * 1000) / (now - prev.at));
+        this.last.set(s.name, { ops: s.ops, at: now });
+      } else if (!prev) this.last.set(s.name, { ops: s.ops, at: now });
+      const rate = this.rates.get(s.name) ?? 0;
+      const phase = s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot';
+      parts.push(`${s.name}: ${fmt(s.ops)} ops ${fmt(Math.round(rate))}/s (${phase})`);
+    }
+    const rows = this.options.endpointRows().map(([n, c]) => `${n}: ${fmt(c)} rows`);
+    return `${parts.join(' | ')}${rows.length ? ` → ${rows.join(' | ')}` : ''}`;
+  }
+
+  private render(): void {
+    const line = this.statusLine();
+    if (this.tty) {
+      const width = this.stream.columns ?? 120;
+      this.stream.write(`\r\x1b[2K${line.length > width ? `${line.slice(0, width - 1)}…` : line}`);
+      this.lineShown = true;
+    } else {
+      this.stream.write(`${new Date().toISOString().slice(11, 23)} PROG  ${line}\n`);
+    }
+  }
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString('en-US');
+}
