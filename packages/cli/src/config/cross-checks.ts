@@ -1,0 +1,280 @@
+import { DEFAULT_API } from './defaults.js';
+import { type ConfigIssue, type ConfigPath, closestMatch, didYouMean, formatPath } from './issues.js';
+import type { ConnectionValidator, DozerConfig } from './types.js';
+import type { YamlLocator } from './yaml-locator.js';
+import { isPlainObject, valueAt } from './zod-issues.js';
+
+/** Connector kinds built into Dozer; a plugin is named by its npm package name instead. */
+export const BUILTIN_CONNECTOR_KINDS: readonly string[] = ['generator', 'postgres', 'mysql', 'object_store'];
+
+/** Anything that can place an issue: the file's locator, or nothing for a config built by hand. */
+export interface IssueSink {
+  issueAt(path: ConfigPath, message: string): ConfigIssue;
+}
+
+interface Item {
+  readonly index: number;
+  readonly value: Record<string, unknown>;
+}
+
+function items(raw: unknown, key: string): Item[] {
+  const list = valueAt(raw, [key]);
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((value, index) => (isPlainObject(value) ? [{ index, value }] : []));
+}
+
+function str(obj: Record<string, unknown>, key: string): string | undefined {
+  const v = obj[key];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function list(names: readonly string[]): string {
+  return names.length === 0 ? 'none' : names.join(', ');
+}
+
+/**
+ * The checks that relate values to each other: unique names and paths,
+ * references between sections, connector kinds and their settings. They read
+ * the raw data defensively so they still run when other parts are malformed.
+ */
+export function crossCheck(
+  raw: unknown,
+  locator: YamlLocator,
+  validators: ReadonlyMap<string, ConnectionValidator> | undefined,
+  sqlOutputs: readonly string[],
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const connections = items(raw, 'connections');
+  const sources = items(raw, 'sources');
+  const endpoints = items(raw, 'endpoints');
+
+  checkUnique(connections, 'connections', 'name', 'connection name', locator, issues);
+  checkUnique(sources, 'sources', 'name', 'source name', locator, issues);
+  checkUnique(endpoints, 'endpoints', 'name', 'endpoint name', locator, issues);
+  checkUnique(endpoints, 'endpoints', 'path', 'endpoint path', locator, issues, normalizeUrlPath);
+
+  checkConnections(connections, locator, validators, issues);
+
+  const connectionNames = connections.flatMap((c) => str(c.value, 'name') ?? []);
+  for (const { index, value } of sources) {
+    const ref = str(value, 'connection');
+    if (ref !== undefined && !connectionNames.includes(ref)) {
+      const hint =
+        connectionNames.length === 0
+          ? '; no connections are defined: add one under connections'
+          : `${didYouMean(ref, connectionNames)} (connections: ${list(connectionNames)})`;
+      issues.push(
+        locator.issueAt(
+          ['sources', index, 'connection'],
+          `sources[${index}].connection: unknown connection ${JSON.stringify(ref)}${hint}`,
+        ),
+      );
+    }
+    const columns = value.columns;
+    if (Array.isArray(columns)) {
+      columns.forEach((col, i) => {
+        if (typeof col === 'string' && columns.indexOf(col) < i) {
+          issues.push(
+            locator.issueAt(
+              ['sources', index, 'columns', i],
+              `sources[${index}].columns[${i}]: column ${JSON.stringify(col)} is listed twice`,
+            ),
+          );
+        }
+      });
+    }
+  }
+
+  for (const { index, value } of endpoints) {
+    const path = str(value, 'path');
+    if (path === undefined) continue;
+    const where = `endpoints[${index}].path`;
+    if (!path.startsWith('/')) {
+      issues.push(
+        locator.issueAt(
+          ['endpoints', index, 'path'],
+          `${where}: expected a path starting with "/", got ${JSON.stringify(path)}; write ${JSON.stringify(`/${path}`)}`,
+        ),
+      );
+    } else if (/[\s?#]/.test(path)) {
+      issues.push(
+        locator.issueAt(
+          ['endpoints', index, 'path'],
+          `${where}: ${JSON.stringify(path)} contains a space, "?" or "#"; use only URL path characters`,
+        ),
+      );
+    }
+  }
+
+  const sourceNames = sources.flatMap((s) => str(s.value, 'name') ?? []);
+  const tables = endpoints.flatMap(({ index, value }) => {
+    const table = str(value, 'table_name');
+    return table === undefined ? [] : [{ index, table }];
+  });
+  issues.push(...tableIssues(tables, sourceNames, sqlOutputs, locator));
+  issues.push(...apiIssues(raw, locator));
+  return issues;
+}
+
+function normalizeUrlPath(p: string): string {
+  return p.length > 1 ? p.replace(/\/+$/, '') : p;
+}
+
+function checkUnique(
+  entries: readonly Item[],
+  listKey: string,
+  field: string,
+  what: string,
+  locator: YamlLocator,
+  issues: ConfigIssue[],
+  normalize: (s: string) => string = (s) => s,
+): void {
+  const seen = new Map<string, number>();
+  for (const { index, value } of entries) {
+    const v = str(value, field);
+    if (v === undefined) continue;
+    const key = normalize(v);
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, index);
+      continue;
+    }
+    const firstLine = locator.positionOf([listKey, first, field]).line;
+    issues.push(
+      locator.issueAt(
+        [listKey, index, field],
+        `${listKey}[${index}].${field}: duplicate ${what} ${JSON.stringify(v)}, already used by ` +
+          `${listKey}[${first}] on line ${firstLine}; each ${what} must be unique`,
+      ),
+    );
+  }
+}
+
+/** Scoped names and names with `-` or `.` read as npm packages; bare words as (mistyped) built-ins. */
+function looksLikeNpmPackage(kind: string): boolean {
+  return /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/.test(kind) && /[@/.-]/.test(kind);
+}
+
+function checkConnections(
+  connections: readonly Item[],
+  locator: YamlLocator,
+  validators: ReadonlyMap<string, ConnectionValidator> | undefined,
+  issues: ConfigIssue[],
+): void {
+  const known = validators === undefined ? BUILTIN_CONNECTOR_KINDS : [...validators.keys()];
+  const knownBuiltins = known.filter((k) => !looksLikeNpmPackage(k));
+  for (const { index, value } of connections) {
+    const kind = str(value, 'kind');
+    if (kind === undefined) continue;
+    const where = `connections[${index}].kind`;
+    if (!known.includes(kind)) {
+      const typo = closestMatch(kind, knownBuiltins);
+      if (typo !== undefined || !looksLikeNpmPackage(kind)) {
+        const hint = typo === undefined ? '' : `; did you mean ${JSON.stringify(typo)}?`;
+        issues.push(
+          locator.issueAt(
+            ['connections', index, 'kind'],
+            `${where}: unknown connector kind ${JSON.stringify(kind)}${hint} (built-in kinds: ${list(knownBuiltins)}; ` +
+              'a plugin is named by its npm package name, e.g. @acme/dozer-connector-x)',
+          ),
+        );
+      }
+      continue;
+    }
+    const validate = validators?.get(kind);
+    if (validate === undefined) continue;
+    const config = value.config === undefined ? {} : value.config;
+    let found: ReturnType<ConnectionValidator>;
+    try {
+      found = validate(config);
+    } catch (e) {
+      issues.push(
+        locator.issueAt(
+          ['connections', index, 'config'],
+          `connections[${index}].config: the ${kind} connector could not check its settings: ${
+            e instanceof Error ? e.message : String(e)
+          }`,
+        ),
+      );
+      continue;
+    }
+    for (const issue of found) {
+      const path = ['connections', index, 'config', ...issue.path];
+      issues.push(locator.issueAt(path, `${formatPath(path)}: ${issue.message}`));
+    }
+  }
+}
+
+/** Endpoint tables that are neither a source nor an SQL output. */
+export function tableIssues(
+  tables: readonly { readonly index: number; readonly table: string }[],
+  sourceNames: readonly string[],
+  sqlOutputs: readonly string[],
+  sink: IssueSink,
+): ConfigIssue[] {
+  // SQL folds unquoted identifiers, so `INTO Big_Trips` makes `big_trips` too.
+  const outputs = new Set(sqlOutputs.map((o) => o.toLowerCase()));
+  const issues: ConfigIssue[] = [];
+  for (const { index, table } of tables) {
+    if (sourceNames.includes(table) || outputs.has(table.toLowerCase())) continue;
+    issues.push(
+      sink.issueAt(
+        ['endpoints', index, 'table_name'],
+        `endpoints[${index}].table_name: unknown table ${JSON.stringify(table)}` +
+          `${didYouMean(table, [...sourceNames, ...sqlOutputs])} ` +
+          `(sources: ${list(sourceNames)}; SQL outputs: ${list(sqlOutputs)})`,
+      ),
+    );
+  }
+  return issues;
+}
+
+function apiIssues(raw: unknown, locator: YamlLocator): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const num = (path: ConfigPath, fallback: number): number => {
+    const v = valueAt(raw, path);
+    return typeof v === 'number' && Number.isInteger(v) ? v : fallback;
+  };
+  const defaultLimit = num(['api', 'default_limit'], DEFAULT_API.default_limit);
+  const maxLimit = num(['api', 'max_limit'], DEFAULT_API.max_limit);
+  if (defaultLimit > maxLimit) {
+    const givenDefault = valueAt(raw, ['api', 'default_limit']) !== undefined;
+    const path = givenDefault ? ['api', 'default_limit'] : ['api', 'max_limit'];
+    issues.push(
+      locator.issueAt(
+        path,
+        `${formatPath(path)}: api.default_limit (${defaultLimit}) is more than api.max_limit (${maxLimit}); ` +
+          'lower default_limit or raise max_limit',
+      ),
+    );
+  }
+  const host = (which: string, fallback: string): string => {
+    const v = valueAt(raw, ['api', which, 'host']);
+    return typeof v === 'string' ? v : fallback;
+  };
+  const restPort = num(['api', 'rest', 'port'], DEFAULT_API.rest.port);
+  const grpcPort = num(['api', 'grpc', 'port'], DEFAULT_API.grpc.port);
+  const restHost = host('rest', DEFAULT_API.rest.host);
+  const grpcHost = host('grpc', DEFAULT_API.grpc.host);
+  const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::';
+  if (
+    restPort === grpcPort &&
+    restPort !== 0 &&
+    (restHost === grpcHost || wildcard(restHost) || wildcard(grpcHost))
+  ) {
+    const path =
+      valueAt(raw, ['api', 'grpc', 'port']) !== undefined ? ['api', 'grpc', 'port'] : ['api', 'rest', 'port'];
+    issues.push(
+      locator.issueAt(
+        path,
+        `${formatPath(path)}: REST and gRPC both listen on port ${restPort}; give each server its own port`,
+      ),
+    );
+  }
+  return issues;
+}
+
+/** The endpoint tables of a loaded config, for {@link tableIssues}. */
+export function endpointTables(config: DozerConfig): { index: number; table: string }[] {
+  return config.endpoints.map((e, index) => ({ index, table: e.table_name }));
+}

@@ -1,0 +1,195 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ConfigError } from '@dozer/core';
+import { isScalar, LineCounter, parseDocument } from 'yaml';
+import {
+  BUILTIN_CONNECTOR_KINDS,
+  crossCheck,
+  endpointTables,
+  type IssueSink,
+  tableIssues,
+} from './cross-checks.js';
+import { DEFAULT_API, DEFAULT_HOME_DIR } from './defaults.js';
+import { substituteEnv } from './env-substitution.js';
+import {
+  type ConfigIssue,
+  type ConfigPath,
+  configErrorFromIssues,
+  describeValue,
+  formatPath,
+} from './issues.js';
+import { NUMERIC_PATHS, type RawConfig, rawConfigSchema } from './schema.js';
+import { scanSqlOutputs } from './sql-outputs.js';
+import type { DozerConfig, EndpointConfig, ParseConfigOptions, SecondaryIndexSpec } from './types.js';
+import { YamlLocator } from './yaml-locator.js';
+import { isPlainObject, valueAt, zodIssuesToConfigIssues } from './zod-issues.js';
+
+// Positions stay with the config they came from, so checks made after
+// loading (endpoint tables against the compiled SQL) can point into the file.
+const locators = new WeakMap<DozerConfig, YamlLocator>();
+
+/**
+ * Reads, validates and fills in defaults of a dozer.yaml file. Throws one
+ * {@link ConfigError} listing every problem, each as `file:line:column: ...`.
+ */
+export function loadConfig(path: string, options: ParseConfigOptions = {}): DozerConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(e);
+    throw new ConfigError(
+      `${path}: cannot read the config file (${reason}); create one with \`dozer init\``,
+      {
+        cause: e,
+      },
+    );
+  }
+  return parseConfig(text, path, options);
+}
+
+/**
+ * Same as {@link loadConfig} on text already read; `fileName` is used in
+ * messages and `home_dir` is resolved against its directory.
+ */
+export function parseConfig(text: string, fileName: string, options: ParseConfigOptions = {}): DozerConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter,
+    keepSourceTokens: true,
+    prettyErrors: false,
+    uniqueKeys: true,
+  });
+  const locator = new YamlLocator(fileName, doc, lineCounter);
+  if (doc.errors.length > 0) {
+    throw configErrorFromIssues(
+      doc.errors.map((e) => ({
+        file: fileName,
+        ...locator.positionOfOffset(e.pos[0]),
+        path: [],
+        message: `invalid YAML: ${e.message}`,
+      })),
+    );
+  }
+
+  const issues: ConfigIssue[] = [];
+  const substituted = substituteEnv(doc, options.env ?? process.env, text, locator, issues);
+  // A failed substitution leaves `${VAR}` in place; more complaints about that value would only repeat it.
+  const unresolved = new Set(issues.map((i) => formatPath(i.path)));
+  const raw: unknown = doc.toJS({ maxAliasCount: 1000 });
+  for (const path of NUMERIC_PATHS) {
+    const node = locator.nodeAt(path);
+    if (
+      isScalar(node) &&
+      substituted.has(node) &&
+      typeof node.value === 'string' &&
+      /^\d+$/.test(node.value)
+    ) {
+      setAt(raw, path, Number(node.value));
+    }
+  }
+
+  if (!isPlainObject(raw)) {
+    const message =
+      raw == null
+        ? 'the file has no settings; run `dozer init` for a commented example'
+        : `expected a map of settings at the top level, got ${describeValue(raw)}`;
+    throw configErrorFromIssues([...issues, locator.issueAt([], message)]);
+  }
+
+  const parsed = rawConfigSchema.safeParse(raw);
+  const later: ConfigIssue[] = parsed.success
+    ? []
+    : zodIssuesToConfigIssues(parsed.error.issues, raw, locator);
+  const sql = valueAt(raw, ['sql']);
+  later.push(
+    ...crossCheck(
+      raw,
+      locator,
+      options.connectionValidators,
+      typeof sql === 'string' ? scanSqlOutputs(sql) : [],
+    ),
+  );
+  issues.push(...later.filter((i) => !unresolved.has(formatPath(i.path))));
+  if (issues.length > 0 || !parsed.success) throw configErrorFromIssues(issues);
+
+  const config = withDefaults(parsed.data, fileName);
+  locators.set(config, locator);
+  return config;
+}
+
+/**
+ * Checks that every endpoint serves a source or one of `sqlOutputs` (the
+ * tables the compiled SQL writes). Returns issues in the same form as
+ * `loadConfig` errors, located in the file when `config` came from
+ * `loadConfig`/`parseConfig`; throw them with `configErrorFromIssues`.
+ */
+export function checkEndpointTables(config: DozerConfig, sqlOutputs: readonly string[]): ConfigIssue[] {
+  const sink: IssueSink = locators.get(config) ?? {
+    issueAt: (path: ConfigPath, message: string) => ({
+      file: 'dozer.yaml',
+      line: 0,
+      column: 0,
+      path,
+      message,
+    }),
+  };
+  return tableIssues(
+    endpointTables(config),
+    config.sources.map((s) => s.name),
+    sqlOutputs,
+    sink,
+  );
+}
+
+/** The kinds `loadConfig` accepts without a plugin, when no validators are given. */
+export { BUILTIN_CONNECTOR_KINDS };
+
+function setAt(data: unknown, path: readonly string[], value: unknown): void {
+  const parent = valueAt(data, path.slice(0, -1));
+  const key = path[path.length - 1];
+  if (isPlainObject(parent) && key !== undefined) parent[key] = value;
+}
+
+function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
+  const api = raw.api ?? {};
+  const config: DozerConfig = {
+    version: raw.version,
+    app_name: raw.app_name,
+    home_dir: resolve(dirname(resolve(fileName)), raw.home_dir ?? DEFAULT_HOME_DIR),
+    connections: (raw.connections ?? []).map((c) => ({ name: c.name, kind: c.kind, config: c.config ?? {} })),
+    sources: (raw.sources ?? []).map((s) => ({
+      name: s.name,
+      connection: s.connection,
+      table_name: s.table_name ?? s.name,
+      ...(s.columns === undefined ? {} : { columns: s.columns }),
+    })),
+    ...(raw.sql === undefined ? {} : { sql: raw.sql }),
+    endpoints: (raw.endpoints ?? []).map(
+      (e): EndpointConfig => ({
+        name: e.name,
+        path: e.path,
+        table_name: e.table_name,
+        index: {
+          ...(e.index?.primary_key === undefined ? {} : { primary_key: e.index.primary_key }),
+          secondary: {
+            skip_default: e.index?.secondary?.skip_default ?? [],
+            create: (e.index?.secondary?.create ?? []).map(
+              (c): SecondaryIndexSpec =>
+                c.sorted_inverted !== undefined
+                  ? { sorted_inverted: { fields: c.sorted_inverted.fields } }
+                  : { full_text: { field: c.full_text!.field } },
+            ),
+          },
+        },
+      }),
+    ),
+    api: {
+      rest: { host: api.rest?.host ?? DEFAULT_API.rest.host, port: api.rest?.port ?? DEFAULT_API.rest.port },
+      grpc: { host: api.grpc?.host ?? DEFAULT_API.grpc.host, port: api.grpc?.port ?? DEFAULT_API.grpc.port },
+      default_limit: api.default_limit ?? DEFAULT_API.default_limit,
+      max_limit: api.max_limit ?? DEFAULT_API.max_limit,
+    },
+  };
+  return config;
+}

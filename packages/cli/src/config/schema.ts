@@ -1,0 +1,130 @@
+import * as z from 'zod';
+
+// The shape of dozer.yaml as written. Checks that need more than one value
+// (references, duplicates) live in cross-checks.ts, so they can run even when
+// some other part of the file has the wrong shape. Every check carries its own
+// message; issue-messages.ts prefixes the key path and appends what was found.
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const IDENTIFIER_HINT =
+  'expected a name made of letters, digits and _ that does not start with a digit (SQL and the APIs use it as an identifier)';
+
+const text = z.string().min(1, { error: 'expected a non-empty string' });
+const identifier = z.string().regex(IDENTIFIER, { error: IDENTIFIER_HINT });
+const fieldList = z.array(text).min(1, { error: 'expected at least one field name' });
+const port = z
+  .int()
+  .min(0, { error: 'expected a port number from 0 to 65535' })
+  .max(65535, { error: 'expected a port number from 0 to 65535' });
+const limit = z.int().min(1, { error: 'expected a whole number of at least 1' });
+
+const connection = z.strictObject({
+  name: text,
+  kind: text,
+  config: z.unknown().optional(),
+});
+
+const source = z.strictObject({
+  name: identifier,
+  connection: text,
+  table_name: text.optional(),
+  columns: z
+    .array(text)
+    .min(1, { error: 'expected at least one column, or leave columns out to take them all' })
+    .optional(),
+});
+
+const secondaryIndexCreate = z
+  .strictObject({
+    sorted_inverted: z.strictObject({ fields: fieldList }).optional(),
+    full_text: z.strictObject({ field: text }).optional(),
+  })
+  .refine((v) => (v.sorted_inverted === undefined) !== (v.full_text === undefined), {
+    error:
+      'expected exactly one of sorted_inverted or full_text, e.g. { sorted_inverted: { fields: [a, b] } } or { full_text: { field: c } }',
+  });
+
+const endpoint = z.strictObject({
+  name: identifier,
+  path: text,
+  table_name: text,
+  index: z
+    .strictObject({
+      primary_key: fieldList.optional(),
+      secondary: z
+        .strictObject({
+          skip_default: z.array(text).optional(),
+          create: z.array(secondaryIndexCreate).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+});
+
+const server = z.strictObject({ host: text.optional(), port: port.optional() });
+
+/** dozer.yaml as written, before defaults. */
+export const rawConfigSchema = z.strictObject({
+  version: z.literal(1, { error: 'expected 1, the only config version this Dozer reads' }),
+  app_name: text,
+  home_dir: text.optional(),
+  connections: z.array(connection).optional(),
+  sources: z.array(source).optional(),
+  sql: z.string().optional(),
+  endpoints: z.array(endpoint).optional(),
+  api: z
+    .strictObject({
+      rest: server.optional(),
+      grpc: server.optional(),
+      default_limit: limit.optional(),
+      max_limit: limit.optional(),
+    })
+    .optional(),
+});
+
+/** dozer.yaml as written, before defaults. */
+export type RawConfig = z.output<typeof rawConfigSchema>;
+
+/** Keys that hold numbers in Dozer's own part of the file (a `${VAR}` there yields a number). */
+export const NUMERIC_PATHS: readonly (readonly string[])[] = [
+  ['version'],
+  ['api', 'rest', 'port'],
+  ['api', 'grpc', 'port'],
+  ['api', 'default_limit'],
+  ['api', 'max_limit'],
+];
+
+interface SchemaDef {
+  readonly type: string;
+  readonly innerType?: unknown;
+  readonly in?: unknown;
+  readonly shape?: Record<string, unknown>;
+  readonly element?: unknown;
+}
+
+function defOf(schema: unknown): SchemaDef | undefined {
+  return (schema as { _zod?: { def?: SchemaDef } } | undefined)?._zod?.def;
+}
+
+function unwrap(schema: unknown): unknown {
+  let s = schema;
+  for (let def = defOf(s); def !== undefined; def = defOf(s)) {
+    if (def.innerType !== undefined) s = def.innerType;
+    else if (def.type === 'pipe' && def.in !== undefined) s = def.in;
+    else break;
+  }
+  return s;
+}
+
+/** The keys the schema allows in the map at `path` (for did-you-mean on unknown keys). */
+export function allowedKeysAt(path: readonly (string | number)[]): string[] {
+  let s: unknown = rawConfigSchema;
+  for (const seg of path) {
+    const def = defOf(unwrap(s));
+    if (def?.type === 'object' && typeof seg === 'string') s = def.shape?.[seg];
+    else if (def?.type === 'array') s = def.element;
+    else return [];
+  }
+  const def = defOf(unwrap(s));
+  return def?.type === 'object' && def.shape !== undefined ? Object.keys(def.shape) : [];
+}

@@ -1,0 +1,102 @@
+/** A connection to a data source: a connector kind and its settings. */
+export interface ConnectionConfig {
+  /** Name that sources refer to. */
+  readonly name: string;
+  /** A built-in connector (`generator`, `postgres`, ...) or the npm package name of a plugin. */
+  readonly kind: string;
+  /** Connector settings, as written (after `${VAR}` substitution; `{}` when left out). */
+  readonly config: unknown;
+}
+
+/** A table read from a connection, under the name SQL sees. */
+export interface SourceConfig {
+  /** The table name SQL sees. */
+  readonly name: string;
+  /** Name of a {@link ConnectionConfig}. */
+  readonly connection: string;
+  /** The connector's table (defaults to `name`). */
+  readonly table_name: string;
+  /** A subset of the connector table's columns; absent means all. */
+  readonly columns?: readonly string[];
+}
+
+/** One extra secondary index on an endpoint, as in Dozer. */
+export type SecondaryIndexSpec =
+  | { readonly sorted_inverted: { readonly fields: readonly string[] } }
+  | { readonly full_text: { readonly field: string } };
+
+/** The indexes of an endpoint. */
+export interface EndpointIndexConfig {
+  /** Key fields; absent means the table's own primary key. */
+  readonly primary_key?: readonly string[];
+  readonly secondary: {
+    /** Fields that get no default secondary index. */
+    readonly skip_default: readonly string[];
+    /** Extra indexes beyond the default one per field. */
+    readonly create: readonly SecondaryIndexSpec[];
+  };
+}
+
+/** A table served over REST and gRPC. */
+export interface EndpointConfig {
+  /** Endpoint name (used for the gRPC service and the OpenAPI operation ids). */
+  readonly name: string;
+  /** REST path, starting with `/`. */
+  readonly path: string;
+  /** A source or a table the SQL writes with `INTO`. */
+  readonly table_name: string;
+  readonly index: EndpointIndexConfig;
+}
+
+/** Where a server listens. */
+export interface ServerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** API servers and query limits. */
+export interface ApiConfig {
+  /** Default 127.0.0.1:8080. */
+  readonly rest: ServerAddress;
+  /** Default 127.0.0.1:50051. */
+  readonly grpc: ServerAddress;
+  /** Records returned when a query gives no limit (default 50). */
+  readonly default_limit: number;
+  /** Largest limit a query may ask for (default 5000). */
+  readonly max_limit: number;
+}
+
+/** A validated dozer.yaml with every default filled in. */
+export interface DozerConfig {
+  readonly version: 1;
+  readonly app_name: string;
+  /** Absolute path of the directory for local state (default `.dozer` beside the config file). */
+  readonly home_dir: string;
+  readonly connections: readonly ConnectionConfig[];
+  readonly sources: readonly SourceConfig[];
+  /** The SQL transformations, if any. */
+  readonly sql?: string;
+  readonly endpoints: readonly EndpointConfig[];
+  readonly api: ApiConfig;
+}
+
+/** One problem a connector finds in its `config`; `path` is relative to that `config` key. */
+export interface ConnectionConfigIssue {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+/** Validates the `config` of one connector kind; returns no issues when it is fine. */
+export type ConnectionValidator = (config: unknown) => readonly ConnectionConfigIssue[];
+
+/** Options of `loadConfig` and `parseConfig`. */
+export interface ParseConfigOptions {
+  /** Variables for `${VAR}` substitution (default `process.env`). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Validators by connector kind. Their keys are also the kinds the file may
+   * name (besides npm package names of plugins); without this map, the
+   * built-in kinds are accepted and connector settings go unchecked.
+   */
+  readonly connectionValidators?: ReadonlyMap<string, ConnectionValidator>;
+}
