@@ -1,1 +1,31 @@
-export {};
+/**
+ * @dozer/connectors: the interface every connector implements (built-in or
+ * a plugin package), the registry that finds them by kind, and the
+ * built-in connectors.
+ */
+export {
+  type ConfigIssue,
+  type Connector,
+  type ConnectorContext,
+  type ConnectorFactory,
+  type ConnectorLogger,
+  formatConfigIssue,
+  formatIssuePath,
+  type IngestSink,
+  type LagInfo,
+  type StartRequest,
+  silentLogger,
+  type TableInfo,
+  type TableLag,
+  type TableRequest,
+} from './connector.js';
+export { ConnectorError } from './errors.js';
+export type { GeneratorSpec } from './generator/columns.js';
+export type { GeneratorColumnConfig, GeneratorConfig, GeneratorTableConfig } from './generator/config.js';
+export { generatorConnector } from './generator/generator-connector.js';
+export { projectTable, type TableProjection } from './projection.js';
+export {
+  type ConnectorRegistry,
+  type ConnectorRegistryOptions,
+  createConnectorRegistry,
+} from './registry.js';
