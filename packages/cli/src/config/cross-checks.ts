@@ -231,12 +231,13 @@ export function tableIssues(
 
 function apiIssues(raw: unknown, locator: YamlLocator): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const num = (path: ConfigPath, fallback: number): number => {
+  // Values the schema rejects are reported there; compare only valid ones.
+  const num = (path: ConfigPath, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const v = valueAt(raw, path);
-    return typeof v === 'number' && Number.isInteger(v) ? v : fallback;
+    return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fallback;
   };
-  const defaultLimit = num(['api', 'default_limit'], DEFAULT_API.default_limit);
-  const maxLimit = num(['api', 'max_limit'], DEFAULT_API.max_limit);
+  const defaultLimit = num(['api', 'default_limit'], DEFAULT_API.default_limit, 1);
+  const maxLimit = num(['api', 'max_limit'], DEFAULT_API.max_limit, 1);
   if (defaultLimit > maxLimit) {
     const givenDefault = valueAt(raw, ['api', 'default_limit']) !== undefined;
     const path = givenDefault ? ['api', 'default_limit'] : ['api', 'max_limit'];
@@ -252,8 +253,8 @@ function apiIssues(raw: unknown, locator: YamlLocator): ConfigIssue[] {
     const v = valueAt(raw, ['api', which, 'host']);
     return typeof v === 'string' ? v : fallback;
   };
-  const restPort = num(['api', 'rest', 'port'], DEFAULT_API.rest.port);
-  const grpcPort = num(['api', 'grpc', 'port'], DEFAULT_API.grpc.port);
+  const restPort = num(['api', 'rest', 'port'], DEFAULT_API.rest.port, 0, 65535);
+  const grpcPort = num(['api', 'grpc', 'port'], DEFAULT_API.grpc.port, 0, 65535);
   const restHost = host('rest', DEFAULT_API.rest.host);
   const grpcHost = host('grpc', DEFAULT_API.grpc.host);
   const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::';

@@ -56,7 +56,6 @@ export function parseConfig(text: string, fileName: string, options: ParseConfig
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter,
-    keepSourceTokens: true,
     prettyErrors: false,
     uniqueKeys: true,
   });

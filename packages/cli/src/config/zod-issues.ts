@@ -1,5 +1,12 @@
 import type * as z from 'zod';
-import { type ConfigIssue, type ConfigPath, describeValue, didYouMean, formatPath } from './issues.js';
+import {
+  type ConfigIssue,
+  type ConfigPath,
+  closestMatch,
+  describeValue,
+  didYouMean,
+  formatPath,
+} from './issues.js';
 import { allowedKeysAt } from './schema.js';
 import type { YamlLocator } from './yaml-locator.js';
 
@@ -19,6 +26,16 @@ export function zodIssuesToConfigIssues(
   locator: YamlLocator,
 ): ConfigIssue[] {
   const out: ConfigIssue[] = [];
+  // A misspelt key shows up twice: as unknown, and its intended key as missing. Say it once.
+  const renamed = new Set<string>();
+  for (const issue of zodIssues) {
+    if (issue.code !== 'unrecognized_keys') continue;
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    for (const key of issue.keys) {
+      const meant = closestMatch(key, allowedKeysAt(path));
+      if (meant !== undefined) renamed.add(formatPath([...path, meant]));
+    }
+  }
   for (const issue of zodIssues) {
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
     const value = valueAt(data, path);
@@ -39,6 +56,7 @@ export function zodIssuesToConfigIssues(
         break;
       case 'invalid_type': {
         const missing = value === undefined && isPlainObject(valueAt(data, path.slice(0, -1)));
+        if (missing && renamed.has(where)) break;
         const expected = EXPECTED[issue.expected] ?? issue.expected;
         const message = missing
           ? 'required key is missing'
