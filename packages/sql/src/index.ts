@@ -1,1 +1,2 @@
-export {};
+export { type SqlPosition, SqlError, SqlEvalError } from './errors.js';
+export { type SqlExecutor, type SqlPipeline, compileSql } from './pipeline.js';

@@ -1,0 +1,110 @@
+import type { Operation, Schema } from '@dozer/core';
+import { SqlError } from './errors.js';
+import { type StatementPlan, formatPlan, formatSchema } from './internal/logical-plan.js';
+import { type StatelessChain, buildStatelessChain } from './internal/operators.js';
+import { planSql } from './internal/planner.js';
+
+/** A compiled SQL text: its statements planned, ready to run incrementally. */
+export interface SqlPipeline {
+  /** Source tables the statements read (not counting other statements' outputs), in order of first use. */
+  readonly inputs: readonly string[];
+  /** Every INTO table and its schema, in the order the statements were written. */
+  readonly outputs: ReadonlyMap<string, Schema>;
+  /** A readable plan: per statement, its output schema and one operator per line. */
+  explain(): string;
+  /** An executor with fresh state. */
+  createExecutor(): SqlExecutor;
+}
+
+/** Runs a pipeline incrementally. */
+export interface SqlExecutor {
+  /**
+   * Feeds the ops of one input table; returns the ops for each output table
+   * that changed (an output read by another statement propagates within
+   * the same call). On the first call it also includes the rows of
+   * statements without FROM (see {@link SqlExecutor.start}).
+   */
+  push(table: string, ops: readonly Operation[]): Map<string, Operation[]>;
+  /**
+   * Emits the single row of each statement without FROM (`SELECT 1 AS x
+   * INTO one`) and what follows from it downstream. Idempotent: only the
+   * first call (or first push) emits anything.
+   */
+  start(): Map<string, Operation[]>;
+}
+
+/**
+ * Compiles SQL statements `SELECT … [FROM t] [WHERE …] INTO out`, separated
+ * by `;`, against the schemas of the source tables. Statements may read
+ * each other's outputs in any textual order; cycles are errors.
+ * @throws SqlError on a syntax error, an unknown name, a type mismatch or an
+ *   unsupported construct, with the line and column in `sql`.
+ */
+export function compileSql(sql: string, sources: ReadonlyMap<string, Schema>): SqlPipeline {
+  const planned = planSql(sql, sources);
+  const statements = planned.statements;
+  return {
+    inputs: planned.inputs,
+    outputs: planned.outputs,
+    explain: () => explainStatements(statements),
+    createExecutor: () => new Executor(statements, planned.inputs),
+  };
+}
+
+function explainStatements(statements: readonly StatementPlan[]): string {
+  const ordered = [...statements].sort((a, b) => a.index - b.index);
+  return ordered.map((s) => [`${s.into} ${formatSchema(s.root.schema)}`, ...formatPlan(s.root, '  ')].join('\n')).join('\n');
+}
+
+class Executor implements SqlExecutor {
+  private readonly chains: { readonly plan: StatementPlan; readonly chain: StatelessChain }[];
+  private started = false;
+
+  constructor(
+    statements: readonly StatementPlan[],
+    private readonly inputs: readonly string[],
+  ) {
+    // Statements are in dependency order, so one pass propagates everything.
+    this.chains = statements.map((plan) => ({ plan, chain: buildStatelessChain(plan.root) }));
+  }
+
+  start(): Map<string, Operation[]> {
+    const result = new Map<string, Operation[]>();
+    if (this.started) return result;
+    this.started = true;
+    const pending = new Map<string, readonly Operation[]>();
+    for (const { plan, chain } of this.chains) {
+      if (plan.input !== null) continue;
+      const row = chain.map([]);
+      if (row !== undefined) pending.set(plan.into, [{ kind: 'insert', new: row }]);
+    }
+    this.run(pending, result);
+    return result;
+  }
+
+  push(table: string, ops: readonly Operation[]): Map<string, Operation[]> {
+    if (!this.inputs.includes(table)) {
+      throw new SqlError(
+        `push: "${table}" is not an input of this pipeline; its inputs are: ${this.inputs.join(', ') || 'none'}`,
+      );
+    }
+    const result = this.start();
+    const pending = new Map<string, readonly Operation[]>([[table, ops]]);
+    this.run(pending, result);
+    return result;
+  }
+
+  private run(pending: Map<string, readonly Operation[]>, result: Map<string, Operation[]>): void {
+    for (const { plan, chain } of this.chains) {
+      const input = plan.input === null ? undefined : pending.get(plan.input);
+      if (input === undefined || input.length === 0) continue;
+      const out = chain.apply(input);
+      if (out.length === 0) continue;
+      const prior = pending.get(plan.into);
+      pending.set(plan.into, prior ? [...prior, ...out] : out);
+      const acc = result.get(plan.into);
+      if (acc) acc.push(...out);
+      else result.set(plan.into, [...out]);
+    }
+  }
+}
