@@ -1,4 +1,8 @@
 export {
+  /** Connector kinds accepted without a plugin when no validators are given. */
+  BUILTIN_CONNECTOR_KINDS,
+} from './cross-checks.js';
+export {
   /** Defaults for the `api` section. */
   DEFAULT_API,
   /** Default `home_dir`, relative to the config file. */
@@ -21,8 +25,6 @@ export {
   formatConfigIssue,
 } from './issues.js';
 export {
-  /** Connector kinds accepted without a plugin when no validators are given. */
-  BUILTIN_CONNECTOR_KINDS,
   /** Checks endpoint tables against the tables the compiled SQL writes; returns located issues. */
   checkEndpointTables,
   /** Reads and validates a dozer.yaml file; throws one ConfigError listing every problem. */

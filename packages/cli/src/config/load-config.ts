@@ -2,13 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '@dozer/core';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
-import {
-  BUILTIN_CONNECTOR_KINDS,
-  crossCheck,
-  endpointTables,
-  type IssueSink,
-  tableIssues,
-} from './cross-checks.js';
+import { crossCheck, endpointTables, type IssueSink, tableIssues } from './cross-checks.js';
 import { DEFAULT_API, DEFAULT_HOME_DIR } from './defaults.js';
 import { substituteEnv } from './env-substitution.js';
 import {
@@ -140,9 +134,6 @@ export function checkEndpointTables(config: DozerConfig, sqlOutputs: readonly st
     sink,
   );
 }
-
-/** The kinds `loadConfig` accepts without a plugin, when no validators are given. */
-export { BUILTIN_CONNECTOR_KINDS };
 
 function setAt(data: unknown, path: readonly string[], value: unknown): void {
   const parent = valueAt(data, path.slice(0, -1));
