@@ -1,12 +1,12 @@
 import { DateValue, Decimal, Duration, type FieldType, INT64_MAX, INT64_MIN, type Schema, Timestamp, type Value } from '@dozer/core';
 import { SqlEvalError } from '../errors.js';
-import { textToValue } from './cast.js';
+import { makeConverter, textToValue } from './cast.js';
 import type { ArithOp, CompareOp, Expr, SqlType } from './expr.js';
 import { type BindContext, functionNames, lookupFunction } from './functions.js';
 import type { Token } from './lexer.js';
 import { likeToRegExp } from './like.js';
 import type { SourceText, Span } from './source.js';
-import { findReference } from './statement-layout.js';
+import { findReference, findStringLiteral } from './statement-layout.js';
 import { TYPE_NAMES, arithmeticTypes, castAllowed, commonType, implicitlyConvertible, isInteger, isText } from './type-rules.js';
 
 /** A node of node-sql-parser's AST, read defensively. */
@@ -73,8 +73,10 @@ export class ExprBinder {
       case 'bigint':
         return this.numberLiteral(ast, span);
       case 'single_quote_string':
-      case 'string':
-        return this.literal(span, 'string', unquote(String(ast.value ?? '')), true);
+      case 'string': {
+        const value = unquote(String(ast.value ?? ''));
+        return this.literal(findStringLiteral(this.tokens, span, value) ?? span, 'string', value, true);
+      }
       case 'bool':
         return this.literal(span, 'boolean', ast.value === true);
       case 'null':
@@ -248,6 +250,7 @@ export class ExprBinder {
     if (!implicitlyConvertible(e.type, to)) {
       throw this.src.error(`cannot use ${e.type} as ${to} in ${context}`, e.at, 'use CAST(… AS …) to convert');
     }
+    if (e.kind === 'literal') return { ...e, type: to, value: makeConverter(e.type, to, e.where)(e.value) };
     return { kind: 'cast', type: to, nullable: e.nullable, at: e.at, where: e.where, operand: e, implicit: true };
   }
 
@@ -476,7 +479,8 @@ export class ExprBinder {
     const target = children(ast, 'target')[0];
     if (inner === null || target === undefined) throw this.src.error(`malformed CAST in "${this.fragment(span)}"`, span.start);
     const typeName = String(target.dataType ?? '').toUpperCase();
-    const to = TYPE_NAMES[typeName];
+    const unsigned = Array.isArray(target.suffix) && target.suffix.some((x) => String(x).toUpperCase() === 'UNSIGNED');
+    const to = unsigned && TYPE_NAMES[typeName] === 'int' ? 'uint' : TYPE_NAMES[typeName];
     const operand = this.bind(inner, span);
     if (to === undefined) {
       throw this.src.error(`unknown type ${typeName} in CAST`, span.start, `known types: ${Object.keys(TYPE_NAMES).join(', ')}`);

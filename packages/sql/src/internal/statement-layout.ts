@@ -60,7 +60,11 @@ function layoutOne(tokens: readonly Token[]): StatementLayout {
     for (let i = from; i <= sel.to; i++) {
       const t = tokens[i];
       if (i === sel.to || (d === 0 && t?.kind === 'punct' && t.value === ',')) {
-        if (i > itemStart) selectItems.push({ start: tokens[itemStart]!.start, end: tokens[i - 1]!.end });
+        if (i > itemStart) {
+          // The item's expression, without a trailing `AS alias`.
+          const last = i - 2 > itemStart && isKeyword(tokens[i - 2], 'AS') ? i - 3 : i - 1;
+          selectItems.push({ start: tokens[itemStart]!.start, end: tokens[last]!.end });
+        }
         itemStart = i + 1;
       } else if (t?.kind === 'punct' && t.value === '(') d++;
       else if (t?.kind === 'punct' && t.value === ')') d--;
@@ -102,6 +106,15 @@ export function findReference(tokens: readonly Token[], within: Span, qualifier:
 export function findName(tokens: readonly Token[], within: Span, name: string): Span | null {
   for (const t of tokens) {
     if (t.start >= within.start && t.end <= within.end && isName(t, name)) return t;
+  }
+  return null;
+}
+
+/** The first string literal token inside `within` whose content is `value`. */
+export function findStringLiteral(tokens: readonly Token[], within: Span, value: string): Span | null {
+  const raw = `'${value.replace(/'/g, "''")}'`;
+  for (const t of tokens) {
+    if (t.kind === 'string' && t.start >= within.start && t.end <= within.end && t.value === raw) return t;
   }
   return null;
 }
