@@ -76,7 +76,9 @@ class Executor implements SqlExecutor {
     for (const { plan, chain } of this.chains) {
       if (plan.input !== null) continue;
       const row = chain.map([]);
-      if (row !== undefined) pending.set(plan.into, [{ kind: 'insert', new: row }]);
+      if (row === undefined) continue;
+      pending.set(plan.into, [{ kind: 'insert', new: row }]);
+      result.set(plan.into, [{ kind: 'insert', new: row }]);
     }
     this.run(pending, result);
     return result;

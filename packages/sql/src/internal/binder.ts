@@ -108,6 +108,12 @@ export class ExprBinder {
           span.start,
           'this version supports SELECT … FROM one table WHERE …; GROUP BY and aggregates come later',
         );
+      case 'window_func':
+        throw this.src.error(
+          `window function ${text(ast, 'name') ?? ''}() OVER (…) is not supported yet`,
+          span.start,
+          'this version supports SELECT … FROM one table WHERE …',
+        );
       case 'select':
         throw this.src.error(`subqueries are not supported yet in "${this.fragment(span)}"`, span.start);
       default:
