@@ -5,13 +5,13 @@ import {
   type FieldDefinition,
   type FieldType,
   Json,
+  makeSchema,
   Timestamp,
   type Value,
-  makeSchema,
   valuesEqual,
 } from '@dozer/core';
 import { describe, expect, it } from 'vitest';
-import { SqlEvalError, compileSql } from './index.js';
+import { compileSql, SqlEvalError } from './index.js';
 
 const FIELDS: FieldDefinition[] = [
   { name: 'id', type: 'int', nullable: false },
@@ -40,7 +40,10 @@ type RowInit = { [name: string]: Value };
 function evalExpr(expr: string, init: RowInit = {}): Value {
   const p = compileSql(`SELECT ${expr} AS v FROM t INTO o`, SOURCES);
   const row = FIELDS.map((f) => (f.name === 'id' ? 1n : (init[f.name] ?? null)));
-  const out = p.createExecutor().push('t', [{ kind: 'insert', new: row }]).get('o');
+  const out = p
+    .createExecutor()
+    .push('t', [{ kind: 'insert', new: row }])
+    .get('o');
   const op = out?.[0];
   if (op?.kind !== 'insert') throw new Error(`no output row for ${expr}`);
   return op.new[0] ?? null;
@@ -60,8 +63,10 @@ const dec = (s: string) => Decimal.parse(s);
 
 describe('three-valued logic', () => {
   const V = [true, false, null] as const;
-  const and = (a: boolean | null, b: boolean | null) => (a === false || b === false ? false : a === null || b === null ? null : true);
-  const or = (a: boolean | null, b: boolean | null) => (a === true || b === true ? true : a === null || b === null ? null : false);
+  const and = (a: boolean | null, b: boolean | null) =>
+    a === false || b === false ? false : a === null || b === null ? null : true;
+  const or = (a: boolean | null, b: boolean | null) =>
+    a === true || b === true ? true : a === null || b === null ? null : false;
   for (const a of V) {
     for (const b of V) {
       it(`${a} AND/OR ${b}`, () => {
@@ -127,7 +132,9 @@ describe('arithmetic', () => {
   });
 
   it('fails on division by zero for every numeric type', () => {
-    expect(evalError('i / j', { i: 1n, j: 0n }).message).toBe('division by zero in "i / j" at line 1, column 8');
+    expect(evalError('i / j', { i: 1n, j: 0n }).message).toBe(
+      'division by zero in "i / j" at line 1, column 8',
+    );
     expect(evalError('i % 0', { i: 1n }).message).toContain('division by zero');
     expect(evalError('d / 0', { d: dec('1.5') }).message).toContain('division by zero');
     expect(evalError('f / 0', { f: 1.5 }).message).toContain('division by zero');
@@ -155,10 +162,14 @@ describe('arithmetic', () => {
   it('adds intervals to timestamps and dates, clamping to the end of the month', () => {
     const ts = Timestamp.parse('2024-01-31T10:00:00Z');
     expect(evalExpr("ts + INTERVAL '1 month'", { ts })).toEqual(Timestamp.parse('2024-02-29T10:00:00Z'));
-    expect(evalExpr("ts - INTERVAL '1 day 2 hours'", { ts })).toEqual(Timestamp.parse('2024-01-30T08:00:00Z'));
+    expect(evalExpr("ts - INTERVAL '1 day 2 hours'", { ts })).toEqual(
+      Timestamp.parse('2024-01-30T08:00:00Z'),
+    );
     expect(evalExpr('dt + 3', { dt: DateValue.parse('2024-02-28') })).toEqual(DateValue.parse('2024-03-02'));
     expect(evalExpr("dt - DATE '2024-01-01'", { dt: DateValue.parse('2024-03-01') })).toBe(60n);
-    expect(evalExpr("ts - TIMESTAMP '2024-01-30 09:00:00'", { ts })).toEqual(new Duration(0, 1, 3_600_000_000n));
+    expect(evalExpr("ts - TIMESTAMP '2024-01-30 09:00:00'", { ts })).toEqual(
+      new Duration(0, 1, 3_600_000_000n),
+    );
   });
 });
 
@@ -173,7 +184,9 @@ describe('comparisons', () => {
     const ts = Timestamp.parse('2024-05-01T00:00:00Z');
     expect(evalExpr("ts > '2024-04-30 23:59:59'", { ts })).toBe(true);
     expect(evalExpr("ts = '2024-05-01T00:00:00Z'", { ts })).toBe(true);
-    expect(evalExpr("dt BETWEEN '2024-01-01' AND '2024-12-31'", { dt: DateValue.parse('2024-05-01') })).toBe(true);
+    expect(evalExpr("dt BETWEEN '2024-01-01' AND '2024-12-31'", { dt: DateValue.parse('2024-05-01') })).toBe(
+      true,
+    );
     expect(evalExpr('ts >= dt', { ts, dt: DateValue.parse('2024-05-01') })).toBe(true);
   });
 
@@ -219,7 +232,9 @@ describe('LIKE', () => {
     expect(() => evalExpr("s LIKE 'ab!' ESCAPE '!'", { s: 'x' })).toThrow(
       "invalid LIKE pattern 'ab!' at line 1, column 15: SELECT s LIKE 'ab!' ESCAPE '!' AS v FROM t INTO o (LIKE pattern must not end with escape character)",
     );
-    expect(evalError('s LIKE x', { s: 'x', x: 'a\\' }).message).toContain('LIKE pattern must not end with escape character');
+    expect(evalError('s LIKE x', { s: 'x', x: 'a\\' }).message).toContain(
+      'LIKE pattern must not end with escape character',
+    );
   });
 });
 
@@ -304,7 +319,12 @@ describe('CAST', () => {
     duration: { col: 'dur', value: new Duration(14, 3, 4_000_005n) },
   };
   // node-sql-parser knows no POINT type name, so points cannot be CAST to.
-  const SQL_TYPE_NAMES: { [t: string]: string } = { duration: 'interval', binary: 'bytea', uint: 'BIGINT UNSIGNED', string: 'varchar' };
+  const SQL_TYPE_NAMES: { [t: string]: string } = {
+    duration: 'interval',
+    binary: 'bytea',
+    uint: 'BIGINT UNSIGNED',
+    string: 'varchar',
+  };
   for (const [type, { col, value }] of Object.entries(samples)) {
     it(`${type} → text → ${type} gives the value back`, () => {
       const back = evalExpr(`CAST(CAST(${col} AS text) AS ${SQL_TYPE_NAMES[type] ?? type})`, {
@@ -332,11 +352,19 @@ describe('CAST', () => {
   it('parses text and reports bad input', () => {
     expect(evalExpr("'42'::int")).toBe(42n);
     expect(evalExpr("CAST(' yes ' AS boolean)")).toBe(true);
-    expect(evalExpr('CAST(s AS timestamp)', { s: '2024-01-02 03:04:05' })).toEqual(Timestamp.parse('2024-01-02T03:04:05Z'));
-    expect(evalError('s::int', { s: 'abc' }).message).toBe('invalid input for type int: "abc" in "s::int" at line 1, column 8');
+    expect(evalExpr('CAST(s AS timestamp)', { s: '2024-01-02 03:04:05' })).toEqual(
+      Timestamp.parse('2024-01-02T03:04:05Z'),
+    );
+    expect(evalError('s::int', { s: 'abc' }).message).toBe(
+      'invalid input for type int: "abc" in "s::int" at line 1, column 8',
+    );
     expect(evalExpr('i::boolean', { i: 2n })).toBe(true);
-    expect(evalExpr('ts::date', { ts: Timestamp.parse('1969-12-31T23:00:00Z') })).toEqual(DateValue.parse('1969-12-31'));
-    expect(evalExpr('dt::timestamp', { dt: DateValue.parse('2024-01-02') })).toEqual(Timestamp.parse('2024-01-02T00:00:00Z'));
+    expect(evalExpr('ts::date', { ts: Timestamp.parse('1969-12-31T23:00:00Z') })).toEqual(
+      DateValue.parse('1969-12-31'),
+    );
+    expect(evalExpr('dt::timestamp', { dt: DateValue.parse('2024-01-02') })).toEqual(
+      Timestamp.parse('2024-01-02T00:00:00Z'),
+    );
   });
 });
 

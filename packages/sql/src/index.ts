@@ -1,2 +1,2 @@
-export { type SqlPosition, SqlError, SqlEvalError } from './errors.js';
-export { type SqlExecutor, type SqlPipeline, compileSql } from './pipeline.js';
+export { SqlError, SqlEvalError, type SqlPosition } from './errors.js';
+export { compileSql, type SqlExecutor, type SqlPipeline } from './pipeline.js';

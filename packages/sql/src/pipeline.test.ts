@@ -1,6 +1,6 @@
-import { Decimal, type Operation, type Row, Timestamp, makeSchema } from '@dozer/core';
+import { Decimal, makeSchema, type Operation, type Row, Timestamp } from '@dozer/core';
 import { describe, expect, it } from 'vitest';
-import { SqlError, compileSql } from './index.js';
+import { compileSql, SqlError } from './index.js';
 
 const trips = makeSchema(
   [
@@ -57,7 +57,15 @@ describe('compile errors', () => {
   });
 
   it('reports ambiguous case-insensitive column names', () => {
-    const s = new Map([['t', makeSchema([{ name: 'Name', type: 'string', nullable: true }, { name: 'NAME', type: 'string', nullable: true }])]]);
+    const s = new Map([
+      [
+        't',
+        makeSchema([
+          { name: 'Name', type: 'string', nullable: true },
+          { name: 'NAME', type: 'string', nullable: true },
+        ]),
+      ],
+    ]);
     expect(() => compileSql('SELECT name FROM t INTO o', s)).toThrow(
       'ambiguous column "name" at line 1, column 8: SELECT name FROM t INTO o (Name, NAME all match; double-quote the exact name)',
     );
@@ -87,28 +95,47 @@ describe('compile errors', () => {
       'WHERE condition must be boolean, got decimal in "price" at line 1, column 28: SELECT id FROM trips WHERE price INTO o',
     );
     expect(compileError("SELECT id FROM trips WHERE pickup > 'soon' INTO o").message).toBe(
-      'invalid timestamp literal \'soon\' in comparison "pickup > \'soon\'": operands at line 1, column 37: SELECT id FROM trips WHERE pickup > \'soon\' INTO o',
+      "invalid timestamp literal 'soon' in comparison \"pickup > 'soon'\": operands at line 1, column 37: SELECT id FROM trips WHERE pickup > 'soon' INTO o",
     );
     expect(compileError('SELECT lower(id) FROM trips INTO o').message).toBe(
       'function lower expects a string as argument 1, got int in "lower(id)" at line 1, column 8: SELECT lower(id) FROM trips INTO o (usage: lower(string))',
     );
-    expect(compileError('SELECT id FROM trips WHERE id = name INTO o').message).toContain('have incompatible types int and string');
-    expect(compileError('SELECT CAST(pickup AS int) FROM trips INTO o').message).toContain('cannot cast timestamp to int');
+    expect(compileError('SELECT id FROM trips WHERE id = name INTO o').message).toContain(
+      'have incompatible types int and string',
+    );
+    expect(compileError('SELECT CAST(pickup AS int) FROM trips INTO o').message).toContain(
+      'cannot cast timestamp to int',
+    );
   });
 
   it('names unsupported constructs instead of compiling them wrongly', () => {
     const cases: [string, string][] = [
-      ['SELECT city, COUNT(*) FROM trips GROUP BY city INTO o', 'GROUP BY is not supported yet at line 1, column 34'],
-      ['SELECT t.id FROM trips t JOIN trips u ON t.id = u.id INTO o', 'INNER JOIN is not supported yet at line 1, column 26'],
+      [
+        'SELECT city, COUNT(*) FROM trips GROUP BY city INTO o',
+        'GROUP BY is not supported yet at line 1, column 34',
+      ],
+      [
+        'SELECT t.id FROM trips t JOIN trips u ON t.id = u.id INTO o',
+        'INNER JOIN is not supported yet at line 1, column 26',
+      ],
       ['SELECT id FROM trips ORDER BY id INTO o', 'ORDER BY is not supported yet'],
       ['SELECT id FROM trips LIMIT 5', 'LIMIT is not supported yet'],
       ['SELECT DISTINCT city FROM trips INTO o', 'SELECT DISTINCT is not supported yet at line 1, column 8'],
       ['SELECT id FROM trips UNION SELECT id FROM trips', 'UNION is not supported yet'],
-      ["SELECT id FROM TUMBLE(trips, pickup, '5 MINUTES') INTO o", 'table function TUMBLE(…) in FROM is not supported yet'],
+      [
+        "SELECT id FROM TUMBLE(trips, pickup, '5 MINUTES') INTO o",
+        'table function TUMBLE(…) in FROM is not supported yet',
+      ],
       ['SELECT id FROM (SELECT id FROM trips) s INTO o', 'a subquery in FROM is not supported yet'],
-      ['SELECT ROW_NUMBER() OVER (PARTITION BY city) FROM trips INTO o', 'window function ROW_NUMBER() OVER (…) is not supported yet'],
+      [
+        'SELECT ROW_NUMBER() OVER (PARTITION BY city) FROM trips INTO o',
+        'window function ROW_NUMBER() OVER (…) is not supported yet',
+      ],
       ['SELECT SUM(price) FROM trips INTO o', 'aggregate function SUM() is not supported yet'],
-      ['WITH c AS (SELECT id FROM trips) SELECT id FROM c INTO o', 'WITH (common table expressions) is not supported yet'],
+      [
+        'WITH c AS (SELECT id FROM trips) SELECT id FROM c INTO o',
+        'WITH (common table expressions) is not supported yet',
+      ],
       ['INSERT INTO trips (id) VALUES (1)', 'only SELECT … INTO statements are supported, got INSERT'],
     ];
     for (const [sql, msg] of cases) expect(compileError(sql).message, sql).toContain(msg);
@@ -121,7 +148,9 @@ describe('compile errors', () => {
     expect(compileError('SELECT id FROM trips INTO o; SELECT id FROM trips INTO o').message).toContain(
       'output table "o" is written by two statements at line 1, column 56',
     );
-    expect(compileError('SELECT id FROM trips INTO trips').message).toContain('output table "trips" has the name of a source table');
+    expect(compileError('SELECT id FROM trips INTO trips').message).toContain(
+      'output table "trips" has the name of a source table',
+    );
     expect(compileError('SELECT upper(name), upper(city) FROM trips INTO o').message).toBe(
       'duplicate output column "upper" in the select list of o at line 1, column 21: SELECT upper(name), upper(city) FROM trips INTO o (give one of them another name with AS)',
     );
@@ -137,7 +166,9 @@ describe('compile errors', () => {
 
   it('reports syntax errors with their position', () => {
     const e = compileError('SELECT id\nFROM trips WHERE id >> 2 INTO o');
-    expect(e.message).toBe('syntax error at line 2, column 22: FROM trips WHERE id >> 2 INTO o (unexpected ">")');
+    expect(e.message).toBe(
+      'syntax error at line 2, column 22: FROM trips WHERE id >> 2 INTO o (unexpected ">")',
+    );
     expect(compileError('SELECT id FROM trips WHERE').message).toBe(
       'syntax error at line 1, column 27: SELECT id FROM trips WHERE (unexpected end of the SQL text)',
     );
@@ -164,8 +195,12 @@ describe('output schemas', () => {
   });
 
   it('keeps the primary key only when all key fields are projected as plain columns', () => {
-    expect(compileSql('SELECT name, id FROM trips INTO o', SOURCES).outputs.get('o')!.primaryKey).toEqual([1]);
-    expect(compileSql('SELECT id + 0 AS id, name FROM trips INTO o', SOURCES).outputs.get('o')!.primaryKey).toEqual([]);
+    expect(compileSql('SELECT name, id FROM trips INTO o', SOURCES).outputs.get('o')!.primaryKey).toEqual([
+      1,
+    ]);
+    expect(
+      compileSql('SELECT id + 0 AS id, name FROM trips INTO o', SOURCES).outputs.get('o')!.primaryKey,
+    ).toEqual([]);
     expect(compileSql('SELECT t.* FROM trips t INTO o', SOURCES).outputs.get('o')).toEqual(trips);
   });
 });
@@ -217,11 +252,16 @@ describe('statements reading each other', () => {
 
   it('rejects pushes to tables that are not inputs', () => {
     const ex = compileSql(sql, SOURCES).createExecutor();
-    expect(() => ex.push('expensive', [])).toThrow('push: "expensive" is not an input of this pipeline; its inputs are: trips');
+    expect(() => ex.push('expensive', [])).toThrow(
+      'push: "expensive" is not an input of this pipeline; its inputs are: trips',
+    );
   });
 
   it('emits the row of a statement without FROM once', () => {
-    const p = compileSql("SELECT 1 AS one, 'x' || 'y' AS xy INTO consts; SELECT one + 1 AS two FROM consts INTO derived", SOURCES);
+    const p = compileSql(
+      "SELECT 1 AS one, 'x' || 'y' AS xy INTO consts; SELECT one + 1 AS two FROM consts INTO derived",
+      SOURCES,
+    );
     expect(p.inputs).toEqual([]);
     const ex = p.createExecutor();
     const first = ex.start();
@@ -232,7 +272,8 @@ describe('statements reading each other', () => {
 });
 
 describe('filter + project on changes', () => {
-  const ex = () => compileSql("SELECT id, upper(city) AS city FROM trips WHERE price > 10 INTO o", SOURCES).createExecutor();
+  const ex = () =>
+    compileSql('SELECT id, upper(city) AS city FROM trips WHERE price > 10 INTO o', SOURCES).createExecutor();
   const push = (e: ReturnType<typeof ex>, ops: Operation[]) => e.push('trips', ops).get('o') ?? [];
 
   it('turns updates into inserts, deletes or nothing as rows cross the filter', () => {
@@ -244,9 +285,9 @@ describe('filter + project on changes', () => {
     expect(push(e, [{ kind: 'update', old: row(1, '20', 'a'), new: row(1, '30', 'a', 'Rome') }])).toEqual([
       { kind: 'update', old: [1n, 'PARIS'], new: [1n, 'ROME'] },
     ]);
-    expect(push(e, [{ kind: 'update', old: row(1, '30', 'a', 'Rome'), new: row(1, null, 'a', 'Rome') }])).toEqual([
-      { kind: 'delete', old: [1n, 'ROME'] },
-    ]);
+    expect(
+      push(e, [{ kind: 'update', old: row(1, '30', 'a', 'Rome'), new: row(1, null, 'a', 'Rome') }]),
+    ).toEqual([{ kind: 'delete', old: [1n, 'ROME'] }]);
     expect(push(e, [{ kind: 'update', old: row(1, null, 'a'), new: row(1, '1', 'a') }])).toEqual([]);
     expect(push(e, [{ kind: 'delete', old: row(1, '1', 'a') }])).toEqual([]);
   });
@@ -255,6 +296,8 @@ describe('filter + project on changes', () => {
     const e = ex();
     push(e, [{ kind: 'insert', new: row(1, '20', 'a') }]);
     expect(push(e, [{ kind: 'update', old: row(1, '20', 'a'), new: row(1, '25', 'b') }])).toEqual([]);
-    expect(push(e, [{ kind: 'delete', old: row(1, '25', 'b') }])).toEqual([{ kind: 'delete', old: [1n, 'PARIS'] }]);
+    expect(push(e, [{ kind: 'delete', old: row(1, '25', 'b') }])).toEqual([
+      { kind: 'delete', old: [1n, 'PARIS'] },
+    ]);
   });
 });

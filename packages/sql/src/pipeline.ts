@@ -1,7 +1,7 @@
 import type { Operation, Schema } from '@dozer/core';
 import { SqlError } from './errors.js';
-import { type StatementPlan, formatPlan, formatSchema } from './internal/logical-plan.js';
-import { type StatelessChain, buildStatelessChain } from './internal/operators.js';
+import { formatPlan, formatSchema, type StatementPlan } from './internal/logical-plan.js';
+import { buildStatelessChain, type StatelessChain } from './internal/operators.js';
 import { planSql } from './internal/planner.js';
 
 /** A compiled SQL text: its statements planned, ready to run incrementally. */
@@ -53,7 +53,9 @@ export function compileSql(sql: string, sources: ReadonlyMap<string, Schema>): S
 
 function explainStatements(statements: readonly StatementPlan[]): string {
   const ordered = [...statements].sort((a, b) => a.index - b.index);
-  return ordered.map((s) => [`${s.into} ${formatSchema(s.root.schema)}`, ...formatPlan(s.root, '  ')].join('\n')).join('\n');
+  return ordered
+    .map((s) => [`${s.into} ${formatSchema(s.root.schema)}`, ...formatPlan(s.root, '  ')].join('\n'))
+    .join('\n');
 }
 
 class Executor implements SqlExecutor {

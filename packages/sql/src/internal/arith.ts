@@ -16,7 +16,13 @@ function divisionByZero(where: string): never {
  * The implementation of `left op right` for operands of the given types
  * (already converted by the binder to what {@link arithmeticTypes} asks).
  */
-export function makeArith(op: ArithOp, result: FieldType, left: FieldType, right: FieldType, where: string): BinaryFn {
+export function makeArith(
+  op: ArithOp,
+  result: FieldType,
+  left: FieldType,
+  right: FieldType,
+  where: string,
+): BinaryFn {
   if (result === 'int' || result === 'uint') {
     if (left === 'date' && right === 'date') {
       return (a, b) => BigInt((a as DateValue).days - (b as DateValue).days);
@@ -38,7 +44,8 @@ function integerOp(op: ArithOp, type: 'int' | 'uint', where: string): BinaryFn {
       return (a, b) => checkRange((a as bigint) * (b as bigint), type, where);
     case '/':
       // BigInt division truncates toward zero, as PostgreSQL's integer division does.
-      return (a, b) => (b === 0n ? divisionByZero(where) : checkRange((a as bigint) / (b as bigint), type, where));
+      return (a, b) =>
+        b === 0n ? divisionByZero(where) : checkRange((a as bigint) / (b as bigint), type, where);
     case '%':
       return (a, b) => (b === 0n ? divisionByZero(where) : (a as bigint) % (b as bigint));
   }
@@ -59,7 +66,8 @@ function floatOp(op: ArithOp, where: string): BinaryFn {
     case '*':
       return (a, b) => finite(a as number, b as number, (a as number) * (b as number));
     case '/':
-      return (a, b) => (b === 0 ? divisionByZero(where) : finite(a as number, b as number, (a as number) / (b as number)));
+      return (a, b) =>
+        b === 0 ? divisionByZero(where) : finite(a as number, b as number, (a as number) / (b as number));
     case '%':
       return (a, b) => (b === 0 ? divisionByZero(where) : (a as number) % (b as number));
   }
@@ -145,7 +153,9 @@ function addDuration(ts: Timestamp, d: Duration, sign: 1 | -1, where: string): T
     const total = date.getUTCFullYear() * 12 + date.getUTCMonth() + sign * d.months;
     const year = Math.floor(total / 12);
     const month = total - year * 12;
-    const newDays = Math.round(utcMillis(year, month, Math.min(date.getUTCDate(), utcMillisDay(year, month + 1, 0))) / 86_400_000);
+    const newDays = Math.round(
+      utcMillis(year, month, Math.min(date.getUTCDate(), utcMillisDay(year, month + 1, 0))) / 86_400_000,
+    );
     micros = BigInt(newDays) * MICROS_PER_DAY + rem;
   }
   micros += BigInt(sign) * (BigInt(d.days) * MICROS_PER_DAY + d.micros);

@@ -1,4 +1,14 @@
-import { DateValue, Decimal, Duration, type FieldType, INT64_MAX, INT64_MIN, type Schema, Timestamp, type Value } from '@dozer/core';
+import {
+  DateValue,
+  Decimal,
+  Duration,
+  type FieldType,
+  INT64_MAX,
+  INT64_MIN,
+  type Schema,
+  Timestamp,
+  type Value,
+} from '@dozer/core';
 import { SqlEvalError } from '../errors.js';
 import { makeConverter, textToValue } from './cast.js';
 import type { ArithOp, CompareOp, Expr, SqlType } from './expr.js';
@@ -7,7 +17,15 @@ import type { Token } from './lexer.js';
 import { likeToRegExp } from './like.js';
 import type { SourceText, Span } from './source.js';
 import { findReference, findStringLiteral } from './statement-layout.js';
-import { TYPE_NAMES, arithmeticTypes, castAllowed, commonType, implicitlyConvertible, isInteger, isText } from './type-rules.js';
+import {
+  arithmeticTypes,
+  castAllowed,
+  commonType,
+  implicitlyConvertible,
+  isInteger,
+  isText,
+  TYPE_NAMES,
+} from './type-rules.js';
 
 /** A node of node-sql-parser's AST, read defensively. */
 export type Ast = { readonly [key: string]: unknown };
@@ -89,7 +107,8 @@ export class ExprBinder {
       case 'interval': {
         const inner = child(ast, 'expr');
         const unit = text(ast, 'unit') ?? '';
-        const body = inner && typeof inner.value === 'string' ? unquote(inner.value) : String(inner?.value ?? '');
+        const body =
+          inner && typeof inner.value === 'string' ? unquote(inner.value) : String(inner?.value ?? '');
         return this.typedLiteral(span, 'duration', unit ? `${body} ${unit}` : body);
       }
       case 'binary_expr':
@@ -129,7 +148,10 @@ export class ExprBinder {
   bindCondition(ast: Ast, range: Span, clause: string): Expr {
     const e = this.bind(ast, range);
     if (e.type !== 'boolean' && e.type !== 'null') {
-      throw this.src.error(`${clause} condition must be boolean, got ${e.type} in "${this.fragment(range)}"`, e.at);
+      throw this.src.error(
+        `${clause} condition must be boolean, got ${e.type} in "${this.fragment(range)}"`,
+        e.at,
+      );
     }
     return e;
   }
@@ -176,11 +198,21 @@ export class ExprBinder {
 
   private typedLiteral(span: Span, type: 'timestamp' | 'date' | 'duration', body: string): Expr {
     try {
-      const v = type === 'timestamp' ? Timestamp.parse(body) : type === 'date' ? DateValue.parse(body) : Duration.parse(body);
+      const v =
+        type === 'timestamp'
+          ? Timestamp.parse(body)
+          : type === 'date'
+            ? DateValue.parse(body)
+            : Duration.parse(body);
       return this.literal(span, type, v);
     } catch (e) {
       const detail = e instanceof Error ? e.message : String(e);
-      throw this.src.error(`invalid ${type === 'duration' ? 'interval' : type} literal '${body}'`, span.start, detail, e);
+      throw this.src.error(
+        `invalid ${type === 'duration' ? 'interval' : type} literal '${body}'`,
+        span.start,
+        detail,
+        e,
+      );
     }
   }
 
@@ -188,7 +220,10 @@ export class ExprBinder {
     const col = ast.column;
     const qualifier = text(ast, 'table');
     if (col === '*') {
-      throw this.src.error(`${qualifier ? `${qualifier}.*` : '*'} is only allowed as a select list item`, span.start);
+      throw this.src.error(
+        `${qualifier ? `${qualifier}.*` : '*'} is only allowed as a select list item`,
+        span.start,
+      );
     }
     const nameNode = isAst(col) ? child(col, 'expr') : null;
     const name = typeof col === 'string' ? col : String(nameNode?.value ?? '');
@@ -201,7 +236,11 @@ export class ExprBinder {
     }
     if (qualifier !== null && !this.qualifierMatches(qualifier)) {
       const visible = scope.alias ?? scope.table;
-      throw this.src.error(`unknown table "${qualifier}" in column reference "${shown}"`, ref.start, `the FROM table is ${describeFrom(scope)}; write ${visible}.${name}`);
+      throw this.src.error(
+        `unknown table "${qualifier}" in column reference "${shown}"`,
+        ref.start,
+        `the FROM table is ${describeFrom(scope)}; write ${visible}.${name}`,
+      );
     }
     const fields = scope.schema.fields;
     let index = fields.findIndex((f) => f.name === name);
@@ -217,7 +256,11 @@ export class ExprBinder {
       index = matches[0] ?? -1;
     }
     if (index < 0) {
-      throw this.src.error(`unknown column "${shown}"`, ref.start, `columns of ${scope.table}: ${listNames(fields.map((f) => f.name))}`);
+      throw this.src.error(
+        `unknown column "${shown}"`,
+        ref.start,
+        `columns of ${scope.table}: ${listNames(fields.map((f) => f.name))}`,
+      );
     }
     const f = fields[index]!;
     return {
@@ -254,10 +297,22 @@ export class ExprBinder {
     }
     if (isInteger(e.type) && isInteger(to)) return e;
     if (!implicitlyConvertible(e.type, to)) {
-      throw this.src.error(`cannot use ${e.type} as ${to} in ${context}`, e.at, 'use CAST(… AS …) to convert');
+      throw this.src.error(
+        `cannot use ${e.type} as ${to} in ${context}`,
+        e.at,
+        'use CAST(… AS …) to convert',
+      );
     }
     if (e.kind === 'literal') return { ...e, type: to, value: makeConverter(e.type, to, e.where)(e.value) };
-    return { kind: 'cast', type: to, nullable: e.nullable, at: e.at, where: e.where, operand: e, implicit: true };
+    return {
+      kind: 'cast',
+      type: to,
+      nullable: e.nullable,
+      at: e.at,
+      where: e.where,
+      operand: e,
+      implicit: true,
+    };
   }
 
   /**
@@ -271,7 +326,11 @@ export class ExprBinder {
     for (const e of basis) {
       const c = commonType(t, e.type);
       if (c === null) {
-        throw this.src.error(`${context} have incompatible types ${t} and ${e.type}`, e.at > at ? e.at : at, 'use CAST(… AS …) to convert one of them');
+        throw this.src.error(
+          `${context} have incompatible types ${t} and ${e.type}`,
+          Math.max(e.at, at),
+          'use CAST(… AS …) to convert one of them',
+        );
       }
       t = c;
     }
@@ -284,27 +343,44 @@ export class ExprBinder {
     const op = String(ast.operator).toUpperCase();
     const leftAst = child(ast, 'left');
     const rightAst = child(ast, 'right');
-    if (leftAst === null || rightAst === null) throw this.src.error(`malformed expression "${this.fragment(span)}"`, span.start);
+    if (leftAst === null || rightAst === null)
+      throw this.src.error(`malformed expression "${this.fragment(span)}"`, span.start);
     const ctx = `"${this.fragment(span)}"`;
     if (op === 'IS' || op === 'IS NOT') {
       const left = this.bind(leftAst, span);
       const negated = op === 'IS NOT';
-      if (rightAst.type === 'null') return { kind: 'is-null', ...this.base(span, 'boolean', false), operand: left, negated };
+      if (rightAst.type === 'null')
+        return { kind: 'is-null', ...this.base(span, 'boolean', false), operand: left, negated };
       if (rightAst.type === 'bool') {
         this.requireBoolean(left, `IS ${rightAst.value ? 'TRUE' : 'FALSE'}`, span);
-        return { kind: 'is-bool', ...this.base(span, 'boolean', false), operand: left, value: rightAst.value === true, negated };
+        return {
+          kind: 'is-bool',
+          ...this.base(span, 'boolean', false),
+          operand: left,
+          value: rightAst.value === true,
+          negated,
+        };
       }
-      throw this.src.error(`unsupported IS test in ${ctx}`, span.start, 'supported: IS [NOT] NULL, IS [NOT] TRUE, IS [NOT] FALSE');
+      throw this.src.error(
+        `unsupported IS test in ${ctx}`,
+        span.start,
+        'supported: IS [NOT] NULL, IS [NOT] TRUE, IS [NOT] FALSE',
+      );
     }
     if (op === 'IN' || op === 'NOT IN') {
       const left = this.bind(leftAst, span);
-      if (rightAst.type !== 'expr_list') throw this.src.error(`IN with a subquery is not supported yet in ${ctx}`, span.start);
+      if (rightAst.type !== 'expr_list')
+        throw this.src.error(`IN with a subquery is not supported yet in ${ctx}`, span.start);
       const list = children(rightAst, 'value').map((a) => this.bind(a, span));
       const u = this.unify([left, ...list], `IN list values ${ctx}`, span.start);
       const [operand, ...rest] = u.args;
       return {
         kind: 'in',
-        ...this.base(span, 'boolean', u.args.some((a) => a.nullable)),
+        ...this.base(
+          span,
+          'boolean',
+          u.args.some((a) => a.nullable),
+        ),
         operand: operand!,
         list: rest,
         negated: op === 'NOT IN',
@@ -314,16 +390,20 @@ export class ExprBinder {
     if (op === 'BETWEEN' || op === 'NOT BETWEEN') {
       const left = this.bind(leftAst, span);
       const [lo, hi] = children(rightAst, 'value').map((a) => this.bind(a, span));
-      if (lo === undefined || hi === undefined) throw this.src.error(`malformed BETWEEN in ${ctx}`, span.start);
+      if (lo === undefined || hi === undefined)
+        throw this.src.error(`malformed BETWEEN in ${ctx}`, span.start);
       const both: Expr = {
         kind: 'and',
         ...this.base(span, 'boolean', left.nullable || lo.nullable || hi.nullable),
         left: this.comparison('>=', left, lo, span),
         right: this.comparison('<=', left, hi, span),
       };
-      return op === 'BETWEEN' ? both : { kind: 'not', ...this.base(span, 'boolean', both.nullable), operand: both };
+      return op === 'BETWEEN'
+        ? both
+        : { kind: 'not', ...this.base(span, 'boolean', both.nullable), operand: both };
     }
-    if (op === 'LIKE' || op === 'NOT LIKE' || op === 'ILIKE' || op === 'NOT ILIKE') return this.like(op, leftAst, rightAst, span);
+    if (op === 'LIKE' || op === 'NOT LIKE' || op === 'ILIKE' || op === 'NOT ILIKE')
+      return this.like(op, leftAst, rightAst, span);
     const left = this.bind(leftAst, span);
     const right = this.bind(rightAst, span);
     const cmp = COMPARE_OPS[op];
@@ -331,16 +411,25 @@ export class ExprBinder {
     if (op === 'AND' || op === 'OR') {
       this.requireBoolean(left, op, span);
       this.requireBoolean(right, op, span);
-      return { kind: op === 'AND' ? 'and' : 'or', ...this.base(span, 'boolean', left.nullable || right.nullable), left, right };
+      return {
+        kind: op === 'AND' ? 'and' : 'or',
+        ...this.base(span, 'boolean', left.nullable || right.nullable),
+        left,
+        right,
+      };
     }
     if (op === '||') return this.concat(left, right, span);
-    if (op === '+' || op === '-' || op === '*' || op === '/' || op === '%') return this.arith(op, left, right, span);
+    if (op === '+' || op === '-' || op === '*' || op === '/' || op === '%')
+      return this.arith(op, left, right, span);
     throw this.src.error(`unsupported operator ${op} in ${ctx}`, span.start);
   }
 
   private requireBoolean(e: Expr, what: string, span: Span): void {
     if (e.type !== 'boolean' && e.type !== 'null') {
-      throw this.src.error(`${what} expects boolean operands, got ${e.type} in "${this.fragment(span)}"`, e.at);
+      throw this.src.error(
+        `${what} expects boolean operands, got ${e.type} in "${this.fragment(span)}"`,
+        e.at,
+      );
     }
   }
 
@@ -360,12 +449,21 @@ export class ExprBinder {
     let l = left;
     let r = right;
     // An untyped string literal next to a number is read as that number type.
-    if (l.kind === 'literal' && l.fromString && !isText(r.type) && r.type !== 'null') l = this.coerce(l, r.type as FieldType, `"${this.fragment(span)}"`);
-    if (r.kind === 'literal' && r.fromString && !isText(l.type) && l.type !== 'null') r = this.coerce(r, l.type as FieldType, `"${this.fragment(span)}"`);
+    if (l.kind === 'literal' && l.fromString && !isText(r.type) && r.type !== 'null')
+      l = this.coerce(l, r.type as FieldType, `"${this.fragment(span)}"`);
+    if (r.kind === 'literal' && r.fromString && !isText(l.type) && l.type !== 'null')
+      r = this.coerce(r, l.type as FieldType, `"${this.fragment(span)}"`);
     const t = arithmeticTypes(op, l.type, r.type);
     if (t === null) {
-      const hint = op === '+' && (isText(l.type) || isText(r.type)) ? 'use || to concatenate strings, or CAST(… AS …) to convert' : 'use CAST(… AS …) to convert';
-      throw this.src.error(`operator ${op} cannot be applied to ${l.type} and ${r.type} in "${this.fragment(span)}"`, span.start, hint);
+      const hint =
+        op === '+' && (isText(l.type) || isText(r.type))
+          ? 'use || to concatenate strings, or CAST(… AS …) to convert'
+          : 'use CAST(… AS …) to convert';
+      throw this.src.error(
+        `operator ${op} cannot be applied to ${l.type} and ${r.type} in "${this.fragment(span)}"`,
+        span.start,
+        hint,
+      );
     }
     const ctx = `"${this.fragment(span)}"`;
     return {
@@ -379,9 +477,24 @@ export class ExprBinder {
 
   private concat(left: Expr, right: Expr, span: Span): Expr {
     if (!isText(left.type) && !isText(right.type) && left.type !== 'null' && right.type !== 'null') {
-      throw this.src.error(`operator || needs a string operand, got ${left.type} and ${right.type} in "${this.fragment(span)}"`, span.start, 'use CAST(… AS text) to convert');
+      throw this.src.error(
+        `operator || needs a string operand, got ${left.type} and ${right.type} in "${this.fragment(span)}"`,
+        span.start,
+        'use CAST(… AS text) to convert',
+      );
     }
-    const toText = (e: Expr): Expr => (isText(e.type) ? e : { kind: 'cast', type: 'string', nullable: e.nullable, at: e.at, where: e.where, operand: e, implicit: true });
+    const toText = (e: Expr): Expr =>
+      isText(e.type)
+        ? e
+        : {
+            kind: 'cast',
+            type: 'string',
+            nullable: e.nullable,
+            at: e.at,
+            where: e.where,
+            operand: e,
+            implicit: true,
+          };
     const l = toText(left);
     const r = toText(right);
     const type = l.type === 'text' || r.type === 'text' ? 'text' : 'string';
@@ -394,26 +507,39 @@ export class ExprBinder {
     const { escape: _drop, ...patternAst } = rightAst;
     const pattern = this.bind(patternAst, span);
     const escAst = escNode ? child(escNode, 'value') : null;
-    const escape = escAst ? this.bind(escAst, span) : null;
-    for (const e of [operand, pattern, ...(escape ? [escape] : [])]) {
+    const escapeExpr = escAst ? this.bind(escAst, span) : null;
+    for (const e of [operand, pattern, ...(escapeExpr ? [escapeExpr] : [])]) {
       if (!isText(e.type) && e.type !== 'null') {
-        throw this.src.error(`${op} expects string operands, got ${e.type} in "${this.fragment(span)}"`, e.at, 'use CAST(… AS text) to convert');
+        throw this.src.error(
+          `${op} expects string operands, got ${e.type} in "${this.fragment(span)}"`,
+          e.at,
+          'use CAST(… AS text) to convert',
+        );
       }
     }
-    if (pattern.kind === 'literal' && pattern.value !== null && (escape === null || escape.kind === 'literal')) {
-      const esc = escape === null ? '\\' : ((escape.value as string | null) ?? '\\');
+    if (
+      pattern.kind === 'literal' &&
+      pattern.value !== null &&
+      (escapeExpr === null || escapeExpr.kind === 'literal')
+    ) {
+      const esc = escapeExpr === null ? '\\' : ((escapeExpr.value as string | null) ?? '\\');
       try {
         likeToRegExp(pattern.value as string, esc, false, pattern.where);
       } catch (e) {
-        throw this.src.error(`invalid ${op} pattern '${String(pattern.value)}'`, pattern.at, e instanceof Error ? e.message.replace(/ in ".*$/, '') : undefined, e);
+        throw this.src.error(
+          `invalid ${op} pattern '${String(pattern.value)}'`,
+          pattern.at,
+          e instanceof Error ? e.message.replace(/ in ".*$/, '') : undefined,
+          e,
+        );
       }
     }
     return {
       kind: 'like',
-      ...this.base(span, 'boolean', operand.nullable || pattern.nullable || (escape?.nullable ?? false)),
+      ...this.base(span, 'boolean', operand.nullable || pattern.nullable || (escapeExpr?.nullable ?? false)),
       operand,
       pattern,
-      escape,
+      escape: escapeExpr,
       caseInsensitive: op.includes('ILIKE'),
       negated: op.startsWith('NOT'),
     };
@@ -430,7 +556,10 @@ export class ExprBinder {
     }
     if (op === '-' || op === '+') {
       if (!['int', 'uint', 'float', 'decimal', 'duration', 'null'].includes(e.type)) {
-        throw this.src.error(`unary ${op} cannot be applied to ${e.type} in "${this.fragment(span)}"`, span.start);
+        throw this.src.error(
+          `unary ${op} cannot be applied to ${e.type} in "${this.fragment(span)}"`,
+          span.start,
+        );
       }
       if (op === '+') return e;
       // -uint is negative: work in int.
@@ -445,24 +574,42 @@ export class ExprBinder {
       .map((n) => String(n.value))
       .join('.');
     if (ast.over) {
-      throw this.src.error(`window function ${name}() OVER (…) is not supported yet`, span.start, 'this version supports SELECT … FROM one table WHERE …');
+      throw this.src.error(
+        `window function ${name}() OVER (…) is not supported yet`,
+        span.start,
+        'this version supports SELECT … FROM one table WHERE …',
+      );
     }
     let argAsts = children(child(ast, 'args'), 'value');
     let fnName = name.toLowerCase();
     if (fnName === 'trim' && argAsts.some((a) => a.type === 'origin')) {
       // TRIM([BOTH | LEADING | TRAILING] [chars] FROM s)
-      const mode = String(argAsts.find((a) => a.type === 'origin' && /^(both|leading|trailing)$/i.test(String(a.value)))?.value ?? 'BOTH').toUpperCase();
-      const fromAt = argAsts.findIndex((a) => a.type === 'origin' && String(a.value).toLowerCase() === 'from');
+      const mode = String(
+        argAsts.find((a) => a.type === 'origin' && /^(both|leading|trailing)$/i.test(String(a.value)))
+          ?.value ?? 'BOTH',
+      ).toUpperCase();
+      const fromAt = argAsts.findIndex(
+        (a) => a.type === 'origin' && String(a.value).toLowerCase() === 'from',
+      );
       const exprs = argAsts.filter((a) => a.type !== 'origin');
       argAsts = fromAt >= 0 ? [exprs[exprs.length - 1]!, ...exprs.slice(0, -1)] : exprs;
       fnName = mode === 'LEADING' ? 'ltrim' : mode === 'TRAILING' ? 'rtrim' : 'btrim';
     }
     const def = lookupFunction(fnName);
     if (def === undefined) {
-      throw this.src.error(`unknown function "${name}"`, span.start, `known functions: ${functionNames().join(', ')}`);
+      throw this.src.error(
+        `unknown function "${name}"`,
+        span.start,
+        `known functions: ${functionNames().join(', ')}`,
+      );
     }
     if (argAsts.length < def.minArgs || argAsts.length > def.maxArgs) {
-      const want = def.minArgs === def.maxArgs ? `${def.minArgs}` : def.maxArgs === Number.POSITIVE_INFINITY ? `at least ${def.minArgs}` : `${def.minArgs} to ${def.maxArgs}`;
+      const want =
+        def.minArgs === def.maxArgs
+          ? `${def.minArgs}`
+          : def.maxArgs === Number.POSITIVE_INFINITY
+            ? `at least ${def.minArgs}`
+            : `${def.minArgs} to ${def.maxArgs}`;
       throw this.src.error(
         `function ${name.toLowerCase()} takes ${want} argument${want === '1' ? '' : 's'}, got ${argAsts.length} in "${this.fragment(span)}"`,
         span.start,
@@ -477,27 +624,55 @@ export class ExprBinder {
       unify: (exprs, what) => this.unify(exprs, `${what} of "${this.fragment(span)}"`, span.start),
     };
     const bound = def.bind(args, cx);
-    return { kind: 'call', ...this.base(span, bound.type, bound.nullable), name: fnName === 'btrim' && name.toLowerCase() === 'trim' ? 'trim' : fnName, args: bound.args };
+    return {
+      kind: 'call',
+      ...this.base(span, bound.type, bound.nullable),
+      name: fnName === 'btrim' && name.toLowerCase() === 'trim' ? 'trim' : fnName,
+      args: bound.args,
+    };
   }
 
   private cast(ast: Ast, span: Span): Expr {
     const inner = child(ast, 'expr');
     const target = children(ast, 'target')[0];
-    if (inner === null || target === undefined) throw this.src.error(`malformed CAST in "${this.fragment(span)}"`, span.start);
+    if (inner === null || target === undefined)
+      throw this.src.error(`malformed CAST in "${this.fragment(span)}"`, span.start);
     const typeName = String(target.dataType ?? '').toUpperCase();
-    const unsigned = Array.isArray(target.suffix) && target.suffix.some((x) => String(x).toUpperCase() === 'UNSIGNED');
+    const unsigned =
+      Array.isArray(target.suffix) && target.suffix.some((x) => String(x).toUpperCase() === 'UNSIGNED');
     const to = unsigned && TYPE_NAMES[typeName] === 'int' ? 'uint' : TYPE_NAMES[typeName];
     const operand = this.bind(inner, span);
     if (to === undefined) {
-      throw this.src.error(`unknown type ${typeName} in CAST`, span.start, `known types: ${Object.keys(TYPE_NAMES).join(', ')}`);
+      throw this.src.error(
+        `unknown type ${typeName} in CAST`,
+        span.start,
+        `known types: ${Object.keys(TYPE_NAMES).join(', ')}`,
+      );
     }
     if (!castAllowed(operand.type, to)) {
-      throw this.src.error(`cannot cast ${operand.type} to ${to} in "${this.fragment(span)}"`, span.start, 'cast through text if you mean its text form');
+      throw this.src.error(
+        `cannot cast ${operand.type} to ${to} in "${this.fragment(span)}"`,
+        span.start,
+        'cast through text if you mean its text form',
+      );
     }
     const precision = to === 'decimal' && typeof target.length === 'number' ? target.length : undefined;
-    const scale = to === 'decimal' && typeof target.scale === 'number' ? target.scale : precision !== undefined ? 0 : undefined;
-    if (operand.kind === 'literal' && precision === undefined && (operand.fromString || operand.value === null)) {
-      return { ...this.coerce(operand, to, `"${this.fragment(span)}"`), at: span.start, where: this.where(span) };
+    const scale =
+      to === 'decimal' && typeof target.scale === 'number'
+        ? target.scale
+        : precision !== undefined
+          ? 0
+          : undefined;
+    if (
+      operand.kind === 'literal' &&
+      precision === undefined &&
+      (operand.fromString || operand.value === null)
+    ) {
+      return {
+        ...this.coerce(operand, to, `"${this.fragment(span)}"`),
+        at: span.start,
+        where: this.where(span),
+      };
     }
     return {
       kind: 'cast',
@@ -518,13 +693,19 @@ export class ExprBinder {
     let whens = whenAsts.map((w) => this.bind(child(w, 'cond') ?? {}, span));
     let compareType: FieldType | null = null;
     if (operand !== null) {
-      const u = this.unify([operand, ...whens], `CASE operand and WHEN values in "${this.fragment(span)}"`, span.start);
+      const u = this.unify(
+        [operand, ...whens],
+        `CASE operand and WHEN values in "${this.fragment(span)}"`,
+        span.start,
+      );
       [operand, ...whens] = u.args as [Expr, ...Expr[]];
       compareType = u.type === 'null' ? 'int' : u.type;
     } else {
       for (const w of whens) this.requireBoolean(w, 'CASE WHEN', span);
     }
-    const results = [...whenAsts, ...(elseAst ? [elseAst] : [])].map((c) => this.bind(child(c, 'result') ?? {}, span));
+    const results = [...whenAsts, ...(elseAst ? [elseAst] : [])].map((c) =>
+      this.bind(child(c, 'result') ?? {}, span),
+    );
     const u = this.unify(results, `CASE results in "${this.fragment(span)}"`, span.start);
     const thens = u.args.slice(0, whenAsts.length);
     const otherwise = elseAst ? u.args[whenAsts.length]! : null;
@@ -533,7 +714,7 @@ export class ExprBinder {
       ...this.base(span, u.type, otherwise === null || u.args.some((a) => a.nullable)),
       operand,
       compareType,
-      whens: whens.map((w, i) => ({ when: w, then: thens[i]! })),
+      whens: whens.map((w, i) => ({ when: w, result: thens[i]! })),
       otherwise,
     };
   }
@@ -549,5 +730,7 @@ function describeFrom(s: Scope): string {
 }
 
 function listNames(names: readonly string[]): string {
-  return names.length > 30 ? `${names.slice(0, 30).join(', ')}, … (${names.length} in all)` : names.join(', ');
+  return names.length > 30
+    ? `${names.slice(0, 30).join(', ')}, … (${names.length} in all)`
+    : names.join(', ');
 }

@@ -134,7 +134,12 @@ function textToBytes(text: string, where: string): Uint8Array {
 }
 
 /** Decimal scale/precision enforcement for `DECIMAL(p, s)` targets. */
-function fitDecimal(d: Decimal, precision: number | undefined, scale: number | undefined, where: string): Decimal {
+function fitDecimal(
+  d: Decimal,
+  precision: number | undefined,
+  scale: number | undefined,
+  where: string,
+): Decimal {
   const r = scale === undefined ? d : d.rescale(scale);
   if (precision !== undefined && (r.unscaled < 0n ? -r.unscaled : r.unscaled) >= 10n ** BigInt(precision)) {
     throw new SqlEvalError(

@@ -1,4 +1,4 @@
-import { type Decimal, Duration, type FieldType, INT64_MAX, type Value, compareValues } from '@dozer/core';
+import { compareValues, type Decimal, Duration, type FieldType, INT64_MAX, type Value } from '@dozer/core';
 import { SqlEvalError } from '../errors.js';
 import { makeArith } from './arith.js';
 import { makeConverter, valueToText } from './cast.js';
@@ -34,7 +34,13 @@ export function compileExpr(e: Expr): Evaluator {
     case 'arith': {
       const l = compileExpr(e.left);
       const r = compileExpr(e.right);
-      const fn = makeArith(e.op, e.type as FieldType, e.left.type as FieldType, e.right.type as FieldType, e.where);
+      const fn = makeArith(
+        e.op,
+        e.type as FieldType,
+        e.left.type as FieldType,
+        e.right.type as FieldType,
+        e.where,
+      );
       return (row) => {
         const a = l(row);
         if (a === null) return null;
@@ -136,7 +142,12 @@ function compileNeg(type: string, o: Evaluator, where: string): Evaluator {
   };
 }
 
-function compileIn(t: FieldType, operand: Evaluator, list: readonly Evaluator[], negated: boolean): Evaluator {
+function compileIn(
+  t: FieldType,
+  operand: Evaluator,
+  list: readonly Evaluator[],
+  negated: boolean,
+): Evaluator {
   return (row) => {
     const v = operand(row);
     if (v === null) return null;
@@ -166,13 +177,13 @@ function compileLike(e: Extract<Expr, { kind: 'like' }>): Evaluator {
     };
   }
   const pattern = compileExpr(e.pattern);
-  const escape = e.escape === null ? () => '\\' : compileExpr(e.escape);
+  const escapeOf = e.escape === null ? () => '\\' : compileExpr(e.escape);
   // Patterns that vary per row: keep the last few compiled.
   const cache = new Map<string, RegExp>();
   return (row) => {
     const v = operand(row);
     const p = pattern(row);
-    const esc = escape(row);
+    const esc = escapeOf(row);
     if (v === null || p === null || esc === null) return null;
     const key = `${esc as string}\u0000${p as string}`;
     let re = cache.get(key);
@@ -186,11 +197,11 @@ function compileLike(e: Extract<Expr, { kind: 'like' }>): Evaluator {
 }
 
 function compileCase(e: Extract<Expr, { kind: 'case' }>): Evaluator {
-  const whens = e.whens.map((w) => ({ when: compileExpr(w.when), then: compileExpr(w.then) }));
+  const whens = e.whens.map((w) => ({ when: compileExpr(w.when), result: compileExpr(w.result) }));
   const otherwise = e.otherwise === null ? () => null : compileExpr(e.otherwise);
   if (e.operand === null) {
     return (row) => {
-      for (const w of whens) if (w.when(row) === true) return w.then(row);
+      for (const w of whens) if (w.when(row) === true) return w.result(row);
       return otherwise(row);
     };
   }
@@ -201,7 +212,7 @@ function compileCase(e: Extract<Expr, { kind: 'case' }>): Evaluator {
     if (v !== null) {
       for (const w of whens) {
         const x = w.when(row);
-        if (x !== null && compareValues(t, v, x) === 0) return w.then(row);
+        if (x !== null && compareValues(t, v, x) === 0) return w.result(row);
       }
     }
     return otherwise(row);

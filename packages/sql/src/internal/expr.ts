@@ -43,7 +43,12 @@ export type Expr =
   | (Base & { readonly kind: 'and' | 'or'; readonly left: Expr; readonly right: Expr })
   | (Base & { readonly kind: 'not'; readonly operand: Expr })
   | (Base & { readonly kind: 'is-null'; readonly operand: Expr; readonly negated: boolean })
-  | (Base & { readonly kind: 'is-bool'; readonly operand: Expr; readonly value: boolean; readonly negated: boolean })
+  | (Base & {
+      readonly kind: 'is-bool';
+      readonly operand: Expr;
+      readonly value: boolean;
+      readonly negated: boolean;
+    })
   | (Base & {
       readonly kind: 'in';
       readonly operand: Expr;
@@ -64,7 +69,7 @@ export type Expr =
       /** `CASE x WHEN …`: the operand, compared with each WHEN in `compareType`. */
       readonly operand: Expr | null;
       readonly compareType: FieldType | null;
-      readonly whens: readonly { readonly when: Expr; readonly then: Expr }[];
+      readonly whens: readonly { readonly when: Expr; readonly result: Expr }[];
       readonly otherwise: Expr | null;
     })
   | (Base & { readonly kind: 'cast'; readonly operand: Expr; readonly implicit: boolean })

@@ -1,4 +1,4 @@
-import { type Json, type Value, canonicalJson } from '@dozer/core';
+import { canonicalJson, type Json, type Value } from '@dozer/core';
 import { valueToText } from './cast.js';
 import type { Expr } from './expr.js';
 
@@ -31,7 +31,7 @@ export function formatExpr(e: Expr): string {
     case 'case': {
       const parts = ['CASE'];
       if (e.operand) parts.push(formatExpr(e.operand));
-      for (const w of e.whens) parts.push(`WHEN ${formatExpr(w.when)} THEN ${formatExpr(w.then)}`);
+      for (const w of e.whens) parts.push(`WHEN ${formatExpr(w.when)} THEN ${formatExpr(w.result)}`);
       if (e.otherwise) parts.push(`ELSE ${formatExpr(e.otherwise)}`);
       parts.push('END');
       return parts.join(' ');
@@ -41,7 +41,9 @@ export function formatExpr(e: Expr): string {
       return e.implicit ? `${formatExpr(e.operand)}::${t}` : `CAST(${formatExpr(e.operand)} AS ${t})`;
     }
     case 'call':
-      return e.name === '||' ? `(${formatExpr(e.args[0]!)} || ${formatExpr(e.args[1]!)})` : `${e.name}(${e.args.map(formatExpr).join(', ')})`;
+      return e.name === '||'
+        ? `(${formatExpr(e.args[0]!)} || ${formatExpr(e.args[1]!)})`
+        : `${e.name}(${e.args.map(formatExpr).join(', ')})`;
   }
 }
 

@@ -1,4 +1,4 @@
-import { Decimal, type FieldType, INT64_MIN, type Value, compareValues } from '@dozer/core';
+import { compareValues, Decimal, type FieldType, INT64_MIN, type Value } from '@dozer/core';
 import { SqlEvalError } from '../errors.js';
 import { valueToText } from './cast.js';
 import type { Evaluator, Expr, SqlType } from './expr.js';
@@ -30,9 +30,19 @@ export interface FunctionDef {
 
 const anyNullable = (args: readonly Expr[]): boolean => args.some((a) => a.nullable);
 
-function requireArg(cx: BindContext, sig: string, e: Expr, i: number, ok: (t: SqlType) => boolean, want: string): void {
+function requireArg(
+  cx: BindContext,
+  sig: string,
+  e: Expr,
+  i: number,
+  ok: (t: SqlType) => boolean,
+  want: string,
+): void {
   if (e.type !== 'null' && !ok(e.type)) {
-    cx.fail(`function ${sig.split('(')[0]} expects ${want} as argument ${i + 1}, got ${e.type}`, `usage: ${sig}`);
+    cx.fail(
+      `function ${sig.split('(')[0]} expects ${want} as argument ${i + 1}, got ${e.type}`,
+      `usage: ${sig}`,
+    );
   }
 }
 
@@ -92,7 +102,7 @@ function trimFn(sig: string, left: boolean, right: boolean): FunctionDef {
     minArgs: 1,
     maxArgs: 2,
     bind(args, cx) {
-      args.forEach((a, i) => requireArg(cx, sig, a, i, textOrNull, 'a string'));
+      for (const [i, a] of args.entries()) requireArg(cx, sig, a, i, textOrNull, 'a string');
       return { type: textResult(args.slice(0, 1)), nullable: anyNullable(args), args };
     },
     compile: (args) =>
@@ -159,7 +169,9 @@ const FUNCTIONS: { readonly [name: string]: FunctionDef } = {
       return { type: 'int', nullable: anyNullable(args), args };
     },
     compile: (args) =>
-      strict(args, (v) => BigInt(typeof v[0] === 'string' ? codePointLength(v[0]) : (v[0] as Uint8Array).length)),
+      strict(args, (v) =>
+        BigInt(typeof v[0] === 'string' ? codePointLength(v[0]) : (v[0] as Uint8Array).length),
+      ),
   },
   concat: {
     signature: 'concat(value, ...)',
@@ -209,7 +221,7 @@ const FUNCTIONS: { readonly [name: string]: FunctionDef } = {
     minArgs: 3,
     maxArgs: 3,
     bind(args, cx) {
-      args.forEach((a, i) => requireArg(cx, this.signature, a, i, textOrNull, 'a string'));
+      for (const [i, a] of args.entries()) requireArg(cx, this.signature, a, i, textOrNull, 'a string');
       return { type: textResult(args.slice(0, 1)), nullable: anyNullable(args), args };
     },
     compile: (args) =>

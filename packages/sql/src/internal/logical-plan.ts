@@ -61,10 +61,16 @@ function describeNode(node: PlanNode): string {
 export function formatSchema(schema: Schema): string {
   const cols = schema.fields
     .map((f) => {
-      const t = f.type === 'decimal' && f.precision !== undefined ? `decimal(${f.precision}, ${f.scale ?? 0})` : f.type;
+      const t =
+        f.type === 'decimal' && f.precision !== undefined
+          ? `decimal(${f.precision}, ${f.scale ?? 0})`
+          : f.type;
       return `${quoteIdent(f.name)} ${t}${f.nullable ? '' : ' NOT NULL'}`;
     })
     .join(', ');
-  const key = schema.primaryKey.length > 0 ? ` KEY (${schema.primaryKey.map((i) => quoteIdent(schema.fields[i]!.name)).join(', ')})` : '';
+  const key =
+    schema.primaryKey.length > 0
+      ? ` KEY (${schema.primaryKey.map((i) => quoteIdent(schema.fields[i]!.name)).join(', ')})`
+      : '';
   return `(${cols})${key}`;
 }

@@ -1,4 +1,4 @@
-import { type Operation, type Row, type Schema, rowsEqual } from '@dozer/core';
+import { type Operation, type Row, rowsEqual, type Schema } from '@dozer/core';
 import { compileExpr } from './compile-expr.js';
 import type { PlanNode } from './logical-plan.js';
 

@@ -1,12 +1,12 @@
 import type { FieldDefinition, Schema } from '@dozer/core';
 import NodeSqlParser from 'node-sql-parser';
 import { SqlError } from '../errors.js';
-import { type Ast, ExprBinder, type Scope, isAst } from './binder.js';
+import { type Ast, ExprBinder, isAst, type Scope } from './binder.js';
 import { type Expr, naturalName } from './expr.js';
 import { tokenize } from './lexer.js';
 import type { PlanNode, StatementPlan } from './logical-plan.js';
 import { SourceText, type Span } from './source.js';
-import { type StatementLayout, findName, layoutStatements } from './statement-layout.js';
+import { findName, layoutStatements, type StatementLayout } from './statement-layout.js';
 
 const SUPPORTED = 'supported now: SELECT <columns> [FROM <one table>] [WHERE <condition>] INTO <output>';
 
@@ -30,9 +30,18 @@ export function planSql(sql: string, sources: ReadonlyMap<string, Schema>): Plan
   const src = new SourceText(sql);
   const tokens = tokenize(sql);
   const asts = parse(src);
-  if (asts.length === 0) throw new SqlError('the SQL text has no statements; write e.g. SELECT * FROM trips INTO all_trips');
+  if (asts.length === 0)
+    throw new SqlError('the SQL text has no statements; write e.g. SELECT * FROM trips INTO all_trips');
   const layouts = layoutStatements(tokens);
-  const whole: StatementLayout = { start: 0, end: sql.length, tokens, selectItems: [], from: null, where: null, into: null };
+  const whole: StatementLayout = {
+    start: 0,
+    end: sql.length,
+    tokens,
+    selectItems: [],
+    from: null,
+    where: null,
+    into: null,
+  };
   const aligned = layouts.length === asts.length;
   const parsed = asts.map((ast, index) => checkStatement(src, ast, index, aligned ? layouts[index]! : whole));
 
@@ -40,10 +49,18 @@ export function planSql(sql: string, sources: ReadonlyMap<string, Schema>): Plan
   for (const p of parsed) {
     const clash = [...producers.keys()].find((k) => k.toLowerCase() === p.into.toLowerCase());
     if (clash !== undefined) {
-      throw src.error(`output table "${p.into}" is written by two statements`, intoAt(p), 'give each statement its own INTO name');
+      throw src.error(
+        `output table "${p.into}" is written by two statements`,
+        intoAt(p),
+        'give each statement its own INTO name',
+      );
     }
     if (lookupName(sources, p.into) !== undefined) {
-      throw src.error(`output table "${p.into}" has the name of a source table`, intoAt(p), 'choose another INTO name');
+      throw src.error(
+        `output table "${p.into}" has the name of a source table`,
+        intoAt(p),
+        'choose another INTO name',
+      );
     }
     producers.set(p.into, p);
   }
@@ -60,8 +77,14 @@ export function planSql(sql: string, sources: ReadonlyMap<string, Schema>): Plan
     }
     const source = lookupName(sources, p.from.name);
     if (source === undefined) {
-      const known = [...sources.keys()].map((k) => `${k} (source)`).concat([...producers.keys()].map((k) => `${k} (output)`));
-      throw src.error(`unknown table "${p.from.name}"`, p.from.at, `known tables: ${known.join(', ') || 'none'}`);
+      const known = [...sources.keys()]
+        .map((k) => `${k} (source)`)
+        .concat([...producers.keys()].map((k) => `${k} (output)`));
+      throw src.error(
+        `unknown table "${p.from.name}"`,
+        p.from.at,
+        `known tables: ${known.join(', ') || 'none'}`,
+      );
     }
     sourceOf.set(p, source);
   }
@@ -100,8 +123,12 @@ function parse(src: SourceText): Ast[] {
   } catch (e) {
     const err = e as { location?: { start?: { offset?: number } }; found?: string | null };
     const offset = err.location?.start?.offset;
-    if (typeof offset !== 'number') throw new SqlError(`SQL does not parse: ${String((e as Error).message)}`, null, { cause: e });
-    const near = err.found === null || err.found === undefined ? 'unexpected end of the SQL text' : `unexpected "${err.found}"`;
+    if (typeof offset !== 'number')
+      throw new SqlError(`SQL does not parse: ${String((e as Error).message)}`, null, { cause: e });
+    const near =
+      err.found === null || err.found === undefined
+        ? 'unexpected end of the SQL text'
+        : `unexpected "${err.found}"`;
     throw src.error('syntax error', offset, near, e);
   }
   return (Array.isArray(result) ? result : [result]).filter(isAst);
@@ -118,7 +145,11 @@ function checkStatement(src: SourceText, ast: Ast, index: number, layout: Statem
     throw src.error(`${what} is not supported yet`, at(kw), SUPPORTED);
   };
   if (ast.type !== 'select') {
-    throw src.error(`only SELECT … INTO statements are supported, got ${String(ast.type).toUpperCase()}`, layout.start, SUPPORTED);
+    throw src.error(
+      `only SELECT … INTO statements are supported, got ${String(ast.type).toUpperCase()}`,
+      layout.start,
+      SUPPORTED,
+    );
   }
   if (ast.with) unsupported('WITH (common table expressions)', 'WITH');
   if (ast._next || ast.set_op) {
@@ -136,7 +167,10 @@ function checkStatement(src: SourceText, ast: Ast, index: number, layout: Statem
   const fromList = Array.isArray(ast.from) ? ast.from.filter(isAst) : [];
   if (fromList.length > 1) {
     const join = fromList[1]!.join;
-    unsupported(typeof join === 'string' ? join : 'a FROM list of several tables (a join)', typeof join === 'string' ? 'JOIN' : 'FROM');
+    unsupported(
+      typeof join === 'string' ? join : 'a FROM list of several tables (a join)',
+      typeof join === 'string' ? 'JOIN' : 'FROM',
+    );
   }
   let from: Parsed['from'] = null;
   const item = fromList[0];
@@ -144,8 +178,14 @@ function checkStatement(src: SourceText, ast: Ast, index: number, layout: Statem
     const expr = isAst(item.expr) ? item.expr : null;
     if (expr !== null) {
       if (expr.type === 'function') {
-        const fname = Array.isArray((expr.name as Ast | undefined)?.name) ? String(((expr.name as Ast).name as Ast[])[0]?.value ?? '') : 'table function';
-        throw src.error(`table function ${fname.toUpperCase()}(…) in FROM is not supported yet`, layout.from?.start ?? layout.start, SUPPORTED);
+        const fname = Array.isArray((expr.name as Ast | undefined)?.name)
+          ? String(((expr.name as Ast).name as Ast[])[0]?.value ?? '')
+          : 'table function';
+        throw src.error(
+          `table function ${fname.toUpperCase()}(…) in FROM is not supported yet`,
+          layout.from?.start ?? layout.start,
+          SUPPORTED,
+        );
       }
       unsupported('a subquery in FROM', 'FROM');
     }
@@ -153,10 +193,22 @@ function checkStatement(src: SourceText, ast: Ast, index: number, layout: Statem
     const name = typeof item.db === 'string' && item.db !== '' ? `${item.db}.${table}` : table;
     const fromSpan = layout.from ?? layout;
     const at = findName(layout.tokens, fromSpan, table)?.start ?? fromSpan.start;
-    from = { name, alias: typeof item.as === 'string' ? item.as : null, at: typeof item.db === 'string' && item.db !== '' ? (findName(layout.tokens, fromSpan, item.db)?.start ?? at) : at };
+    from = {
+      name,
+      alias: typeof item.as === 'string' ? item.as : null,
+      at:
+        typeof item.db === 'string' && item.db !== ''
+          ? (findName(layout.tokens, fromSpan, item.db)?.start ?? at)
+          : at,
+    };
   }
   const intoNode = isAst(ast.into) ? ast.into : null;
-  const into = typeof intoNode?.expr === 'string' ? intoNode.expr : isAst(intoNode?.expr) ? String(intoNode.expr.value ?? '') : '';
+  const into =
+    typeof intoNode?.expr === 'string'
+      ? intoNode.expr
+      : isAst(intoNode?.expr)
+        ? String(intoNode.expr.value ?? '')
+        : '';
   if (into === '') {
     throw src.error(
       `statement ${index + 1} has no INTO clause`,
@@ -174,7 +226,11 @@ function lookupName<V>(map: ReadonlyMap<string, V>, name: string): string | unde
   return matches.length === 1 ? matches[0] : undefined;
 }
 
-function topologicalOrder(src: SourceText, parsed: readonly Parsed[], dependsOn: ReadonlyMap<Parsed, Parsed | null>): Parsed[] {
+function topologicalOrder(
+  src: SourceText,
+  parsed: readonly Parsed[],
+  dependsOn: ReadonlyMap<Parsed, Parsed | null>,
+): Parsed[] {
   const order: Parsed[] = [];
   const state = new Map<Parsed, 'visiting' | 'done'>();
   const visit = (p: Parsed, path: Parsed[]): void => {
@@ -219,7 +275,11 @@ function planSelect(src: SourceText, p: Parsed, scope: Scope | null, scan: PlanN
       const qualifier = typeof expr.table === 'string' ? expr.table : null;
       if (scope === null) throw src.error('SELECT * needs a FROM clause', span.start);
       if (qualifier !== null && qualifier.toLowerCase() !== (scope.alias ?? scope.table).toLowerCase()) {
-        throw src.error(`unknown table "${qualifier}" in "${qualifier}.*"`, span.start, `the FROM table is ${scope.alias ? `${scope.table} AS ${scope.alias}` : scope.table}`);
+        throw src.error(
+          `unknown table "${qualifier}" in "${qualifier}.*"`,
+          span.start,
+          `the FROM table is ${scope.alias ? `${scope.table} AS ${scope.alias}` : scope.table}`,
+        );
       }
       scope.schema.fields.forEach((f, index) => {
         exprs.push({
@@ -247,7 +307,11 @@ function planSelect(src: SourceText, p: Parsed, scope: Scope | null, scan: PlanN
   names.forEach((name, i) => {
     const first = names.indexOf(name);
     if (first !== i) {
-      throw src.error(`duplicate output column "${name}" in the select list of ${p.into}`, nameAt[i]!, 'give one of them another name with AS');
+      throw src.error(
+        `duplicate output column "${name}" in the select list of ${p.into}`,
+        nameAt[i]!,
+        'give one of them another name with AS',
+      );
     }
   });
   const fields: FieldDefinition[] = exprs.map((e, i) => ({

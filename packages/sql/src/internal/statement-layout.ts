@@ -11,7 +11,22 @@ export interface StatementLayout extends Span {
   readonly into: Span | null;
 }
 
-const CLAUSES = ['SELECT', 'INTO', 'FROM', 'WHERE', 'GROUP', 'HAVING', 'WINDOW', 'ORDER', 'LIMIT', 'OFFSET', 'FETCH', 'UNION', 'EXCEPT', 'INTERSECT'];
+const CLAUSES = [
+  'SELECT',
+  'INTO',
+  'FROM',
+  'WHERE',
+  'GROUP',
+  'HAVING',
+  'WINDOW',
+  'ORDER',
+  'LIMIT',
+  'OFFSET',
+  'FETCH',
+  'UNION',
+  'EXCEPT',
+  'INTERSECT',
+];
 
 /** Splits the token stream into statements at top-level semicolons, dropping empty ones. */
 export function layoutStatements(tokens: readonly Token[]): StatementLayout[] {
@@ -85,7 +100,12 @@ function layoutOne(tokens: readonly Token[]): StatementLayout {
  * Finds `[qualifier .] name` inside `within`, as a column reference: not
  * preceded by a dot when unqualified, and not followed by `(` (a call).
  */
-export function findReference(tokens: readonly Token[], within: Span, qualifier: string | null, name: string): Span | null {
+export function findReference(
+  tokens: readonly Token[],
+  within: Span,
+  qualifier: string | null,
+  name: string,
+): Span | null {
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!;
     if (t.start < within.start || t.end > within.end || !isName(t, name)) continue;
