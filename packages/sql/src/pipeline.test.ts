@@ -250,6 +250,20 @@ describe('statements reading each other', () => {
     expect(ex.push('trips', [{ kind: 'update', old: row(1, '5', 'a'), new: row(1, '6', 'a') }]).size).toBe(0);
   });
 
+  it('accepts INTO right after the select list, aliases and case-folded names', () => {
+    const p = compileSql(
+      'SELECT T.ID, Name AS "Who" INTO picked FROM Trips AS t WHERE t.City = \'Paris\'',
+      SOURCES,
+    );
+    expect(p.inputs).toEqual(['trips']);
+    expect(p.outputs.get('picked')!.fields.map((f) => f.name)).toEqual(['id', 'Who']);
+    const out = p.createExecutor().push('trips', [
+      { kind: 'insert', new: row(1, '1', 'ann') },
+      { kind: 'insert', new: row(2, '1', 'bob', 'Rome') },
+    ]);
+    expect(out.get('picked')).toEqual([{ kind: 'insert', new: [1n, 'ann'] }]);
+  });
+
   it('rejects pushes to tables that are not inputs', () => {
     const ex = compileSql(sql, SOURCES).createExecutor();
     expect(() => ex.push('expensive', [])).toThrow(
