@@ -6,7 +6,7 @@ import { formatExpr, quoteIdent } from './format-expr.js';
  * A node of the logical plan: what a statement computes, with names
  * resolved and every expression typed. Each node knows its output schema.
  * Later operators (aggregate, join, window, union, top-N) are more kinds
- * of node here, lowered to incremental operators by `physical-plan.ts`.
+ * of node here, lowered to incremental operators in `operators.ts`.
  */
 export type PlanNode =
   | { readonly kind: 'scan'; readonly table: string; readonly schema: Schema }
