@@ -1,40 +1,78 @@
-export { ALL_FIELD_TYPES, FieldType, INT64_MAX, INT64_MIN, UINT64_MAX, isFieldType } from './field-type.js';
+/** Binary codec, format version 1 (wire layout documented in codec.ts and the README). */
 export {
-  type JsonValue,
-  type Value,
-  DateValue,
-  Decimal,
-  Duration,
-  Json,
-  Point,
-  Timestamp,
-  canonicalJson,
-  isInt64,
-} from './value.js';
-export { type FieldDefinition, type Schema, fieldIndex, makeSchema, primaryKeyNames } from './schema.js';
+  CODEC_FORMAT_VERSION,
+  CodecMessageKind,
+  decodeBatch,
+  decodeSchema,
+  decodeStreamMessage,
+  encodeBatch,
+  encodeSchema,
+  encodeStreamMessage,
+} from './codec.js';
 export {
-  type Barrier,
-  type OpBatch,
-  type Operation,
-  type Row,
-  type SourcePosition,
-  type StreamMessage,
-  OpKind,
-  deleteOp,
-  insertOp,
-  updateOp,
-} from './operation.js';
+  compareBytes,
+  compareRows,
+  compareStrings,
+  compareValues,
+  rowsEqual,
+  valuesEqual,
+} from './compare.js';
+/** The DAG model: nodes with named ports, edges between ports, for planners and executors. */
 export {
-  type DozerErrorOptions,
+  createDag,
+  type Dag,
+  type DagEdge,
+  DagError,
+  type DagNode,
+  type DagNodeSpec,
+  type PortRef,
+} from './dag.js';
+export {
   CodecError,
   ConfigError,
   DozerError,
+  type DozerErrorOptions,
   ErrorCode,
   InternalError,
-  SchemaError,
-  TypeMismatchError,
   invariant,
   isDozerError,
+  SchemaError,
+  TypeMismatchError,
 } from './errors.js';
-export { compareBytes, compareRows, compareStrings, compareValues, rowsEqual, valuesEqual } from './compare.js';
+export { ALL_FIELD_TYPES, FieldType, INT64_MAX, INT64_MIN, isFieldType, UINT64_MAX } from './field-type.js';
+/** Object storage for queue segments and snapshots, and its local-directory implementation. */
+export {
+  createLocalObjectStore,
+  isObjectNotFound,
+  ObjectNotFoundError,
+  type ObjectStore,
+  ObjectStoreError,
+  validateObjectKey,
+  validateObjectPrefix,
+} from './object-store.js';
+export {
+  type Barrier,
+  deleteOp,
+  insertOp,
+  type OpBatch,
+  type Operation,
+  OpKind,
+  type Row,
+  type SourcePosition,
+  type StreamMessage,
+  updateOp,
+} from './operation.js';
+export { type FieldDefinition, fieldIndex, makeSchema, primaryKeyNames, type Schema } from './schema.js';
+export {
+  canonicalJson,
+  DateValue,
+  Decimal,
+  Duration,
+  isInt64,
+  Json,
+  type JsonValue,
+  Point,
+  Timestamp,
+  type Value,
+} from './value.js';
 export { describeJson, rowToObject, valueFromJson, valueToJson } from './value-json.js';
