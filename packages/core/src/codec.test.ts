@@ -555,6 +555,18 @@ describe('encode errors', () => {
     );
   });
 
+  it('rejects a json document that is not JSON', () => {
+    const schema = makeSchema([{ name: 'doc', type: 'json', nullable: false }]);
+    const cyclic: { [k: string]: unknown } = {};
+    cyclic.self = cyclic;
+    for (const doc of [{ n: 1n }, cyclic, undefined]) {
+      const json = new Json(doc as unknown as JsonValue);
+      expect(() =>
+        encodeBatch(schema, { table: 't', ops: [{ kind: 'insert', new: [json] }], position: null }),
+      ).toThrow(/field "doc" \(json not null\) expects a Json holding a JSON value, got a Json/);
+    }
+  });
+
   it('rejects rows of the wrong length', () => {
     expect(() => encodeBatch(people, batchOf([1n, 'x']))).toThrow(
       /the row has 2 values but the schema has 3 fields/,

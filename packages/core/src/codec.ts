@@ -664,7 +664,12 @@ function writeValue(w: Writer, layout: Layout, i: number, v: Value | undefined, 
       w.i32(v.days);
       return;
     case T_JSON: {
-      const text = v instanceof Json ? JSON.stringify(v.value) : undefined;
+      let text: string | undefined;
+      try {
+        text = v instanceof Json ? JSON.stringify(v.value) : undefined;
+      } catch {
+        // a bigint or a cycle inside the document
+      }
       if (text === undefined) throw mismatch(layout, i, v, 'a Json holding a JSON value', site);
       w.string(text);
       return;
