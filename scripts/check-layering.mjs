@@ -24,14 +24,18 @@ export const ALLOWED = {
   cli: ['core', 'connectors', 'queue', 'sql', 'snapshot', 'store', 'api'],
 };
 
-const IMPORT_RE = /(?:^|[^.\w])(?:import|export)\s*(?:type\s+)?(?:[^'"]*?\sfrom\s*)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT_RE =
+  /(?:^|[^.\w])(?:import|export)\s*(?:type\s+)?(?:[^'"]*?\sfrom\s*)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
-function* walk(dir) {
+function* walk(dir, top = true) {
   if (!fs.existsSync(dir)) return;
+  // A nested folder with its own package.json is another package (a test
+  // fixture plugin, say): it imports us by name like any user would.
+  if (!top && fs.existsSync(path.join(dir, 'package.json'))) return;
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     if (e.name === 'node_modules' || e.name === 'dist') continue;
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) yield* walk(p);
+    if (e.isDirectory()) yield* walk(p, false);
     else if (/\.(m?[jt]s|tsx)$/.test(e.name)) yield p;
   }
 }
@@ -43,22 +47,33 @@ function lineOf(text, index) {
 export function checkLayering(repoRoot = root) {
   const problems = [];
   const units = [];
-  for (const name of Object.keys(ALLOWED)) units.push({ name, dir: path.join(repoRoot, 'packages', name), allowed: ALLOWED[name] });
+  for (const name of Object.keys(ALLOWED))
+    units.push({ name, dir: path.join(repoRoot, 'packages', name), allowed: ALLOWED[name] });
   const appsDir = path.join(repoRoot, 'apps');
   if (fs.existsSync(appsDir)) {
     for (const e of fs.readdirSync(appsDir, { withFileTypes: true })) {
-      if (e.isDirectory()) units.push({ name: `apps/${e.name}`, dir: path.join(appsDir, e.name), allowed: Object.keys(ALLOWED), app: true });
+      if (e.isDirectory())
+        units.push({
+          name: `apps/${e.name}`,
+          dir: path.join(appsDir, e.name),
+          allowed: Object.keys(ALLOWED),
+          app: true,
+        });
     }
   }
   for (const unit of units) {
     const pkgJsonPath = path.join(unit.dir, 'package.json');
     const pkgJson = fs.existsSync(pkgJsonPath) ? JSON.parse(fs.readFileSync(pkgJsonPath, 'utf8')) : {};
-    const declared = new Set(Object.keys({ ...pkgJson.dependencies, ...pkgJson.devDependencies, ...pkgJson.peerDependencies }));
+    const declared = new Set(
+      Object.keys({ ...pkgJson.dependencies, ...pkgJson.devDependencies, ...pkgJson.peerDependencies }),
+    );
     for (const dep of declared) {
       if (!dep.startsWith('@dozer/')) continue;
       const target = dep.slice('@dozer/'.length);
       if (!unit.allowed.includes(target)) {
-        problems.push(`${path.relative(repoRoot, pkgJsonPath)}: ${unit.name} must not depend on ${dep} (allowed: ${unit.allowed.map((a) => `@dozer/${a}`).join(', ') || 'none'})`);
+        problems.push(
+          `${path.relative(repoRoot, pkgJsonPath)}: ${unit.name} must not depend on ${dep} (allowed: ${unit.allowed.map((a) => `@dozer/${a}`).join(', ') || 'none'})`,
+        );
       }
     }
     for (const file of walk(unit.dir)) {
@@ -70,23 +85,33 @@ export function checkLayering(repoRoot = root) {
         if (spec.startsWith('.')) {
           const resolved = path.resolve(path.dirname(file), spec);
           if (!resolved.startsWith(unit.dir + path.sep) && resolved !== unit.dir) {
-            problems.push(`${where}: relative import "${spec}" leaves ${unit.name}; import the other package by name`);
+            problems.push(
+              `${where}: relative import "${spec}" leaves ${unit.name}; import the other package by name`,
+            );
           }
           continue;
         }
         if (!spec.startsWith('@dozer/')) continue;
         const [, target, ...sub] = spec.split('/');
         if (target === unit.name && !unit.app) {
-          problems.push(`${where}: ${unit.name} imports itself by package name ("${spec}"); use a relative import`);
+          problems.push(
+            `${where}: ${unit.name} imports itself by package name ("${spec}"); use a relative import`,
+          );
           continue;
         }
         if (!unit.allowed.includes(target)) {
-          problems.push(`${where}: ${unit.name} must not import @dozer/${target} (allowed: ${unit.allowed.map((a) => `@dozer/${a}`).join(', ') || 'none'})`);
+          problems.push(
+            `${where}: ${unit.name} must not import @dozer/${target} (allowed: ${unit.allowed.map((a) => `@dozer/${a}`).join(', ') || 'none'})`,
+          );
         } else if (!declared.has(`@dozer/${target}`)) {
-          problems.push(`${where}: imports @dozer/${target} but ${path.relative(repoRoot, pkgJsonPath)} does not declare it`);
+          problems.push(
+            `${where}: imports @dozer/${target} but ${path.relative(repoRoot, pkgJsonPath)} does not declare it`,
+          );
         }
         if (sub.length > 0 && (sub[0] === 'src' || sub[0] === 'internal' || sub[0] === 'dist')) {
-          problems.push(`${where}: "${spec}" reaches into another package's ${sub[0]}/; import its public entry point`);
+          problems.push(
+            `${where}: "${spec}" reaches into another package's ${sub[0]}/; import its public entry point`,
+          );
         }
       }
     }
@@ -104,7 +129,8 @@ export function checkLayering(repoRoot = root) {
     state.set(n, 'done');
   };
   for (const n of Object.keys(ALLOWED)) visit(n, []);
-  if (Object.values(ALLOWED).some((deps) => deps.includes('cli'))) problems.push('nothing may import @dozer/cli');
+  if (Object.values(ALLOWED).some((deps) => deps.includes('cli')))
+    problems.push('nothing may import @dozer/cli');
   return problems;
 }
 

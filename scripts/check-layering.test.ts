@@ -24,7 +24,8 @@ describe('check-layering', () => {
       'packages/core/package.json': '{"dependencies":{"@dozer/store":"workspace:^"}}',
       'packages/core/src/a.ts': "import { x } from '@dozer/store';\n",
       'packages/store/package.json': '{}',
-      'packages/store/src/b.ts': "\nimport { y } from '@dozer/core';\nimport { z } from '../../sql/src/index.js';\n",
+      'packages/store/src/b.ts':
+        "\nimport { y } from '@dozer/core';\nimport { z } from '../../sql/src/index.js';\n",
       'packages/api/package.json': '{"dependencies":{"@dozer/store":"workspace:^"}}',
       'packages/api/src/c.ts': "export * from '@dozer/store/internal/keys.js';\n",
     });

@@ -1,2 +1,8 @@
-export { BadRequestError, HTTP_STATUS_BY_CODE, NotFoundError, httpStatusOf } from './errors.js';
-export { type RestEndpoint, type RestOptions, type RunningServer, createRestApp, startHttpServer } from './rest.js';
+export { BadRequestError, HTTP_STATUS_BY_CODE, httpStatusOf, NotFoundError } from './errors.js';
+export {
+  createRestApp,
+  type RestEndpoint,
+  type RestOptions,
+  type RunningServer,
+  startHttpServer,
+} from './rest.js';

@@ -1,9 +1,9 @@
-import { serve } from '@hono/node-server';
-import { DozerError, type JsonValue, type Row, type Schema, rowToObject, valueFromJson } from '@dozer/core';
+import { DozerError, type JsonValue, type Row, rowToObject, type Schema, valueFromJson } from '@dozer/core';
 import { type EndpointStore, parseFilter, parseQuery } from '@dozer/store';
+import { serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { BadRequestError, NotFoundError, httpStatusOf } from './errors.js';
+import { BadRequestError, httpStatusOf, NotFoundError } from './errors.js';
 
 /** One endpoint served over REST: a URL path over a store endpoint. */
 export interface RestEndpoint {
@@ -30,19 +30,29 @@ export function createRestApp(options: RestOptions): Hono {
   app.onError((err, c) => {
     const status = httpStatusOf(err);
     const code = err instanceof DozerError ? err.code : 'INTERNAL';
-    const message = status >= 500 && !(err instanceof DozerError) ? `internal error: ${err.message}` : err.message;
+    const message =
+      status >= 500 && !(err instanceof DozerError) ? `internal error: ${err.message}` : err.message;
     return c.json({ code, message }, status as 400);
   });
   app.notFound((c) => {
     const paths = options.endpoints.map((e) => e.path).join(', ');
-    return c.json({ code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path} (endpoints: ${paths})` }, 404);
+    return c.json(
+      { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path} (endpoints: ${paths})` },
+      404,
+    );
   });
   app.use(
     '*',
     bodyLimit({
       maxSize: options.maxBodyBytes ?? 1024 * 1024,
       onError: (c) =>
-        c.json({ code: 'INVALID_QUERY', message: `request body over ${options.maxBodyBytes ?? 1024 * 1024} bytes` }, 413),
+        c.json(
+          {
+            code: 'INVALID_QUERY',
+            message: `request body over ${options.maxBodyBytes ?? 1024 * 1024} bytes`,
+          },
+          413,
+        ),
     }),
   );
 
@@ -71,9 +81,12 @@ export function createRestApp(options: RestOptions): Hono {
         throw new BadRequestError('count body must be a JSON object like {"$filter": {...}}');
       }
       const unknown = Object.keys(body).filter((k) => k !== '$filter');
-      if (unknown.length > 0) throw new BadRequestError(`unknown key "${unknown[0]}" in count body (expected $filter)`);
+      if (unknown.length > 0)
+        throw new BadRequestError(`unknown key "${unknown[0]}" in count body (expected $filter)`);
       const filter = (body as { $filter?: unknown }).$filter;
-      return c.json({ count: store.count(filter === undefined ? undefined : parseFilter(filter, store.schema)) });
+      return c.json({
+        count: store.count(filter === undefined ? undefined : parseFilter(filter, store.schema)),
+      });
     });
     app.get(`${base}/:key{.+}`, (c) => {
       const raw = c.req.path.slice(base.length + 1);
@@ -95,7 +108,8 @@ function sendRows(c: Context, schema: Schema, rows: readonly Row[]): Response {
 }
 
 function integerParam(name: string, raw: string): number {
-  if (!/^\d+$/.test(raw)) throw new BadRequestError(`query parameter ${name} must be a non-negative integer, got "${raw}"`);
+  if (!/^\d+$/.test(raw))
+    throw new BadRequestError(`query parameter ${name} must be a non-negative integer, got "${raw}"`);
   return Number(raw);
 }
 
@@ -116,7 +130,8 @@ async function readJson(c: Context): Promise<unknown> {
  */
 function parseKey(schema: Schema, raw: string): Row {
   const pk = schema.primaryKey;
-  if (pk.length === 0) throw new BadRequestError('this endpoint has no primary key; use POST /query with a $filter');
+  if (pk.length === 0)
+    throw new BadRequestError('this endpoint has no primary key; use POST /query with a $filter');
   const parts = pk.length === 1 ? [raw] : raw.split(',');
   if (parts.length !== pk.length) {
     const names = pk.map((i) => schema.fields[i]!.name).join(',');
@@ -161,7 +176,11 @@ export function startHttpServer(app: Hono, options: { host: string; port: number
     server.once('error', (e: NodeJS.ErrnoException) => {
       reject(
         e.code === 'EADDRINUSE'
-          ? new DozerError('CONFIG', `port ${options.port} on ${options.host} is already in use; set api.rest.port in dozer.yaml to a free port`, { cause: e })
+          ? new DozerError(
+              'CONFIG',
+              `port ${options.port} on ${options.host} is already in use; set api.rest.port in dozer.yaml to a free port`,
+              { cause: e },
+            )
           : e,
       );
     });

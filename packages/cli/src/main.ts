@@ -86,7 +86,9 @@ function reportFailure(e: unknown): number {
     process.stderr.write(`dozer: ${e.message}\n`);
     return e.code === 'CONFIG' || e.code === 'SQL' ? 2 : 1;
   }
-  process.stderr.write(`dozer: unexpected failure: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.stderr.write(
+    `dozer: unexpected failure: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
   return 1;
 }
 
@@ -99,16 +101,22 @@ function init(dir: string, force: boolean): number {
   fs.mkdirSync(path.dirname(target), { recursive: true });
   fs.writeFileSync(target, renderInitTemplate(path.basename(path.resolve(dir))));
   const rel = path.relative(process.cwd(), target) || 'dozer.yaml';
-  process.stdout.write(`Wrote ${rel}. Start it with:\n  dozer run${rel === 'dozer.yaml' ? '' : ` -c ${rel}`}\n`);
+  process.stdout.write(
+    `Wrote ${rel}. Start it with:\n  dozer run${rel === 'dozer.yaml' ? '' : ` -c ${rel}`}\n`,
+  );
   return 0;
 }
 
-async function load(configPath: string): Promise<{ config: DozerConfig; registry: ReturnType<typeof createConnectorRegistry> }> {
+async function load(
+  configPath: string,
+): Promise<{ config: DozerConfig; registry: ReturnType<typeof createConnectorRegistry> }> {
   if (!fs.existsSync(configPath)) {
     throw new ConfigError(`no config file at ${configPath}; create one with "dozer init" or pass -c <file>`);
   }
   const registry = createConnectorRegistry();
-  const config = loadConfig(configPath, { connectionValidators: registry.validators() });
+  const builtins = await Promise.all(registry.kinds().map((k) => registry.resolve(k)));
+  const validators = new Map(builtins.map((f) => [f.kind, (c: unknown) => f.validateConfig(c)]));
+  const config = loadConfig(configPath, { connectionValidators: validators });
   return { config, registry };
 }
 
@@ -117,10 +125,14 @@ async function build(configPath: string, explain: boolean): Promise<number> {
   const { config, registry } = await load(configPath);
   const plan = await planPipeline(config, registry, log);
   await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
-  process.stdout.write(`${path.basename(configPath)} is valid: ${config.sources.length} source(s), ${plan.sql?.outputs.size ?? 0} SQL output(s), ${config.endpoints.length} endpoint(s).\n`);
+  process.stdout.write(
+    `${path.basename(configPath)} is valid: ${config.sources.length} source(s), ${plan.sql?.outputs.size ?? 0} SQL output(s), ${config.endpoints.length} endpoint(s).\n`,
+  );
   for (const [name, schema] of plan.endpointSchemas) {
     const pk = schema.primaryKey.map((i) => schema.fields[i]!.name);
-    process.stdout.write(`  endpoint ${name}: ${schema.fields.map((f) => `${f.name} ${f.type}${f.nullable ? '?' : ''}`).join(', ')}${pk.length ? ` (key: ${pk.join(', ')})` : ''}\n`);
+    process.stdout.write(
+      `  endpoint ${name}: ${schema.fields.map((f) => `${f.name} ${f.type}${f.nullable ? '?' : ''}`).join(', ')}${pk.length ? ` (key: ${pk.join(', ')})` : ''}\n`,
+    );
   }
   if (explain && plan.sql) process.stdout.write(`\n${plan.sql.explain()}\n`);
   return 0;
@@ -144,7 +156,9 @@ async function run(configPath: string): Promise<number> {
   progress = new Progress({ sources: pipeline.sources, endpointRows: () => pipeline.endpointRows() });
   log.info(`REST API listening on ${pipeline.url}`);
   for (const ep of config.endpoints) log.info(`  ${pipeline.url}${ep.path}`);
-  process.stdout.write(`Serving ${config.endpoints.length} endpoint(s) at ${pipeline.url} — try: curl ${pipeline.url}${config.endpoints[0]?.path ?? '/health'}\n`);
+  process.stdout.write(
+    `Serving ${config.endpoints.length} endpoint(s) at ${pipeline.url} — try: curl ${pipeline.url}${config.endpoints[0]?.path ?? '/health'}\n`,
+  );
   progress.start();
 
   let exitCode = 0;

@@ -1,9 +1,15 @@
 import path from 'node:path';
-import { type RunningServer, createRestApp, startHttpServer } from '@dozer/api';
-import { type Connector, type ConnectorRegistry, type TableInfo, projectTable } from '@dozer/connectors';
+import { createRestApp, type RunningServer, startHttpServer } from '@dozer/api';
+import {
+  type Connector,
+  type ConnectorRegistry,
+  formatIssuePath,
+  projectTable,
+  type TableInfo,
+} from '@dozer/connectors';
 import { ConfigError, type OpBatch, type Operation, type Schema } from '@dozer/core';
-import { type SqlExecutor, type SqlPipeline, compileSql } from '@dozer/sql';
-import { type EndpointStore, type Store, openStore } from '@dozer/store';
+import { compileSql, type SqlExecutor, type SqlPipeline } from '@dozer/sql';
+import { type EndpointStore, openStore, type Store } from '@dozer/store';
 import type { DozerConfig, SourceConfig } from './config/index.js';
 import type { Logger } from './logger.js';
 import type { SourceStats } from './progress.js';
@@ -24,14 +30,29 @@ export interface PipelinePlan {
  * table schemas, compiles the SQL and checks that every endpoint's table
  * exists. Every problem is a ConfigError or SqlError that says where.
  */
-export async function planPipeline(config: DozerConfig, registry: ConnectorRegistry, log: Logger): Promise<PipelinePlan> {
+export async function planPipeline(
+  config: DozerConfig,
+  registry: ConnectorRegistry,
+  log: Logger,
+): Promise<PipelinePlan> {
   const connectors = new Map<string, Connector>();
   const tablesByConnection = new Map<string, TableInfo[]>();
   try {
     for (const conn of config.connections) {
       if (!config.sources.some((s) => s.connection === conn.name)) continue;
       const factory = await registry.resolve(conn.kind);
-      const connector = factory.create(conn.config, { name: conn.name, logger: connectorLogger(log, conn.name) });
+      // Built-in kinds were checked with line numbers by loadConfig; plugins are checked here.
+      const issues = factory.validateConfig(conn.config);
+      if (issues.length > 0) {
+        const at = `connections[${config.connections.indexOf(conn)}].config`;
+        throw new ConfigError(
+          `connection "${conn.name}" (${conn.kind}) has a bad config:\n${issues.map((i) => `  ${at}${formatIssuePath(i.path) === '(root)' ? '' : `.${formatIssuePath(i.path)}`}: ${i.message}`).join('\n')}`,
+        );
+      }
+      const connector = factory.create(conn.config, {
+        name: conn.name,
+        logger: connectorLogger(log, conn.name),
+      });
       connectors.set(conn.name, connector);
       tablesByConnection.set(conn.name, await connector.listTables());
     }
@@ -84,7 +105,11 @@ export interface RunningPipeline {
  */
 export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<RunningPipeline> {
   const { config } = plan;
-  const store = openStore({ path: path.join(config.home_dir, 'store'), maxLimit: config.api.max_limit, defaultLimit: config.api.default_limit });
+  const store = openStore({
+    path: path.join(config.home_dir, 'store'),
+    maxLimit: config.api.max_limit,
+    defaultLimit: config.api.default_limit,
+  });
   const endpointsByTable = new Map<string, EndpointStore[]>();
   const endpointStores: Array<[string, EndpointStore]> = [];
   let server: RunningServer | undefined;
@@ -102,14 +127,28 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
       endpointsByTable.set(ep.table_name, list);
     }
 
-    const sources: SourceStats[] = config.sources.map((s) => ({ name: s.name, ops: 0, batches: 0, snapshotDone: false, finished: false }));
+    const sources: SourceStats[] = config.sources.map((s) => ({
+      name: s.name,
+      ops: 0,
+      batches: 0,
+      snapshotDone: false,
+      finished: false,
+    }));
     const statsByName = new Map(sources.map((s) => [s.name, s]));
     const executor: SqlExecutor | undefined = plan.sql?.createExecutor();
 
     const app = createRestApp({
-      endpoints: config.endpoints.map((ep) => ({ path: ep.path, store: endpointStores.find(([n]) => n === ep.name)![1] })),
+      endpoints: config.endpoints.map((ep) => ({
+        path: ep.path,
+        store: endpointStores.find(([n]) => n === ep.name)![1],
+      })),
       health: () => ({
-        sources: Object.fromEntries(sources.map((s) => [s.name, { ops: s.ops, snapshot_done: s.snapshotDone }])),
+        sources: Object.fromEntries(
+          sources.map((s) => [
+            s.name,
+            { ops: s.ops, phase: s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot' },
+          ]),
+        ),
       }),
     });
     server = await startHttpServer(app, config.api.rest);
@@ -153,22 +192,30 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
       const connSources = config.sources.filter((s) => s.connection === connName);
       const byTable = new Map(connSources.map((s) => [s.table_name, s]));
       runs.push(
-        connector.start({
-          tables: connSources.map((s) => ({ name: s.table_name, ...(s.columns ? { columns: s.columns } : {}), resumeFrom: null })),
-          signal: abort.signal,
-          sink: {
-            write: (batch) => enqueue(byTable.get(batch.table)!, batch),
-            snapshotDone: async (table) => {
-              const s = byTable.get(table);
-              if (s) {
-                statsByName.get(s.name)!.snapshotDone = true;
-                log.info(`source ${s.name}: snapshot done (${statsByName.get(s.name)!.ops.toLocaleString('en-US')} ops)`);
-              }
+        connector
+          .start({
+            tables: connSources.map((s) => ({
+              name: s.table_name,
+              ...(s.columns ? { columns: s.columns } : {}),
+              resumeFrom: null,
+            })),
+            signal: abort.signal,
+            sink: {
+              write: (batch) => enqueue(byTable.get(batch.table)!, batch),
+              snapshotDone: async (table) => {
+                const s = byTable.get(table);
+                if (s) {
+                  statsByName.get(s.name)!.snapshotDone = true;
+                  log.info(
+                    `source ${s.name}: snapshot done (${statsByName.get(s.name)!.ops.toLocaleString('en-US')} ops)`,
+                  );
+                }
+              },
             },
-          },
-        }).then(() => {
-          for (const s of connSources) statsByName.get(s.name)!.finished = true;
-        }),
+          })
+          .then(() => {
+            for (const s of connSources) statsByName.get(s.name)!.finished = true;
+          }),
       );
     }
     const ingestion = Promise.all(runs).then(async () => {

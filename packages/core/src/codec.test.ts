@@ -311,16 +311,9 @@ describe('batch round trip', () => {
       });
     }
     const batch: OpBatch = { table: 'orders', ops, position: null };
-    const t0 = performance.now();
-    const bytes = encodeBatch(schema, batch);
-    const t1 = performance.now();
-    const back = decodeBatch(schema, bytes);
-    const t2 = performance.now();
+    // Speed is measured by the benchmarks, never asserted in tests.
+    const back = decodeBatch(schema, encodeBatch(schema, batch));
     expectSameBatch(schema, back, batch);
-    // The target is well under a second each; the bound is loose because the
-    // machine running the tests may be busy. It catches accidental quadratic work.
-    expect(t1 - t0).toBeLessThan(3000);
-    expect(t2 - t1).toBeLessThan(3000);
   });
 });
 

@@ -1,0 +1,113 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const MAIN = path.join(REPO_ROOT, 'packages/cli/src/main.ts');
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** `dozer <args>` from source, as a child process, with its output collected. */
+export interface DozerProcess {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when stdout or stderr contains `text`; rejects if the process exits first or after `ms`. */
+  waitFor(text: string | RegExp, ms?: number): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export function spawnDozer(
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): DozerProcess {
+  const child = spawn(process.execPath, ['--conditions=@dozer/source', '--import', 'tsx', MAIN, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const waiters: Array<() => void> = [];
+  child.stdout!.on('data', (d) => {
+    out += d;
+    for (const w of waiters) w();
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+    for (const w of waiters) w();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitFor(text, ms = 60_000) {
+      const seen = () => (typeof text === 'string' ? (out + err).includes(text) : text.test(out + err));
+      return new Promise((resolve, reject) => {
+        if (seen()) return resolve();
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting for ${text}\nstdout:\n${out}\nstderr:\n${err}`)),
+          ms,
+        );
+        waiters.push(() => {
+          if (seen()) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        void exited.then((code) => {
+          if (!seen()) {
+            clearTimeout(timer);
+            reject(
+              new Error(`dozer exited (${code}) before printing ${text}\nstdout:\n${out}\nstderr:\n${err}`),
+            );
+          }
+        });
+      });
+    },
+  };
+}
+
+/** Runs `dozer <args>` to completion. */
+export async function runDozer(args: readonly string[], options: { cwd?: string } = {}) {
+  const p = spawnDozer(args, options);
+  const code = await p.exited;
+  return { code, stdout: p.stdout(), stderr: p.stderr() };
+}
+
+export async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+export function postJson(url: string, body: unknown) {
+  return getJson(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+/** Polls `check` every 100 ms until it returns true or `ms` pass. */
+export async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
