@@ -18,6 +18,17 @@ export default defineConfig({
         },
       },
       {
+        // Tests against real servers: PostgreSQL, MariaDB, an S3-compatible server.
+        extends: true,
+        test: {
+          name: 'services',
+          include: ['packages/*/src/**/*.{pg,mysql,s3}.test.ts', 'packages/*/test/**/*.{pg,mysql,s3}.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
         extends: true,
         test: {
           name: 'e2e',
