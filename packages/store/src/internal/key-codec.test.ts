@@ -1,4 +1,4 @@
-import { ALL_FIELD_TYPES, Decimal, Duration, compareValues, valuesEqual } from '@dozer/core';
+import { ALL_FIELD_TYPES, compareValues, Decimal, Duration, valuesEqual } from '@dozer/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StoreError } from '../errors.js';
@@ -43,7 +43,12 @@ describe('order-preserving key encoding', () => {
 
   it('treats numerically equal decimals as one key, whatever their scale', () => {
     expect(encodeKey('decimal', new Decimal(150n, 2))).toEqual(encodeKey('decimal', new Decimal(15n, 1)));
-    expect(compareKeys(encodeKey('decimal', Decimal.parse('-0.12')), encodeKey('decimal', Decimal.parse('-0.123')))).toBe(1);
+    expect(
+      compareKeys(
+        encodeKey('decimal', Decimal.parse('-0.12')),
+        encodeKey('decimal', Decimal.parse('-0.123')),
+      ),
+    ).toBe(1);
   });
 
   it('keeps 1 month and 30 days apart in exact keys but together in index keys', () => {

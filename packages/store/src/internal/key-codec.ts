@@ -1,4 +1,5 @@
 import {
+  canonicalJson,
   DateValue,
   Decimal,
   Duration,
@@ -10,7 +11,6 @@ import {
   Timestamp,
   UINT64_MAX,
   type Value,
-  canonicalJson,
 } from '@dozer/core';
 import { StoreError } from '../errors.js';
 
@@ -58,7 +58,8 @@ function tooSmall(): never {
 }
 
 function badValue(type: FieldType, v: Value): never {
-  const shown = typeof v === 'bigint' ? `${v}n` : typeof v === 'object' ? (v?.constructor?.name ?? 'object') : String(v);
+  const shown =
+    typeof v === 'bigint' ? `${v}n` : typeof v === 'object' ? (v?.constructor?.name ?? 'object') : String(v);
   throw new StoreError(`cannot encode ${typeof v} ${shown} as a ${type} key value`);
 }
 
@@ -160,7 +161,7 @@ function writeDecimal(d: Decimal, t: Uint8Array, p: number): number {
   t[p++] = neg ? 0x01 : 0x03;
   scratch.setInt32(0, exp);
   const flip = neg ? 0xff : 0;
-  t[p++] = (scratchBytes[0]! ^ 0x80) ^ flip;
+  t[p++] = scratchBytes[0]! ^ 0x80 ^ flip;
   for (let i = 1; i < 4; i++) t[p++] = scratchBytes[i]! ^ flip;
   for (let i = 0; i < digits.length; i++) t[p++] = (digits.charCodeAt(i) - 47) ^ flip;
   t[p++] = flip;
@@ -277,7 +278,11 @@ export type TupleWriter = (row: readonly Value[], target: Uint8Array, pos: numbe
  * `types`, in order, when `positions` is omitted) are encoded one after
  * another. `types[k]` is the type of the k-th encoded value.
  */
-export function tupleWriter(types: readonly FieldType[], exact: boolean, positions?: readonly number[]): TupleWriter {
+export function tupleWriter(
+  types: readonly FieldType[],
+  exact: boolean,
+  positions?: readonly number[],
+): TupleWriter {
   const writers = types.map((t) => keyWriter(t, exact));
   const pos = positions ?? types.map((_, i) => i);
   const n = writers.length;
@@ -317,7 +322,8 @@ export function prefixSuccessor(prefix: Uint8Array): Uint8Array | undefined {
   let end = prefix.length;
   while (end > 0 && prefix[end - 1] === 0xff) end--;
   if (end === 0) return undefined;
-  const out = prefix.slice(0, end);
+  // A copy even when given a Buffer, whose slice() is a view.
+  const out = new Uint8Array(prefix.subarray(0, end));
   out[end - 1]!++;
   return out;
 }

@@ -1,4 +1,4 @@
-import { ALL_FIELD_TYPES, Decimal, Json, type Value, makeSchema } from '@dozer/core';
+import { ALL_FIELD_TYPES, Decimal, Json, makeSchema, type Value } from '@dozer/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StoreError } from '../errors.js';
@@ -12,7 +12,11 @@ function same(a: Value, b: Value): boolean {
   if (a instanceof Decimal && b instanceof Decimal) return a.unscaled === b.unscaled && a.scale === b.scale;
   if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.compare(a, b) === 0;
   if (typeof a === 'object' && a !== null && b !== null && typeof b === 'object') {
-    return a.constructor === b.constructor && JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? `${v}n` : Object.is(v, -0) ? '-0' : v)) === JSON.stringify(b, (_k, v) => (typeof v === 'bigint' ? `${v}n` : Object.is(v, -0) ? '-0' : v));
+    return (
+      a.constructor === b.constructor &&
+      JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? `${v}n` : Object.is(v, -0) ? '-0' : v)) ===
+        JSON.stringify(b, (_k, v) => (typeof v === 'bigint' ? `${v}n` : Object.is(v, -0) ? '-0' : v))
+    );
   }
   return Object.is(a, b);
 }
@@ -26,7 +30,8 @@ describe('row encoding', () => {
         const back = dec.decode(enc.encode(row, prefix), prefix);
         expect(back.length).toBe(row.length);
         for (let i = 0; i < row.length; i++) {
-          if (!same(row[i]!, back[i]!)) throw new Error(`field ${i}: ${String(row[i])} came back as ${String(back[i])}`);
+          if (!same(row[i]!, back[i]!))
+            throw new Error(`field ${i}: ${String(row[i])} came back as ${String(back[i])}`);
         }
       }),
       { numRuns: 500 },
@@ -38,7 +43,9 @@ describe('row encoding', () => {
       { name: 'd', type: 'decimal', nullable: false },
       { name: 'j', type: 'json', nullable: false },
     ]);
-    const [d, j] = new RowDecoder(s).decode(new RowEncoder(s).encode([new Decimal(150n, 2), new Json({ b: 1, a: null })]));
+    const [d, j] = new RowDecoder(s).decode(
+      new RowEncoder(s).encode([new Decimal(150n, 2), new Json({ b: 1, a: null })]),
+    );
     expect((d as Decimal).toString()).toBe('1.50');
     expect(JSON.stringify((j as Json).value)).toBe('{"b":1,"a":null}');
   });

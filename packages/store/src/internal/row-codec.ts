@@ -53,7 +53,9 @@ export class RowEncoder {
   encode(row: Row, prefix = 0): Buffer {
     const types = this.types;
     if (row.length !== types.length) {
-      throw new StoreError(`row has ${row.length} values but the schema has ${types.length} fields (${this.names.join(', ')})`);
+      throw new StoreError(
+        `row has ${row.length} values but the schema has ${types.length} fields (${this.names.join(', ')})`,
+      );
     }
     this.pos = 0;
     this.ensure(prefix);
@@ -249,7 +251,11 @@ export class RowDecoder {
           break;
         }
         case 'duration':
-          row[i] = new Duration(dv.getFloat64(p, true), dv.getFloat64(p + 8, true), dv.getBigInt64(p + 16, true));
+          row[i] = new Duration(
+            dv.getFloat64(p, true),
+            dv.getFloat64(p + 8, true),
+            dv.getBigInt64(p + 16, true),
+          );
           p += 24;
           break;
         case 'point':

@@ -22,12 +22,18 @@ export function valueArb(type: FieldType): fc.Arbitrary<Value> {
     case 'uint':
       return fc.oneof(fc.constantFrom(0n, UINT64_MAX, 2n ** 63n), fc.bigInt(0n, UINT64_MAX));
     case 'float':
-      return fc.oneof(fc.constantFrom(-0, 0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY), fc.double());
+      return fc.oneof(
+        fc.constantFrom(-0, 0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY),
+        fc.double(),
+      );
     case 'boolean':
       return fc.boolean();
     case 'string':
     case 'text':
-      return fc.oneof(fc.string({ unit: 'binary', maxLength: 12 }), fc.constantFrom('', '\0', 'a\0', 'a', 'é', '\u{1F600}', '\uffff'));
+      return fc.oneof(
+        fc.string({ unit: 'binary', maxLength: 12 }),
+        fc.constantFrom('', '\0', 'a\0', 'a', 'é', '\u{1F600}', '\uffff'),
+      );
     case 'binary':
       return fc.uint8Array({ maxLength: 8 }).map((b) => new Uint8Array(b));
     case 'decimal':
