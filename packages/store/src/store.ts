@@ -249,7 +249,8 @@ function keyEncoder(holder: KeyHolder) {
       return holder.lookup(key, target, start);
     },
     readKey(buf: Uint8Array, start: number, end: number): Uint8Array {
-      return buf.slice(start, end);
+      // A copy: lmdb-js reuses `buf`, and Buffer#slice would be a view into it.
+      return new Uint8Array(buf.subarray(start, end));
     },
   };
 }
