@@ -1,5 +1,5 @@
 import { DozerError, type JsonValue, type Row, rowToObject, type Schema, valueFromJson } from '@dozer/core';
-import { type EndpointStore, parseFilter, parseQuery } from '@dozer/store';
+import { type EndpointStore, parseFilter } from '@dozer/store';
 import { serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -69,11 +69,11 @@ export function createRestApp(options: RestOptions): Hono {
       const q: { [k: string]: unknown } = {};
       if (limit !== undefined) q.$limit = integerParam('limit', limit);
       if (skip !== undefined) q.$skip = integerParam('skip', skip);
-      return sendRows(c, store.schema, store.query(parseQuery(q, store.schema)));
+      return sendRows(c, store.schema, store.query(store.parseQuery(q)));
     });
     app.post(`${base}/query`, async (c) => {
       const body = await readJson(c);
-      return sendRows(c, store.schema, store.query(parseQuery(body ?? {}, store.schema)));
+      return sendRows(c, store.schema, store.query(store.parseQuery(body ?? {})));
     });
     app.post(`${base}/count`, async (c) => {
       const body = (await readJson(c)) ?? {};

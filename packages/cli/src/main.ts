@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createConnectorRegistry } from '@dozer/connectors';
+import { createConnectorRegistry, silentLogger } from '@dozer/connectors';
 import { ConfigError, isDozerError } from '@dozer/core';
 import { type DozerConfig, loadConfig, renderInitTemplate } from './config/index.js';
 import { createLogger } from './logger.js';
@@ -19,6 +19,8 @@ Commands:
   run               ingest, transform with SQL, store and serve over REST
   build             check dozer.yaml, the sources and the SQL; --explain prints the plan
   clean             delete the home_dir (the store and local state)
+  connectors ls [connection]
+                    list the tables of a connection (all connections when none is named) and their schemas
 
 Options:
   -c, --config <file>   the config file (default: ./dozer.yaml)
@@ -58,6 +60,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await build(configPath, Boolean(values.explain));
       case 'clean':
         return clean(configPath);
+      case 'connectors':
+        if (positionals[1] !== 'ls') {
+          process.stderr.write('dozer: usage: dozer connectors ls [connection]\n');
+          return 2;
+        }
+        return await listConnectorTables(configPath, positionals[2]);
       default:
         process.stderr.write(`dozer: unknown command "${command}"\nRun "dozer --help" for usage.\n`);
         return 2;
@@ -138,6 +146,35 @@ async function build(configPath: string, explain: boolean): Promise<number> {
   return 0;
 }
 
+async function listConnectorTables(configPath: string, only: string | undefined): Promise<number> {
+  const { config, registry } = await load(configPath);
+  const connections = config.connections.filter((c) => only === undefined || c.name === only);
+  if (connections.length === 0) {
+    throw new ConfigError(
+      `no connection named "${only}" in ${path.basename(configPath)} (connections: ${config.connections.map((c) => c.name).join(', ') || 'none'})`,
+    );
+  }
+  for (const conn of connections) {
+    const factory = await registry.resolve(conn.kind);
+    const connector = factory.create(conn.config, { name: conn.name, logger: silentLogger });
+    try {
+      const tables = await connector.listTables();
+      process.stdout.write(`${conn.name} (${conn.kind}): ${tables.length} table(s)\n`);
+      for (const t of tables) {
+        const pk = t.schema.primaryKey.map((i) => t.schema.fields[i]!.name);
+        process.stdout.write(`  ${t.name}${pk.length ? `  key (${pk.join(', ')})` : '  (no key)'}\n`);
+        for (const f of t.schema.fields) {
+          const extra = f.type === 'decimal' && f.precision !== undefined ? `(${f.precision},${f.scale ?? 0})` : '';
+          process.stdout.write(`    ${f.name.padEnd(24)} ${f.type}${extra}${f.nullable ? '' : ' not null'}\n`);
+        }
+      }
+    } finally {
+      await connector.close();
+    }
+  }
+  return 0;
+}
+
 function clean(configPath: string): number {
   let home = path.resolve(path.dirname(configPath), '.dozer');
   if (fs.existsSync(configPath)) home = loadConfig(configPath, {}).home_dir;
@@ -162,8 +199,8 @@ async function run(configPath: string): Promise<number> {
   progress.start();
 
   let exitCode = 0;
+  let stopping = false;
   await new Promise<void>((resolve) => {
-    let stopping = false;
     const shutdown = (why: string) => {
       if (stopping) {
         log.warn('second interrupt: exiting now');
@@ -176,7 +213,9 @@ async function run(configPath: string): Promise<number> {
     process.once('SIGINT', () => shutdown('interrupted'));
     process.once('SIGTERM', () => shutdown('terminated'));
     pipeline.ingestion.then(
-      () => log.info('all sources finished; still serving (Ctrl-C to stop)'),
+      () => {
+        if (!stopping) log.info('all sources finished; still serving (Ctrl-C to stop)');
+      },
       (e) => {
         exitCode = 1;
         log.error(`ingestion failed: ${e instanceof Error ? e.message : String(e)}`);
@@ -185,8 +224,9 @@ async function run(configPath: string): Promise<number> {
     );
   });
   process.on('SIGINT', () => process.exit(130));
-  await pipeline.stop();
   progress.stop();
+  progress = undefined;
+  await pipeline.stop();
   log.info('stopped cleanly');
   return exitCode;
 }

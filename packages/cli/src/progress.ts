@@ -35,6 +35,8 @@ export class Progress {
   }
 
   start(): void {
+    const now = Date.now();
+    for (const s of this.options.sources) this.last.set(s.name, { ops: s.ops, at: now });
     const every = this.tty ? (this.options.intervalMs ?? 500) : 5000;
     this.timer = setInterval(() => this.render(), every);
     this.timer.unref();
