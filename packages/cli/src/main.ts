@@ -164,8 +164,11 @@ async function listConnectorTables(configPath: string, only: string | undefined)
         const pk = t.schema.primaryKey.map((i) => t.schema.fields[i]!.name);
         process.stdout.write(`  ${t.name}${pk.length ? `  key (${pk.join(', ')})` : '  (no key)'}\n`);
         for (const f of t.schema.fields) {
-          const extra = f.type === 'decimal' && f.precision !== undefined ? `(${f.precision},${f.scale ?? 0})` : '';
-          process.stdout.write(`    ${f.name.padEnd(24)} ${f.type}${extra}${f.nullable ? '' : ' not null'}\n`);
+          const extra =
+            f.type === 'decimal' && f.precision !== undefined ? `(${f.precision},${f.scale ?? 0})` : '';
+          process.stdout.write(
+            `    ${f.name.padEnd(24)} ${f.type}${extra}${f.nullable ? '' : ' not null'}\n`,
+          );
         }
       }
     } finally {

@@ -54,5 +54,8 @@ export async function describeWithService(
     });
     return;
   }
-  describe.skip(`${name} (${service} not reachable at ${address.host}:${address.port}; run bash scripts/services.sh)`, body);
+  describe.skip(
+    `${name} (${service} not reachable at ${address.host}:${address.port}; run bash scripts/services.sh)`,
+    body,
+  );
 }
