@@ -4,23 +4,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Decimal,
-  type Operation,
-  type Row,
-  type Schema,
-  type Value,
   compareRows,
   compareValues,
+  Decimal,
   deleteOp,
   insertOp,
   makeSchema,
+  type Operation,
+  type Row,
   rowsEqual,
+  type Schema,
   updateOp,
+  type Value,
 } from '@dozer/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ComparisonOp, Filter, OrderBy, Query } from './query.js';
-import { type EndpointDefinition, type Store, openStore } from './store.js';
+import { type EndpointDefinition, openStore, type Store } from './store.js';
 
 const fieldDefs = [
   { name: 'id', type: 'int', nullable: false },
@@ -37,7 +37,10 @@ const valueArbs: fc.Arbitrary<Value>[] = [
   fc.option(fc.bigInt(-4n, 4n), { nil: null }),
   fc.option(fc.constantFrom('', 'a', 'ab', 'b', '\0', 'é', 'Z'), { nil: null }),
   fc.constantFrom(0, -0, 1.5, -2, Number.NaN, Number.POSITIVE_INFINITY, 1e-300),
-  fc.option(fc.constantFrom('1', '1.0', '2.50', '-3', '0', '10').map((s) => Decimal.parse(s)), { nil: null }),
+  fc.option(
+    fc.constantFrom('1', '1.0', '2.50', '-3', '0', '10').map((s) => Decimal.parse(s)),
+    { nil: null },
+  ),
 ];
 const rowArb: fc.Arbitrary<Row> = fc.tuple(...valueArbs);
 
@@ -60,7 +63,11 @@ const queryArb: fc.Arbitrary<Query> = fc.record({
   orderBy: fc
     .uniqueArray(fc.integer({ min: 0, max: 4 }), { maxLength: 2 })
     .chain((ps) =>
-      fc.tuple(...ps.map((p) => fc.constantFrom('asc', 'desc').map((d): OrderBy => ({ field: fieldDefs[p]!.name, direction: d })))),
+      fc.tuple(
+        ...ps.map((p) =>
+          fc.constantFrom('asc', 'desc').map((d): OrderBy => ({ field: fieldDefs[p]!.name, direction: d })),
+        ),
+      ),
     ),
   skip: fc.integer({ min: 0, max: 4 }),
   limit: fc.integer({ min: 0, max: 12 }),
@@ -107,10 +114,17 @@ function oracleQuery(rows: readonly Row[], schema: Schema, q: Query): Row[] {
   return sorted.slice(skip, skip + (q.limit ?? 50));
 }
 
-function expectSameRows(schema: Schema, actual: readonly Row[], expected: readonly Row[], context: string): void {
-  const same = actual.length === expected.length && actual.every((r, i) => rowsEqual(schema, r, expected[i]!));
+function expectSameRows(
+  schema: Schema,
+  actual: readonly Row[],
+  expected: readonly Row[],
+  context: string,
+): void {
+  const same =
+    actual.length === expected.length && actual.every((r, i) => rowsEqual(schema, r, expected[i]!));
   if (!same) {
-    const show = (rs: readonly Row[]) => rs.map((r) => r.map((v) => (v === null ? 'NULL' : String(v))).join('|')).join('; ');
+    const show = (rs: readonly Row[]) =>
+      rs.map((r) => r.map((v) => (v === null ? 'NULL' : String(v))).join('|')).join('; ');
     throw new Error(`${context}\n  store:  ${show(actual)}\n  oracle: ${show(expected)}`);
   }
 }
@@ -126,7 +140,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const variants: [string, Schema, EndpointDefinition['secondaryIndexes']][] = [
+const variants: [string, Schema, NonNullable<EndpointDefinition['secondaryIndexes']>][] = [
   ['with a primary key and all indexes', withPk, 'all'],
   ['with a primary key and no secondary index', withPk, []],
   ['with a composite index', withPk, [['s', 'a'], ['f']]],
@@ -151,7 +165,9 @@ describe('queries agree with an in-memory oracle after random operations', () =>
             for (const q of queries) {
               const context = `query ${JSON.stringify(q, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))}\n  plan: ${ep.explain(q)}`;
               expectSameRows(schema, ep.query(q), oracleQuery(oracle, schema, q), context);
-              expect(ep.count(q.filter)).toBe(oracleQuery(oracle, schema, { ...(q.filter ? { filter: q.filter } : {}), limit: 1e9 }).length);
+              expect(ep.count(q.filter)).toBe(
+                oracleQuery(oracle, schema, { ...(q.filter ? { filter: q.filter } : {}), limit: 1e9 }).length,
+              );
             }
           },
         ),

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Decimal, type Schema, type Value, deleteOp, insertOp, makeSchema, updateOp } from '@dozer/core';
+import { Decimal, deleteOp, insertOp, makeSchema, type Schema, updateOp, type Value } from '@dozer/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidQueryError, StoreError } from './errors.js';
-import { type EndpointDefinition, type Store, openStore } from './store.js';
+import { type EndpointDefinition, openStore, type Store } from './store.js';
 
 const dirs: string[] = [];
 const stores: Store[] = [];
@@ -50,7 +50,9 @@ describe('EndpointStore writes', () => {
     expect(ep.get([3n])![1]).toBe('pear');
     // The secondary index on name follows the update and the upsert.
     expect(ep.query({ filter: { kind: 'compare', field: 'name', op: '$eq', value: 'apple' } })).toEqual([]);
-    expect(ep.query({ filter: { kind: 'compare', field: 'name', op: '$eq', value: 'pear' } })).toEqual([row(3, 'pear', '2.5')]);
+    expect(ep.query({ filter: { kind: 'compare', field: 'name', op: '$eq', value: 'pear' } })).toEqual([
+      row(3, 'pear', '2.5'),
+    ]);
     await ep.apply([deleteOp(row(1, null, null))]);
     expect(ep.count()).toBe(1);
     expect(ep.count({ kind: 'compare', field: 'name', op: '$eq', value: 'green apple' })).toBe(0);
@@ -60,7 +62,9 @@ describe('EndpointStore writes', () => {
     const { store } = tempStore();
     const ep = store.openEndpoint(def);
     const bad = [insertOp(row(1, 'a', '1')), insertOp([2, 'b', null])];
-    await expect(ep.apply(bad)).rejects.toThrow(/operation 1 \(insert\): field "id" \(int\) expects a bigint, got number 2; nothing was written/);
+    await expect(ep.apply(bad)).rejects.toThrow(
+      /operation 1 \(insert\): field "id" \(int\) expects a bigint, got number 2; nothing was written/,
+    );
     expect(ep.count()).toBe(0);
   });
 
@@ -123,11 +127,31 @@ describe('EndpointStore queries', () => {
     const ep = await fixture();
     const q = ep.parseQuery({ $filter: { price: { $gte: 3 } }, $order_by: { price: 'desc' } });
     expect(ep.query(q).map((r) => r[0])).toEqual([2n, 5n, 1n]);
-    expect(ep.query(ep.parseQuery({ $order_by: { name: 'asc' } })).map((r) => r[0])).toEqual([3n, 2n, 1n, 4n, 5n]);
-    expect(ep.query(ep.parseQuery({ $order_by: { name: 'desc' } })).map((r) => r[0])).toEqual([5n, 1n, 4n, 2n, 3n]);
-    expect(ep.query(ep.parseQuery({ $order_by: { name: 'asc' }, $skip: 1, $limit: 2 })).map((r) => r[0])).toEqual([2n, 1n]);
-    expect(ep.query(ep.parseQuery({ $filter: { name: 'b', id: { $gt: '1' } } })).map((r) => r[0])).toEqual([4n]);
-    expect(ep.query(ep.parseQuery({ $filter: { $and: [{ price: { $lt: 10 } }, { price: { $gt: 2.5 } }] } })).map((r) => r[0])).toEqual([1n]);
+    expect(ep.query(ep.parseQuery({ $order_by: { name: 'asc' } })).map((r) => r[0])).toEqual([
+      3n,
+      2n,
+      1n,
+      4n,
+      5n,
+    ]);
+    expect(ep.query(ep.parseQuery({ $order_by: { name: 'desc' } })).map((r) => r[0])).toEqual([
+      5n,
+      1n,
+      4n,
+      2n,
+      3n,
+    ]);
+    expect(
+      ep.query(ep.parseQuery({ $order_by: { name: 'asc' }, $skip: 1, $limit: 2 })).map((r) => r[0]),
+    ).toEqual([2n, 1n]);
+    expect(ep.query(ep.parseQuery({ $filter: { name: 'b', id: { $gt: '1' } } })).map((r) => r[0])).toEqual([
+      4n,
+    ]);
+    expect(
+      ep
+        .query(ep.parseQuery({ $filter: { $and: [{ price: { $lt: 10 } }, { price: { $gt: 2.5 } }] } }))
+        .map((r) => r[0]),
+    ).toEqual([1n]);
     expect(ep.count(ep.parseQuery({ $filter: { name: null } }).filter)).toBe(1);
   });
 
@@ -137,19 +161,25 @@ describe('EndpointStore queries', () => {
     expect(ep.explain(ep.parseQuery({ $filter: { name: 'b', price: { $gt: 1 } } }))).toMatch(
       /^index on name equality scan \(name = "b"\).*then filter rows on price > 1/,
     );
-    expect(ep.explain(ep.parseQuery({ $filter: { price: { $gt: 1 } }, $order_by: { price: 'asc' } }))).toMatch(
-      /^index on price range scan.*order by price asc comes from the scan; skip 0, limit 50$/,
-    );
+    expect(
+      ep.explain(ep.parseQuery({ $filter: { price: { $gt: 1 } }, $order_by: { price: 'asc' } })),
+    ).toMatch(/^index on price range scan.*order by price asc comes from the scan; skip 0, limit 50$/);
     expect(ep.explain(ep.parseQuery({ $filter: { price: { $gt: 1 } }, $order_by: { name: 'asc' } }))).toMatch(
       /sort in memory by name asc, then primary key \(id\)/,
     );
-    expect(ep.explain(ep.parseQuery({ $order_by: { name: 'desc' }, $limit: 1 }))).toMatch(/^full scan of index on name/);
-    expect(ep.explain(ep.parseQuery({ $filter: { price: { $gt: 5, $lt: 1 } } }))).toMatch(/^no rows can match/);
+    expect(ep.explain(ep.parseQuery({ $order_by: { name: 'desc' }, $limit: 1 }))).toMatch(
+      /^full scan of index on name/,
+    );
+    expect(ep.explain(ep.parseQuery({ $filter: { price: { $gt: 5, $lt: 1 } } }))).toMatch(
+      /^no rows can match/,
+    );
   });
 
   it('checks limits against the store configuration', async () => {
     const ep = await fixture();
-    expect(() => ep.parseQuery({ $limit: 9000 })).toThrow('$limit must be an integer between 0 and 5000, got 9000');
+    expect(() => ep.parseQuery({ $limit: 9000 })).toThrow(
+      '$limit must be an integer between 0 and 5000, got 9000',
+    );
     expect(() => ep.query({ limit: 5001 })).toThrow(InvalidQueryError);
     expect(ep.query({ limit: 2 })).toHaveLength(2);
     const { store } = tempStore();
@@ -173,12 +203,18 @@ describe('Store', () => {
     stores.push(again);
     const ep = again.openEndpoint({ ...def, secondaryIndexes: [['price']] });
     expect(ep.get([2n])![1]).toBe('b');
-    expect(ep.query({ filter: { kind: 'compare', field: 'price', op: '$eq', value: Decimal.parse('2.0') } })).toHaveLength(1);
-    expect(ep.explain({ filter: { kind: 'compare', field: 'name', op: '$eq', value: 'b' } })).toMatch(/^full scan/);
+    expect(
+      ep.query({ filter: { kind: 'compare', field: 'price', op: '$eq', value: Decimal.parse('2.0') } }),
+    ).toHaveLength(1);
+    expect(ep.explain({ filter: { kind: 'compare', field: 'name', op: '$eq', value: 'b' } })).toMatch(
+      /^full scan/,
+    );
     const changed = makeSchema([...products.fields, { name: 'qty', type: 'int', nullable: true }], ['id']);
     expect(() => again.openEndpoint({ name: 'products', schema: changed })).toThrow(StoreError);
     expect(() => again.openEndpoint({ name: 'products', schema: changed })).toThrow(/dozer clean/);
-    expect(() => again.openEndpoint({ ...def, primaryKey: ['name'] })).toThrow(/stored primary key: \(id\); new primary key: \(name\)/);
+    expect(() => again.openEndpoint({ ...def, primaryKey: ['name'] })).toThrow(
+      /stored primary key: \(id\); new primary key: \(name\)/,
+    );
     const reset = again.openEndpoint({ name: 'products', schema: changed }, { reset: true });
     expect(reset.count()).toBe(0);
     expect(again.endpoint('products')).toBe(reset);
@@ -187,7 +223,11 @@ describe('Store', () => {
 
   it('names the bad field of an endpoint definition', () => {
     const { store } = tempStore();
-    expect(() => store.openEndpoint({ ...def, primaryKey: ['sku'] })).toThrow(/the primary key of endpoint "products" names "sku", which is not a field \(fields: id, name, price\)/);
-    expect(() => store.openEndpoint({ ...def, secondaryIndexes: [['nme']] })).toThrow(/a secondary index of endpoint "products" names "nme"/);
+    expect(() => store.openEndpoint({ ...def, primaryKey: ['sku'] })).toThrow(
+      /the primary key of endpoint "products" names "sku", which is not a field \(fields: id, name, price\)/,
+    );
+    expect(() => store.openEndpoint({ ...def, secondaryIndexes: [['nme']] })).toThrow(
+      /a secondary index of endpoint "products" names "nme"/,
+    );
   });
 });

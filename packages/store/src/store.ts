@@ -1,28 +1,28 @@
 import { createHash } from 'node:crypto';
 import {
+  compareValues,
   type FieldDefinition,
   type FieldType,
   type Operation,
   type Row,
   type Schema,
   type Value,
-  compareValues,
 } from '@dozer/core';
-import { type Database, type Key, type RootDatabase, type Transaction, open } from 'lmdb';
+import { type Database, type Key, open, type RootDatabase, type Transaction } from 'lmdb';
 import { InvalidQueryError, StoreError } from './errors.js';
-import { KEY_FORMAT_VERSION, type TupleWriter, compareKeys, tupleWriter } from './internal/key-codec.js';
+import { compareKeys, KEY_FORMAT_VERSION, type TupleWriter, tupleWriter } from './internal/key-codec.js';
 import {
   type Condition,
   type IndexInfo,
-  type Plan,
-  type SortTerm,
   matches,
+  type Plan,
   plan,
   resolveFilter,
   resolveOrder,
+  type SortTerm,
 } from './internal/planner.js';
 import { ROW_FORMAT_VERSION, RowDecoder, RowEncoder } from './internal/row-codec.js';
-import { DEFAULT_QUERY_LIMITS, type Filter, type Query, parseQuery } from './query.js';
+import { DEFAULT_QUERY_LIMITS, type Filter, parseQuery, type Query } from './query.js';
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {
@@ -221,7 +221,11 @@ class LmdbStore implements Store {
     if (!dbs) {
       const holder: KeyHolder = { lookup: () => 0 };
       // keyEncoder is an option of every database, though lmdb-js types it on the root only.
-      const options = (suffix: string) => ({ name: `endpoint/${name}${suffix}`, encoding: 'binary' as const, keyEncoder: keyEncoder(holder) });
+      const options = (suffix: string) => ({
+        name: `endpoint/${name}${suffix}`,
+        encoding: 'binary' as const,
+        keyEncoder: keyEncoder(holder),
+      });
       dbs = {
         rows: this.root.openDB<Buffer, Key>(options('')),
         index: this.root.openDB<Buffer, Key>(options('/indexes')),
@@ -266,11 +270,20 @@ function normalizeField(f: FieldDefinition): FieldDefinition {
 }
 
 function describeSchemaChange(stored: StoredMeta, now: StoredMeta): string | undefined {
-  if (stored.version !== now.version || stored.keyFormat !== now.keyFormat || stored.rowFormat !== now.rowFormat) {
+  if (
+    stored.version !== now.version ||
+    stored.keyFormat !== now.keyFormat ||
+    stored.rowFormat !== now.rowFormat
+  ) {
     return `stored in format ${stored.version}.${stored.keyFormat}.${stored.rowFormat}, this version writes ${now.version}.${now.keyFormat}.${now.rowFormat}`;
   }
   const show = (fs: readonly FieldDefinition[]) =>
-    fs.map((f) => `${f.name} ${f.type}${f.nullable ? '' : ' not null'}${f.scale === undefined ? '' : `(${f.precision ?? ''},${f.scale})`}`).join(', ');
+    fs
+      .map(
+        (f) =>
+          `${f.name} ${f.type}${f.nullable ? '' : ' not null'}${f.scale === undefined ? '' : `(${f.precision ?? ''},${f.scale})`}`,
+      )
+      .join(', ');
   if (JSON.stringify(stored.fields) !== JSON.stringify(now.fields)) {
     return `stored fields: ${show(stored.fields)}; new fields: ${show(now.fields)}`;
   }
@@ -303,12 +316,20 @@ function makeLayout(def: EndpointDefinition): Layout {
   const names = () => fields.map((f) => f.name).join(', ');
   const posOf = (field: string, what: string) => {
     const i = fields.findIndex((f) => f.name === field);
-    if (i < 0) throw new StoreError(`${what} of endpoint "${name}" names "${field}", which is not a field (fields: ${names()})`);
+    if (i < 0)
+      throw new StoreError(
+        `${what} of endpoint "${name}" names "${field}", which is not a field (fields: ${names()})`,
+      );
     return i;
   };
-  const primaryKey = def.primaryKey ? def.primaryKey.map((f) => posOf(f, 'the primary key')) : [...schema.primaryKey];
+  const primaryKey = def.primaryKey
+    ? def.primaryKey.map((f) => posOf(f, 'the primary key'))
+    : [...schema.primaryKey];
   for (const p of primaryKey) {
-    if (!fields[p]) throw new StoreError(`the primary key of endpoint "${name}" names field position ${p}, which does not exist`);
+    if (!fields[p])
+      throw new StoreError(
+        `the primary key of endpoint "${name}" names field position ${p}, which does not exist`,
+      );
   }
   const pkless = primaryKey.length === 0;
   const keyPositions = pkless ? fields.map((_, i) => i) : primaryKey;
@@ -319,7 +340,10 @@ function makeLayout(def: EndpointDefinition): Layout {
   if (spec === 'all') {
     indexPositions = fields
       .map((f, i) => ({ f, i }))
-      .filter(({ f, i }) => !UNINDEXED_BY_DEFAULT.includes(f.type) && !(i === primaryKey[0] && f.type !== 'duration'))
+      .filter(
+        ({ f, i }) =>
+          !UNINDEXED_BY_DEFAULT.includes(f.type) && !(i === primaryKey[0] && f.type !== 'duration'),
+      )
       .map(({ i }) => [i]);
   } else {
     const seen = new Set<string>();
@@ -492,7 +516,11 @@ class LmdbEndpoint implements EndpointStore {
     const conds = resolveFilter(q.filter, this.schema);
     const sort = resolveOrder(q.orderBy, this.schema);
     return plan(
-      { schema: this.schema, primaryKey: this.layout.pkless ? [] : this.layout.primaryKey, indexes: this.layout.indexes },
+      {
+        schema: this.schema,
+        primaryKey: this.layout.pkless ? [] : this.layout.primaryKey,
+        indexes: this.layout.indexes,
+      },
       conds,
       sort,
     );
@@ -554,7 +582,9 @@ class LmdbEndpoint implements EndpointStore {
         const rowKey = k.subarray(2 + value.readUInt16BE(0));
         const bytes = fastGet(rowKey, { transaction: txn });
         if (bytes === undefined) {
-          throw new StoreError(`index of endpoint "${this.name}" refers to a missing row; reset the endpoint to rebuild it`);
+          throw new StoreError(
+            `index of endpoint "${this.name}" refers to a missing row; reset the endpoint to rebuild it`,
+          );
         }
         const h = hit(rowKey, bytes);
         if (!h) continue;
@@ -563,7 +593,11 @@ class LmdbEndpoint implements EndpointStore {
           continue;
         }
         const last = group[group.length - 1];
-        if (last && compareValues(regroupType, last.row[regroup!] ?? null, h.row[regroup!] ?? null) !== 0 && flush()) {
+        if (
+          last &&
+          compareValues(regroupType, last.row[regroup!] ?? null, h.row[regroup!] ?? null) !== 0 &&
+          flush()
+        ) {
           return;
         }
         group.push(h);
@@ -592,9 +626,12 @@ class LmdbEndpoint implements EndpointStore {
         }
       } catch (e) {
         if (e instanceof StoreError) {
-          throw new StoreError(`endpoint "${this.name}", operation ${i} (${op.kind}): ${e.message}; nothing was written`, {
-            cause: e,
-          });
+          throw new StoreError(
+            `endpoint "${this.name}", operation ${i} (${op.kind}): ${e.message}; nothing was written`,
+            {
+              cause: e,
+            },
+          );
         }
         throw e;
       }
@@ -604,7 +641,9 @@ class LmdbEndpoint implements EndpointStore {
 
   private rowKey(row: Row): Uint8Array {
     if (row.length !== this.schema.fields.length) {
-      throw new StoreError(`row has ${row.length} values but the schema has ${this.schema.fields.length} fields`);
+      throw new StoreError(
+        `row has ${row.length} values but the schema has ${this.schema.fields.length} fields`,
+      );
     }
     let n: number;
     try {

@@ -1,4 +1,4 @@
-import { type FieldType, type Schema, type Value, compareValues } from '@dozer/core';
+import { compareValues, type FieldType, type Schema, type Value } from '@dozer/core';
 import { InvalidQueryError } from '../errors.js';
 import type { ComparisonOp, Filter, OrderBy } from '../query.js';
 import { compareKeys, encodeKey, prefixSuccessor } from './key-codec.js';
@@ -175,15 +175,18 @@ export function plan(layout: PlannerLayout, conds: readonly Condition[], sort: r
   // Rows in primary key order satisfy `sort` when it is a prefix of the
   // primary key, ascending (ties are broken by primary key ascending).
   const pkOrdered = (terms: readonly SortTerm[]) =>
-    terms.length === 0 || (primaryKey.length > 0 && terms.every((t, i) => t.pos === primaryKey[i] && t.dir === 1));
+    terms.length === 0 ||
+    (primaryKey.length > 0 && terms.every((t, i) => t.pos === primaryKey[i] && t.dir === 1));
 
   const finish = (access: Access, covered: readonly number[], ordered: boolean, why: string): Plan => {
     const residual = conds.filter((c) => !covered.includes(c.pos));
     const parts = [why];
-    if (residual.length > 0) parts.push(`then filter rows on ${residual.map((c) => condText(schema, c)).join(' AND ')}`);
+    if (residual.length > 0)
+      parts.push(`then filter rows on ${residual.map((c) => condText(schema, c)).join(' AND ')}`);
     const sortText = sort.map((t) => `${name(t.pos)} ${t.dir === 1 ? 'asc' : 'desc'}`).join(', ');
     const keyText = primaryKey.length > 0 ? `primary key (${pkNames})` : 'all fields';
-    if (ordered) parts.push(sort.length > 0 ? `order by ${sortText} comes from the scan` : `rows in ${keyText} order`);
+    if (ordered)
+      parts.push(sort.length > 0 ? `order by ${sortText} comes from the scan` : `rows in ${keyText} order`);
     else parts.push(`sort in memory by ${sortText ? `${sortText}, then ` : ''}${keyText}`);
     return { access, residual, ordered, sort, description: parts.join('; ') };
   };
@@ -199,7 +202,8 @@ export function plan(layout: PlannerLayout, conds: readonly Condition[], sort: r
     );
   }
 
-  // Indexes usable for a field: single-field order by its first position.
+  // An index serves conditions on its first field. The primary index serves its first key field,
+  // except durations: primary keys keep `1 month` and `30 days` apart, which compare equal.
   const primaryFirst =
     primaryKey.length > 0 && schema.fields[primaryKey[0]!]!.type !== 'duration' ? primaryKey[0] : undefined;
   const indexFor = (pos: number): IndexInfo | 'primary' | undefined => {
@@ -209,7 +213,7 @@ export function plan(layout: PlannerLayout, conds: readonly Condition[], sort: r
   const label = (ix: IndexInfo | 'primary', pos: number) =>
     ix === 'primary' ? `primary index on ${name(pos)}` : `index on ${ix.positions.map(name).join(', ')}`;
 
-  const scanOf = (ix: IndexInfo | 'primary', pos: number, range: KeyRange, eq: boolean) => {
+  const scanOf = (ix: IndexInfo | 'primary', pos: number, eq: boolean) => {
     const single = ix === 'primary' || ix.positions.length === 1;
     const rest = eq ? sort.filter((t) => t.pos !== pos) : sort;
     if (ix === 'primary' || (eq && single)) {
@@ -250,9 +254,15 @@ export function plan(layout: PlannerLayout, conds: readonly Condition[], sort: r
         description: `no rows can match: the conditions on ${name(pos)} exclude each other`,
       };
     }
-    const s = scanOf(ix, pos, range, eq);
+    const s = scanOf(ix, pos, eq);
     return finish(
-      { kind: 'scan', index: ix === 'primary' ? undefined : ix, range, reverse: s.reverse, regroupPos: s.regroupPos },
+      {
+        kind: 'scan',
+        index: ix === 'primary' ? undefined : ix,
+        range,
+        reverse: s.reverse,
+        regroupPos: s.regroupPos,
+      },
       [pos],
       s.ordered,
       why,
@@ -265,10 +275,16 @@ export function plan(layout: PlannerLayout, conds: readonly Condition[], sort: r
     const ix = indexFor(first.pos);
     if (ix) {
       const range = fieldRange([], ix === 'primary' ? new Uint8Array(0) : ix.prefix) as KeyRange;
-      const s = scanOf(ix, first.pos, range, false);
+      const s = scanOf(ix, first.pos, false);
       if (s.ordered) {
         return finish(
-          { kind: 'scan', index: ix === 'primary' ? undefined : ix, range, reverse: s.reverse, regroupPos: s.regroupPos },
+          {
+            kind: 'scan',
+            index: ix === 'primary' ? undefined : ix,
+            range,
+            reverse: s.reverse,
+            regroupPos: s.regroupPos,
+          },
           [],
           true,
           `full scan of ${label(ix, first.pos)}: no equality or range filter on an indexed field, and the index gives the $order_by order`,

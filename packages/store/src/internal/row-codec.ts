@@ -122,7 +122,8 @@ export class RowEncoder {
     switch (type) {
       case 'int':
         if (typeof v !== 'bigint') this.bad(i, type, v, 'a bigint');
-        return this.int64(i, type, v);
+        this.int64(i, type, v);
+        return;
       case 'uint':
         if (typeof v !== 'bigint' || v < 0n || v > UINT64_MAX) this.bad(i, type, v, 'a bigint in 0..2^64-1');
         this.ensure(8);
@@ -131,7 +132,8 @@ export class RowEncoder {
         return;
       case 'float':
         if (typeof v !== 'number') this.bad(i, type, v, 'a number');
-        return this.f64(v);
+        this.f64(v);
+        return;
       case 'boolean':
         if (typeof v !== 'boolean') this.bad(i, type, v, 'a boolean');
         this.ensure(1);
@@ -140,33 +142,41 @@ export class RowEncoder {
       case 'string':
       case 'text':
         if (typeof v !== 'string') this.bad(i, type, v, 'a string');
-        return this.text(v);
+        this.text(v);
+        return;
       case 'binary':
         if (!(v instanceof Uint8Array)) this.bad(i, type, v, 'a Uint8Array');
-        return this.bytes(v);
+        this.bytes(v);
+        return;
       case 'decimal':
         if (!(v instanceof Decimal)) this.bad(i, type, v, 'a Decimal');
         this.ensure(1);
         this.buf[this.pos++] = v.scale;
-        return this.bytes(textEncoder.encode(v.unscaled.toString()));
+        this.bytes(textEncoder.encode(v.unscaled.toString()));
+        return;
       case 'timestamp':
         if (!(v instanceof Timestamp)) this.bad(i, type, v, 'a Timestamp');
-        return this.int64(i, type, v.micros);
+        this.int64(i, type, v.micros);
+        return;
       case 'date':
         if (!(v instanceof DateValue)) this.bad(i, type, v, 'a DateValue');
-        return this.f64(v.days);
+        this.f64(v.days);
+        return;
       case 'json':
         if (!(v instanceof Json)) this.bad(i, type, v, 'a Json');
-        return this.text(JSON.stringify(v.value));
+        this.text(JSON.stringify(v.value));
+        return;
       case 'duration':
         if (!(v instanceof Duration)) this.bad(i, type, v, 'a Duration');
         this.f64(v.months);
         this.f64(v.days);
-        return this.int64(i, type, v.micros);
+        this.int64(i, type, v.micros);
+        return;
       case 'point':
         if (!(v instanceof Point)) this.bad(i, type, v, 'a Point');
         this.f64(v.x);
-        return this.f64(v.y);
+        this.f64(v.y);
+        return;
     }
   }
 }
