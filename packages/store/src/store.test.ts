@@ -88,6 +88,33 @@ describe('EndpointStore writes', () => {
     expect(ep.get(['b', null])).toEqual(['b', null]);
   });
 
+  it('keys long rows of an endpoint without primary key by prefix and hash', async () => {
+    const { store } = tempStore();
+    const schema = makeSchema([
+      { name: 'body', type: 'text', nullable: false },
+      { name: 'n', type: 'int', nullable: false },
+    ]);
+    const ep = store.openEndpoint({ name: 'docs', schema });
+    const long = 'y'.repeat(3000);
+    await ep.apply([insertOp([long, 1n]), insertOp([long, 2n]), insertOp([long, 1n])]);
+    expect(ep.count()).toBe(3);
+    expect(ep.query({ orderBy: [{ field: 'n', direction: 'desc' }] }).map((r) => r[1])).toEqual([2n, 1n, 1n]);
+    await ep.apply([deleteOp([long, 1n])]);
+    expect(ep.count({ kind: 'compare', field: 'n', op: '$eq', value: 1n })).toBe(1);
+    expect(ep.get([long, 2n])).toEqual([long, 2n]);
+  });
+
+  it('refuses a value too long for a sorted index, naming the field', async () => {
+    const { store } = tempStore();
+    const ep = store.openEndpoint(def);
+    await expect(ep.apply([insertOp(row(1, 'n'.repeat(5000), '1'))])).rejects.toThrow(
+      /operation 0 \(insert\): the value of name is too long for a sorted index .*leave name out of the endpoint's secondary indexes/,
+    );
+    const unindexed = store.openEndpoint({ ...def, secondaryIndexes: [['price']] });
+    await unindexed.apply([insertOp(row(1, 'n'.repeat(5000), '1'))]);
+    expect(unindexed.get([1n])![1]).toHaveLength(5000);
+  });
+
   it('grows the map past its initial size', async () => {
     const { store } = tempStore({ mapSize: 1 << 20 });
     const ep = store.openEndpoint({

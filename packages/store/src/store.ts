@@ -433,7 +433,15 @@ class LmdbEndpoint implements EndpointStore {
     if (key.length !== n) {
       throw new StoreError(`endpoint "${this.name}" is keyed by ${n} value(s), got ${key.length}`);
     }
-    const bytes = this.fastGet(key as unknown as Key);
+    let bytes: Buffer | undefined;
+    try {
+      // Rows without a primary key may be keyed by a hash (see rowKey); others encode straight into lmdb's key buffer.
+      bytes = this.fastGet(this.layout.pkless ? this.rowKey(key) : (key as unknown as Key));
+    } catch (e) {
+      // A key too long to encode cannot have been stored.
+      if (e instanceof RangeError) return undefined;
+      throw e;
+    }
     return bytes === undefined ? undefined : this.layout.decoder.decode(bytes, this.valueOffset);
   }
 
