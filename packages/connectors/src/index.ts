@@ -23,6 +23,14 @@ export { ConnectorError } from './errors.js';
 export type { GeneratorSpec } from './generator/columns.js';
 export type { GeneratorColumnConfig, GeneratorConfig, GeneratorTableConfig } from './generator/config.js';
 export { generatorConnector } from './generator/generator-connector.js';
+export type { NexmarkConfig } from './nexmark/config.js';
+export {
+  generateNexmark,
+  type NexmarkGenerateOptions,
+  type NexmarkOptions,
+} from './nexmark/generate.js';
+export { NEXMARK_SCHEMAS, NEXMARK_TABLES, type NexmarkTable } from './nexmark/model.js';
+export { nexmarkConnector } from './nexmark/nexmark-connector.js';
 export { projectTable, type TableProjection } from './projection.js';
 export {
   type ConnectorRegistry,
