@@ -224,6 +224,7 @@ describe('Store', () => {
   it('reopens stored data, refuses a changed schema until reset, rebuilds changed indexes', async () => {
     const { store, path } = tempStore();
     await store.openEndpoint(def).apply([insertOp(row(1, 'a', '1')), insertOp(row(2, 'b', '2'))]);
+    await expect(store.flushed()).resolves.toBeUndefined();
     await store.close();
     stores.pop();
     const again = openStore({ path });

@@ -66,6 +66,8 @@ export interface Store {
   endpoint(name: string): EndpointStore | undefined;
   /** The endpoints opened through this store. */
   endpoints(): EndpointStore[];
+  /** Resolves when every write committed so far is flushed to disk (commits return before the flush). */
+  flushed(): Promise<void>;
   /** Waits for pending writes and closes the environment. */
   close(): Promise<void>;
 }
@@ -209,6 +211,10 @@ class LmdbStore implements Store {
 
   endpoints(): EndpointStore[] {
     return [...this.open.values()];
+  }
+
+  async flushed(): Promise<void> {
+    await this.root.flushed;
   }
 
   async close(): Promise<void> {
