@@ -1,3 +1,4 @@
+import { compareStrings } from './compare.js';
 import { INT64_MAX, INT64_MIN } from './field-type.js';
 
 /** A JSON document as held by a `json` field. */
@@ -468,10 +469,9 @@ export class Json {
     return canonicalJson(this.value) === canonicalJson(other.value);
   }
 
+  /** Code point order of the canonical text (the order of the store's index keys). */
   compare(other: Json): number {
-    const a = canonicalJson(this.value);
-    const b = canonicalJson(other.value);
-    return a < b ? -1 : a > b ? 1 : 0;
+    return compareStrings(canonicalJson(this.value), canonicalJson(other.value));
   }
 }
 
