@@ -18,6 +18,8 @@ export interface RestOptions {
   readonly maxBodyBytes?: number;
   /** Extra fields for `GET /health` (e.g. ingestion progress). */
   readonly health?: () => { [key: string]: JsonValue };
+  /** Called with every error that is a server fault (status 500+), for the log. */
+  readonly onInternalError?: (error: Error, request: { method: string; path: string }) => void;
 }
 
 /**
@@ -29,6 +31,7 @@ export function createRestApp(options: RestOptions): Hono {
   const app = new Hono();
   app.onError((err, c) => {
     const status = httpStatusOf(err);
+    if (status >= 500) options.onInternalError?.(err, { method: c.req.method, path: c.req.path });
     const code = err instanceof DozerError ? err.code : 'INTERNAL';
     const message =
       status >= 500 && !(err instanceof DozerError) ? `internal error: ${err.message}` : err.message;
@@ -93,18 +96,24 @@ export function createRestApp(options: RestOptions): Hono {
       const key = parseKey(store.schema, raw);
       const row = store.get(key);
       if (!row) throw new NotFoundError(`no record with key ${raw} in ${ep.path}`);
-      return c.body(JSON.stringify(rowToObject(store.schema, row)), 200, JSON_HEADERS);
+      return sendJsonText(c, JSON.stringify(rowToObject(store.schema, row)));
     });
   }
   return app;
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json; charset=UTF-8' };
+const JSON_TYPE = 'application/json; charset=UTF-8';
+
+/** A JSON text as the response (Hono keeps a headers object it is given, so none is shared). */
+function sendJsonText(c: Context, text: string): Response {
+  c.header('content-type', JSON_TYPE);
+  return c.body(text, 200);
+}
 
 function sendRows(c: Context, schema: Schema, rows: readonly Row[]): Response {
   const parts = new Array<string>(rows.length);
   for (let i = 0; i < rows.length; i++) parts[i] = JSON.stringify(rowToObject(schema, rows[i]!));
-  return c.body(`[${parts.join(',')}]`, 200, JSON_HEADERS);
+  return sendJsonText(c, `[${parts.join(',')}]`);
 }
 
 function integerParam(name: string, raw: string): number {

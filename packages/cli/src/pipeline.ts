@@ -142,6 +142,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         path: ep.path,
         store: endpointStores.find(([n]) => n === ep.name)![1],
       })),
+      onInternalError: (e, req) => log.error(`${req.method} ${req.path} failed: ${e.stack ?? e.message}`),
       health: () => ({
         sources: Object.fromEntries(
           sources.map((s) => [

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +45,9 @@ export function spawnDozer(
     out += d;
     for (const w of waiters) w();
   });
+  const logFile = process.env.DOZER_E2E_LOG;
   child.stderr!.on('data', (d) => {
+    if (logFile) fs.appendFileSync(logFile, d);
     err += d;
     for (const w of waiters) w();
   });
