@@ -1,0 +1,111 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Decimal, makeSchema, Timestamp } from '@dozer/core';
+import { openStore, type Store } from '@dozer/store';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRestApp } from './rest.js';
+
+// The REST app over a real LMDB store, called through Hono's fetch (the same
+// code path @hono/node-server takes, minus the socket).
+describe('REST app', () => {
+  let dir: string;
+  let store: Store;
+  let app: ReturnType<typeof createRestApp>;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-rest-'));
+    store = openStore({ path: dir, defaultLimit: 2, maxLimit: 10 });
+    const orders = store.openEndpoint({
+      name: 'orders',
+      schema: makeSchema(
+        [
+          { name: 'id', type: 'int', nullable: false },
+          { name: 'total', type: 'decimal', nullable: false },
+          { name: 'at', type: 'timestamp', nullable: true },
+        ],
+        ['id'],
+      ),
+    });
+    await orders.apply([
+      { kind: 'insert', new: [9007199254740993n, Decimal.parse('10.50'), Timestamp.parse('2024-05-01T10:00:00.123456Z')] },
+      { kind: 'insert', new: [1n, Decimal.parse('3'), null] },
+      { kind: 'insert', new: [2n, Decimal.parse('7.25'), null] },
+    ]);
+    const lines = store.openEndpoint({
+      name: 'lines',
+      schema: makeSchema(
+        [
+          { name: 'order_id', type: 'int', nullable: false },
+          { name: 'sku', type: 'string', nullable: false },
+        ],
+        ['order_id', 'sku'],
+      ),
+    });
+    await lines.apply([{ kind: 'insert', new: [1n, 'a,b'] }]);
+    app = createRestApp({
+      endpoints: [
+        { path: '/orders', store: orders },
+        { path: '/orders/lines', store: lines },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const get = async (p: string) => {
+    const res = await app.fetch(new Request(`http://x${p}`));
+    return { status: res.status, type: res.headers.get('content-type'), body: await res.json() };
+  };
+  const post = async (p: string, body: string) => {
+    const res = await app.fetch(new Request(`http://x${p}`, { method: 'POST', body }));
+    return { status: res.status, body: await res.json() };
+  };
+
+  it('serves pages in key order with the default limit, the same on every request', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await get('/orders');
+      expect(res.status).toBe(200);
+      expect(res.type).toBe('application/json; charset=UTF-8');
+      expect(res.body).toEqual([
+        { id: '1', total: '3', at: null },
+        { id: '2', total: '7.25', at: null },
+      ]);
+    }
+    expect((await get('/orders?skip=2&limit=5')).body).toEqual([
+      { id: '9007199254740993', total: '10.50', at: '2024-05-01T10:00:00.123456Z' },
+    ]);
+  });
+
+  it('looks up by key exactly past 2^53, and by composite key with an encoded comma', async () => {
+    expect((await get('/orders/9007199254740993')).body).toMatchObject({ id: '9007199254740993', total: '10.50' });
+    expect((await get('/orders/9007199254740992')).status).toBe(404);
+    expect((await get('/orders/lines/1,a%2Cb')).body).toEqual({ order_id: '1', sku: 'a,b' });
+    const bad = await get('/orders/lines/1');
+    expect(bad).toMatchObject({ status: 400, body: { code: 'INVALID_QUERY', message: 'key "1" must have 2 comma-separated values (order_id,sku)' } });
+    expect((await get('/orders/abc')).body).toEqual({
+      code: 'TYPE',
+      message: 'key.id: expected an integer or a string of digits for int field "id", got string "abc"',
+    });
+  });
+
+  it('queries and counts with filters, and rejects bad requests with 400', async () => {
+    expect((await post('/orders/query', '{"$filter": {"total": {"$gte": "7"}}, "$order_by": {"total": "desc"}}')).body).toEqual([
+      { id: '9007199254740993', total: '10.50', at: '2024-05-01T10:00:00.123456Z' },
+      { id: '2', total: '7.25', at: null },
+    ]);
+    expect((await post('/orders/count', '{"$filter": {"at": null}}')).body).toEqual({ count: 2 });
+    expect((await post('/orders/count', '')).body).toEqual({ count: 3 });
+    expect(await post('/orders/query', '{"$limit": 11}')).toMatchObject({ status: 400, body: { code: 'INVALID_QUERY' } });
+    expect(await post('/orders/query', '[1')).toMatchObject({ status: 400, body: { code: 'INVALID_QUERY' } });
+    expect(await post('/orders/count', '{"$filter": {}, "$limit": 1}')).toEqual({
+      status: 400,
+      body: { code: 'INVALID_QUERY', message: 'unknown key "$limit" in count body (expected $filter)' },
+    });
+    expect((await get('/orders?limit=x')).status).toBe(400);
+    expect(await get('/nowhere')).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
+    expect((await get('/health')).body).toEqual({ status: 'SERVING' });
+  });
+});
