@@ -1,0 +1,528 @@
+import {
+  DateValue,
+  Decimal,
+  Duration,
+  Json,
+  type OpBatch,
+  type Operation,
+  type Row,
+  rowsEqual,
+  type Schema,
+  Timestamp,
+} from '@dozer/core';
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWithService, MYSQL } from '../../test/support/services.js';
+import type { Connector, ConnectorLogger, IngestSink, TableRequest } from '../connector.js';
+import { silentLogger } from '../connector.js';
+import { ConnectorError } from '../errors.js';
+import type { MysqlConfig } from './config.js';
+import { mysqlConnector } from './index.js';
+
+const DB = 'dozer_mysql_connector_test';
+
+await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', () => {
+  let admin: mysql.Connection;
+  const config = (extra: Partial<MysqlConfig> = {}): MysqlConfig => ({
+    host: MYSQL.host,
+    port: MYSQL.port,
+    user: MYSQL.user,
+    password: MYSQL.password,
+    database: DB,
+    server_id: 7301,
+    ...extra,
+  });
+  const exec = async (...sql: string[]) => {
+    for (const s of sql) await admin.query(s);
+  };
+
+  beforeAll(async () => {
+    const { database: _unused, ...server } = MYSQL;
+    admin = await mysql.createConnection(server);
+    await exec(`DROP DATABASE IF EXISTS ${DB}`, `CREATE DATABASE ${DB}`, `USE ${DB}`);
+  });
+  afterAll(async () => {
+    await exec(`DROP DATABASE IF EXISTS ${DB}`);
+    await admin.end();
+  });
+
+  it('snapshots a table, then follows inserts, updates and deletes with increasing positions', async () => {
+    await exec(
+      'CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, qty INT NULL)',
+      "INSERT INTO items VALUES (1, 'apple', 3), (2, 'pear', NULL), (3, 'plum', 7)",
+    );
+    const run = startRun(config({ tables: ['items'] }), [{ name: 'items', resumeFrom: null }]);
+    await run.sink.waitSnapshot('items');
+    expect(run.sink.ops('items')).toEqual([
+      { kind: 'insert', new: [1n, 'apple', 3n] },
+      { kind: 'insert', new: [2n, 'pear', null] },
+      { kind: 'insert', new: [3n, 'plum', 7n] },
+    ]);
+    await exec(
+      "INSERT INTO items VALUES (4, 'fig', 1)",
+      "UPDATE items SET qty = 10, name = 'red apple' WHERE id = 1",
+      'DELETE FROM items WHERE id = 2',
+    );
+    await run.sink.waitOps('items', 6);
+    expect(run.sink.ops('items').slice(3)).toEqual([
+      { kind: 'insert', new: [4n, 'fig', 1n] },
+      { kind: 'update', old: [1n, 'apple', 3n], new: [1n, 'red apple', 10n] },
+      { kind: 'delete', old: [2n, 'pear', null] },
+    ]);
+    const positions = run.sink.batches('items').map((b) => b.position!);
+    positions.push(run.sink.snapshotAt('items'));
+    positions.sort((a, b) => run.connector.comparePositions(a, b));
+    const live = run.sink
+      .batches('items')
+      .slice(-3)
+      .map((b) => b.position!);
+    expect(run.connector.comparePositions(run.sink.snapshotAt('items'), live[0]!)).toBeLessThan(0);
+    expect(run.connector.comparePositions(live[0]!, live[1]!)).toBeLessThan(0);
+    expect(run.connector.comparePositions(live[1]!, live[2]!)).toBeLessThan(0);
+    // String order is binlog order for binlog positions.
+    expect([...live].sort()).toEqual(live);
+    await run.stop();
+  });
+
+  it('round-trips every supported column type exactly, in the snapshot and from the binlog', async () => {
+    await exec(
+      `CREATE TABLE all_types (
+          id INT PRIMARY KEY,
+          ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED, mi MEDIUMINT, miu MEDIUMINT UNSIGNED,
+          i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED, bo BOOL,
+          de DECIMAL(65, 30), de2 DECIMAL(10, 2), fl FLOAT, dbl DOUBLE, b1 BIT(1), b64 BIT(64),
+          ch CHAR(10), vc VARCHAR(100), tt TINYTEXT, tx TEXT, mt MEDIUMTEXT, lt LONGTEXT,
+          bn BINARY(4), vb VARBINARY(20), bl BLOB, lb LONGBLOB,
+          d DATE, dt DATETIME, dt6 DATETIME(6), ts TIMESTAMP(3) NULL, tm TIME, tm6 TIME(6), yr YEAR,
+          js JSON, en ENUM('small', 'medium', 'large'), st SET('a', 'b', 'c'), uu UUID
+        )`,
+    );
+    const cols =
+      'id, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, bo, de, de2, fl, dbl, b1, b64, ch, vc, tt, tx, mt, lt, bn, vb, bl, lb, d, dt, dt6, ts, tm, tm6, yr, js, en, st, uu';
+    const maxValues = (id: number) =>
+      `(${id}, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295, -9223372036854775808, 18446744073709551615, 1,
+          '-12345678901234567890123456789012345.123456789012345678901234567890', '-0.05', 1.1, 0.30000000000000004, b'1', b'1111111111111111111111111111111111111111111111111111111111111110',
+          'abc', 'héllo wörld 🎉', 'tiny', 'text', 'medium', 'long text',
+          X'01020000', X'00ff00', X'deadbeef', X'',
+          '1000-01-01', '9999-12-31 23:59:59', '2024-02-29 12:34:56.123456', '2038-01-19 03:14:07.999', '-838:59:59', '12:00:00.000001', 2155,
+          '{"a": [1, 2.5, "x"], "b": null, "c": {"d": true}}', 'large', 'a,c', '123e4567-e89b-12d3-a456-426614174000')`;
+    const expectedMax = (id: bigint): Row => [
+      id,
+      -128n,
+      255n,
+      -32768n,
+      65535n,
+      -8388608n,
+      16777215n,
+      -2147483648n,
+      4294967295n,
+      -9223372036854775808n,
+      18446744073709551615n,
+      1n,
+      Decimal.parse('-12345678901234567890123456789012345.123456789012345678901234567890'),
+      Decimal.parse('-0.05'),
+      Math.fround(1.1),
+      0.30000000000000004,
+      true,
+      0xfffffffffffffffen,
+      'abc',
+      'héllo wörld 🎉',
+      'tiny',
+      'text',
+      'medium',
+      'long text',
+      new Uint8Array([1, 2, 0, 0]),
+      new Uint8Array([0, 255, 0]),
+      new Uint8Array([0xde, 0xad, 0xbe, 0xef]),
+      new Uint8Array([]),
+      DateValue.parse('1000-01-01'),
+      Timestamp.parse('9999-12-31T23:59:59Z'),
+      Timestamp.parse('2024-02-29T12:34:56.123456Z'),
+      Timestamp.parse('2038-01-19T03:14:07.999Z'),
+      Duration.fromMicros(-(838n * 3600n + 59n * 60n + 59n) * 1_000_000n),
+      Duration.fromMicros(12n * 3600n * 1_000_000n + 1n),
+      2155n,
+      new Json({ a: [1, 2.5, 'x'], b: null, c: { d: true } }),
+      'large',
+      'a,c',
+      '123e4567-e89b-12d3-a456-426614174000',
+    ];
+    const zeroish = (id: number) =>
+      `(${id}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -3.4028234e38, -1e308, b'0', b'0', '', '', '', '', '', '',
+          X'', X'', X'', X'', '0000-00-00', '0000-00-00 00:00:00', '1970-01-01 00:00:00.000001', '1970-01-01 00:00:01', '00:00:00', '-00:00:00.5', 0,
+          '[]', 'small', '', '00000000-0000-0000-0000-000000000000')`;
+    const expectedZero = (id: bigint): Row => [
+      id,
+      0n,
+      0n,
+      0n,
+      0n,
+      0n,
+      0n,
+      0n,
+      0n,
+      0n,
+      0n,
+      0n,
+      Decimal.parse('0.000000000000000000000000000000'),
+      Decimal.parse('0.00'),
+      Math.fround(-3.4028234e38),
+      -1e308,
+      false,
+      0n,
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      new Uint8Array([0, 0, 0, 0]),
+      new Uint8Array([]),
+      new Uint8Array([]),
+      new Uint8Array([]),
+      null,
+      null,
+      Timestamp.parse('1970-01-01T00:00:00.000001Z'),
+      Timestamp.parse('1970-01-01T00:00:01Z'),
+      Duration.fromMicros(0n),
+      Duration.fromMicros(-500_000n),
+      0n,
+      new Json([]),
+      'small',
+      '',
+      '00000000-0000-0000-0000-000000000000',
+    ];
+    const nulls = (id: number) => `(${id}${', NULL'.repeat(38)})`;
+    await exec(
+      "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'",
+      `INSERT INTO all_types (${cols}) VALUES ${maxValues(1)}, ${zeroish(2)}, ${nulls(3)}`,
+    );
+    const run = startRun(config(), [{ name: 'all_types', resumeFrom: null }]);
+    const tables = await run.connector.listTables();
+    const schema = tables.find((t) => t.name === 'all_types')!.schema;
+    expect(schema.fields.map((f) => `${f.name}:${f.type}`)).toEqual([
+      'id:int',
+      'ti:int',
+      'tiu:uint',
+      'si:int',
+      'siu:uint',
+      'mi:int',
+      'miu:uint',
+      'i:int',
+      'iu:uint',
+      'bi:int',
+      'biu:uint',
+      'bo:int',
+      'de:decimal',
+      'de2:decimal',
+      'fl:float',
+      'dbl:float',
+      'b1:boolean',
+      'b64:uint',
+      'ch:string',
+      'vc:string',
+      'tt:text',
+      'tx:text',
+      'mt:text',
+      'lt:text',
+      'bn:binary',
+      'vb:binary',
+      'bl:binary',
+      'lb:binary',
+      'd:date',
+      'dt:timestamp',
+      'dt6:timestamp',
+      'ts:timestamp',
+      'tm:duration',
+      'tm6:duration',
+      'yr:int',
+      'js:json',
+      'en:string',
+      'st:string',
+      'uu:string',
+    ]);
+    expect(schema.fields[12]).toMatchObject({ precision: 65, scale: 30 });
+    expect(schema.primaryKey).toEqual([0]);
+    await run.sink.waitSnapshot('all_types');
+    const snap = run.sink.ops('all_types');
+    expectRows(schema, snap, [expectedMax(1n), expectedZero(2n), [3n, ...Array<null>(38).fill(null)]]);
+
+    await exec(
+      "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'",
+      `INSERT INTO all_types (${cols}) VALUES ${maxValues(11)}, ${zeroish(12)}, ${nulls(13)}`,
+      'UPDATE all_types SET id = id + 100 WHERE id IN (1, 2, 3)',
+    );
+    await run.sink.waitOps('all_types', 9);
+    const live = run.sink.ops('all_types').slice(3);
+    expectRows(schema, live.slice(0, 3), [
+      expectedMax(11n),
+      expectedZero(12n),
+      [13n, ...Array<null>(38).fill(null)],
+    ]);
+    // Updates carry the full old and new rows.
+    const updates = live.slice(3);
+    expect(updates.map((u) => u.kind)).toEqual(['update', 'update', 'update']);
+    for (const [i, u] of updates.entries()) {
+      if (u.kind !== 'update') continue;
+      const old = [expectedMax, expectedZero, (id: bigint) => [id, ...Array<null>(38).fill(null)]][i]!(
+        BigInt(i + 1),
+      );
+      expect(rowsEqual(schema, u.old, old), `old row ${i + 1}`).toBe(true);
+      expect(rowsEqual(schema, u.new, [BigInt(i + 101), ...old.slice(1)]), `new row ${i + 101}`).toBe(true);
+    }
+    await run.stop();
+  });
+
+  it('delivers multi-row, multi-table transactions at one commit position, in order', async () => {
+    await exec(
+      'CREATE TABLE tx_a (id INT PRIMARY KEY, v VARCHAR(10))',
+      'CREATE TABLE tx_b (id INT PRIMARY KEY, v INT)',
+      'INSERT INTO tx_b VALUES (1, 1)',
+    );
+    const run = startRun(config({ tables: ['tx_a', 'tx_b'] }), [
+      { name: 'tx_a', resumeFrom: null },
+      { name: 'tx_b', resumeFrom: null },
+    ]);
+    await run.sink.waitSnapshot('tx_a');
+    await run.sink.waitSnapshot('tx_b');
+    expect(run.sink.snapshotAt('tx_a')).toBe(run.sink.snapshotAt('tx_b'));
+    await exec(
+      'START TRANSACTION',
+      "INSERT INTO tx_a VALUES (1, 'x'), (2, 'y'), (3, 'z')",
+      'UPDATE tx_b SET v = 2 WHERE id = 1',
+      'DELETE FROM tx_a WHERE id = 2',
+      'COMMIT',
+    );
+    await run.sink.waitOps('tx_a', 4);
+    await run.sink.waitOps('tx_b', 2);
+    expect(run.sink.ops('tx_a')).toEqual([
+      { kind: 'insert', new: [1n, 'x'] },
+      { kind: 'insert', new: [2n, 'y'] },
+      { kind: 'insert', new: [3n, 'z'] },
+      { kind: 'delete', old: [2n, 'y'] },
+    ]);
+    const a = run.sink.batches('tx_a');
+    const b = run.sink.batches('tx_b');
+    expect(a).toHaveLength(1);
+    expect(a[0]!.position).toBe(b[b.length - 1]!.position);
+    await run.stop();
+  });
+
+  it('resumes after a restart with nothing lost or repeated, also inside a large transaction', async () => {
+    await exec(
+      'CREATE TABLE resume_t (id INT PRIMARY KEY, v INT NOT NULL)',
+      'INSERT INTO resume_t VALUES (1, 1)',
+    );
+    const first = startRun(config({ batch_size: 2 }), [{ name: 'resume_t', resumeFrom: null }]);
+    await first.sink.waitSnapshot('resume_t');
+    await exec('INSERT INTO resume_t VALUES (2, 2)', 'UPDATE resume_t SET v = 20 WHERE id = 2');
+    await first.sink.waitOps('resume_t', 3);
+    const after = first.sink.batches('resume_t').at(-1)!.position!;
+    await first.stop();
+
+    // Changes while stopped, including a transaction larger than batch_size.
+    await exec(
+      'DELETE FROM resume_t WHERE id = 1',
+      'START TRANSACTION',
+      'INSERT INTO resume_t VALUES (3, 3), (4, 4), (5, 5)',
+      'UPDATE resume_t SET v = v + 1 WHERE id >= 4',
+      'COMMIT',
+    );
+    const second = startRun(config({ batch_size: 2 }), [{ name: 'resume_t', resumeFrom: after }]);
+    await second.sink.waitOps('resume_t', 6);
+    expect(second.sink.snapshots.size).toBe(0);
+    expect(second.sink.ops('resume_t')).toEqual([
+      { kind: 'delete', old: [1n, 1n] },
+      { kind: 'insert', new: [3n, 3n] },
+      { kind: 'insert', new: [4n, 4n] },
+      { kind: 'insert', new: [5n, 5n] },
+      { kind: 'update', old: [4n, 4n], new: [4n, 5n] },
+      { kind: 'update', old: [5n, 5n], new: [5n, 6n] },
+    ]);
+    // The transaction came in batches of 2; resume from inside it, after its first batch.
+    const batches = second.sink.batches('resume_t');
+    expect(batches.map((b) => b.ops.length)).toEqual([1, 2, 2, 1]);
+    const inside = batches[1]!.position!;
+    expect(second.connector.comparePositions(batches[0]!.position!, inside)).toBeLessThan(0);
+    expect(second.connector.comparePositions(inside, batches[2]!.position!)).toBeLessThan(0);
+    await second.stop();
+
+    await exec('INSERT INTO resume_t VALUES (6, 6)');
+    const third = startRun(config({ batch_size: 2 }), [{ name: 'resume_t', resumeFrom: inside }]);
+    await third.sink.waitOps('resume_t', 4);
+    expect(third.sink.ops('resume_t')).toEqual([
+      { kind: 'insert', new: [5n, 5n] },
+      { kind: 'update', old: [4n, 4n], new: [4n, 5n] },
+      { kind: 'update', old: [5n, 5n], new: [5n, 6n] },
+      { kind: 'insert', new: [6n, 6n] },
+    ]);
+    await third.stop();
+  });
+
+  it('reconnects after the binlog connection is killed and continues where it was', async () => {
+    await exec('CREATE TABLE reconnect_t (id INT PRIMARY KEY)');
+    const warnings: string[] = [];
+    const logger: ConnectorLogger = { ...silentLogger, warn: (m) => warnings.push(m) };
+    const run = startRun(config({ server_id: 7302 }), [{ name: 'reconnect_t', resumeFrom: null }], logger);
+    await run.sink.waitSnapshot('reconnect_t');
+    await exec('INSERT INTO reconnect_t VALUES (1)');
+    await run.sink.waitOps('reconnect_t', 1);
+    const [dumps] = await admin.query<mysql.RowDataPacket[]>(
+      "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'",
+    );
+    expect(dumps.length).toBeGreaterThan(0);
+    for (const d of dumps) await admin.query(`KILL ${Number(d.id)}`);
+    await exec('INSERT INTO reconnect_t VALUES (2)', 'INSERT INTO reconnect_t VALUES (3)');
+    await run.sink.waitOps('reconnect_t', 3);
+    expect(run.sink.ops('reconnect_t')).toEqual([
+      { kind: 'insert', new: [1n] },
+      { kind: 'insert', new: [2n] },
+      { kind: 'insert', new: [3n] },
+    ]);
+    expect(warnings).toContain('mysql binlog connection failed; reconnecting');
+    await run.stop();
+  });
+
+  it('refuses to resume a snapshot that was interrupted', async () => {
+    await exec('CREATE TABLE partial_t (id INT PRIMARY KEY)', 'INSERT INTO partial_t VALUES (1), (2), (3)');
+    const first = startRun(config({ batch_size: 2 }), [{ name: 'partial_t', resumeFrom: null }]);
+    await first.sink.waitSnapshot('partial_t');
+    const mid = first.sink.batches('partial_t')[0]!.position!;
+    await first.stop();
+    const connector = mysqlConnector.create(config(), { name: 'm', logger: silentLogger });
+    const err = await connector
+      .start({
+        tables: [{ name: 'partial_t', resumeFrom: mid }],
+        sink: new CollectingSink(),
+        signal: new AbortController().signal,
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect((err as ConnectorError).retryable).toBe(false);
+    expect((err as Error).message).toMatch(/table "partial_t" was stopped in the middle of its snapshot/);
+    await connector.close();
+  });
+
+  it('says how to fix a wrong password and an unknown table', async () => {
+    const bad = mysqlConnector.create(config({ password: 'wrong' }), { name: 'm', logger: silentLogger });
+    const e1 = await bad.listTables().catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(ConnectorError);
+    expect((e1 as ConnectorError).retryable).toBe(false);
+    expect((e1 as Error).message).toMatch(
+      /connection "m" \(mysql\): MySQL at .* rejected user "dozer" .*; check user and password in the connection's config/,
+    );
+    await exec('CREATE TABLE known_t (id INT PRIMARY KEY)');
+    const unknown = mysqlConnector.create(config({ tables: ['known_t', 'nope'] }), {
+      name: 'm',
+      logger: silentLogger,
+    });
+    const e2 = await unknown.listTables().catch((e: unknown) => e);
+    expect(e2).toBeInstanceOf(ConnectorError);
+    expect((e2 as ConnectorError).retryable).toBe(false);
+    expect((e2 as Error).message).toMatch(
+      /table "nope" does not exist in database "dozer_mysql_connector_test"/,
+    );
+    expect((e2 as Error).message).toMatch(/its tables are: .*known_t/);
+  });
+
+  it('says when the server cannot be reached, as a retryable error', async () => {
+    const down = mysqlConnector.create(config({ port: 1 }), { name: 'm', logger: silentLogger });
+    const e = await down.listTables().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ConnectorError);
+    expect((e as ConnectorError).retryable).toBe(true);
+    expect((e as Error).message).toMatch(/could not open the connection to MySQL at 127\.0\.0\.1:1/);
+  });
+});
+
+function expectRows(schema: Schema, ops: readonly Operation[], rows: readonly Row[]): void {
+  expect(ops.map((o) => o.kind)).toEqual(rows.map(() => 'insert'));
+  ops.forEach((op, i) => {
+    if (op.kind !== 'insert') return;
+    const want = rows[i]!;
+    for (const [j, f] of schema.fields.entries()) {
+      const got = op.new[j];
+      const w = want[j];
+      // Floats compare exactly (Object.is); rowsEqual covers the rest.
+      if (typeof w === 'number')
+        expect(Object.is(got, w), `${f.name} of row ${i}: ${String(got)} vs ${w}`).toBe(true);
+      else
+        expect(
+          rowsEqual({ fields: [f], primaryKey: [] }, [got ?? null], [w ?? null]),
+          `${f.name} of row ${i}: ${String(got)}`,
+        ).toBe(true);
+    }
+  });
+}
+
+/** A sink that records everything and lets a test await what it expects (no sleeps). */
+class CollectingSink implements IngestSink {
+  readonly all: OpBatch[] = [];
+  readonly snapshots = new Map<string, string>();
+  private waiters: (() => void)[] = [];
+
+  async write(batch: OpBatch): Promise<void> {
+    this.all.push(batch);
+    this.notify();
+  }
+  async snapshotDone(table: string, position: string): Promise<void> {
+    this.snapshots.set(table, position);
+    this.notify();
+  }
+  batches(table: string): OpBatch[] {
+    return this.all.filter((b) => b.table === table);
+  }
+  ops(table: string): Operation[] {
+    return this.batches(table).flatMap((b) => [...b.ops]);
+  }
+  snapshotAt(table: string): string {
+    const p = this.snapshots.get(table);
+    if (p === undefined) throw new Error(`no snapshot of ${table}`);
+    return p;
+  }
+  waitSnapshot(table: string): Promise<void> {
+    return this.until(() => this.snapshots.has(table), `snapshot of ${table}`);
+  }
+  waitOps(table: string, n: number): Promise<void> {
+    return this.until(() => this.ops(table).length >= n, `${n} ops of ${table}`);
+  }
+  failure: unknown = null;
+  fail(e: unknown): void {
+    this.failure = e;
+    this.notify();
+  }
+  private until(cond: () => boolean, what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.failure !== null)
+          reject(new Error(`connector failed while waiting for ${what}`, { cause: this.failure }));
+        else if (cond()) resolve();
+        else this.waiters.push(check);
+      };
+      check();
+    });
+  }
+  private notify(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+function startRun(config: MysqlConfig, tables: TableRequest[], logger: ConnectorLogger = silentLogger) {
+  const connector: Connector = mysqlConnector.create(config, { name: 'm', logger });
+  const sink = new CollectingSink();
+  const ac = new AbortController();
+  const done = connector.start({ tables, sink, signal: ac.signal }).catch((e: unknown) => {
+    sink.fail(e);
+  });
+  return {
+    connector,
+    sink,
+    async stop() {
+      ac.abort();
+      await done;
+      await connector.close();
+      if (sink.failure !== null) throw sink.failure;
+    },
+  };
+}

@@ -1,0 +1,590 @@
+import { ConfigError, type Operation, type Row, type SourcePosition } from '@dozer/core';
+import ZongJi from '@vlasky/zongji';
+import {
+  type Connector,
+  type ConnectorContext,
+  type ConnectorFactory,
+  formatConfigIssue,
+  type IngestSink,
+  type LagInfo,
+  type StartRequest,
+  type TableInfo,
+} from '../connector.js';
+import { ConnectorError } from '../errors.js';
+import { projectTable, type TableProjection } from '../projection.js';
+import {
+  checkServerSettings,
+  isMariaDb,
+  loadTables,
+  readServerSettings,
+  type ServerSettings,
+  type TableMeta,
+} from './catalog.js';
+import { classifyError, connectionOptions, openConnection, query, type RawConnection } from './client.js';
+import { defaultServerId, MYSQL_DEFAULTS, type MysqlConfig, validateMysqlConfig } from './config.js';
+import {
+  type BinlogPosition,
+  binlogFileName,
+  boundary,
+  compareBinlogPositions,
+  formatPosition,
+  parsePosition,
+  splitBinlogFile,
+} from './position.js';
+import { quoteIdent, selectExpression, valueFromBinlog, valueFromText } from './types.js';
+
+/**
+ * The `mysql` connector: snapshots tables of a MySQL or MariaDB database
+ * in one consistent read, then follows the ROW-format binlog from the
+ * snapshot's position. Positions are binlog file + offset (see
+ * `position.ts`); batches end at commits, or inside a large transaction
+ * after `batch_size` row changes of a table.
+ */
+export const mysqlConnector: ConnectorFactory<MysqlConfig> = {
+  kind: 'mysql',
+  validateConfig: validateMysqlConfig,
+  create(config: MysqlConfig, context: ConnectorContext): Connector {
+    const issues = validateMysqlConfig(config);
+    if (issues.length > 0) {
+      throw new ConfigError(
+        `connection "${context.name}" (mysql): invalid config:\n${issues.map((i) => `  ${formatConfigIssue(i)}`).join('\n')}`,
+      );
+    }
+    return new MysqlConnector(config, context);
+  },
+};
+
+/** Retries of a dropped binlog connection before `start` gives up; the delay doubles from 250 ms up to 30 s. */
+const MAX_RETRIES = 10;
+/** Binlog events buffered before the connection is paused (backpressure on the server). */
+const QUEUE_HIGH = 2000;
+const QUEUE_LOW = 200;
+
+interface TableRun {
+  readonly meta: TableMeta;
+  readonly projection: TableProjection;
+  /** Where this table continues: its resume point, snapshot end, or last batch written. */
+  from: BinlogPosition;
+  written: BinlogPosition | null;
+  /** Per open transaction: ops of this table seen so far, ops to drop, ops waiting for the commit. */
+  txSeen: number;
+  txSkip: number;
+  txPending: Operation[];
+}
+
+/** The parts of zongji's events this connector reads. */
+interface BinlogEvent {
+  getEventName(): string;
+  readonly nextPosition: number;
+  readonly timestamp: number;
+  readonly binlogName?: string;
+  readonly position?: number;
+  readonly query?: string;
+  readonly gtid?: string;
+  readonly tableId?: number;
+  readonly columnCount?: number;
+  readonly tableName?: string;
+  readonly schemaName?: string;
+  readonly tableMap?: Record<number, { parentSchema: string; tableName: string }>;
+  readonly rows?: unknown[];
+}
+
+type QueueItem = { kind: 'event'; event: BinlogEvent } | { kind: 'error'; error: unknown } | { kind: 'end' };
+
+class MysqlConnector implements Connector {
+  private readonly where: string;
+  private readonly stop = new AbortController();
+  private readonly serverId: number;
+  private readonly batchSize: number;
+  private runs: TableRun[] = [];
+  private started = false;
+  private snapshotting = false;
+  /** Timestamp (ms) of the oldest event received but not yet processed, for lag(). */
+  private oldestQueued: number | null = null;
+
+  constructor(
+    private readonly config: MysqlConfig,
+    private readonly context: ConnectorContext,
+  ) {
+    this.where = `connection "${context.name}" (mysql)`;
+    this.serverId = config.server_id ?? defaultServerId(context.name);
+    this.batchSize = config.batch_size ?? MYSQL_DEFAULTS.batchSize;
+  }
+
+  async listTables(): Promise<TableInfo[]> {
+    const conn = await openConnection(this.config, this.where);
+    try {
+      const { tables } = await this.inspect(conn);
+      return tables.map((t) => ({ name: t.name, schema: t.schema }));
+    } catch (e) {
+      throw classifyError(e, this.config, this.where);
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  comparePositions(a: SourcePosition, b: SourcePosition): number {
+    return compareBinlogPositions(parsePosition(a, this.where), parsePosition(b, this.where));
+  }
+
+  async lag(): Promise<LagInfo> {
+    const behind = this.snapshotting
+      ? null
+      : this.oldestQueued === null
+        ? 0
+        : Math.max(0, Date.now() - this.oldestQueued);
+    return {
+      tables: this.runs.map((r) => ({
+        table: r.meta.name,
+        position: r.written === null ? null : formatPosition(r.written),
+        behindOps: null,
+        behindMillis: behind,
+      })),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.stop.abort();
+  }
+
+  async start(request: StartRequest): Promise<void> {
+    if (this.stop.signal.aborted) throw new ConnectorError(`${this.where}: start after close`);
+    if (this.started) throw new ConnectorError(`${this.where}: start was already called`);
+    this.started = true;
+    const local = new AbortController();
+    const abort = () => local.abort();
+    request.signal.addEventListener('abort', abort);
+    this.stop.signal.addEventListener('abort', abort);
+    if (request.signal.aborted || this.stop.signal.aborted) local.abort();
+    try {
+      await this.run(request, local.signal);
+    } catch (e) {
+      if (local.signal.aborted) return;
+      throw classifyError(e, this.config, this.where);
+    } finally {
+      request.signal.removeEventListener('abort', abort);
+      this.stop.signal.removeEventListener('abort', abort);
+    }
+  }
+
+  private async inspect(conn: RawConnection): Promise<{ settings: ServerSettings; tables: TableMeta[] }> {
+    const settings = await readServerSettings(conn);
+    const problem = checkServerSettings(settings, this.serverId, this.where);
+    if (problem !== null) throw problem;
+    const tables = await loadTables(
+      conn,
+      this.config.database,
+      isMariaDb(settings),
+      this.config.tables,
+      this.where,
+    );
+    return { settings, tables };
+  }
+
+  private async run(request: StartRequest, signal: AbortSignal): Promise<void> {
+    const conn = await openConnection(this.config, this.where);
+    const onAbort = () => conn.destroy();
+    signal.addEventListener('abort', onAbort);
+    let toSnapshot: TableRun[];
+    try {
+      const { settings, tables } = await this.inspect(conn);
+      const placeholder = boundary('placeholder.000001', 4);
+      this.runs = request.tables.map((req) => {
+        const meta = tables.find((t) => t.name === req.name);
+        if (meta === undefined) {
+          throw new ConnectorError(
+            `${this.where} has no table "${req.name}"; its tables are: ${tables.map((t) => t.name).join(', ')}`,
+          );
+        }
+        let from = placeholder;
+        if (req.resumeFrom !== null) {
+          from = parsePosition(req.resumeFrom, `${this.where}, table "${req.name}"`);
+          if (from.snapshotRows !== null) {
+            throw new ConnectorError(
+              `${this.where}: table "${req.name}" was stopped in the middle of its snapshot (position ${req.resumeFrom}); a snapshot cannot be resumed part-way: clear the table's ingested data and start it again from scratch`,
+            );
+          }
+        }
+        return {
+          meta,
+          projection: projectTable(meta, req.columns),
+          from,
+          written: null,
+          txSeen: 0,
+          txSkip: 0,
+          txPending: [],
+        };
+      });
+      toSnapshot = this.runs.filter((_, i) => request.tables[i]!.resumeFrom === null);
+      if (toSnapshot.length > 0) await this.snapshot(conn, settings, toSnapshot, request.sink, signal);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      conn.destroy();
+    }
+    if (signal.aborted || this.runs.length === 0) return;
+    await this.followWithRetries(request.sink, signal);
+  }
+
+  /**
+   * Reads every table in one consistent snapshot and returns the binlog
+   * position it corresponds to. MariaDB reports that position for a
+   * `WITH CONSISTENT SNAPSHOT` transaction without locking; MySQL needs a
+   * brief FLUSH TABLES WITH READ LOCK while the transaction starts.
+   */
+  private async snapshot(
+    conn: RawConnection,
+    settings: ServerSettings,
+    runs: readonly TableRun[],
+    sink: IngestSink,
+    signal: AbortSignal,
+  ): Promise<void> {
+    this.snapshotting = true;
+    await query(conn, 'SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    let at: BinlogPosition;
+    if (isMariaDb(settings)) {
+      await query(conn, 'START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      const rows = await query<{ Variable_name: string; Value: string }>(
+        conn,
+        "SHOW STATUS LIKE 'binlog_snapshot_%'",
+      );
+      const get = (n: string) => rows.find((r) => r.Variable_name.toLowerCase() === n)?.Value;
+      const file = get('binlog_snapshot_file');
+      const pos = get('binlog_snapshot_position');
+      if (file === undefined || pos === undefined || file === '')
+        throw new ConnectorError(
+          `${this.where}: the server reports no binlog snapshot position; is log_bin on?`,
+        );
+      at = boundary(file, Number(pos));
+    } else {
+      await query(conn, 'FLUSH TABLES WITH READ LOCK');
+      try {
+        await query(conn, 'START TRANSACTION WITH CONSISTENT SNAPSHOT');
+        let status: Record<string, unknown>[];
+        try {
+          status = await query(conn, 'SHOW MASTER STATUS');
+        } catch {
+          status = await query(conn, 'SHOW BINARY LOG STATUS'); // MySQL 8.4 dropped SHOW MASTER STATUS
+        }
+        const row = status[0];
+        if (row === undefined)
+          throw new ConnectorError(`${this.where}: SHOW MASTER STATUS is empty; is log_bin on?`);
+        const gtid =
+          typeof row.Executed_Gtid_Set === 'string' ? row.Executed_Gtid_Set.replace(/\s/g, '') : '';
+        at = boundary(String(row.File), Number(row.Position), gtid === '' ? null : gtid);
+      } finally {
+        await query(conn, 'UNLOCK TABLES');
+      }
+    }
+    for (const run of runs) {
+      if (signal.aborted) return;
+      run.from = at;
+      await this.snapshotTable(conn, run, at, sink, signal);
+      if (signal.aborted) return;
+      await sink.snapshotDone(run.meta.name, formatPosition(at));
+      this.context.logger.info('mysql snapshot done', { table: run.meta.name, position: formatPosition(at) });
+    }
+    await query(conn, 'COMMIT');
+    this.snapshotting = false;
+  }
+
+  private async snapshotTable(
+    conn: RawConnection,
+    run: TableRun,
+    at: BinlogPosition,
+    sink: IngestSink,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { meta } = run;
+    const sql = `SELECT ${meta.columns.map(selectExpression).join(', ')} FROM ${quoteIdent(this.config.database)}.${quoteIdent(meta.name)}`;
+    const q = conn.query({
+      sql,
+      rowsAsArray: true,
+      typeCast: (field: { buffer(): Buffer | null }) => field.buffer(),
+    });
+    const stream = q.stream({ highWaterMark: this.batchSize });
+    let ops: Operation[] = [];
+    let rows = 0;
+    const flush = async () => {
+      const position = { ...at, snapshotRows: rows };
+      await sink.write({ table: meta.name, ops, position: formatPosition(position) });
+      run.written = position;
+      ops = [];
+    };
+    try {
+      for await (const raw of stream as AsyncIterable<(Buffer | null)[]>) {
+        const row: Row = meta.columns.map((c, i) => valueFromText(c, raw[i] ?? null));
+        ops.push({ kind: 'insert', new: run.projection.project(row) });
+        rows++;
+        if (ops.length >= this.batchSize) await flush();
+      }
+    } catch (e) {
+      if (signal.aborted) return;
+      throw e;
+    }
+    if (ops.length > 0) await flush();
+  }
+
+  private async followWithRetries(sink: IngestSink, signal: AbortSignal): Promise<void> {
+    let attempt = 0;
+    for (;;) {
+      let progressed = false;
+      try {
+        await this.follow(sink, signal, () => {
+          progressed = true;
+        });
+        return;
+      } catch (e) {
+        if (signal.aborted) return;
+        const err = classifyError(e, this.config, this.where);
+        if (progressed) attempt = 0;
+        if (!err.retryable || attempt >= MAX_RETRIES) throw err;
+        const delay = Math.min(30_000, 250 * 2 ** attempt);
+        attempt++;
+        this.context.logger.warn('mysql binlog connection failed; reconnecting', {
+          attempt,
+          delayMs: delay,
+          error: err.message,
+        });
+        await sleep(delay, signal);
+        if (signal.aborted) return;
+      }
+    }
+  }
+
+  /**
+   * Streams the binlog from the earliest position any table needs until
+   * aborted or failed. Each table skips what it already has: whole
+   * transactions starting before its position, and the first `skip` row
+   * changes of the transaction starting at it.
+   */
+  private async follow(sink: IngestSink, signal: AbortSignal, onProgress: () => void): Promise<void> {
+    const runs = this.runs;
+    let start = runs[0]!.from;
+    for (const r of runs) if (compareBinlogPositions(r.from, start) < 0) start = r.from;
+    const database = this.config.database;
+    const byName = new Map(runs.map((r) => [r.meta.name, r]));
+
+    const zongji = new ZongJi(connectionOptions(this.config));
+    const queue: QueueItem[] = [];
+    let wake: (() => void) | null = null;
+    let paused = false;
+    let stopped = false;
+    // zongji pauses the connection itself while it fetches a table's column metadata; resuming it then would let row events overtake their metadata.
+    let fetching = 0;
+    const zj = zongji as unknown as {
+      _fetchTableInfo(ev: unknown, next: () => void): void;
+      connection: { pause(): void; resume(): void; on(e: string, f: () => void): void } | null;
+    };
+    const fetchTableInfo = zj._fetchTableInfo.bind(zongji);
+    zj._fetchTableInfo = (ev, next) => {
+      fetching++;
+      fetchTableInfo(ev, () => {
+        fetching--;
+        next();
+      });
+    };
+    const push = (item: QueueItem) => {
+      if (stopped) return;
+      if (item.kind === 'event' && this.oldestQueued === null) this.oldestQueued = item.event.timestamp;
+      queue.push(item);
+      if (queue.length >= QUEUE_HIGH && !paused && zj.connection !== null) {
+        paused = true;
+        zj.connection.pause();
+      }
+      wake?.();
+    };
+    const next = async (): Promise<QueueItem> => {
+      while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      wake = null;
+      const item = queue.shift()!;
+      if (paused && queue.length <= QUEUE_LOW && fetching === 0 && zj.connection !== null) {
+        paused = false;
+        zj.connection.resume();
+      }
+      const head = queue[0];
+      this.oldestQueued = head?.kind === 'event' ? head.event.timestamp : null;
+      return item;
+    };
+    zongji.on('binlog', (event: unknown) => push({ kind: 'event', event: event as BinlogEvent }));
+    zongji.on('error', (error: Error) => push({ kind: 'error', error }));
+    const onAbort = () => push({ kind: 'end' });
+    signal.addEventListener('abort', onAbort);
+
+    zongji.start({
+      serverId: this.serverId,
+      filename: binlogFileName(start),
+      position: start.offset,
+      includeSchema: { [database]: runs.map((r) => r.meta.name) },
+    });
+    zj.connection?.on('end', () =>
+      push({
+        kind: 'error',
+        error: new ConnectorError(`${this.where}: the server closed the binlog connection`, {
+          retryable: true,
+        }),
+      }),
+    );
+
+    let file = { base: start.base, seq: start.seq };
+    let lastOffset = start.offset;
+    let tx: { start: BinlogPosition; gtid: string | null; begun: boolean } | null = null;
+
+    const openTx = (gtid: string | null) => {
+      const txStart: BinlogPosition = {
+        ...file,
+        offset: lastOffset,
+        skip: 0,
+        snapshotRows: null,
+        gtid: null,
+      };
+      tx = { start: txStart, gtid, begun: false };
+      for (const r of runs) {
+        const c = compareBinlogPositions(txStart, { ...r.from, skip: 0, gtid: null });
+        r.txSeen = 0;
+        r.txSkip = c < 0 ? Number.POSITIVE_INFINITY : c === 0 ? r.from.skip : 0;
+        r.txPending = [];
+      }
+      return tx;
+    };
+    const writeBatch = async (r: TableRun, position: BinlogPosition) => {
+      const ops = r.txPending;
+      r.txPending = [];
+      await sink.write({ table: r.meta.name, ops, position: formatPosition(position) });
+      r.written = position;
+      r.from = position;
+    };
+    const commit = async (nextPosition: number) => {
+      const t = tx;
+      tx = null;
+      if (nextPosition > 0) lastOffset = nextPosition;
+      if (t === null) return;
+      const end: BinlogPosition = { ...file, offset: lastOffset, skip: 0, snapshotRows: null, gtid: t.gtid };
+      for (const r of runs) {
+        if (r.txPending.length > 0) await writeBatch(r, end);
+        // A table with nothing in this transaction is just as caught up; after a reconnect it need not reread it.
+        else if (r.txSkip !== Number.POSITIVE_INFINITY) r.from = end;
+        r.txPending = [];
+      }
+      onProgress();
+    };
+    const addOp = async (r: TableRun, op: Operation) => {
+      const t = tx ?? openTx(null);
+      r.txSeen++;
+      if (r.txSeen <= r.txSkip) return;
+      r.txPending.push(op);
+      if (r.txPending.length >= this.batchSize)
+        await writeBatch(r, { ...t.start, skip: r.txSeen, gtid: t.gtid });
+    };
+    const toRow = (r: TableRun, data: unknown): Row => {
+      const obj = data as Record<string, unknown>;
+      return r.projection.project(
+        r.meta.columns.map((c) => {
+          if (!(c.name in obj)) {
+            throw new ConnectorError(
+              `${this.where}: a binlog row of table "${r.meta.name}" has no column "${c.name}"; the table was altered after ingestion began — re-ingest it from a fresh snapshot`,
+            );
+          }
+          return valueFromBinlog(c, obj[c.name]);
+        }),
+      );
+    };
+
+    try {
+      for (;;) {
+        const item = await next();
+        if (item.kind === 'end' || signal.aborted) return;
+        if (item.kind === 'error') throw item.error;
+        const ev = item.event;
+        const name = ev.getEventName();
+        switch (name) {
+          case 'rotate':
+            file = splitBinlogFile(ev.binlogName ?? '');
+            lastOffset = ev.position ?? 4;
+            break;
+          case 'mariadbgtid':
+          case 'gtid':
+          case 'anonymousgtid':
+            if (tx !== null) await commit(0);
+            openTx(name === 'anonymousgtid' ? null : (ev.gtid ?? null));
+            break;
+          case 'xid':
+            await commit(ev.nextPosition);
+            break;
+          case 'query': {
+            const text = (ev.query ?? '').trim();
+            const upper = text.toUpperCase();
+            if (upper === 'BEGIN' || upper.startsWith('XA START')) {
+              (tx ?? openTx(null)).begun = true;
+            } else if (upper === 'COMMIT' || upper === 'ROLLBACK' || upper.startsWith('XA COMMIT')) {
+              await commit(ev.nextPosition);
+            } else {
+              const m = /^TRUNCATE\s+(?:TABLE\s+)?(?:`?([^`.\s]+)`?\.)?`?([^`\s;]+)`?/i.exec(text);
+              if (m && byName.has(m[2]!) && (m[1] === undefined || m[1] === database)) {
+                throw new ConnectorError(
+                  `${this.where}: table "${m[2]}" was truncated; the binlog has no row changes for TRUNCATE, so ingestion cannot follow it — re-ingest the table from a fresh snapshot (use DELETE FROM to empty a table that is ingested)`,
+                );
+              }
+              // DDL is its own event group: it ends the group its GTID opened.
+              const t = tx as { begun: boolean } | null;
+              if (t === null || !t.begun) await commit(ev.nextPosition);
+            }
+            break;
+          }
+          case 'tablemap': {
+            const r = ev.schemaName === database ? byName.get(ev.tableName ?? '') : undefined;
+            if (r !== undefined && ev.columnCount !== r.meta.columns.length) {
+              throw new ConnectorError(
+                `${this.where}: table "${r.meta.name}" now has ${ev.columnCount} columns in the binlog but had ${r.meta.columns.length} when ingestion began (ALTER TABLE); re-ingest it from a fresh snapshot`,
+              );
+            }
+            break;
+          }
+          case 'writerows':
+          case 'updaterows':
+          case 'deleterows': {
+            const info = ev.tableMap?.[ev.tableId ?? -1];
+            const r =
+              info !== undefined && info.parentSchema === database ? byName.get(info.tableName) : undefined;
+            if (r === undefined) break;
+            for (const data of ev.rows ?? []) {
+              let op: Operation;
+              if (name === 'writerows') op = { kind: 'insert', new: toRow(r, data) };
+              else if (name === 'deleterows') op = { kind: 'delete', old: toRow(r, data) };
+              else {
+                const u = data as { before: unknown; after: unknown };
+                op = { kind: 'update', old: toRow(r, u.before), new: toRow(r, u.after) };
+              }
+              await addOp(r, op);
+            }
+            break;
+          }
+          case 'heartbeat':
+            break;
+          default:
+            if (tx === null && ev.nextPosition > 0) lastOffset = ev.nextPosition;
+        }
+      }
+    } finally {
+      stopped = true;
+      signal.removeEventListener('abort', onAbort);
+      this.oldestQueued = null;
+      zongji.removeAllListeners('binlog');
+      zongji.on('error', () => {});
+      zongji.stop();
+    }
+  }
+}
+
+/** Waits `ms` milliseconds, or less when `signal` aborts; never rejects. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
