@@ -22,7 +22,10 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'services',
-          include: ['packages/*/src/**/*.{pg,mysql,s3}.test.ts', 'packages/*/test/**/*.{pg,mysql,s3}.test.ts'],
+          include: [
+            'packages/*/src/**/*.{pg,mysql,s3}.test.ts',
+            'packages/*/test/**/*.{pg,mysql,s3}.test.ts',
+          ],
           testTimeout: 60_000,
           hookTimeout: 60_000,
           fileParallelism: false,

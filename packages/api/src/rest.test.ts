@@ -28,7 +28,10 @@ describe('REST app', () => {
       ),
     });
     await orders.apply([
-      { kind: 'insert', new: [9007199254740993n, Decimal.parse('10.50'), Timestamp.parse('2024-05-01T10:00:00.123456Z')] },
+      {
+        kind: 'insert',
+        new: [9007199254740993n, Decimal.parse('10.50'), Timestamp.parse('2024-05-01T10:00:00.123456Z')],
+      },
       { kind: 'insert', new: [1n, Decimal.parse('3'), null] },
       { kind: 'insert', new: [2n, Decimal.parse('7.25'), null] },
     ]);
@@ -80,11 +83,17 @@ describe('REST app', () => {
   });
 
   it('looks up by key exactly past 2^53, and by composite key with an encoded comma', async () => {
-    expect((await get('/orders/9007199254740993')).body).toMatchObject({ id: '9007199254740993', total: '10.50' });
+    expect((await get('/orders/9007199254740993')).body).toMatchObject({
+      id: '9007199254740993',
+      total: '10.50',
+    });
     expect((await get('/orders/9007199254740992')).status).toBe(404);
     expect((await get('/orders/lines/1,a%2Cb')).body).toEqual({ order_id: '1', sku: 'a,b' });
     const bad = await get('/orders/lines/1');
-    expect(bad).toMatchObject({ status: 400, body: { code: 'INVALID_QUERY', message: 'key "1" must have 2 comma-separated values (order_id,sku)' } });
+    expect(bad).toMatchObject({
+      status: 400,
+      body: { code: 'INVALID_QUERY', message: 'key "1" must have 2 comma-separated values (order_id,sku)' },
+    });
     expect((await get('/orders/abc')).body).toEqual({
       code: 'TYPE',
       message: 'key.id: expected an integer or a string of digits for int field "id", got string "abc"',
@@ -92,13 +101,19 @@ describe('REST app', () => {
   });
 
   it('queries and counts with filters, and rejects bad requests with 400', async () => {
-    expect((await post('/orders/query', '{"$filter": {"total": {"$gte": "7"}}, "$order_by": {"total": "desc"}}')).body).toEqual([
+    expect(
+      (await post('/orders/query', '{"$filter": {"total": {"$gte": "7"}}, "$order_by": {"total": "desc"}}'))
+        .body,
+    ).toEqual([
       { id: '9007199254740993', total: '10.50', at: '2024-05-01T10:00:00.123456Z' },
       { id: '2', total: '7.25', at: null },
     ]);
     expect((await post('/orders/count', '{"$filter": {"at": null}}')).body).toEqual({ count: 2 });
     expect((await post('/orders/count', '')).body).toEqual({ count: 3 });
-    expect(await post('/orders/query', '{"$limit": 11}')).toMatchObject({ status: 400, body: { code: 'INVALID_QUERY' } });
+    expect(await post('/orders/query', '{"$limit": 11}')).toMatchObject({
+      status: 400,
+      body: { code: 'INVALID_QUERY' },
+    });
     expect(await post('/orders/query', '[1')).toMatchObject({ status: 400, body: { code: 'INVALID_QUERY' } });
     expect(await post('/orders/count', '{"$filter": {}, "$limit": 1}')).toEqual({
       status: 400,
