@@ -110,35 +110,44 @@ describe('compile errors', () => {
 
   it('names unsupported constructs instead of compiling them wrongly', () => {
     const cases: [string, string][] = [
+      ['SELECT id FROM trips INTERSECT SELECT id FROM trips INTO o', 'INTERSECT is not supported'],
+      ['SELECT id FROM trips LIMIT 5 INTO o', 'LIMIT without ORDER BY is not supported'],
+      ['SELECT id FROM trips ORDER BY id LIMIT 5 OFFSET 2 INTO o', 'OFFSET is not supported'],
       [
-        'SELECT city, COUNT(*) FROM trips GROUP BY city INTO o',
-        'GROUP BY is not supported yet at line 1, column 34',
+        'SELECT RANK() OVER (PARTITION BY city ORDER BY id) AS r FROM trips INTO o',
+        'window function RANK() is not supported',
+      ],
+      ['SELECT COUNT(*) OVER (PARTITION BY city) FROM trips INTO o', 'COUNT() OVER (…) is not supported'],
+      [
+        "SELECT id FROM SESSION(trips, pickup, '5 MINUTES') INTO o",
+        'unknown table function SESSION(…) in FROM',
       ],
       [
-        'SELECT t.id FROM trips t JOIN trips u ON t.id = u.id INTO o',
-        'INNER JOIN is not supported yet at line 1, column 26',
+        'SELECT id FROM trips WHERE COUNT(*) > 1 INTO o',
+        'aggregate function COUNT() is not allowed in WHERE',
       ],
-      ['SELECT id FROM trips ORDER BY id INTO o', 'ORDER BY is not supported yet'],
-      ['SELECT id FROM trips LIMIT 5', 'LIMIT is not supported yet'],
-      ['SELECT DISTINCT city FROM trips INTO o', 'SELECT DISTINCT is not supported yet at line 1, column 8'],
-      ['SELECT id FROM trips UNION SELECT id FROM trips', 'UNION is not supported yet'],
-      [
-        "SELECT id FROM TUMBLE(trips, pickup, '5 MINUTES') INTO o",
-        'table function TUMBLE(…) in FROM is not supported yet',
-      ],
-      ['SELECT id FROM (SELECT id FROM trips) s INTO o', 'a subquery in FROM is not supported yet'],
-      [
-        'SELECT ROW_NUMBER() OVER (PARTITION BY city) FROM trips INTO o',
-        'window function ROW_NUMBER() OVER (…) is not supported yet',
-      ],
-      ['SELECT SUM(price) FROM trips INTO o', 'aggregate function SUM() is not supported yet'],
-      [
-        'WITH c AS (SELECT id FROM trips) SELECT id FROM c INTO o',
-        'WITH (common table expressions) is not supported yet',
-      ],
+      ['SELECT a.id FROM trips a JOIN trips b USING (id) INTO o', 'JOIN … USING is not supported'],
       ['INSERT INTO trips (id) VALUES (1)', 'only SELECT … INTO statements are supported, got INSERT'],
     ];
     for (const [sql, msg] of cases) expect(compileError(sql).message, sql).toContain(msg);
+  });
+
+  it('rejects ungrouped columns, ambiguous join columns and mismatched unions', () => {
+    expect(compileError('SELECT city, name FROM trips GROUP BY city INTO o').message).toBe(
+      'column "name" must appear in GROUP BY or be used in an aggregate function at line 1, column 14: SELECT city, name FROM trips GROUP BY city INTO o (add it to GROUP BY, or aggregate it (e.g. MIN, MAX))',
+    );
+    expect(compileError('SELECT id FROM trips a JOIN trips b ON a.id = b.id INTO o').message).toBe(
+      'ambiguous column "id" at line 1, column 8: SELECT id FROM trips a JOIN trips b ON a.id = b.id INTO o (it is a column of a and b; qualify it, e.g. a.id)',
+    );
+    expect(compileError('SELECT id FROM trips UNION SELECT id, city FROM trips INTO o').message).toContain(
+      'each UNION query must have the same number of columns: 1 and 2',
+    );
+    expect(compileError('SELECT id FROM trips UNION ALL SELECT city FROM trips INTO o').message).toContain(
+      'UNION column 1 ("id") has incompatible types int and string',
+    );
+    expect(compileError('SELECT SUM(city) FROM trips INTO o').message).toContain(
+      'SUM expects a number, got string in "SUM(city)"',
+    );
   });
 
   it('requires INTO, unique outputs and output names', () => {

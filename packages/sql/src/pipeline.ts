@@ -1,8 +1,8 @@
 import type { Operation, Schema } from '@dozer/core';
 import { SqlError } from './errors.js';
 import { formatPlan, formatSchema, type StatementPlan } from './internal/logical-plan.js';
-import { buildStatelessChain, type StatelessChain } from './internal/operators.js';
 import { planSql } from './internal/planner.js';
+import { lowerPlan, type StatementRuntime } from './internal/runtime.js';
 
 /** A compiled SQL text: its statements planned, ready to run incrementally. */
 export interface SqlPipeline {
@@ -58,8 +58,15 @@ function explainStatements(statements: readonly StatementPlan[]): string {
     .join('\n');
 }
 
+interface RunningStatement {
+  readonly plan: StatementPlan;
+  readonly runtime: StatementRuntime;
+  /** Output ops of the statement during the current call. */
+  out: Operation[];
+}
+
 class Executor implements SqlExecutor {
-  private readonly chains: { readonly plan: StatementPlan; readonly chain: StatelessChain }[];
+  private readonly statements: RunningStatement[];
   private started = false;
 
   constructor(
@@ -67,22 +74,21 @@ class Executor implements SqlExecutor {
     private readonly inputs: readonly string[],
   ) {
     // Statements are in dependency order, so one pass propagates everything.
-    this.chains = statements.map((plan) => ({ plan, chain: buildStatelessChain(plan.root) }));
+    this.statements = statements.map((plan) => {
+      const lowered = lowerPlan(plan.root);
+      const st: RunningStatement = { plan, runtime: lowered.runtime, out: [] };
+      lowered.connect((ops) => {
+        for (const op of ops) st.out.push(op);
+      });
+      return st;
+    });
   }
 
   start(): Map<string, Operation[]> {
     const result = new Map<string, Operation[]>();
     if (this.started) return result;
     this.started = true;
-    const pending = new Map<string, readonly Operation[]>();
-    for (const { plan, chain } of this.chains) {
-      if (plan.input !== null) continue;
-      const row = chain.map([]);
-      if (row === undefined) continue;
-      pending.set(plan.into, [{ kind: 'insert', new: row }]);
-      result.set(plan.into, [{ kind: 'insert', new: row }]);
-    }
-    this.run(pending, result);
+    this.run(new Map(), result, true);
     return result;
   }
 
@@ -93,22 +99,30 @@ class Executor implements SqlExecutor {
       );
     }
     const result = this.start();
-    const pending = new Map<string, readonly Operation[]>([[table, ops]]);
-    this.run(pending, result);
+    const pending = new Map<string, Operation[]>([[table, ops as Operation[]]]);
+    this.run(pending, result, false);
     return result;
   }
 
-  private run(pending: Map<string, readonly Operation[]>, result: Map<string, Operation[]>): void {
-    for (const { plan, chain } of this.chains) {
-      const input = plan.input === null ? undefined : pending.get(plan.input);
-      if (input === undefined || input.length === 0) continue;
-      const out = chain.apply(input);
+  private run(pending: Map<string, Operation[]>, result: Map<string, Operation[]>, starting: boolean): void {
+    for (const st of this.statements) {
+      st.out = [];
+      if (starting) for (const s of st.runtime.starters) s();
+      for (const [table, leaves] of st.runtime.leaves) {
+        const input = pending.get(table);
+        if (input === undefined || input.length === 0) continue;
+        for (const leaf of leaves) leaf(input);
+      }
+      const out = st.out;
+      st.out = [];
       if (out.length === 0) continue;
-      const prior = pending.get(plan.into);
-      pending.set(plan.into, prior ? [...prior, ...out] : out);
-      const acc = result.get(plan.into);
-      if (acc) acc.push(...out);
-      else result.set(plan.into, [...out]);
+      const into = st.plan.into;
+      const prior = pending.get(into);
+      if (prior) for (const op of out) prior.push(op);
+      else pending.set(into, out);
+      const acc = result.get(into);
+      if (acc) for (const op of out) acc.push(op);
+      else result.set(into, out.slice());
     }
   }
 }

@@ -49,12 +49,36 @@ function text(a: Ast | null, key: string): string | null {
   return typeof v === 'string' ? v : null;
 }
 
-/** The table an expression's column references resolve against. */
-export interface Scope {
-  /** The table's name as the query knows it (a source or another statement's output). */
+/** One table of a FROM clause, as column references see it. */
+export interface ScopeRelation {
+  /** The table's name as the query knows it (a source, another statement's output, a CTE or a subquery alias). */
   readonly table: string;
   readonly alias: string | null;
   readonly schema: Schema;
+  /** Where this relation's columns start in the row the expression is evaluated on. */
+  readonly offset: number;
+}
+
+/** The tables an expression's column references resolve against (several for a join). */
+export interface Scope {
+  readonly relations: readonly ScopeRelation[];
+}
+
+/** A scope of one table whose columns start at 0. */
+export function singleScope(table: string, alias: string | null, schema: Schema): Scope {
+  return { relations: [{ table, alias, schema, offset: 0 }] };
+}
+
+/**
+ * How the binder treats aggregate and window calls: the planner of a
+ * grouped query passes a hook that records the call and returns a
+ * stand-in expression; elsewhere such calls are errors.
+ */
+export interface BindHooks {
+  readonly aggregate?: (ast: Ast, span: Span) => Expr;
+  readonly window?: (ast: Ast, span: Span) => Expr;
+  /** Where aggregates are not allowed, for the error message ("WHERE", "GROUP BY", …). */
+  readonly clause?: string;
 }
 
 const COMPARE_OPS: { readonly [op: string]: CompareOp } = {
@@ -79,7 +103,23 @@ export class ExprBinder {
     private readonly src: SourceText,
     private readonly tokens: readonly Token[],
     private readonly scope: Scope | null,
+    private readonly hooks: BindHooks = {},
   ) {}
+
+  /** A binder over the same text and scope with other hooks. */
+  withHooks(hooks: BindHooks): ExprBinder {
+    return new ExprBinder(this.src, this.tokens, this.scope, hooks);
+  }
+
+  /** The quoted, shortened text of a span, for messages. */
+  fragmentOf(span: Span): string {
+    return this.fragment(span);
+  }
+
+  /** The span of an AST node, or `range` when the parser gave it no location. */
+  locate(ast: Ast, range: Span): Span {
+    return this.spanOf(ast, range);
+  }
 
   /** Binds `ast`, which lies somewhere inside `range` of the text. */
   bind(ast: Ast, range: Span): Expr {
@@ -122,16 +162,25 @@ export class ExprBinder {
       case 'case':
         return this.caseExpr(ast, span);
       case 'aggr_func':
+        if (ast.over) {
+          throw this.src.error(
+            `aggregate function ${text(ast, 'name') ?? ''}() OVER (…) is not supported in "${this.fragment(span)}"`,
+            span.start,
+            'the supported window function is ROW_NUMBER() OVER (PARTITION BY … ORDER BY …)',
+          );
+        }
+        if (this.hooks.aggregate) return this.hooks.aggregate(ast, span);
         throw this.src.error(
-          `aggregate function ${text(ast, 'name') ?? ''}() is not supported yet in "${this.fragment(span)}"`,
+          `aggregate function ${text(ast, 'name') ?? ''}() is not allowed in ${this.hooks.clause ?? 'this clause'} in "${this.fragment(span)}"`,
           span.start,
-          'this version supports SELECT … FROM one table WHERE …; GROUP BY and aggregates come later',
+          'aggregates belong in the select list or HAVING',
         );
       case 'window_func':
+        if (this.hooks.window) return this.hooks.window(ast, span);
         throw this.src.error(
-          `window function ${text(ast, 'name') ?? ''}() OVER (…) is not supported yet`,
+          `window function ${text(ast, 'name') ?? ''}() OVER (…) is not allowed in ${this.hooks.clause ?? 'this clause'}`,
           span.start,
-          'this version supports SELECT … FROM one table WHERE …',
+          'ROW_NUMBER() OVER (…) may appear only as a select list item',
         );
       case 'select':
         throw this.src.error(`subqueries are not supported yet in "${this.fragment(span)}"`, span.start);
@@ -231,52 +280,83 @@ export class ExprBinder {
     const ref = findReference(this.tokens, span, qualifier, name) ?? span;
     const shown = qualifier ? `${qualifier}.${name}` : name;
     const scope = this.scope;
-    if (scope === null) {
+    if (scope === null || scope.relations.length === 0) {
       throw this.src.error(`unknown column "${shown}"`, ref.start, 'the statement has no FROM clause');
     }
-    if (qualifier !== null && !this.qualifierMatches(qualifier)) {
-      const visible = scope.alias ?? scope.table;
-      throw this.src.error(
-        `unknown table "${qualifier}" in column reference "${shown}"`,
-        ref.start,
-        `the FROM table is ${describeFrom(scope)}; write ${visible}.${name}`,
-      );
-    }
-    const fields = scope.schema.fields;
-    let index = fields.findIndex((f) => f.name === name);
-    if (index < 0 && !quoted) {
-      const matches = fields.flatMap((f, i) => (f.name.toLowerCase() === name.toLowerCase() ? [i] : []));
-      if (matches.length > 1) {
+    const rels = scope.relations;
+    let candidates: readonly ScopeRelation[] = rels;
+    if (qualifier !== null) {
+      const exact = rels.filter((r) => (r.alias ?? r.table) === qualifier);
+      candidates =
+        exact.length > 0
+          ? exact
+          : rels.filter((r) => (r.alias ?? r.table).toLowerCase() === qualifier.toLowerCase());
+      if (candidates.length === 0) {
+        if (rels.length === 1) {
+          const only = rels[0]!;
+          throw this.src.error(
+            `unknown table "${qualifier}" in column reference "${shown}"`,
+            ref.start,
+            `the FROM table is ${describeFrom(only)}; write ${only.alias ?? only.table}.${name}`,
+          );
+        }
         throw this.src.error(
-          `ambiguous column "${shown}"`,
+          `unknown table "${qualifier}" in column reference "${shown}"`,
           ref.start,
-          `${matches.map((i) => fields[i]!.name).join(', ')} all match; double-quote the exact name`,
+          `tables in FROM: ${rels.map(describeFrom).join(', ')}`,
         );
       }
-      index = matches[0] ?? -1;
+      if (candidates.length > 1) {
+        throw this.src.error(
+          `table name "${qualifier}" is ambiguous in column reference "${shown}"`,
+          ref.start,
+          'give each table in FROM its own alias',
+        );
+      }
     }
-    if (index < 0) {
+    const found: { rel: ScopeRelation; index: number }[] = [];
+    for (const rel of candidates) {
+      const fields = rel.schema.fields;
+      let index = fields.findIndex((f) => f.name === name);
+      if (index < 0 && !quoted) {
+        const matches = fields.flatMap((f, i) => (f.name.toLowerCase() === name.toLowerCase() ? [i] : []));
+        if (matches.length > 1) {
+          throw this.src.error(
+            `ambiguous column "${shown}"`,
+            ref.start,
+            `${matches.map((i) => fields[i]!.name).join(', ')} all match; double-quote the exact name`,
+          );
+        }
+        index = matches[0] ?? -1;
+      }
+      if (index >= 0) found.push({ rel, index });
+    }
+    if (found.length > 1) {
+      throw this.src.error(
+        `ambiguous column "${shown}"`,
+        ref.start,
+        `it is a column of ${found.map((x) => x.rel.alias ?? x.rel.table).join(' and ')}; qualify it, e.g. ${found[0]!.rel.alias ?? found[0]!.rel.table}.${name}`,
+      );
+    }
+    const hit = found[0];
+    if (hit === undefined) {
       throw this.src.error(
         `unknown column "${shown}"`,
         ref.start,
-        `columns of ${scope.table}: ${listNames(fields.map((f) => f.name))}`,
+        candidates
+          .map((r) => `columns of ${r.table}: ${listNames(r.schema.fields.map((f) => f.name))}`)
+          .join('; '),
       );
     }
-    const f = fields[index]!;
+    const f = hit.rel.schema.fields[hit.index]!;
     return {
       kind: 'column',
       ...this.base(ref, f.type, f.nullable),
       ...(f.precision === undefined ? {} : { precision: f.precision }),
       ...(f.scale === undefined ? {} : { scale: f.scale }),
-      index,
+      index: hit.rel.offset + hit.index,
       name: f.name,
     };
-  }
-
-  private qualifierMatches(q: string): boolean {
-    const s = this.scope!;
-    const visible = s.alias ?? s.table;
-    return q === visible || q.toLowerCase() === visible.toLowerCase();
   }
 
   /** Converts `e` to `to` where SQL does so silently; string literals are parsed now. */
@@ -574,10 +654,11 @@ export class ExprBinder {
       .map((n) => String(n.value))
       .join('.');
     if (ast.over) {
+      if (this.hooks.window) return this.hooks.window(ast, span);
       throw this.src.error(
-        `window function ${name}() OVER (…) is not supported yet`,
+        `window function ${name}() OVER (…) is not allowed in ${this.hooks.clause ?? 'this clause'}`,
         span.start,
-        'this version supports SELECT … FROM one table WHERE …',
+        'ROW_NUMBER() OVER (PARTITION BY … ORDER BY …) may appear only as a select list item',
       );
     }
     let argAsts = children(child(ast, 'args'), 'value');
@@ -725,7 +806,7 @@ function unquote(s: string): string {
   return s.replace(/''/g, "'");
 }
 
-function describeFrom(s: Scope): string {
+function describeFrom(s: ScopeRelation): string {
   return s.alias ? `${s.table} AS ${s.alias}` : s.table;
 }
 

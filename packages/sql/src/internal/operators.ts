@@ -55,20 +55,20 @@ export class StatelessChain implements IncrementalOperator {
   }
 }
 
-/** Lowers a plan of scan/filter/project nodes into one fused stateless chain. */
+/**
+ * Lowers the filter/project nodes at the top of `root` into one fused
+ * stateless chain; the first other node below them is the chain's input.
+ */
 export function buildStatelessChain(root: PlanNode): StatelessChain {
   return new StatelessChain(buildStage(root), root.schema);
 }
 
 function buildStage(node: PlanNode): RowStage {
   switch (node.kind) {
-    case 'scan':
-    case 'one-row':
-      return (row) => row;
     case 'filter': {
       const inner = buildStage(node.input);
       const pred = compileExpr(node.predicate);
-      if (node.input.kind === 'scan') return (row) => (pred(row) === true ? row : undefined);
+      if (!isStateless(node.input)) return (row) => (pred(row) === true ? row : undefined);
       return (row) => {
         const r = inner(row);
         return r !== undefined && pred(r) === true ? r : undefined;
@@ -86,5 +86,12 @@ function buildStage(node: PlanNode): RowStage {
         return out;
       };
     }
+    default:
+      return (row) => row;
   }
+}
+
+/** Whether a node is a filter or projection (fused into a chain). */
+export function isStateless(node: PlanNode): node is Extract<PlanNode, { kind: 'filter' | 'project' }> {
+  return node.kind === 'filter' || node.kind === 'project';
 }

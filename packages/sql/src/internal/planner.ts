@@ -1,14 +1,21 @@
-import type { FieldDefinition, Schema } from '@dozer/core';
+import { Duration, type FieldDefinition, type Schema } from '@dozer/core';
 import NodeSqlParser from 'node-sql-parser';
 import { SqlError } from '../errors.js';
-import { type Ast, ExprBinder, isAst, type Scope } from './binder.js';
-import { type Expr, naturalName } from './expr.js';
+import { type Ast, type BindHooks, ExprBinder, isAst, type Scope, type ScopeRelation } from './binder.js';
+import { type Expr, naturalName, type SqlType } from './expr.js';
+import { columnsOf, exprKey, rewriteExpr, sameExpr, shiftColumns } from './expr-walk.js';
 import { tokenize } from './lexer.js';
-import type { PlanNode, StatementPlan } from './logical-plan.js';
+import type {
+  AggregateCall,
+  AggregateFunction,
+  JoinType,
+  PlanNode,
+  SortKey,
+  StatementPlan,
+} from './logical-plan.js';
 import { SourceText, type Span } from './source.js';
 import { findName, layoutStatements, type StatementLayout } from './statement-layout.js';
-
-const SUPPORTED = 'supported now: SELECT <columns> [FROM <one table>] [WHERE <condition>] INTO <output>';
+import { commonType, isNumeric } from './type-rules.js';
 
 /** The result of planning a SQL text: statements in dependency order, and the source tables read. */
 export interface PlannedSql {
@@ -17,12 +24,18 @@ export interface PlannedSql {
   readonly outputs: ReadonlyMap<string, Schema>;
 }
 
+interface TableRef {
+  readonly name: string;
+  readonly at: number;
+}
+
 interface Parsed {
   readonly index: number;
   readonly ast: Ast;
   readonly layout: StatementLayout;
   readonly into: string;
-  readonly from: { readonly name: string; readonly alias: string | null; readonly at: number } | null;
+  /** Tables named in FROM anywhere in the statement, except its CTEs. */
+  readonly refs: readonly TableRef[];
 }
 
 /** Parses, checks and plans every statement of `sql` against the source schemas. */
@@ -65,28 +78,30 @@ export function planSql(sql: string, sources: ReadonlyMap<string, Schema>): Plan
     producers.set(p.into, p);
   }
 
-  // Resolve each FROM to a source or a statement output.
-  const dependsOn = new Map<Parsed, Parsed | null>();
-  const sourceOf = new Map<Parsed, string>();
+  // Resolve each table named in FROM to a source or a statement output.
+  const dependsOn = new Map<Parsed, { dep: Parsed; at: number }[]>();
+  const resolved = new Map<Parsed, Map<string, string>>();
   for (const p of parsed) {
-    if (p.from === null) continue;
-    const producer = lookupName(producers, p.from.name);
-    if (producer !== undefined) {
-      dependsOn.set(p, producers.get(producer)!);
-      continue;
+    const deps: { dep: Parsed; at: number }[] = [];
+    const names = new Map<string, string>();
+    for (const ref of p.refs) {
+      const producer = lookupName(producers, ref.name);
+      if (producer !== undefined) {
+        deps.push({ dep: producers.get(producer)!, at: ref.at });
+        names.set(ref.name, producer);
+        continue;
+      }
+      const source = lookupName(sources, ref.name);
+      if (source === undefined) {
+        const known = [...sources.keys()]
+          .map((k) => `${k} (source)`)
+          .concat([...producers.keys()].map((k) => `${k} (output)`));
+        throw src.error(`unknown table "${ref.name}"`, ref.at, `known tables: ${known.join(', ') || 'none'}`);
+      }
+      names.set(ref.name, source);
     }
-    const source = lookupName(sources, p.from.name);
-    if (source === undefined) {
-      const known = [...sources.keys()]
-        .map((k) => `${k} (source)`)
-        .concat([...producers.keys()].map((k) => `${k} (output)`));
-      throw src.error(
-        `unknown table "${p.from.name}"`,
-        p.from.at,
-        `known tables: ${known.join(', ') || 'none'}`,
-      );
-    }
-    sourceOf.set(p, source);
+    dependsOn.set(p, deps);
+    resolved.set(p, names);
   }
 
   const order = topologicalOrder(src, parsed, dependsOn);
@@ -94,25 +109,36 @@ export function planSql(sql: string, sources: ReadonlyMap<string, Schema>): Plan
   const statements: StatementPlan[] = [];
   const inputs: string[] = [];
   for (const p of order) {
-    let scope: Scope | null = null;
-    let scan: PlanNode;
-    if (p.from === null) {
-      scan = { kind: 'one-row', schema: { fields: [], primaryKey: [] } };
-    } else {
-      const upstream = dependsOn.get(p);
-      const table = upstream ? upstream.into : sourceOf.get(p)!;
-      const schema = upstream ? outputs.get(upstream.into)! : sources.get(table)!;
-      if (!upstream && !inputs.includes(table)) inputs.push(table);
-      scope = { table, alias: p.from.alias, schema };
-      scan = { kind: 'scan', table, schema };
+    const names = resolved.get(p)!;
+    const tables = new Map<string, Schema>();
+    for (const [name, target] of names) {
+      const schema = outputs.get(target) ?? sources.get(target)!;
+      tables.set(name, schema);
+      if (!outputs.has(target) && !inputs.includes(target)) inputs.push(target);
     }
-    const root = planSelect(src, p, scope, scan);
+    const planner = new QueryPlanner(src, p, names, tables);
+    const root = planner.planStatement();
     outputs.set(p.into, root.schema);
-    statements.push({ index: p.index, into: p.into, input: scan.kind === 'scan' ? scan.table : null, root });
+    const reads: string[] = [];
+    collectScans(root, reads);
+    statements.push({ index: p.index, into: p.into, inputs: reads, root });
   }
   // Report outputs in the order the statements were written.
   const ordered = new Map(parsed.map((p) => [p.into, outputs.get(p.into)!]));
   return { statements, inputs, outputs: ordered };
+}
+
+function collectScans(node: PlanNode, into: string[]): void {
+  if (node.kind === 'scan') {
+    if (!into.includes(node.table)) into.push(node.table);
+    return;
+  }
+  if (node.kind === 'one-row') return;
+  if (node.kind === 'join') {
+    collectScans(node.left, into);
+    collectScans(node.right, into);
+  } else if (node.kind === 'union') for (const i of node.inputs) collectScans(i, into);
+  else collectScans(node.input, into);
 }
 
 function parse(src: SourceText): Ast[] {
@@ -138,85 +164,95 @@ function intoAt(p: Parsed): number {
   return p.layout.into?.start ?? p.layout.start;
 }
 
-/** Rejects what this version cannot compile, naming the construct; extracts INTO and FROM. */
+/** The parts of a set operation chain: `a UNION b UNION ALL c` → [a, b, c] with their operators. */
+function setParts(ast: Ast): { ast: Ast; op: string | null }[] {
+  const parts: { ast: Ast; op: string | null }[] = [];
+  let cur: Ast | null = ast;
+  let op: string | null = null;
+  while (cur !== null) {
+    parts.push({ ast: cur, op });
+    op = typeof cur.set_op === 'string' ? cur.set_op.toLowerCase() : null;
+    cur = isAst(cur._next) ? cur._next : null;
+  }
+  return parts;
+}
+
+function intoName(ast: Ast): string {
+  const intoNode = isAst(ast.into) ? ast.into : null;
+  return typeof intoNode?.expr === 'string'
+    ? intoNode.expr
+    : isAst(intoNode?.expr)
+      ? String(intoNode.expr.value ?? '')
+      : '';
+}
+
+function fromItems(ast: Ast): Ast[] {
+  return Array.isArray(ast.from) ? ast.from.filter(isAst) : [];
+}
+
+function cteName(c: Ast): string {
+  const n = c.name;
+  return isAst(n) ? String(n.value ?? '') : String(n ?? '');
+}
+
+function tableFunctionName(expr: Ast): string {
+  const name = expr.name as Ast | undefined;
+  return Array.isArray(name?.name) ? String((name.name as Ast[])[0]?.value ?? '') : '';
+}
+
+/** Checks the statement's shape and extracts INTO and the tables it reads. */
 function checkStatement(src: SourceText, ast: Ast, index: number, layout: StatementLayout): Parsed {
-  const at = (kw: string): number => findName(layout.tokens, layout, kw)?.start ?? layout.start;
-  const unsupported = (what: string, kw: string): never => {
-    throw src.error(`${what} is not supported yet`, at(kw), SUPPORTED);
-  };
   if (ast.type !== 'select') {
     throw src.error(
       `only SELECT … INTO statements are supported, got ${String(ast.type).toUpperCase()}`,
       layout.start,
-      SUPPORTED,
+      'write SELECT … FROM … INTO <output>',
     );
   }
-  if (ast.with) unsupported('WITH (common table expressions)', 'WITH');
-  if (ast._next || ast.set_op) {
-    const op = String(ast.set_op ?? 'union').toUpperCase();
-    unsupported(op, op.split(' ')[0]!);
-  }
-  const distinct = isAst(ast.distinct) ? ast.distinct.type : ast.distinct;
-  if (distinct) unsupported('SELECT DISTINCT', 'DISTINCT');
-  if (ast.groupby) unsupported('GROUP BY', 'GROUP');
-  if (ast.having) unsupported('HAVING', 'HAVING');
-  if (ast.window) unsupported('WINDOW', 'WINDOW');
-  if (Array.isArray(ast.orderby) && ast.orderby.length > 0) unsupported('ORDER BY', 'ORDER');
-  const limit = isAst(ast.limit) ? ast.limit.value : null;
-  if (Array.isArray(limit) && limit.length > 0) unsupported('LIMIT', 'LIMIT');
-  const fromList = Array.isArray(ast.from) ? ast.from.filter(isAst) : [];
-  if (fromList.length > 1) {
-    const join = fromList[1]!.join;
-    unsupported(
-      typeof join === 'string' ? join : 'a FROM list of several tables (a join)',
-      typeof join === 'string' ? 'JOIN' : 'FROM',
-    );
-  }
-  let from: Parsed['from'] = null;
-  const item = fromList[0];
-  if (item !== undefined) {
-    const expr = isAst(item.expr) ? item.expr : null;
-    if (expr !== null) {
-      if (expr.type === 'function') {
-        const fname = Array.isArray((expr.name as Ast | undefined)?.name)
-          ? String(((expr.name as Ast).name as Ast[])[0]?.value ?? '')
-          : 'table function';
-        throw src.error(
-          `table function ${fname.toUpperCase()}(…) in FROM is not supported yet`,
-          layout.from?.start ?? layout.start,
-          SUPPORTED,
-        );
-      }
-      unsupported('a subquery in FROM', 'FROM');
-    }
-    const table = typeof item.table === 'string' ? item.table : '';
-    const name = typeof item.db === 'string' && item.db !== '' ? `${item.db}.${table}` : table;
-    const fromSpan = layout.from ?? layout;
-    const at = findName(layout.tokens, fromSpan, table)?.start ?? fromSpan.start;
-    from = {
-      name,
-      alias: typeof item.as === 'string' ? item.as : null,
-      at:
-        typeof item.db === 'string' && item.db !== ''
-          ? (findName(layout.tokens, fromSpan, item.db)?.start ?? at)
-          : at,
-    };
-  }
-  const intoNode = isAst(ast.into) ? ast.into : null;
-  const into =
-    typeof intoNode?.expr === 'string'
-      ? intoNode.expr
-      : isAst(intoNode?.expr)
-        ? String(intoNode.expr.value ?? '')
-        : '';
-  if (into === '') {
+  const into = setParts(ast)
+    .map((p) => intoName(p.ast))
+    .find((n) => n !== '');
+  if (into === undefined) {
     throw src.error(
       `statement ${index + 1} has no INTO clause`,
       layout.start,
       'every statement names its output table, e.g. SELECT * FROM trips WHERE price > 10 INTO expensive_trips',
     );
   }
-  return { index, ast, layout, into, from };
+  const refs: TableRef[] = [];
+  const refAt = (name: string): number => findName(layout.tokens, layout, name)?.start ?? layout.start;
+  const visit = (q: Ast, ctes: ReadonlySet<string>): void => {
+    const inner = new Set(ctes);
+    for (const c of Array.isArray(q.with) ? q.with.filter(isAst) : []) {
+      if (isAst(c.stmt)) visit(isAst(c.stmt.ast) ? c.stmt.ast : c.stmt, inner);
+      inner.add(cteName(c).toLowerCase());
+    }
+    for (const part of setParts(q)) {
+      for (const item of fromItems(part.ast)) {
+        const expr = isAst(item.expr) ? item.expr : null;
+        if (expr !== null && isAst(expr.ast)) visit(expr.ast, inner);
+        else if (expr !== null && expr.type === 'function') {
+          const first = (isAst(expr.args) && Array.isArray(expr.args.value) ? expr.args.value : [])[0];
+          if (isAst(first) && first.type === 'column_ref') {
+            const col = first.column;
+            const name =
+              typeof col === 'string' ? col : isAst(col) && isAst(col.expr) ? String(col.expr.value) : '';
+            if (name && !inner.has(name.toLowerCase())) refs.push({ name, at: refAt(name) });
+          }
+        } else if (typeof item.table === 'string') {
+          const table = item.table;
+          const name = typeof item.db === 'string' && item.db !== '' ? `${item.db}.${table}` : table;
+          if (!inner.has(name.toLowerCase()))
+            refs.push({
+              name,
+              at: refAt(typeof item.db === 'string' && item.db !== '' ? item.db : table),
+            });
+        }
+      }
+    }
+  };
+  visit(ast, new Set());
+  return { index, ast, layout, into, refs };
 }
 
 /** Exact name, else the one name equal ignoring case (SQL folds unquoted names). */
@@ -229,7 +265,7 @@ function lookupName<V>(map: ReadonlyMap<string, V>, name: string): string | unde
 function topologicalOrder(
   src: SourceText,
   parsed: readonly Parsed[],
-  dependsOn: ReadonlyMap<Parsed, Parsed | null>,
+  dependsOn: ReadonlyMap<Parsed, readonly { dep: Parsed; at: number }[]>,
 ): Parsed[] {
   const order: Parsed[] = [];
   const state = new Map<Parsed, 'visiting' | 'done'>();
@@ -237,16 +273,17 @@ function topologicalOrder(
     const s = state.get(p);
     if (s === 'done') return;
     if (s === 'visiting') {
-      const cycle = [...path.slice(path.indexOf(p)), p].map((q) => q.into);
+      const loop = [...path.slice(path.indexOf(p)), p];
+      const cycle = loop.map((q) => q.into);
+      const at = dependsOn.get(p)?.find((d) => d.dep === loop[1])?.at ?? p.layout.start;
       throw src.error(
         `statements form a cycle: ${cycle.join(' → ')}`,
-        p.from?.at ?? p.layout.start,
+        at,
         'a statement may read only sources and the outputs of statements that do not read it back',
       );
     }
     state.set(p, 'visiting');
-    const dep = dependsOn.get(p);
-    if (dep) visit(dep, [...path, p]);
+    for (const d of dependsOn.get(p) ?? []) visit(d.dep, [...path, p]);
     state.set(p, 'done');
     order.push(p);
   };
@@ -254,74 +291,865 @@ function topologicalOrder(
   return order;
 }
 
-function planSelect(src: SourceText, p: Parsed, scope: Scope | null, scan: PlanNode): PlanNode {
-  const binder = new ExprBinder(src, p.layout.tokens, scope);
-  let node: PlanNode = scan;
-  const whereAst = isAst(p.ast.where) ? p.ast.where : null;
-  if (whereAst !== null) {
-    const predicate = binder.bindCondition(whereAst, p.layout.where ?? p.layout, 'WHERE');
-    node = { kind: 'filter', input: node, predicate, schema: node.schema };
+/** A planned FROM item or join tree: its plan and the names its columns go by. */
+interface Relation {
+  readonly node: PlanNode;
+  readonly scope: Scope;
+}
+
+const AGGREGATES: { readonly [name: string]: AggregateFunction } = {
+  COUNT: 'count',
+  SUM: 'sum',
+  AVG: 'avg',
+  MIN: 'min',
+  MAX: 'max',
+};
+
+/** Plans one statement: FROM, WHERE, GROUP BY, HAVING, select list, DISTINCT, set operations, ORDER BY … LIMIT. */
+class QueryPlanner {
+  private readonly src: SourceText;
+  private readonly layout: StatementLayout;
+
+  constructor(
+    src: SourceText,
+    private readonly p: Parsed,
+    /** FROM names → resolved table names. */
+    private readonly names: ReadonlyMap<string, string>,
+    /** FROM names → schemas. */
+    private readonly tables: ReadonlyMap<string, Schema>,
+  ) {
+    this.src = src;
+    this.layout = p.layout;
   }
-  const columns = Array.isArray(p.ast.columns) ? p.ast.columns.filter(isAst) : [];
-  const itemSpans = p.layout.selectItems.length === columns.length ? p.layout.selectItems : null;
-  const exprs: Expr[] = [];
-  const names: string[] = [];
-  const nameAt: number[] = [];
-  columns.forEach((col, i) => {
-    const span: Span = itemSpans?.[i] ?? p.layout;
-    const expr = isAst(col.expr) ? col.expr : null;
-    if (expr === null) throw src.error('malformed select list item', span.start);
-    if (expr.type === 'column_ref' && expr.column === '*') {
-      const qualifier = typeof expr.table === 'string' ? expr.table : null;
-      if (scope === null) throw src.error('SELECT * needs a FROM clause', span.start);
-      if (qualifier !== null && qualifier.toLowerCase() !== (scope.alias ?? scope.table).toLowerCase()) {
-        throw src.error(
-          `unknown table "${qualifier}" in "${qualifier}.*"`,
-          span.start,
-          `the FROM table is ${scope.alias ? `${scope.table} AS ${scope.alias}` : scope.table}`,
+
+  planStatement(): PlanNode {
+    return this.planQuery(this.p.ast, new Map(), true);
+  }
+
+  private error(what: string, at: number, hint?: string): SqlError {
+    return this.src.error(what, at, hint);
+  }
+
+  private kwAt(kw: string): number {
+    return findName(this.layout.tokens, this.layout, kw)?.start ?? this.layout.start;
+  }
+
+  private binder(scope: Scope | null, hooks: BindHooks = {}): ExprBinder {
+    return new ExprBinder(this.src, this.layout.tokens, scope, hooks);
+  }
+
+  private planQuery(ast: Ast, outerCtes: ReadonlyMap<string, Ast>, top: boolean): PlanNode {
+    const ctes = new Map(outerCtes);
+    for (const c of Array.isArray(ast.with) ? ast.with.filter(isAst) : []) {
+      const stmt = isAst(c.stmt) ? (isAst(c.stmt.ast) ? c.stmt.ast : c.stmt) : null;
+      if (stmt === null) throw this.error('malformed WITH clause', this.kwAt('WITH'));
+      if (c.recursive) throw this.error('WITH RECURSIVE is not supported', this.kwAt('RECURSIVE'));
+      ctes.set(cteName(c).toLowerCase(), stmt);
+    }
+    const parts = setParts(ast);
+    let node = this.planSelect(parts[0]!.ast, ctes, top && parts.length === 1, top);
+    for (let i = 1; i < parts.length; i++) {
+      const op = parts[i]!.op ?? 'union';
+      const at = this.kwAt(op.split(' ')[0]!.toUpperCase());
+      if (op !== 'union' && op !== 'union all' && op !== 'union distinct') {
+        throw this.error(
+          `${op.toUpperCase()} is not supported`,
+          at,
+          'supported set operations: UNION, UNION ALL',
         );
       }
-      scope.schema.fields.forEach((f, index) => {
-        exprs.push({
+      const next = this.planSelect(parts[i]!.ast, ctes, false, false);
+      node = this.union(node, next, at);
+      if (op !== 'union all') node = this.distinct(node);
+    }
+    return node;
+  }
+
+  private union(a: PlanNode, b: PlanNode, at: number): PlanNode {
+    const fa = a.schema.fields;
+    const fb = b.schema.fields;
+    if (fa.length !== fb.length) {
+      throw this.error(
+        `each UNION query must have the same number of columns: ${fa.length} and ${fb.length}`,
+        at,
+        'select the same columns in every part',
+      );
+    }
+    const types = fa.map((f, i) => {
+      const t = commonType(f.type, fb[i]!.type);
+      if (t === null || t === 'null') {
+        throw this.error(
+          `UNION column ${i + 1} ("${f.name}") has incompatible types ${f.type} and ${fb[i]!.type}`,
+          at,
+          'CAST one of them',
+        );
+      }
+      return t;
+    });
+    const conform = (n: PlanNode): PlanNode => {
+      const needs = n.schema.fields.some((f, i) => f.type !== types[i]);
+      if (!needs) return n;
+      const binder = this.binder(null);
+      const exprs = n.schema.fields.map((f, i): Expr => {
+        const col: Expr = {
           kind: 'column',
           type: f.type,
           nullable: f.nullable,
-          at: span.start,
-          where: `in "${src.slice(span)}" ${src.where(span.start)}`,
-          ...(f.precision === undefined ? {} : { precision: f.precision }),
-          ...(f.scale === undefined ? {} : { scale: f.scale }),
-          index,
+          at,
+          where: `in UNION column ${i + 1}`,
+          index: i,
           name: f.name,
-        });
-        names.push(f.name);
-        nameAt.push(span.start);
+        };
+        return binder.coerce(col, types[i]!, `UNION column ${i + 1}`);
       });
-      return;
-    }
-    const e = binder.bind(expr, span);
-    exprs.push(e);
-    const alias = typeof col.as === 'string' ? col.as : isAst(col.as) ? String(col.as.value ?? '') : null;
-    names.push(alias ?? naturalName(e) ?? `expr_${i + 1}`);
-    nameAt.push(span.start);
-  });
-  names.forEach((name, i) => {
-    const first = names.indexOf(name);
-    if (first !== i) {
-      throw src.error(
-        `duplicate output column "${name}" in the select list of ${p.into}`,
-        nameAt[i]!,
-        'give one of them another name with AS',
+      return {
+        kind: 'project',
+        input: n,
+        exprs,
+        schema: {
+          fields: n.schema.fields.map((f, i) => plainField(f.name, types[i]!, f.nullable)),
+          primaryKey: [],
+        },
+      };
+    };
+    const left = conform(a);
+    const right = conform(b);
+    const inputs = [...(left.kind === 'union' ? left.inputs : [left]), right];
+    return {
+      kind: 'union',
+      inputs,
+      schema: {
+        fields: fa.map((f, i) => plainField(f.name, types[i]!, f.nullable || fb[i]!.nullable)),
+        primaryKey: [],
+      },
+    };
+  }
+
+  /** DISTINCT: a grouping on every column, without aggregates. */
+  private distinct(node: PlanNode): PlanNode {
+    const keys = node.schema.fields.map(
+      (f, i): Expr => ({
+        kind: 'column',
+        type: f.type,
+        nullable: f.nullable,
+        at: this.layout.start,
+        where: 'in DISTINCT',
+        index: i,
+        name: f.name,
+        ...(f.precision === undefined ? {} : { precision: f.precision }),
+        ...(f.scale === undefined ? {} : { scale: f.scale }),
+      }),
+    );
+    return {
+      kind: 'aggregate',
+      input: node,
+      keys,
+      aggs: [],
+      global: false,
+      schema: { fields: node.schema.fields, primaryKey: node.schema.fields.map((_, i) => i) },
+    };
+  }
+
+  private planSelect(ast: Ast, ctes: ReadonlyMap<string, Ast>, useSpans: boolean, top: boolean): PlanNode {
+    if (
+      !top &&
+      intoName(ast) !== '' &&
+      ast !== this.p.ast &&
+      !setParts(this.p.ast).some((x) => x.ast === ast)
+    ) {
+      throw this.error(
+        'INTO is only allowed at the top of a statement',
+        this.layout.into?.start ?? this.layout.start,
       );
     }
-  });
-  const fields: FieldDefinition[] = exprs.map((e, i) => ({
-    name: names[i]!,
+    if (ast.window) throw this.error('a WINDOW clause is not supported', this.kwAt('WINDOW'));
+    const rel = this.planFrom(fromItems(ast), ctes);
+    let node = rel?.node ?? { kind: 'one-row', schema: { fields: [], primaryKey: [] } };
+    const scope = rel?.scope ?? null;
+    const whereAst = isAst(ast.where) ? ast.where : null;
+    if (whereAst !== null) {
+      const predicate = this.binder(scope, { clause: 'WHERE' }).bindCondition(
+        whereAst,
+        this.layout.where ?? this.layout,
+        'WHERE',
+      );
+      node = { kind: 'filter', input: node, predicate, schema: node.schema };
+    }
+    const columns = Array.isArray(ast.columns) ? ast.columns.filter(isAst) : [];
+    const itemSpans =
+      useSpans && this.layout.selectItems.length === columns.length ? this.layout.selectItems : null;
+    const spanOf = (i: number): Span => itemSpans?.[i] ?? this.layout;
+    const groupAsts =
+      isAst(ast.groupby) && Array.isArray(ast.groupby.columns) ? ast.groupby.columns.filter(isAst) : [];
+    const havingAst = isAst(ast.having) ? ast.having : null;
+    const grouped =
+      groupAsts.length > 0 || havingAst !== null || columns.some((c) => containsAggregate(c.expr));
+
+    let exprs: Expr[];
+    let names: string[];
+    let nameAt: number[];
+    if (grouped) {
+      ({ node, exprs, names, nameAt } = this.planGrouped(node, scope, columns, spanOf, groupAsts, havingAst));
+    } else {
+      let rowNumber: { partition: Expr[]; order: SortKey[]; at: number } | null = null;
+      const inputWidth = node.schema.fields.length;
+      const hooks: BindHooks = {
+        clause: 'the select list',
+        window: (w, span) => {
+          const name = String(w.name ?? (isAst(w.name) ? '' : '')).toUpperCase() || fnName(w);
+          if (name !== 'ROW_NUMBER') {
+            throw this.error(
+              `window function ${name}() is not supported`,
+              span.start,
+              'the supported window function is ROW_NUMBER() OVER (PARTITION BY … ORDER BY …)',
+            );
+          }
+          if (rowNumber !== null)
+            throw this.error('only one ROW_NUMBER() per query is supported', span.start);
+          const spec = windowSpec(w);
+          const b = this.binder(scope, { clause: 'OVER (…)' });
+          const partition = (spec.partitionby ?? []).map((x) => b.bind(x, span));
+          const order = this.sortKeys(spec.orderby ?? [], (x) => b.bind(x, span));
+          if (order.length === 0) {
+            throw this.error(
+              'ROW_NUMBER() needs ORDER BY in its OVER (…)',
+              span.start,
+              'e.g. OVER (PARTITION BY city ORDER BY fare DESC)',
+            );
+          }
+          rowNumber = { partition, order, at: span.start };
+          return {
+            kind: 'column',
+            type: 'int',
+            nullable: false,
+            at: span.start,
+            where: `in "${b.fragmentOf(span)}"`,
+            index: inputWidth,
+            name: 'row_number',
+          };
+        },
+      };
+      const binder = this.binder(scope, hooks);
+      ({ exprs, names, nameAt } = this.selectList(columns, spanOf, scope, binder, (e) => e));
+      if (rowNumber !== null) {
+        const rn = rowNumber as { partition: Expr[]; order: SortKey[] };
+        const inFields = node.schema.fields;
+        const partCols = rn.partition.every((e) => e.kind === 'column');
+        node = {
+          kind: 'top-n',
+          input: node,
+          partition: rn.partition,
+          order: rn.order,
+          limit: Number.POSITIVE_INFINITY,
+          rowNumber: true,
+          schema: {
+            fields: [...inFields, plainField('row_number', 'int', false)],
+            primaryKey: partCols
+              ? [...rn.partition.map((e) => (e as { index: number }).index), inFields.length]
+              : node.schema.primaryKey,
+          },
+        };
+      }
+    }
+    this.checkDuplicates(names, nameAt);
+    const fields: FieldDefinition[] = exprs.map((e, i) => fieldOf(names[i]!, e));
+    node = {
+      kind: 'project',
+      input: node,
+      exprs,
+      schema: { fields, primaryKey: keptKey(node.schema, exprs) },
+    };
+    const distinct = isAst(ast.distinct) ? ast.distinct.type : ast.distinct;
+    if (distinct) {
+      if (String(distinct).toUpperCase() !== 'DISTINCT')
+        throw this.error(`SELECT ${String(distinct)} is not supported`, this.kwAt('DISTINCT'));
+      node = this.distinct(node);
+    }
+    return this.orderLimit(ast, node);
+  }
+
+  private orderLimit(ast: Ast, node: PlanNode): PlanNode {
+    const orderAsts = Array.isArray(ast.orderby) ? ast.orderby.filter(isAst) : [];
+    const limitVals = isAst(ast.limit) && Array.isArray(ast.limit.value) ? ast.limit.value.filter(isAst) : [];
+    if (limitVals.length === 0) return node; // ORDER BY alone does not change a table's contents.
+    if (limitVals.length > 1 || (isAst(ast.limit) && ast.limit.seperator === 'offset')) {
+      throw this.error('OFFSET is not supported', this.kwAt('OFFSET'), 'use ORDER BY … LIMIT n');
+    }
+    const lim = limitVals[0]!;
+    const n = Number(lim.value);
+    if (lim.type !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+      throw this.error('LIMIT takes a non-negative integer literal', this.kwAt('LIMIT'));
+    }
+    if (orderAsts.length === 0) {
+      throw this.error(
+        'LIMIT without ORDER BY is not supported',
+        this.kwAt('LIMIT'),
+        'which rows are kept must not depend on arrival order; add ORDER BY',
+      );
+    }
+    const scope: Scope = { relations: [{ table: this.p.into, alias: null, schema: node.schema, offset: 0 }] };
+    const b = this.binder(scope, { clause: 'ORDER BY' });
+    const order = this.sortKeys(orderAsts, (x) => {
+      if (x.type === 'number') {
+        const i = Number(x.value) - 1;
+        const f = node.schema.fields[i];
+        if (f === undefined)
+          throw this.error(`ORDER BY position ${x.value} is not in the select list`, this.kwAt('ORDER'));
+        return {
+          kind: 'column',
+          type: f.type,
+          nullable: f.nullable,
+          at: this.kwAt('ORDER'),
+          where: 'in ORDER BY',
+          index: i,
+          name: f.name,
+        };
+      }
+      return b.bind(x, this.layout);
+    });
+    return {
+      kind: 'top-n',
+      input: node,
+      partition: [],
+      order,
+      limit: n,
+      rowNumber: false,
+      schema: node.schema,
+    };
+  }
+
+  private sortKeys(items: readonly Ast[], bind: (a: Ast) => Expr): SortKey[] {
+    return items.filter(isAst).map((o) => {
+      const inner = isAst(o.expr) ? o.expr : null;
+      if (inner === null) throw this.error('malformed ORDER BY', this.kwAt('ORDER'));
+      const desc = String(o.type ?? 'ASC').toUpperCase() === 'DESC';
+      const nulls = typeof o.nulls === 'string' ? o.nulls.toUpperCase() : null;
+      // PostgreSQL: NULLs sort as larger than everything (last ascending, first descending).
+      const nullsFirst = nulls === null ? desc : nulls.includes('FIRST');
+      return { expr: bind(inner), desc, nullsFirst };
+    });
+  }
+
+  private checkDuplicates(names: readonly string[], nameAt: readonly number[]): void {
+    names.forEach((name, i) => {
+      const first = names.indexOf(name);
+      if (first !== i) {
+        throw this.error(
+          `duplicate output column "${name}" in the select list of ${this.p.into}`,
+          nameAt[i]!,
+          'give one of them another name with AS',
+        );
+      }
+    });
+  }
+
+  private selectList(
+    columns: readonly Ast[],
+    spanOf: (i: number) => Span,
+    scope: Scope | null,
+    binder: ExprBinder,
+    finish: (e: Expr) => Expr,
+  ): { exprs: Expr[]; names: string[]; nameAt: number[] } {
+    const exprs: Expr[] = [];
+    const names: string[] = [];
+    const nameAt: number[] = [];
+    columns.forEach((col, i) => {
+      const span = spanOf(i);
+      const expr = isAst(col.expr) ? col.expr : null;
+      if (expr === null) throw this.error('malformed select list item', span.start);
+      if (expr.type === 'column_ref' && expr.column === '*') {
+        const qualifier = typeof expr.table === 'string' ? expr.table : null;
+        if (scope === null) throw this.error('SELECT * needs a FROM clause', span.start);
+        let rels = scope.relations;
+        if (qualifier !== null) {
+          rels = rels.filter((r) => (r.alias ?? r.table).toLowerCase() === qualifier.toLowerCase());
+          if (rels.length === 0) {
+            const only = scope.relations.length === 1 ? scope.relations[0]! : null;
+            throw this.error(
+              `unknown table "${qualifier}" in "${qualifier}.*"`,
+              span.start,
+              only
+                ? `the FROM table is ${only.alias ? `${only.table} AS ${only.alias}` : only.table}`
+                : `tables in FROM: ${scope.relations.map((r) => r.alias ?? r.table).join(', ')}`,
+            );
+          }
+        }
+        for (const r of rels) {
+          r.schema.fields.forEach((f, index) => {
+            exprs.push(
+              finish({
+                kind: 'column',
+                type: f.type,
+                nullable: f.nullable,
+                at: span.start,
+                where: `in "${this.src.slice(span)}" ${this.src.where(span.start)}`,
+                ...(f.precision === undefined ? {} : { precision: f.precision }),
+                ...(f.scale === undefined ? {} : { scale: f.scale }),
+                index: r.offset + index,
+                name: f.name,
+              }),
+            );
+            names.push(f.name);
+            nameAt.push(span.start);
+          });
+        }
+        return;
+      }
+      const e = finish(binder.bind(expr, span));
+      exprs.push(e);
+      const alias = typeof col.as === 'string' ? col.as : isAst(col.as) ? String(col.as.value ?? '') : null;
+      names.push(alias ?? naturalName(e) ?? `expr_${i + 1}`);
+      nameAt.push(span.start);
+    });
+    return { exprs, names, nameAt };
+  }
+
+  private planGrouped(
+    input: PlanNode,
+    scope: Scope | null,
+    columns: readonly Ast[],
+    spanOf: (i: number) => Span,
+    groupAsts: readonly Ast[],
+    havingAst: Ast | null,
+  ): { node: PlanNode; exprs: Expr[]; names: string[]; nameAt: number[] } {
+    const plain = this.binder(scope, { clause: 'GROUP BY' });
+    // GROUP BY items: input expressions, select list positions, or output aliases.
+    const keys: Expr[] = groupAsts.map((g) => {
+      if (g.type === 'number') {
+        const i = Number(g.value) - 1;
+        const item = columns[i];
+        if (item === undefined || !isAst(item.expr))
+          throw this.error(
+            `GROUP BY position ${String(g.value)} is not in the select list`,
+            this.kwAt('GROUP'),
+          );
+        return plain.bind(item.expr, spanOf(i));
+      }
+      if (g.type === 'column_ref' && g.table === null) {
+        try {
+          return plain.bind(g, this.layout);
+        } catch (err) {
+          const name = columnName(g);
+          const i = columns.findIndex(
+            (c) => (typeof c.as === 'string' ? c.as : null)?.toLowerCase() === name.toLowerCase(),
+          );
+          const item = columns[i];
+          if (item === undefined || !isAst(item.expr)) throw err;
+          return plain.bind(item.expr, spanOf(i));
+        }
+      }
+      return plain.bind(g, this.layout);
+    });
+    const aggs: AggregateCall[] = [];
+    const aggTypes: { type: SqlType; nullable: boolean; name: string }[] = [];
+    const slots = new Map<string, number>();
+    const hooks: BindHooks = {
+      clause: 'the select list',
+      aggregate: (a, span) => {
+        const fname = String(a.name ?? '').toUpperCase();
+        let fn = AGGREGATES[fname];
+        const b = this.binder(scope, { clause: 'an aggregate argument' });
+        const frag = b.fragmentOf(span);
+        if (fn === undefined) {
+          throw this.error(
+            `unknown aggregate function ${fname}() in "${frag}"`,
+            span.start,
+            'aggregates: COUNT, SUM, AVG, MIN, MAX',
+          );
+        }
+        const args = isAst(a.args) ? a.args : {};
+        const argAst = isAst(args.expr) ? args.expr : null;
+        const distinct = typeof args.distinct === 'string' && args.distinct.toUpperCase() === 'DISTINCT';
+        let arg: Expr | null = null;
+        if (argAst === null || argAst.type === 'star') {
+          if (fn !== 'count' || distinct)
+            throw this.error(`${fname}(*) is not valid in "${frag}"`, span.start, 'only COUNT(*) takes *');
+          fn = 'count-star';
+        } else {
+          arg = b.bind(argAst, span);
+          if (distinct) {
+            if (fn !== 'count')
+              throw this.error(
+                `${fname}(DISTINCT …) is not supported in "${frag}"`,
+                span.start,
+                'DISTINCT is supported in COUNT(DISTINCT x)',
+              );
+            fn = 'count-distinct';
+          }
+        }
+        let type: SqlType = 'int';
+        let nullable = true;
+        const at = arg?.type ?? 'null';
+        switch (fn) {
+          case 'count':
+          case 'count-star':
+          case 'count-distinct':
+            nullable = false;
+            break;
+          case 'sum':
+          case 'avg':
+            if (!isNumeric(at) && at !== 'null') {
+              throw this.error(
+                `${fname} expects a number, got ${at} in "${frag}"`,
+                span.start,
+                'CAST the argument to a numeric type',
+              );
+            }
+            type = at === 'null' ? 'decimal' : fn === 'avg' ? (at === 'float' ? 'float' : 'decimal') : at;
+            if (at === 'null') arg = b.coerce(arg!, 'decimal', frag);
+            break;
+          case 'min':
+          case 'max':
+            if (at === 'json' || at === 'point')
+              throw this.error(`${fname} cannot order values of type ${at} in "${frag}"`, span.start);
+            type = at === 'null' ? 'string' : at;
+            if (at === 'null') arg = b.coerce(arg!, 'string', frag);
+            break;
+        }
+        const key = `${fn}:${arg === null ? '*' : exprKey(arg)}`;
+        let slot = slots.get(key);
+        if (slot === undefined) {
+          slot = aggs.length;
+          slots.set(key, slot);
+          aggs.push({
+            fn,
+            arg,
+            text: `${fname}(${distinct ? 'DISTINCT ' : ''}${argAst === null || argAst.type === 'star' ? '*' : frag.replace(/^[^(]*\(\s*(DISTINCT\s+)?/i, '').replace(/\)\s*$/, '')})`,
+          });
+          aggTypes.push({ type, nullable, name: fname.toLowerCase() });
+        }
+        return {
+          kind: 'column',
+          type,
+          nullable,
+          at: span.start,
+          where: `in "${frag}"`,
+          ...(type === 'decimal' && arg?.scale !== undefined && fn !== 'avg' ? { scale: arg.scale } : {}),
+          index: -1 - slot,
+          name: fname.toLowerCase(),
+        };
+      },
+    };
+    const binder = this.binder(scope, hooks);
+    const nKeys = keys.length;
+    const toOutput = (e: Expr): Expr =>
+      rewriteExpr(e, (x) => {
+        if (x.kind === 'column' && x.index < 0) {
+          const slot = -1 - x.index;
+          return { ...x, index: nKeys + slot };
+        }
+        const k = keys.findIndex((key) => sameExpr(key, x));
+        if (k >= 0) {
+          const key = keys[k]!;
+          return {
+            kind: 'column',
+            type: key.type,
+            nullable: key.nullable,
+            at: x.at,
+            where: x.where,
+            ...(key.precision === undefined ? {} : { precision: key.precision }),
+            ...(key.scale === undefined ? {} : { scale: key.scale }),
+            index: k,
+            name: naturalName(key) ?? `key_${k + 1}`,
+          };
+        }
+        if (x.kind === 'column') {
+          throw this.error(
+            `column "${x.name}" must appear in GROUP BY or be used in an aggregate function`,
+            x.at,
+            groupAsts.length > 0
+              ? 'add it to GROUP BY, or aggregate it (e.g. MIN, MAX)'
+              : 'this query aggregates its whole input; add GROUP BY or aggregate the column',
+          );
+        }
+        return undefined;
+      });
+    const { exprs, names, nameAt } = this.selectList(columns, spanOf, scope, binder, toOutput);
+    let having: Expr | null = null;
+    if (havingAst !== null) {
+      having = toOutput(
+        binder.withHooks({ ...hooks, clause: 'HAVING' }).bindCondition(havingAst, this.layout, 'HAVING'),
+      );
+    }
+    const keyFields = keys.map((k, i) => fieldOf(naturalName(k) ?? `key_${i + 1}`, k));
+    const aggFields = aggTypes.map((a, i) =>
+      plainField(`${a.name}_${i + 1}`, a.type === 'null' ? 'string' : a.type, a.nullable),
+    );
+    let node: PlanNode = {
+      kind: 'aggregate',
+      input,
+      keys,
+      aggs,
+      global: groupAsts.length === 0,
+      schema: { fields: [...keyFields, ...aggFields], primaryKey: keys.map((_, i) => i) },
+    };
+    if (having !== null) node = { kind: 'filter', input: node, predicate: having, schema: node.schema };
+    return { node, exprs, names, nameAt };
+  }
+
+  private planFrom(items: readonly Ast[], ctes: ReadonlyMap<string, Ast>): Relation | null {
+    if (items.length === 0) return null;
+    let acc = this.planFromItem(items[0]!, ctes, 0);
+    for (let i = 1; i < items.length; i++) {
+      const item = items[i]!;
+      const right = this.planFromItem(item, ctes, acc.node.schema.fields.length);
+      acc = this.join(acc, right, item);
+    }
+    return acc;
+  }
+
+  private join(left: Relation, right: Relation, item: Ast): Relation {
+    const joinText = typeof item.join === 'string' ? item.join.toUpperCase() : 'CROSS JOIN';
+    const at = this.kwAt('JOIN');
+    let joinType: JoinType;
+    if (joinText.startsWith('LEFT')) joinType = 'left';
+    else if (joinText.startsWith('RIGHT')) joinType = 'right';
+    else if (joinText.startsWith('FULL')) joinType = 'full';
+    else if (joinText === 'INNER JOIN' || joinText === 'JOIN' || joinText === 'CROSS JOIN')
+      joinType = 'inner';
+    else
+      throw this.error(
+        `${joinText} is not supported`,
+        at,
+        'supported: [INNER] JOIN, LEFT, RIGHT, FULL [OUTER] JOIN, CROSS JOIN',
+      );
+    const nL = left.node.schema.fields.length;
+    const nullL = joinType === 'right' || joinType === 'full';
+    const nullR = joinType === 'left' || joinType === 'full';
+    const relations: ScopeRelation[] = [
+      ...left.scope.relations.map((r) => (nullL ? { ...r, schema: nullableSchema(r.schema) } : r)),
+      ...right.scope.relations.map((r) => (nullR ? { ...r, schema: nullableSchema(r.schema) } : r)),
+    ];
+    const scope: Scope = { relations };
+    const leftKeys: Expr[] = [];
+    const rightKeys: Expr[] = [];
+    const residual: Expr[] = [];
+    if (Array.isArray(item.using) && item.using.length > 0) {
+      throw this.error('JOIN … USING is not supported', at, 'write JOIN … ON a.x = b.x');
+    }
+    if (isAst(item.on)) {
+      // The ON condition is bound over the joined row, with the sides' nullability before padding.
+      const onScope: Scope = {
+        relations: [...left.scope.relations, ...right.scope.relations],
+      };
+      const cond = this.binder(onScope, { clause: 'ON' }).bindCondition(item.on, this.layout, 'ON');
+      for (const c of conjuncts(cond)) {
+        if (c.kind === 'compare' && c.op === '=') {
+          const lc = columnsOf(c.left);
+          const rc = columnsOf(c.right);
+          const allLeft = (s: Set<number>) => s.size > 0 && [...s].every((x) => x < nL);
+          const allRight = (s: Set<number>) => s.size > 0 && [...s].every((x) => x >= nL);
+          if (allLeft(lc) && allRight(rc)) {
+            leftKeys.push(c.left);
+            rightKeys.push(shiftColumns(c.right, -nL));
+            continue;
+          }
+          if (allRight(lc) && allLeft(rc)) {
+            leftKeys.push(c.right);
+            rightKeys.push(shiftColumns(c.left, -nL));
+            continue;
+          }
+        }
+        residual.push(c);
+      }
+    } else if (joinText !== 'CROSS JOIN' && typeof item.join === 'string') {
+      throw this.error(`${joinText} needs an ON condition`, at, 'e.g. JOIN b ON a.id = b.a_id');
+    }
+    const lf = left.node.schema.fields;
+    const rf = right.node.schema.fields;
+    const fields = [
+      ...lf.map((f) => (nullL ? { ...f, nullable: true } : f)),
+      ...rf.map((f) => (nullR ? { ...f, nullable: true } : f)),
+    ];
+    const lk = left.node.schema.primaryKey;
+    const rk = right.node.schema.primaryKey;
+    const primaryKey = lk.length > 0 && rk.length > 0 ? [...lk, ...rk.map((k) => k + nL)] : [];
+    const node: PlanNode = {
+      kind: 'join',
+      joinType,
+      left: left.node,
+      right: right.node,
+      leftKeys,
+      rightKeys,
+      residual: residual.reduce<Expr | null>(
+        (a, c) =>
+          a === null
+            ? c
+            : {
+                kind: 'and',
+                type: 'boolean',
+                nullable: a.nullable || c.nullable,
+                at: c.at,
+                where: c.where,
+                left: a,
+                right: c,
+              },
+        null,
+      ),
+      schema: { fields, primaryKey },
+    };
+    return { node, scope };
+  }
+
+  private planFromItem(item: Ast, ctes: ReadonlyMap<string, Ast>, offset: number): Relation {
+    const expr = isAst(item.expr) ? item.expr : null;
+    const alias = typeof item.as === 'string' ? item.as : null;
+    if (expr !== null && isAst(expr.ast)) {
+      const node = this.planQuery(expr.ast, ctes, false);
+      if (alias === null)
+        throw this.error('a subquery in FROM needs an alias', this.kwAt('FROM'), 'write (SELECT …) AS s');
+      return { node, scope: { relations: [{ table: alias, alias: null, schema: node.schema, offset }] } };
+    }
+    if (expr !== null && expr.type === 'function') return this.tableFunction(expr, alias, ctes, offset);
+    if (expr !== null) throw this.error('unsupported FROM item', this.kwAt('FROM'));
+    const table = typeof item.table === 'string' ? item.table : '';
+    const name = typeof item.db === 'string' && item.db !== '' ? `${item.db}.${table}` : table;
+    return this.namedRelation(name, alias, ctes, offset);
+  }
+
+  private namedRelation(
+    name: string,
+    alias: string | null,
+    ctes: ReadonlyMap<string, Ast>,
+    offset: number,
+  ): Relation {
+    const cte = ctes.get(name.toLowerCase());
+    if (cte !== undefined) {
+      // A CTE is planned where it is used: each reference gets its own operators.
+      const inner = new Map(ctes);
+      inner.delete(name.toLowerCase());
+      const node = this.planQuery(cte, inner, false);
+      return { node, scope: { relations: [{ table: name, alias, schema: node.schema, offset }] } };
+    }
+    const resolved = this.names.get(name);
+    const schema = this.tables.get(name);
+    if (resolved === undefined || schema === undefined) {
+      throw this.error(`unknown table "${name}"`, this.kwAt('FROM'));
+    }
+    return {
+      node: { kind: 'scan', table: resolved, schema },
+      scope: { relations: [{ table: resolved, alias, schema, offset }] },
+    };
+  }
+
+  private tableFunction(
+    expr: Ast,
+    alias: string | null,
+    ctes: ReadonlyMap<string, Ast>,
+    offset: number,
+  ): Relation {
+    const fname = tableFunctionName(expr).toUpperCase();
+    const at = findName(this.layout.tokens, this.layout, fname)?.start ?? this.kwAt('FROM');
+    if (fname !== 'TUMBLE' && fname !== 'HOP') {
+      throw this.error(
+        `unknown table function ${fname}(…) in FROM`,
+        at,
+        'table functions: TUMBLE(t, time_col, size), HOP(t, time_col, hop, size)',
+      );
+    }
+    const args = isAst(expr.args) && Array.isArray(expr.args.value) ? expr.args.value.filter(isAst) : [];
+    const want = fname === 'TUMBLE' ? 3 : 4;
+    const usage =
+      fname === 'TUMBLE'
+        ? "TUMBLE(table, time_column, '5 MINUTES')"
+        : "HOP(table, time_column, '1 MINUTE', '5 MINUTES')";
+    if (args.length !== want || args[0]!.type !== 'column_ref') {
+      throw this.error(`${fname} takes ${want} arguments`, at, `usage: ${usage}`);
+    }
+    const tableName = columnName(args[0]!);
+    const inner = this.namedRelation(tableName, null, ctes, 0);
+    const time = this.binder(inner.scope, { clause: fname }).bind(args[1]!, this.layout);
+    if (time.type !== 'timestamp' && time.type !== 'date') {
+      throw this.error(`${fname} needs a timestamp column, got ${time.type}`, time.at, `usage: ${usage}`);
+    }
+    const durations = args.slice(2).map((a) => {
+      const text = String(a.value ?? '');
+      let d: Duration;
+      try {
+        d = Duration.parse(text);
+      } catch {
+        throw this.error(`invalid interval '${text}' in ${fname}`, at, "write e.g. '5 MINUTES' or '1 HOUR'");
+      }
+      if (d.months !== 0) throw this.error(`${fname} intervals cannot use months or years ('${text}')`, at);
+      const micros = BigInt(d.days) * 86_400_000_000n + d.micros;
+      if (micros <= 0n) throw this.error(`${fname} intervals must be positive ('${text}')`, at);
+      return micros;
+    });
+    const [hop, size] = fname === 'TUMBLE' ? [durations[0]!, durations[0]!] : [durations[0]!, durations[1]!];
+    const fields = [
+      ...inner.node.schema.fields,
+      plainField('window_start', 'timestamp', false),
+      plainField('window_end', 'timestamp', false),
+    ];
+    const n = inner.node.schema.fields.length;
+    const pk = inner.node.schema.primaryKey;
+    const node: PlanNode = {
+      kind: 'window',
+      input: inner.node,
+      windowKind: fname === 'TUMBLE' ? 'tumble' : 'hop',
+      time,
+      hop,
+      size,
+      schema: { fields, primaryKey: pk.length > 0 ? (fname === 'TUMBLE' ? pk : [...pk, n]) : [] },
+    };
+    return {
+      node,
+      scope: { relations: [{ table: alias ?? tableName, alias: null, schema: node.schema, offset }] },
+    };
+  }
+}
+
+function fnName(w: Ast): string {
+  const n = w.name;
+  if (typeof n === 'string') return n.toUpperCase();
+  if (isAst(n) && Array.isArray(n.name)) return String((n.name as Ast[])[0]?.value ?? '').toUpperCase();
+  return '';
+}
+
+function windowSpec(w: Ast): { partitionby?: Ast[]; orderby?: Ast[] } {
+  const over = isAst(w.over) ? w.over : {};
+  const spec = isAst(over.as_window_specification) ? over.as_window_specification : {};
+  const ws = isAst(spec.window_specification) ? spec.window_specification : {};
+  const part = Array.isArray(ws.partitionby)
+    ? ws.partitionby.filter(isAst).map((p) => (isAst(p.expr) ? p.expr : p))
+    : [];
+  const order = Array.isArray(ws.orderby) ? ws.orderby.filter(isAst) : [];
+  return { partitionby: part, orderby: order };
+}
+
+function columnName(a: Ast): string {
+  const col = a.column;
+  return typeof col === 'string' ? col : isAst(col) && isAst(col.expr) ? String(col.expr.value) : '';
+}
+
+function containsAggregate(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(containsAggregate);
+  if (!isAst(v)) return false;
+  if (v.type === 'aggr_func') return true;
+  if (v.type === 'select' || isAst(v.ast)) return false;
+  return Object.entries(v).some(([k, x]) => k !== 'loc' && containsAggregate(x));
+}
+
+function conjuncts(e: Expr): Expr[] {
+  return e.kind === 'and' ? [...conjuncts(e.left), ...conjuncts(e.right)] : [e];
+}
+
+function nullableSchema(s: Schema): Schema {
+  return { ...s, fields: s.fields.map((f) => ({ ...f, nullable: true })) };
+}
+
+function plainField(name: string, type: SqlType, nullable: boolean): FieldDefinition {
+  return { name, type: type === 'null' ? 'string' : type, nullable };
+}
+
+function fieldOf(name: string, e: Expr): FieldDefinition {
+  return {
+    name,
     type: e.type === 'null' ? 'string' : e.type,
     nullable: e.nullable,
     ...(e.type === 'decimal' && e.precision !== undefined ? { precision: e.precision } : {}),
     ...(e.type === 'decimal' && e.scale !== undefined ? { scale: e.scale } : {}),
-  }));
-  return { kind: 'project', input: node, exprs, schema: { fields, primaryKey: keptKey(scan.schema, exprs) } };
+  };
 }
 
 /** The input's key, when every key field is projected as a plain column; otherwise no key. */

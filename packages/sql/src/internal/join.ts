@@ -1,0 +1,166 @@
+import type { Operation, Row, Value } from '@dozer/core';
+import { compileExpr } from './compile-expr.js';
+import type { Evaluator, Expr } from './expr.js';
+import { valueKey } from './keys.js';
+import type { JoinType } from './logical-plan.js';
+import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type StateStore } from './state.js';
+
+/** One row held by a join side, with how many rows of the other side it currently matches. */
+interface Entry {
+  readonly row: Row;
+  matches: number;
+}
+
+/** A join side's state: join key → the rows with that key (a bag: equal rows are separate entries). */
+type Side = StateStore<string, Entry[]>;
+
+/** Key of the NULL join key: such rows never match, but outer joins still pad them. */
+const NO_MATCH = '\u0002';
+
+/**
+ * Hash join of two inputs on equality keys, with a residual condition
+ * over the joined row. Each side keeps its rows by join key and, per row,
+ * the number of matches on the other side, so an outer join knows when a
+ * row's NULL-padded result must appear (no match left) or be retracted
+ * (its first match arrived).
+ */
+export class HashJoinOperator implements Snapshottable {
+  private readonly sides: [Side, Side] = [new MemoryStateStore(), new MemoryStateStore()];
+  private readonly keyFns: [Evaluator[], Evaluator[]];
+  private readonly residual: Evaluator | null;
+  private readonly pad: [boolean, boolean];
+  private readonly nulls: [Row, Row];
+
+  constructor(
+    joinType: JoinType,
+    leftKeys: readonly Expr[],
+    rightKeys: readonly Expr[],
+    residual: Expr | null,
+    widths: readonly [number, number],
+  ) {
+    this.keyFns = [leftKeys.map(compileExpr), rightKeys.map(compileExpr)];
+    this.residual = residual === null ? null : compileExpr(residual);
+    this.pad = [joinType === 'left' || joinType === 'full', joinType === 'right' || joinType === 'full'];
+    this.nulls = [new Array(widths[0]).fill(null), new Array(widths[1]).fill(null)];
+  }
+
+  private key(side: 0 | 1, row: Row): string {
+    const fns = this.keyFns[side];
+    if (fns.length === 1) {
+      const v = fns[0]!(row);
+      return v === null ? NO_MATCH : valueKey(v);
+    }
+    let k = '';
+    for (const f of fns) {
+      const v: Value = f(row);
+      if (v === null) return NO_MATCH;
+      k += `${valueKey(v)}\u0001`;
+    }
+    return k;
+  }
+
+  private joined(side: 0 | 1, row: Row, other: Row): Row {
+    return side === 0 ? [...row, ...other] : [...other, ...row];
+  }
+
+  private padded(side: 0 | 1, row: Row): Row {
+    return side === 0 ? [...row, ...this.nulls[1]] : [...this.nulls[0], ...row];
+  }
+
+  private matches(joined: Row): boolean {
+    return this.residual === null || this.residual(joined) === true;
+  }
+
+  /** Applies the ops of input `side` (0 = left, 1 = right); returns the join's output ops. */
+  apply(side: 0 | 1, ops: readonly Operation[]): Operation[] {
+    const out: Operation[] = [];
+    for (const op of ops) {
+      if (op.kind === 'insert') this.insert(side, op.new, out);
+      else if (op.kind === 'delete') this.remove(side, op.old, out);
+      else {
+        this.remove(side, op.old, out);
+        this.insert(side, op.new, out);
+      }
+    }
+    return out;
+  }
+
+  private insert(side: 0 | 1, row: Row, out: Operation[]): void {
+    const o = (1 - side) as 0 | 1;
+    const key = this.key(side, row);
+    const entry: Entry = { row, matches: 0 };
+    if (key !== NO_MATCH) {
+      const others = this.sides[o].get(key);
+      if (others !== undefined) {
+        for (const e of others) {
+          const j = this.joined(side, row, e.row);
+          if (!this.matches(j)) continue;
+          if (e.matches === 0 && this.pad[o]) out.push({ kind: 'delete', old: this.padded(o, e.row) });
+          e.matches++;
+          entry.matches++;
+          out.push({ kind: 'insert', new: j });
+        }
+      }
+    }
+    if (entry.matches === 0 && this.pad[side]) out.push({ kind: 'insert', new: this.padded(side, row) });
+    const mine = this.sides[side].get(key);
+    if (mine === undefined) this.sides[side].put(key, [entry]);
+    else mine.push(entry);
+  }
+
+  private remove(side: 0 | 1, row: Row, out: Operation[]): void {
+    const o = (1 - side) as 0 | 1;
+    const key = this.key(side, row);
+    const mine = this.sides[side].get(key);
+    const at = mine === undefined ? -1 : mine.findIndex((e) => rowsSame(e.row, row));
+    if (mine === undefined || at < 0) return; // Deleting a row never inserted: nothing to retract.
+    const entry = mine[at]!;
+    mine.splice(at, 1);
+    if (mine.length === 0) this.sides[side].delete(key);
+    if (key !== NO_MATCH) {
+      const others = this.sides[o].get(key);
+      if (others !== undefined) {
+        for (const e of others) {
+          const j = this.joined(side, entry.row, e.row);
+          if (!this.matches(j)) continue;
+          out.push({ kind: 'delete', old: j });
+          e.matches--;
+          if (e.matches === 0 && this.pad[o]) out.push({ kind: 'insert', new: this.padded(o, e.row) });
+        }
+      }
+    }
+    if (entry.matches === 0 && this.pad[side])
+      out.push({ kind: 'delete', old: this.padded(side, entry.row) });
+  }
+
+  snapshot(): Uint8Array {
+    return encodeState(
+      this.sides.map((s) => [...s.entries()].map(([k, es]) => [k, es.map((e) => [e.row, e.matches])])),
+    );
+  }
+
+  restore(bytes: Uint8Array): void {
+    const state = decodeState(bytes) as [string, [Row, number][]][][];
+    state.forEach((entries, i) => {
+      const side = this.sides[i]!;
+      side.clear();
+      for (const [k, es] of entries)
+        side.put(
+          k,
+          es.map(([row, matches]) => ({ row, matches })),
+        );
+    });
+  }
+}
+
+/** Equality of two rows as stored (same canonical values). */
+function rowsSame(a: Row, b: Row): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    if (valueKey(x) !== valueKey(y)) return false;
+  }
+  return true;
+}
