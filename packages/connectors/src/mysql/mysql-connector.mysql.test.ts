@@ -383,6 +383,87 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
     await run.stop();
   });
 
+  it('follows the binlog into the next file and resumes across files', async () => {
+    await exec('CREATE TABLE rotate_t (id INT PRIMARY KEY)');
+    const first = startRun(config(), [{ name: 'rotate_t', resumeFrom: null }]);
+    await first.sink.waitSnapshot('rotate_t');
+    await exec('INSERT INTO rotate_t VALUES (1)', 'FLUSH BINARY LOGS', 'INSERT INTO rotate_t VALUES (2)');
+    await first.sink.waitOps('rotate_t', 2);
+    const [p1, p2] = first.sink.batches('rotate_t').map((b) => b.position!);
+    expect(p1!.split('/')[0]).not.toBe(p2!.split('/')[0]);
+    expect(first.connector.comparePositions(p1!, p2!)).toBeLessThan(0);
+    expect(p1! < p2!).toBe(true);
+    const lag = await first.connector.lag!();
+    expect(lag.tables).toEqual([{ table: 'rotate_t', position: p2, behindOps: null, behindMillis: 0 }]);
+    await first.stop();
+    await exec('INSERT INTO rotate_t VALUES (3)');
+    const second = startRun(config(), [{ name: 'rotate_t', resumeFrom: p1! }]);
+    await second.sink.waitOps('rotate_t', 2);
+    expect(second.sink.ops('rotate_t')).toEqual([
+      { kind: 'insert', new: [2n] },
+      { kind: 'insert', new: [3n] },
+    ]);
+    await second.stop();
+  });
+
+  it('projects requested columns and follows tables without a primary key', async () => {
+    await exec(
+      'CREATE TABLE nokey_t (a INT, b VARCHAR(5), c INT)',
+      "INSERT INTO nokey_t VALUES (1, 'x', 10)",
+    );
+    const run = startRun(config(), [{ name: 'nokey_t', columns: ['c', 'a'], resumeFrom: null }]);
+    const [info] = (await run.connector.listTables()).filter((t) => t.name === 'nokey_t');
+    expect(info!.schema.primaryKey).toEqual([]);
+    await run.sink.waitSnapshot('nokey_t');
+    await exec('UPDATE nokey_t SET c = 11 WHERE a = 1', 'DELETE FROM nokey_t');
+    await run.sink.waitOps('nokey_t', 3);
+    expect(run.sink.ops('nokey_t')).toEqual([
+      { kind: 'insert', new: [10n, 1n] },
+      { kind: 'update', old: [10n, 1n], new: [11n, 1n] },
+      { kind: 'delete', old: [11n, 1n] },
+    ]);
+    await run.stop();
+  });
+
+  it('holds the binlog back while the sink is slow and loses nothing', async () => {
+    await exec('CREATE TABLE slow_t (id INT PRIMARY KEY)');
+    const run = startRun(config(), [{ name: 'slow_t', resumeFrom: null }]);
+    await run.sink.waitSnapshot('slow_t');
+    let release!: () => void;
+    run.sink.gate = new Promise<void>((r) => (release = r));
+    const n = 1500; // 4 binlog events each: more than the connector buffers before pausing the connection
+    for (let i = 1; i <= n; i++) await admin.query(`INSERT INTO slow_t VALUES (${i})`);
+    release();
+    await run.sink.waitOps('slow_t', n);
+    expect(run.sink.ops('slow_t').map((o) => (o.kind === 'insert' ? o.new[0] : null))).toEqual(
+      Array.from({ length: n }, (_, i) => BigInt(i + 1)),
+    );
+    await run.stop();
+  });
+
+  it('stops with an error that says what to do after ALTER TABLE or TRUNCATE of a followed table', async () => {
+    await exec('CREATE TABLE alter_t (id INT PRIMARY KEY)', 'CREATE TABLE trunc_t (id INT PRIMARY KEY)');
+    const a = startRun(config(), [{ name: 'alter_t', resumeFrom: null }]);
+    await a.sink.waitSnapshot('alter_t');
+    await exec('ALTER TABLE alter_t ADD COLUMN extra INT', 'INSERT INTO alter_t VALUES (1, 2)');
+    const e1 = await a.outcome;
+    await a.connector.close();
+    expect(e1).toBeInstanceOf(ConnectorError);
+    expect((e1 as ConnectorError).retryable).toBe(false);
+    expect((e1 as Error).message).toMatch(
+      /table "alter_t" now has 2 columns in the binlog but had 1 .*re-ingest it from a fresh snapshot/,
+    );
+
+    const t = startRun(config(), [{ name: 'trunc_t', resumeFrom: null }]);
+    await t.sink.waitSnapshot('trunc_t');
+    await exec('INSERT INTO trunc_t VALUES (1)', 'TRUNCATE TABLE trunc_t');
+    const e2 = await t.outcome;
+    await t.connector.close();
+    expect(e2).toBeInstanceOf(ConnectorError);
+    expect((e2 as Error).message).toMatch(/table "trunc_t" was truncated/);
+    expect(t.sink.ops('trunc_t')).toEqual([{ kind: 'insert', new: [1n] }]);
+  });
+
   it('refuses to resume a snapshot that was interrupted', async () => {
     await exec('CREATE TABLE partial_t (id INT PRIMARY KEY)', 'INSERT INTO partial_t VALUES (1), (2), (3)');
     const first = startRun(config({ batch_size: 2 }), [{ name: 'partial_t', resumeFrom: null }]);
@@ -460,7 +541,11 @@ class CollectingSink implements IngestSink {
   readonly snapshots = new Map<string, string>();
   private waiters: (() => void)[] = [];
 
+  /** While set, writes wait for it: a slow engine. */
+  gate: Promise<void> | null = null;
+
   async write(batch: OpBatch): Promise<void> {
+    if (this.gate !== null) await this.gate;
     this.all.push(batch);
     this.notify();
   }
@@ -512,15 +597,21 @@ function startRun(config: MysqlConfig, tables: TableRequest[], logger: Connector
   const connector: Connector = mysqlConnector.create(config, { name: 'm', logger });
   const sink = new CollectingSink();
   const ac = new AbortController();
-  const done = connector.start({ tables, sink, signal: ac.signal }).catch((e: unknown) => {
-    sink.fail(e);
-  });
+  const outcome = connector.start({ tables, sink, signal: ac.signal }).then(
+    () => null,
+    (e: unknown) => {
+      sink.fail(e);
+      return e;
+    },
+  );
   return {
     connector,
     sink,
+    /** Resolves when start settles: null, or the error it rejected with. */
+    outcome,
     async stop() {
       ac.abort();
-      await done;
+      await outcome;
       await connector.close();
       if (sink.failure !== null) throw sink.failure;
     },

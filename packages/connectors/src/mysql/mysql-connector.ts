@@ -81,6 +81,7 @@ interface BinlogEvent {
   readonly position?: number;
   readonly query?: string;
   readonly gtid?: string;
+  readonly standalone?: boolean;
   readonly tableId?: number;
   readonly columnCount?: number;
   readonly tableName?: string;
@@ -446,24 +447,33 @@ class MysqlConnector implements Connector {
       }
       return tx;
     };
-    const writeBatch = async (r: TableRun, position: BinlogPosition) => {
-      const ops = r.txPending;
-      r.txPending = [];
+    const writeBatch = async (r: TableRun, position: BinlogPosition, ops: Operation[]) => {
       await sink.write({ table: r.meta.name, ops, position: formatPosition(position) });
       r.written = position;
       r.from = position;
     };
+    /**
+     * Ends the open transaction at the event ending at `nextPosition` and
+     * writes what it holds. A group whose end the binlog does not tell
+     * (an event group cut short, which the server should never send) ends
+     * at "after its last row change" instead, so positions still only grow.
+     */
     const commit = async (nextPosition: number) => {
       const t = tx;
       tx = null;
-      if (nextPosition > 0) lastOffset = nextPosition;
+      const known = nextPosition > 0;
+      if (known) lastOffset = nextPosition;
       if (t === null) return;
-      const end: BinlogPosition = { ...file, offset: lastOffset, skip: 0, snapshotRows: null, gtid: t.gtid };
       for (const r of runs) {
-        if (r.txPending.length > 0) await writeBatch(r, end);
-        // A table with nothing in this transaction is just as caught up; after a reconnect it need not reread it.
-        else if (r.txSkip !== Number.POSITIVE_INFINITY) r.from = end;
+        const pending = r.txPending;
         r.txPending = [];
+        if (r.txSkip === Number.POSITIVE_INFINITY) continue;
+        const end: BinlogPosition = known
+          ? { ...file, offset: lastOffset, skip: 0, snapshotRows: null, gtid: t.gtid }
+          : { ...t.start, skip: r.txSeen, gtid: t.gtid };
+        if (pending.length > 0) await writeBatch(r, end, pending);
+        // A table with nothing in this transaction is just as caught up; after a reconnect it need not reread it.
+        else if (known) r.from = end;
       }
       onProgress();
     };
@@ -472,8 +482,11 @@ class MysqlConnector implements Connector {
       r.txSeen++;
       if (r.txSeen <= r.txSkip) return;
       r.txPending.push(op);
-      if (r.txPending.length >= this.batchSize)
-        await writeBatch(r, { ...t.start, skip: r.txSeen, gtid: t.gtid });
+      if (r.txPending.length >= this.batchSize) {
+        const ops = r.txPending;
+        r.txPending = [];
+        await writeBatch(r, { ...t.start, skip: r.txSeen, gtid: t.gtid }, ops);
+      }
     };
     const toRow = (r: TableRun, data: unknown): Row => {
       const obj = data as Record<string, unknown>;
@@ -503,11 +516,15 @@ class MysqlConnector implements Connector {
             break;
           case 'mariadbgtid':
           case 'gtid':
-          case 'anonymousgtid':
+          case 'anonymousgtid': {
             if (tx !== null) await commit(0);
-            openTx(name === 'anonymousgtid' ? null : (ev.gtid ?? null));
+            const t = openTx(name === 'anonymousgtid' ? null : (ev.gtid ?? null));
+            // MariaDB sends no BEGIN after a transactional GTID; only a standalone one (DDL) ends with its query.
+            t.begun = name === 'mariadbgtid' && ev.standalone === false;
             break;
+          }
           case 'xid':
+          case 'xaprepare':
             await commit(ev.nextPosition);
             break;
           case 'query': {
