@@ -3,6 +3,7 @@ import { SqlError } from './errors.js';
 import { formatPlan, formatSchema, type StatementPlan } from './internal/logical-plan.js';
 import { planSql } from './internal/planner.js';
 import { lowerPlan, type StatementRuntime } from './internal/runtime.js';
+import { decodeState, encodeState } from './internal/state.js';
 
 /** A compiled SQL text: its statements planned, ready to run incrementally. */
 export interface SqlPipeline {
@@ -31,6 +32,17 @@ export interface SqlExecutor {
    * first call (or first push) emits anything.
    */
   start(): Map<string, Operation[]>;
+  /**
+   * The state of every stateful operator (group accumulators, join sides,
+   * top-N partitions), for a checkpoint. Only valid between calls.
+   */
+  snapshot(): Uint8Array;
+  /**
+   * Replaces this executor's state with a {@link SqlExecutor.snapshot} of an
+   * executor of the same pipeline; it then continues exactly where that one
+   * was. @throws SqlError if the snapshot is of another pipeline.
+   */
+  restore(bytes: Uint8Array): void;
 }
 
 /**
@@ -102,6 +114,34 @@ class Executor implements SqlExecutor {
     const pending = new Map<string, Operation[]>([[table, ops as Operation[]]]);
     this.run(pending, result, false);
     return result;
+  }
+
+  snapshot(): Uint8Array {
+    return encodeState({
+      started: this.started,
+      statements: this.statements.map((st) => [st.plan.into, st.runtime.stateful.map((op) => op.snapshot())]),
+    });
+  }
+
+  restore(bytes: Uint8Array): void {
+    const state = decodeState(bytes) as { started: boolean; statements: [string, Uint8Array[]][] };
+    const shapeOk =
+      state.statements.length === this.statements.length &&
+      state.statements.every(
+        ([into, ops], i) =>
+          into === this.statements[i]!.plan.into &&
+          ops.length === this.statements[i]!.runtime.stateful.length,
+      );
+    if (!shapeOk) {
+      throw new SqlError(
+        'restore: the snapshot was taken from a different SQL pipeline (its statements or operators differ); restore it into an executor of the same SQL',
+      );
+    }
+    this.started = state.started;
+    state.statements.forEach(([, ops], i) => {
+      const stateful = this.statements[i]!.runtime.stateful;
+      for (let k = 0; k < ops.length; k++) stateful[k]!.restore(ops[k]!);
+    });
   }
 
   private run(pending: Map<string, Operation[]>, result: Map<string, Operation[]>, starting: boolean): void {
