@@ -97,9 +97,11 @@ export function isRetryable(e: unknown): boolean {
 export function classifyError(e: unknown, config: MysqlConfig, where: string): ConnectorError {
   if (e instanceof ConnectorError) return e;
   const err = (e ?? {}) as SqlError;
+  // 1236 (named ER_MASTER_… or ER_SOURCE_… by version): the server cannot send the binlog from the requested file and offset.
+  const code = err.errno === 1236 ? 'ER_SOURCE_FATAL_ERROR_READING_BINLOG' : err.code;
   const text = err.sqlMessage ?? err.message ?? String(e);
   const server = `${config.host}:${config.port ?? 3306}`;
-  switch (err.code) {
+  switch (code) {
     case 'ER_ACCESS_DENIED_ERROR':
     case 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR':
       return new ConnectorError(
@@ -119,7 +121,7 @@ export function classifyError(e: unknown, config: MysqlConfig, where: string): C
         `${where}: user "${config.user}" lacks a privilege on ${server} (${text}); grant SELECT, RELOAD, REPLICATION SLAVE and REPLICATION CLIENT (see docs/mysql.md)`,
         { cause: e },
       );
-    case 'ER_MASTER_FATAL_ERROR_READING_BINLOG':
+    case 'ER_SOURCE_FATAL_ERROR_READING_BINLOG':
       return new ConnectorError(
         `${where}: the server cannot send the binlog from the requested position (${text}); the binlog file was probably purged (raise expire_logs_days / binlog_expire_logs_seconds) — ingest again from a fresh snapshot`,
         { cause: e },

@@ -16,6 +16,8 @@ import { describeWithService, MYSQL } from '../../test/support/services.js';
 import type { Connector, ConnectorLogger, IngestSink, TableRequest } from '../connector.js';
 import { silentLogger } from '../connector.js';
 import { ConnectorError } from '../errors.js';
+import { checkServerSettings, readServerSettings } from './catalog.js';
+import { openConnection, query } from './client.js';
 import type { MysqlConfig } from './config.js';
 import { mysqlConnector } from './index.js';
 
@@ -393,9 +395,9 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
     expect(p1!.split('/')[0]).not.toBe(p2!.split('/')[0]);
     expect(first.connector.comparePositions(p1!, p2!)).toBeLessThan(0);
     expect(p1! < p2!).toBe(true);
+    await first.stop();
     const lag = await first.connector.lag!();
     expect(lag.tables).toEqual([{ table: 'rotate_t', position: p2, behindOps: null, behindMillis: 0 }]);
-    await first.stop();
     await exec('INSERT INTO rotate_t VALUES (3)');
     const second = startRun(config(), [{ name: 'rotate_t', resumeFrom: p1! }]);
     await second.sink.waitOps('rotate_t', 2);
@@ -504,6 +506,40 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
       /table "nope" does not exist in database "dozer_mysql_connector_test"/,
     );
     expect((e2 as Error).message).toMatch(/its tables are: .*known_t/);
+  });
+
+  it('checks the global binlog format, which a session setting cannot fake', async () => {
+    const conn = await openConnection(config(), 'test');
+    try {
+      await query(conn, "SET SESSION binlog_format = 'STATEMENT'");
+      const settings = await readServerSettings(conn);
+      expect(settings.binlogFormat).toBe('ROW');
+      expect(settings.logBin).toBe(true);
+      expect(checkServerSettings(settings, 7301, 'test')).toBeNull();
+      expect(checkServerSettings(settings, settings.serverId, 'test')?.message).toMatch(
+        /is the server's own server_id/,
+      );
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('fails without retrying when the binlog to resume from is gone', async () => {
+    await exec('CREATE TABLE purged_t (id INT PRIMARY KEY)');
+    const connector = mysqlConnector.create(config(), { name: 'm', logger: silentLogger });
+    const err = await connector
+      .start({
+        tables: [{ name: 'purged_t', resumeFrom: 'mysql-bin.0000099999/000000000004' }],
+        sink: new CollectingSink(),
+        signal: new AbortController().signal,
+      })
+      .catch((e: unknown) => e);
+    await connector.close();
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect((err as ConnectorError).retryable).toBe(false);
+    expect((err as Error).message).toMatch(
+      /cannot send the binlog from the requested position .*fresh snapshot/,
+    );
   });
 
   it('says when the server cannot be reached, as a retryable error', async () => {
