@@ -50,10 +50,8 @@ interface S3Sdk {
 let sdk: S3Sdk | null = null;
 
 /**
- * The AWS SDK, loaded on first use so that local-only setups never pay for
- * it. It is required as CommonJS because resolvers that prefer the
- * `module` condition (vitest's here) pick the SDK's `dist-es` build, whose
- * extensionless imports Node's ESM loader rejects.
+ * The AWS SDK, loaded on first use: it takes a while to load and setups
+ * that only read local directories never need it.
  */
 function s3Sdk(): S3Sdk {
   sdk ??= createRequire(import.meta.url)('@aws-sdk/client-s3') as S3Sdk;
