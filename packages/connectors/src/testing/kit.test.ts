@@ -1,5 +1,9 @@
-import { watch } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { OpBatch, Operation, Row } from '@dozer/core';
 import { describe, expect, it } from 'vitest';
 import type { Connector, ConnectorFactory, IngestSink, StartRequest } from '../connector.js';
@@ -291,4 +295,42 @@ describe('the conformance kit catches broken connectors', () => {
       'start() accepted "\\u0000not a position" as a resume position; it must reject a position it did not write',
     );
   });
+});
+
+describe('the conformance kit under node:test', () => {
+  it("registers and passes its checks with node:test's describe and it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dozer-kit-node-test-'));
+    try {
+      const file = join(dir, 'generator.test.ts');
+      const kit = new URL('./index.ts', import.meta.url).href;
+      const generator = new URL('../generator/generator-connector.ts', import.meta.url).href;
+      writeFileSync(
+        file,
+        [
+          "import { describe, it } from 'node:test';",
+          `import { runConnectorConformance } from ${JSON.stringify(kit)};`,
+          `import { generatorConnector } from ${JSON.stringify(generator)};`,
+          'runConnectorConformance({',
+          '  factory: generatorConnector,',
+          "  config: { seed: 3, rate: 0, batch_size: 50, tables: [{ name: 'trips', rows: 120 }] },",
+          "  invalidConfigs: [{ config: { tables: [{ name: 'trips', rows: -5 }] }, expectIssueAt: ['tables', 0, 'rows'] }],",
+          '  liveOps: 100,',
+          '}, { describe, it });',
+        ].join('\n'),
+      );
+      const root = fileURLToPath(new URL('../../../../', import.meta.url));
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['--conditions=@dozer/source', '--import', 'tsx', '--test', '--test-reporter=tap', file],
+        { cwd: root },
+      ).catch((e: { stdout?: string; stderr?: string }) => {
+        throw new Error(`node --test failed:\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+      });
+      expect(stdout).toContain('# tests 18\n');
+      expect(stdout).toContain('# pass 18\n');
+      expect(stdout).toContain('ok 1 - resumes from a snapshot batch with exactly the ops that followed it');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
