@@ -223,6 +223,21 @@ const CASES: { [name: string]: Case } = {
           .map((r, i) => [r.id, r.k, BigInt(i + 1)]),
       ),
   },
+  rowNumberAll: {
+    sql: `SELECT id, rn FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY s DESC, id) AS rn FROM t) x INTO rnall`,
+    oracle: (ts) =>
+      [...ts]
+        .sort((a, b) => {
+          // DESC: NULLs first, then strings from the greatest.
+          if (a.s !== b.s) {
+            if (a.s === null) return -1;
+            if (b.s === null) return 1;
+            return a.s < b.s ? 1 : -1;
+          }
+          return cmpNullsLast(a.id, b.id);
+        })
+        .map((r, i) => [r.id, BigInt(i + 1)]),
+  },
 };
 
 const small = fc.option(fc.integer({ min: 0, max: 3 }), { nil: null, freq: 4 });

@@ -117,7 +117,7 @@ export function planSql(sql: string, sources: ReadonlyMap<string, Schema>): Plan
       if (!outputs.has(target) && !inputs.includes(target)) inputs.push(target);
     }
     const planner = new QueryPlanner(src, p, names, tables);
-    const root = planner.planStatement();
+    const root = pushRowNumberLimits(planner.planStatement());
     outputs.set(p.into, root.schema);
     const reads: string[] = [];
     collectScans(root, reads);
@@ -1096,6 +1096,65 @@ class QueryPlanner {
       node,
       scope: { relations: [{ table: alias ?? tableName, alias: null, schema: node.schema, offset }] },
     };
+  }
+}
+
+/**
+ * `WHERE rn <= n` (or `rn < n`, `rn = 1`) over a ROW_NUMBER() column: the
+ * row-number operator then keeps only the first n rows of each partition
+ * visible, so rows further down cost no output ops. The filter stays (it
+ * is then always true), so this changes cost, never results.
+ */
+function pushRowNumberLimits(node: PlanNode): PlanNode {
+  switch (node.kind) {
+    case 'scan':
+    case 'one-row':
+      return node;
+    case 'filter': {
+      let input = pushRowNumberLimits(node.input);
+      for (const c of conjuncts(node.predicate)) {
+        const bound = rowNumberBound(c);
+        if (bound === null) continue;
+        input = limitRowNumber(input, bound.column, bound.limit) ?? input;
+      }
+      return { ...node, input };
+    }
+    case 'join':
+      return { ...node, left: pushRowNumberLimits(node.left), right: pushRowNumberLimits(node.right) };
+    case 'union':
+      return { ...node, inputs: node.inputs.map(pushRowNumberLimits) };
+    default:
+      return { ...node, input: pushRowNumberLimits(node.input) } as PlanNode;
+  }
+}
+
+function rowNumberBound(c: Expr): { column: number; limit: number } | null {
+  if (c.kind !== 'compare' || c.left.kind !== 'column' || c.right.kind !== 'literal') return null;
+  const v = c.right.value;
+  if (typeof v !== 'bigint') return null;
+  const n = c.op === '<=' ? v : c.op === '<' ? v - 1n : c.op === '=' && v === 1n ? 1n : null;
+  if (n === null || n < 0n || n > BigInt(Number.MAX_SAFE_INTEGER)) return null;
+  return { column: c.left.index, limit: Number(n) };
+}
+
+/** `node` with the row-number operator that produces its column `column` limited to `limit` rows, or null. */
+function limitRowNumber(node: PlanNode, column: number, limit: number): PlanNode | null {
+  switch (node.kind) {
+    case 'project': {
+      const e = node.exprs[column];
+      if (e?.kind !== 'column') return null;
+      const input = limitRowNumber(node.input, e.index, limit);
+      return input === null ? null : { ...node, input };
+    }
+    case 'filter': {
+      const input = limitRowNumber(node.input, column, limit);
+      return input === null ? null : { ...node, input };
+    }
+    case 'top-n':
+      if (!node.rowNumber || column !== node.input.schema.fields.length) return null;
+      return { ...node, limit: Math.min(node.limit, limit) };
+    default:
+      return null;
   }
 }
 

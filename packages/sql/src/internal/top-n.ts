@@ -5,6 +5,19 @@ import { keyOfValues, rowKey } from './keys.js';
 import type { SortKey } from './logical-plan.js';
 import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type StateStore } from './state.js';
 
+/**
+ * A partition's rows: the first `limit` in order, sorted, and the rest
+ * unsorted (by row text, with multiplicity). Every row of `top` sorts
+ * before every row of `rest`, and `top` is full whenever `rest` is not
+ * empty, so an insert costs a comparison with the last top row (plus a
+ * short splice), and only deleting a top row scans `rest` for its
+ * successor.
+ */
+interface Partition {
+  readonly top: Item[];
+  readonly rest: Map<string, { item: Item; n: number }>;
+}
+
 interface Item {
   readonly row: Row;
   readonly sort: Value[];
@@ -26,7 +39,7 @@ export class TopNOperator implements Snapshottable {
   private readonly types: FieldType[];
   private readonly desc: boolean[];
   private readonly nullsFirst: boolean[];
-  private readonly parts: StateStore<string, Item[]> = new MemoryStateStore();
+  private readonly parts: StateStore<string, Partition> = new MemoryStateStore();
 
   constructor(
     partition: readonly Expr[],
@@ -73,43 +86,71 @@ export class TopNOperator implements Snapshottable {
 
   apply(ops: readonly Operation[]): Operation[] {
     const before = new Map<string, Row[]>();
-    const touch = (row: Row): [string, Item[]] => {
+    const touch = (row: Row): [string, Partition] => {
       const pk = keyOfValues(this.partFns.map((f) => f(row)));
-      let items = this.parts.get(pk);
-      if (items === undefined) {
-        items = [];
-        this.parts.put(pk, items);
+      let part = this.parts.get(pk);
+      if (part === undefined) {
+        part = { top: [], rest: new Map() };
+        this.parts.put(pk, part);
       }
-      if (!before.has(pk)) before.set(pk, this.visible(items));
-      return [pk, items];
-    };
-    const insert = (row: Row): void => {
-      const [, items] = touch(row);
-      const it = this.item(row);
-      items.splice(this.lowerBound(items, it), 0, it);
-    };
-    const remove = (row: Row): void => {
-      const [pk, items] = touch(row);
-      const it = this.item(row);
-      const at = this.lowerBound(items, it);
-      if (at < items.length && this.compare(items[at]!, it) === 0) items.splice(at, 1);
-      if (items.length === 0) this.parts.delete(pk);
+      if (!before.has(pk)) before.set(pk, this.visible(part.top));
+      return [pk, part];
     };
     for (const op of ops) {
-      if (op.kind === 'insert') insert(op.new);
-      else if (op.kind === 'delete') remove(op.old);
+      if (op.kind === 'insert') this.insert(touch(op.new)[1], this.item(op.new));
+      else if (op.kind === 'delete') this.remove(touch(op.old), this.item(op.old));
       else {
-        remove(op.old);
-        insert(op.new);
+        this.remove(touch(op.old), this.item(op.old));
+        this.insert(touch(op.new)[1], this.item(op.new));
       }
     }
     const out: Operation[] = [];
     for (const [pk, old] of before) {
-      const now = this.visible(this.parts.get(pk) ?? []);
+      const now = this.visible(this.parts.get(pk)?.top ?? []);
       if (this.rowNumber) this.diffPositional(old, now, out);
       else this.diffSet(old, now, out);
     }
     return out;
+  }
+
+  private insert(part: Partition, it: Item): void {
+    const top = part.top;
+    if (top.length < this.limit) {
+      top.splice(this.lowerBound(top, it), 0, it);
+      return;
+    }
+    const last = top[top.length - 1];
+    if (last !== undefined && this.compare(it, last) < 0) {
+      top.splice(this.lowerBound(top, it), 0, it);
+      this.addRest(part, top.pop()!);
+    } else this.addRest(part, it);
+  }
+
+  private addRest(part: Partition, it: Item): void {
+    const e = part.rest.get(it.rk);
+    if (e) e.n++;
+    else part.rest.set(it.rk, { item: it, n: 1 });
+  }
+
+  private remove([pk, part]: [string, Partition], it: Item): void {
+    const e = part.rest.get(it.rk);
+    if (e !== undefined) {
+      if (--e.n === 0) part.rest.delete(it.rk);
+    } else {
+      const top = part.top;
+      const at = this.lowerBound(top, it);
+      if (at >= top.length || this.compare(top[at]!, it) !== 0) return; // Not there: nothing to retract.
+      top.splice(at, 1);
+      // Promote the best of the rest.
+      let best: { item: Item; n: number } | undefined;
+      for (const r of part.rest.values())
+        if (best === undefined || this.compare(r.item, best.item) < 0) best = r;
+      if (best !== undefined) {
+        top.push(best.item);
+        if (--best.n === 0) part.rest.delete(best.item.rk);
+      }
+    }
+    if (part.top.length === 0 && part.rest.size === 0) this.parts.delete(pk);
   }
 
   private visible(items: readonly Item[]): Row[] {
@@ -154,15 +195,18 @@ export class TopNOperator implements Snapshottable {
   }
 
   snapshot(): Uint8Array {
-    return encodeState([...this.parts.entries()].map(([k, items]) => [k, items.map((i) => i.row)]));
+    return encodeState(
+      [...this.parts.entries()].map(([, p]) => [
+        ...p.top.map((i) => i.row),
+        ...[...p.rest.values()].flatMap((r) => new Array<Row>(r.n).fill(r.item.row)),
+      ]),
+    );
   }
 
   restore(bytes: Uint8Array): void {
     this.parts.clear();
-    for (const [k, rows] of decodeState(bytes) as [string, Row[]][])
-      this.parts.put(
-        k,
-        rows.map((r) => this.item(r)),
-      );
+    // Replaying the rows rebuilds each partition's split between top and rest.
+    for (const rows of decodeState(bytes) as Row[][])
+      this.apply(rows.map((r) => ({ kind: 'insert', new: r })));
   }
 }
