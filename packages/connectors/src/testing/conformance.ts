@@ -24,7 +24,7 @@ import {
   type TableRequest,
 } from '../connector.js';
 import { projectTable } from '../projection.js';
-import { describeError, Session, type TableLog } from './session.js';
+import { describeError, Session, type SessionOptions, type TableLog } from './session.js';
 
 /**
  * The two functions of a test framework the kit needs. Vitest's and
@@ -377,11 +377,8 @@ class Kit<C> {
   async abortsDuringWrite(): Promise<void> {
     const connector = await this.connector();
     try {
-      let s: Session | null = null;
-      s = await this.session(connector, {
-        onWrite: async () => {
-          s?.abort.abort();
-        },
+      const s = await this.session(connector, {
+        onWrite: (_batch, session) => session.abort.abort(),
       });
       await s.until(() => s.abort.signal.aborted, 'the first write');
       await s.settled('after the signal aborted during a write');
@@ -751,7 +748,7 @@ class Kit<C> {
 
   private async session(
     connector: Connector,
-    extra: { onWrite?: () => Promise<void> | undefined; abortBeforeStart?: boolean } = {},
+    extra: Pick<SessionOptions, 'onWrite' | 'abortBeforeStart'> = {},
   ): Promise<Session> {
     const tables = await this.tablesOf(connector);
     const requests: TableRequest[] = tables.map((t) => ({ name: t.name, resumeFrom: null }));

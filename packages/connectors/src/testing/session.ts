@@ -27,7 +27,7 @@ export interface SessionOptions {
    * Called inside each write before it resolves: a check can hold the
    * write (backpressure) or abort from inside it.
    */
-  readonly onWrite?: (batch: OpBatch) => Promise<void> | void;
+  readonly onWrite?: (batch: OpBatch, session: Session) => Promise<void> | void;
   /** Tables that must snapshot (default: those requested with `resumeFrom: null`). */
   readonly snapshotting?: ReadonlySet<string>;
   /** Abort the signal before calling `start`. */
@@ -187,7 +187,7 @@ export class Session {
     this.inFlight.add(batch.table);
     try {
       this.check(batch, log, where);
-      await this.options.onWrite?.(batch);
+      await this.options.onWrite?.(batch, this);
       // A connector that does not await writes gets a chance to write again here.
       await new Promise<void>((resolve) => setImmediate(resolve));
     } finally {
