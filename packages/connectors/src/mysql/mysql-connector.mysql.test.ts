@@ -453,7 +453,7 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
     expect(e1).toBeInstanceOf(ConnectorError);
     expect((e1 as ConnectorError).retryable).toBe(false);
     expect((e1 as Error).message).toMatch(
-      /table "alter_t" now has 2 columns in the binlog but had 1 .*re-ingest it from a fresh snapshot/,
+      /table "alter_t" now has 2 columns in the binlog but had 1 since ingestion began \(ALTER TABLE\); re-ingest it from a fresh snapshot/,
     );
 
     const t = startRun(config(), [{ name: 'trunc_t', resumeFrom: null }]);
@@ -464,6 +464,16 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
     expect(e2).toBeInstanceOf(ConnectorError);
     expect((e2 as Error).message).toMatch(/table "trunc_t" was truncated/);
     expect(t.sink.ops('trunc_t')).toEqual([{ kind: 'insert', new: [1n] }]);
+
+    await exec('CREATE TABLE retype_t (id INT PRIMARY KEY, v INT)');
+    const r = startRun(config(), [{ name: 'retype_t', resumeFrom: null }]);
+    await r.sink.waitSnapshot('retype_t');
+    await exec('ALTER TABLE retype_t MODIFY v VARCHAR(10)', "INSERT INTO retype_t VALUES (1, 'one')");
+    const e3 = await r.outcome;
+    await r.connector.close();
+    expect((e3 as Error).message).toMatch(
+      /table "retype_t" column "v" changed its type since ingestion began/,
+    );
   });
 
   it('refuses to resume a snapshot that was interrupted', async () => {
@@ -506,6 +516,36 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
       /table "nope" does not exist in database "dozer_mysql_connector_test"/,
     );
     expect((e2 as Error).message).toMatch(/its tables are: .*known_t/);
+  });
+
+  it('says which privileges are missing when the user may not read the binlog', async () => {
+    await exec(
+      'CREATE TABLE grants_t (id INT PRIMARY KEY)',
+      "CREATE USER IF NOT EXISTS 'dozer_mysql_test_ro'@'%' IDENTIFIED BY 'ro'",
+      `GRANT SELECT ON ${DB}.* TO 'dozer_mysql_test_ro'@'%'`,
+    );
+    try {
+      const connector = mysqlConnector.create(config({ user: 'dozer_mysql_test_ro', password: 'ro' }), {
+        name: 'm',
+        logger: silentLogger,
+      });
+      expect((await connector.listTables()).map((t) => t.name)).toContain('grants_t');
+      const err = await connector
+        .start({
+          tables: [{ name: 'grants_t', resumeFrom: null }],
+          sink: new CollectingSink(),
+          signal: new AbortController().signal,
+        })
+        .catch((e: unknown) => e);
+      await connector.close();
+      expect(err).toBeInstanceOf(ConnectorError);
+      expect((err as ConnectorError).retryable).toBe(false);
+      expect((err as Error).message).toMatch(
+        /user "dozer_mysql_test_ro" lacks a privilege .*REPLICATION SLAVE.*grant SELECT, RELOAD, REPLICATION SLAVE and REPLICATION CLIENT/,
+      );
+    } finally {
+      await exec("DROP USER IF EXISTS 'dozer_mysql_test_ro'@'%'");
+    }
   });
 
   it('checks the global binlog format, which a session setting cannot fake', async () => {

@@ -31,7 +31,7 @@ import {
   parsePosition,
   splitBinlogFile,
 } from './position.js';
-import { quoteIdent, selectExpression, valueFromBinlog, valueFromText } from './types.js';
+import { binlogTypeFits, quoteIdent, selectExpression, valueFromBinlog, valueFromText } from './types.js';
 
 /**
  * The `mysql` connector: snapshots tables of a MySQL or MariaDB database
@@ -84,6 +84,7 @@ interface BinlogEvent {
   readonly standalone?: boolean;
   readonly tableId?: number;
   readonly columnCount?: number;
+  readonly columnTypes?: number[];
   readonly tableName?: string;
   readonly schemaName?: string;
   readonly tableMap?: Record<number, { parentSchema: string; tableName: string }>;
@@ -386,7 +387,8 @@ class MysqlConnector implements Connector {
     };
     const push = (item: QueueItem) => {
       if (stopped) return;
-      if (item.kind === 'event' && this.oldestQueued === null) this.oldestQueued = item.event.timestamp;
+      if (item.kind === 'event' && this.oldestQueued === null && item.event.timestamp > 0)
+        this.oldestQueued = item.event.timestamp;
       queue.push(item);
       if (queue.length >= QUEUE_HIGH && !paused && zj.connection !== null) {
         paused = true;
@@ -403,7 +405,7 @@ class MysqlConnector implements Connector {
         zj.connection.resume();
       }
       const head = queue[0];
-      this.oldestQueued = head?.kind === 'event' ? head.event.timestamp : null;
+      this.oldestQueued = head?.kind === 'event' && head.event.timestamp > 0 ? head.event.timestamp : null;
       return item;
     };
     zongji.on('binlog', (event: unknown) => push({ kind: 'event', event: event as BinlogEvent }));
@@ -497,7 +499,14 @@ class MysqlConnector implements Connector {
               `${this.where}: a binlog row of table "${r.meta.name}" has no column "${c.name}"; the table was altered after ingestion began — re-ingest it from a fresh snapshot`,
             );
           }
-          return valueFromBinlog(c, obj[c.name]);
+          try {
+            return valueFromBinlog(c, obj[c.name]);
+          } catch (e) {
+            throw new ConnectorError(
+              `${this.where}: cannot read column "${c.name}" of table "${r.meta.name}" from the binlog as ${c.field.type} (${e instanceof Error ? e.message : String(e)}); if the table was altered, re-ingest it from a fresh snapshot`,
+              { cause: e },
+            );
+          }
         }),
       );
     };
@@ -549,9 +558,19 @@ class MysqlConnector implements Connector {
           }
           case 'tablemap': {
             const r = ev.schemaName === database ? byName.get(ev.tableName ?? '') : undefined;
-            if (r !== undefined && ev.columnCount !== r.meta.columns.length) {
+            if (r === undefined) break;
+            const cols = r.meta.columns;
+            const types = ev.columnTypes ?? [];
+            const changed =
+              ev.columnCount !== cols.length
+                ? `now has ${ev.columnCount} columns in the binlog but had ${cols.length}`
+                : cols
+                    .filter((c, i) => !binlogTypeFits(c, types[i] ?? -1))
+                    .map((c) => `column "${c.name}" changed its type`)
+                    .join(', ');
+            if (changed !== '') {
               throw new ConnectorError(
-                `${this.where}: table "${r.meta.name}" now has ${ev.columnCount} columns in the binlog but had ${r.meta.columns.length} when ingestion began (ALTER TABLE); re-ingest it from a fresh snapshot`,
+                `${this.where}: table "${r.meta.name}" ${changed} since ingestion began (ALTER TABLE); re-ingest it from a fresh snapshot`,
               );
             }
             break;

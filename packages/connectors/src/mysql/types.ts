@@ -207,3 +207,29 @@ export function parseTime(s: string): Duration {
     BigInt((m[5] ?? '').padEnd(6, '0'));
   return Duration.fromMicros(m[1] === '-' ? -micros : micros);
 }
+
+/** Binlog column type codes (TABLE_MAP) each kind of column may have; anything else means the table was altered. */
+const BINLOG_TYPES: Readonly<Record<ColumnKind, readonly number[]>> = {
+  int: [1, 2, 3, 8, 9],
+  uint: [1, 2, 3, 8, 9],
+  float: [4],
+  double: [5],
+  decimal: [0, 246],
+  bool_bit: [16],
+  uint_bit: [16],
+  // ENUM and SET travel as STRING (254) with their real type in the metadata; 140/141 are MariaDB's compressed columns.
+  string: [15, 140, 247, 248, 253, 254],
+  text: [140, 141, 249, 250, 251, 252],
+  binary: [15, 140, 141, 249, 250, 251, 252, 253, 254],
+  date: [10, 14],
+  datetime: [12, 18],
+  timestamp: [7, 17],
+  time: [11, 19],
+  year: [13],
+  json: [141, 245, 249, 250, 251, 252],
+};
+
+/** Whether a binlog column of type `code` can be read as `c`. */
+export function binlogTypeFits(c: MappedColumn, code: number): boolean {
+  return BINLOG_TYPES[c.kind].includes(code);
+}
