@@ -13,8 +13,17 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['packages/*/src/**/*.test.ts', 'scripts/**/*.test.ts'],
+          include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'scripts/**/*.test.ts'],
           exclude: ['**/*.{pg,mysql,s3,e2e}.test.ts', '**/node_modules/**'],
+        },
+      },
+      {
+        // Incremental results against DuckDB over random change streams.
+        extends: true,
+        test: {
+          name: 'oracle',
+          include: ['packages/*/test/**/*.oracle.test.ts'],
+          testTimeout: 300_000,
         },
       },
       {
