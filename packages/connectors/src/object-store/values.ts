@@ -69,7 +69,10 @@ function textParser(type: FieldType, bad: (s: string, expected: string) => RowEr
     case 'int':
     case 'uint': {
       const [lo, hi] = type === 'int' ? [INT64_MIN, INT64_MAX] : [0n, UINT64_MAX];
+      const unsigned = type === 'uint';
       return (s) => {
+        const small = smallInt(s);
+        if (small !== null && !(unsigned && small < 0)) return BigInt(small);
         if (!INT_RE.test(s)) throw bad(s, 'an integer');
         const v = BigInt(s);
         if (v < lo || v > hi) throw bad(s, `an integer in ${lo}..${hi}`);
@@ -85,6 +88,8 @@ function textParser(type: FieldType, bad: (s: string, expected: string) => RowEr
       };
     case 'boolean':
       return (s) => {
+        if (s === 'true') return true;
+        if (s === 'false') return false;
         const l = s.toLowerCase();
         if (TRUE.has(l)) return true;
         if (FALSE.has(l)) return false;
@@ -105,7 +110,7 @@ function textParser(type: FieldType, bad: (s: string, expected: string) => RowEr
       const parsers: Record<string, (s: string) => Value> = {
         decimal: Decimal.parse,
         timestamp: Timestamp.parse,
-        date: DateValue.parse,
+        date: (s) => fastDate(s) ?? DateValue.parse(s),
         duration: Duration.parse,
         point: Point.parse,
         binary: (s) => {
@@ -131,6 +136,54 @@ function textParser(type: FieldType, bad: (s: string, expected: string) => RowEr
       };
     }
   }
+}
+
+/**
+ * The value of a plain decimal integer of at most 15 digits (optionally
+ * signed), or null for anything else; cheaper than a regex and BigInt(string).
+ */
+function smallInt(s: string): number | null {
+  const n = s.length;
+  if (n === 0 || n > 16) return null;
+  let i = 0;
+  let neg = false;
+  const c0 = s.charCodeAt(0);
+  if (c0 === 45 || c0 === 43) {
+    neg = c0 === 45;
+    i = 1;
+    if (n === 1) return null;
+  } else if (n > 15) return null;
+  let v = 0;
+  for (; i < n; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return null;
+    v = v * 10 + d;
+  }
+  return neg ? -v : v;
+}
+
+/** `YYYY-MM-DD` read without a regex; null when `s` has another shape (the slow parser decides). */
+function fastDate(s: string): DateValue | null {
+  if (s.length !== 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return null;
+  let y = 0;
+  let m = 0;
+  let d = 0;
+  for (let i = 0; i < 10; i++) {
+    if (i === 4 || i === 7) continue;
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return null;
+    if (i < 4) y = y * 10 + c;
+    else if (i < 7) m = m * 10 + c;
+    else d = d * 10 + c;
+  }
+  if (m < 1 || m > 12 || d < 1 || d > 28) return null;
+  // Days from civil (Howard Hinnant's algorithm); days 29-31 take the checked slow path.
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return new DateValue(era * 146097 + doe - 719468);
 }
 
 /**
