@@ -62,7 +62,11 @@ describe('type inference', () => {
       ['2', '2.5', '2024-01-01T10:00:00Z', 'false', '3', null],
       ['3', null, '2024-01-02', 'true', 'y', null],
     ];
-    for (const r of rows) r.forEach((v, i) => inf.addText(`c${i}`, v));
+    for (const r of rows) {
+      r.forEach((v, i) => {
+        inf.addText(`c${i}`, v);
+      });
+    }
     expect(inf.fields().map((f) => [f.type, f.nullable])).toEqual([
       ['int', false],
       ['float', true],
