@@ -41,7 +41,7 @@ import {
   parsePosition,
 } from './position.js';
 import { ReplicationStream } from './replication-stream.js';
-import { RowCache } from './row-cache.js';
+import { type RawRow, RowCache } from './row-cache.js';
 import type { PgTypeInfo, TextDecoder } from './types.js';
 
 /**
@@ -69,6 +69,8 @@ interface RelationMap {
   /** Per field of the table's schema: the column's index in the relation's tuples, or -1 when dropped. */
   readonly fieldToColumn: readonly number[];
   readonly decoders: readonly TextDecoder[];
+  /** The relation's columns are the table's fields, in order: tuples need no reordering. */
+  readonly identity: boolean;
 }
 
 interface TableRun {
@@ -382,7 +384,7 @@ class PostgresConnector implements Connector {
       const rows: Row[] = [];
       for (const raw of raws) {
         const row = this.decodeRow(run, raw, decoders);
-        run.cache.set(run.cache.keyOf(raw), row);
+        run.cache.set(run.cache.keyOf(raw), raw);
         rows.push(row);
       }
       await onRows(rows);
@@ -555,8 +557,12 @@ class PostgresConnector implements Connector {
           if (run === undefined || run === null) continue;
           const n = this.count(run);
           if (n === null) continue;
-          for (const row of run.cache.drain())
-            run.pending.push({ kind: 'delete', old: run.projection.project(row) });
+          const decoders = this.relations.get(relid)?.decoders ?? run.table.columns.map((c) => c.decode);
+          for (const raw of run.cache.drain())
+            run.pending.push({
+              kind: 'delete',
+              old: run.projection.project(this.decodeRow(run, raw, decoders)),
+            });
           run.pendingPosition = n;
           if (run.pending.length >= this.batchSize) await this.flush(run, sink);
         }
@@ -583,7 +589,7 @@ class PostgresConnector implements Connector {
   private async onRelation(relid: number, columns: readonly RelationColumn[]): Promise<void> {
     const run = this.runs.find((r) => r.table.oid === relid) ?? null;
     if (run === null) {
-      this.relations.set(relid, { run: null, fieldToColumn: [], decoders: [] });
+      this.relations.set(relid, { run: null, fieldToColumn: [], decoders: [], identity: true });
       return;
     }
     const unknown = columns.map((c) => c.typeOid).filter((o) => !this.types.has(o));
@@ -621,11 +627,13 @@ class PostgresConnector implements Connector {
         });
       }
     }
-    this.relations.set(relid, { run, fieldToColumn, decoders });
+    const identity = columns.length === fields.length && fieldToColumn.every((c, i) => c === i);
+    this.relations.set(relid, { run, fieldToColumn, decoders, identity });
   }
 
   /** A tuple's values in the order of the table's fields. */
   private reorder(rel: RelationMap, tuple: RawTuple): RawTuple {
+    if (rel.identity) return tuple;
     const m = rel.fieldToColumn;
     const out: RawTuple = new Array(m.length);
     for (let i = 0; i < m.length; i++) {
@@ -636,10 +644,9 @@ class PostgresConnector implements Connector {
   }
 
   private onInsert(run: TableRun, rel: RelationMap, tuple: RawTuple): void {
-    const raw = this.reorder(rel, tuple);
-    const row = this.decodeRow(run, raw, rel.decoders);
-    run.cache.set(run.cache.keyOf(raw), row);
-    run.pending.push({ kind: 'insert', new: run.projection.project(row) });
+    const raw = this.reorder(rel, tuple) as RawRow;
+    run.cache.set(run.cache.keyOf(raw), raw);
+    run.pending.push({ kind: 'insert', new: run.projection.project(this.decodeRow(run, raw, rel.decoders)) });
   }
 
   private onUpdate(
@@ -652,39 +659,39 @@ class PostgresConnector implements Connector {
     const rawNew = this.reorder(rel, newTuple);
     const rawOld = oldTuple === null ? null : this.reorder(rel, oldTuple);
     const oldKey = run.cache.keyOf(rawOld ?? rawNew);
-    let old: Row | undefined;
+    let old: RawRow | undefined;
     if (rawOld !== null && !oldIsKey) {
-      const cached = rawOld.includes(undefined) ? run.cache.get(oldKey) : undefined;
-      old = this.decodeRow(run, rawOld, rel.decoders);
-      if (cached !== undefined) old = old.map((v, i) => (rawOld[i] === undefined ? cached[i]! : v));
+      const cached = run.cache.get(oldKey);
+      old = rawOld.includes(undefined)
+        ? rawOld.map((v, i) => (v === undefined ? (cached?.[i] ?? null) : v))
+        : (rawOld as RawRow);
     } else old = run.cache.get(oldKey);
-    if (old === undefined) old = this.unknownOld(run, rel, rawOld ?? rawNew);
-    const decoded = this.decodeRow(run, rawNew, rel.decoders);
+    if (old === undefined) old = this.unknownOld(run, rawOld ?? rawNew);
     const known = old;
     // Unchanged TOASTed values are not sent: they are the old row's.
-    const row = rawNew.includes(undefined)
-      ? decoded.map((v, i) => (rawNew[i] === undefined ? known[i]! : v))
-      : decoded;
+    const row: RawRow = rawNew.includes(undefined)
+      ? rawNew.map((v, i) => (v === undefined ? (known[i] ?? null) : v))
+      : (rawNew as RawRow);
     run.cache.delete(oldKey);
-    run.cache.set(run.cache.keyOf(rawNew), row);
+    run.cache.set(run.cache.keyOf(row), row);
     run.pending.push({
       kind: 'update',
-      old: run.projection.project(known),
-      new: run.projection.project(row),
+      old: run.projection.project(this.decodeRow(run, known, rel.decoders)),
+      new: run.projection.project(this.decodeRow(run, row, rel.decoders)),
     });
   }
 
   private onDelete(run: TableRun, rel: RelationMap, oldTuple: RawTuple, oldIsKey: boolean): void {
     const raw = this.reorder(rel, oldTuple);
     const key = run.cache.keyOf(raw);
-    let old = oldIsKey ? run.cache.get(key) : this.decodeRow(run, raw, rel.decoders);
-    if (old === undefined) old = this.unknownOld(run, rel, raw);
+    let old = oldIsKey ? run.cache.get(key) : (raw as RawRow);
+    if (old === undefined) old = this.unknownOld(run, raw);
     run.cache.delete(key);
-    run.pending.push({ kind: 'delete', old: run.projection.project(old) });
+    run.pending.push({ kind: 'delete', old: run.projection.project(this.decodeRow(run, old, rel.decoders)) });
   }
 
   /** The old row when neither the stream nor the cache knows it: the key values the stream sent. */
-  private unknownOld(run: TableRun, rel: RelationMap, raw: RawTuple): Row {
+  private unknownOld(run: TableRun, raw: RawTuple): RawRow {
     if (!run.warnedMissingOld) {
       run.warnedMissingOld = true;
       this.context.logger.warn(
@@ -692,11 +699,7 @@ class PostgresConnector implements Connector {
         { table: run.name },
       );
     }
-    return this.decodeRow(
-      run,
-      raw.map((v) => (v === undefined ? null : v)),
-      rel.decoders,
-    );
+    return raw.map((v) => v ?? null);
   }
 
   private async flushAll(sink: IngestSink): Promise<void> {

@@ -135,7 +135,15 @@ function decodeInt(t: string): bigint {
   return BigInt(t);
 }
 
+const PLAIN_DECIMAL = /^-?\d+(?:\.\d+)?$/;
+
 function decodeNumeric(t: string): Decimal {
+  if (PLAIN_DECIMAL.test(t)) {
+    const dot = t.indexOf('.');
+    return dot < 0
+      ? new Decimal(BigInt(t), 0)
+      : new Decimal(BigInt(t.slice(0, dot) + t.slice(dot + 1)), t.length - dot - 1);
+  }
   if (!/^-?\d/.test(t)) {
     throw new RangeError(`numeric value ${t} has no exact decimal form (only finite numbers do)`);
   }
@@ -183,7 +191,23 @@ function decodeDate(t: string): DateValue {
   return DateValue.parse(bcYear(t));
 }
 
+/** The common shape: a four-digit year, optional fraction, UTC (`+00`) or no zone. */
+const FAST_TIMESTAMP = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?:\+00)?$/;
+
 function decodeTimestamp(t: string): Timestamp {
+  const m = FAST_TIMESTAMP.exec(t);
+  if (m !== null && m[1]! >= '1000') {
+    const ms = Date.UTC(
+      Number(m[1]),
+      Number(m[2]) - 1,
+      Number(m[3]),
+      Number(m[4]),
+      Number(m[5]),
+      Number(m[6]),
+    );
+    const frac = m[7];
+    return new Timestamp(BigInt(ms) * 1000n + (frac === undefined ? 0n : BigInt(frac.padEnd(6, '0'))));
+  }
   noInfinity(t, 'timestamp');
   return Timestamp.parse(bcYear(t));
 }
