@@ -346,6 +346,20 @@ describe('object_store positions and restarts', () => {
     }
   });
 
+  it('resumes JSON lines mid-file too', async () => {
+    const body = Array.from({ length: 7 }, (_, i) => JSON.stringify({ id: i, s: `ü${'😀'.repeat(i)}` })).join(
+      '\r\n\n',
+    );
+    put('a.jsonl', body);
+    const cfg = config({ pattern: '*.jsonl', format: 'jsonl', batch_size: 3 });
+    const full = await runOnce(cfg);
+    expect(full.rows().map((r) => r[0])).toEqual([0n, 1n, 2n, 3n, 4n, 5n, 6n]);
+    const resumed = await runOnce(cfg, full.batches[0]!.position);
+    expect(resumed.rows()).toEqual(full.rows().slice(3));
+    // Reading resumes on line 6 (blank), so the next record is reported on line 7.
+    expect(decodePosition(full.batches[0]!.position!)!.cursor.line).toBe(6);
+  });
+
   it('stops on abort mid-file, and a restart from the last written position continues there', async () => {
     put('a.csv', `id,text\n${lines(1, 9)}\n`);
     const cfg = config({ batch_size: 3 });

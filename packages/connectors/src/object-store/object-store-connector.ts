@@ -351,13 +351,18 @@ class ObjectStoreConnector implements Connector {
         });
       }
     }
-    run.oldestPending = todo.length === 0 ? null : Math.min(...todo.map((f) => f.modified));
-    for (const file of todo) {
-      if (signal.aborted) return;
-      await this.ingestFile(run, file, sink, signal);
-      const rest = todo.slice(todo.indexOf(file) + 1);
-      run.oldestPending = rest.length === 0 ? null : Math.min(...rest.map((f) => f.modified));
+    // The oldest file not yet read, from each file on: lag without rescanning the list.
+    const oldest = new Array<number>(todo.length);
+    for (let i = todo.length - 1, min = Number.POSITIVE_INFINITY; i >= 0; i--) {
+      min = Math.min(min, todo[i]!.modified);
+      oldest[i] = min;
     }
+    for (let i = 0; i < todo.length; i++) {
+      if (signal.aborted) return;
+      run.oldestPending = oldest[i]!;
+      await this.ingestFile(run, todo[i]!, sink, signal);
+    }
+    run.oldestPending = null;
   }
 
   private async ingestFile(
