@@ -237,6 +237,31 @@ describe('union, top-N and windows', () => {
   });
 });
 
+describe('TTL', () => {
+  it('retracts rows older than the newest time minus the TTL, and drops late ones', () => {
+    const r = runner(
+      `SELECT window_start, COUNT(*) AS n
+       FROM TTL(TUMBLE(trips, pickup, '5 MINUTES'), pickup, '15 MINUTES') GROUP BY window_start INTO o`,
+      'o',
+    );
+    const at = (m: string) => `2024-01-01T00:${m}:00Z`;
+    expect(r.push('trips', [ins(trip(1, 'A', '1', at('01'))), ins(trip(2, 'A', '1', at('12')))])).toEqual([
+      ins([ts(at('00')), 1n]),
+      ins([ts(at('10')), 1n]),
+    ]);
+    // The watermark moves to 00:20: the row of 00:01 is now more than 15 minutes behind.
+    expect(r.push('trips', [ins(trip(3, 'A', '1', at('20')))])).toEqual([
+      ins([ts(at('20')), 1n]),
+      del([ts(at('00')), 1n]),
+    ]);
+    expect(r.push('trips', [ins(trip(4, 'A', '1', at('03')))])).toEqual([]);
+    // Deleting an expired row changes nothing; deleting a live one does.
+    expect(r.push('trips', [del(trip(1, 'A', '1', at('01'))), del(trip(2, 'A', '1', at('12')))])).toEqual([
+      del([ts(at('10')), 1n]),
+    ]);
+  });
+});
+
 describe('snapshots', () => {
   it('an executor restored from a snapshot continues exactly like the original', () => {
     const sql = `SELECT city, COUNT(*) AS n, MAX(fare) AS hi FROM trips GROUP BY city INTO agg;

@@ -66,6 +66,18 @@ export type PlanNode =
       readonly hop: bigint;
       readonly size: bigint;
       readonly schema: Schema;
+    }
+  /**
+   * TTL: rows whose time is older than the newest time seen minus `ttl`
+   * are retracted (and late ones dropped), so downstream state stays bounded.
+   */
+  | {
+      readonly kind: 'ttl';
+      readonly input: PlanNode;
+      readonly time: Expr;
+      /** Micros. */
+      readonly ttl: bigint;
+      readonly schema: Schema;
     };
 
 export type JoinType = 'inner' | 'left' | 'right' | 'full';
@@ -157,6 +169,8 @@ function describeNode(node: PlanNode): string {
       const limit = Number.isFinite(node.limit) ? ` LIMIT ${node.limit}` : '';
       return `${node.rowNumber ? 'RowNumber' : 'TopN'}${part} ORDER BY ${order}${limit}`;
     }
+    case 'ttl':
+      return `Ttl ${formatExpr(node.time)} keeps ${node.ttl}us behind the newest`;
     case 'window':
       return node.windowKind === 'tumble'
         ? `Tumble ${formatExpr(node.time)} size ${node.size}us`

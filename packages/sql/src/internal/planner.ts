@@ -232,11 +232,12 @@ function checkStatement(src: SourceText, ast: Ast, index: number, layout: Statem
         const expr = isAst(item.expr) ? item.expr : null;
         if (expr !== null && isAst(expr.ast)) visit(expr.ast, inner);
         else if (expr !== null && expr.type === 'function') {
-          const first = (isAst(expr.args) && Array.isArray(expr.args.value) ? expr.args.value : [])[0];
+          // TUMBLE(t, …), HOP(t, …), TTL(TUMBLE(t, …), …): the innermost first argument is the table.
+          let first: unknown = expr;
+          while (isAst(first) && first.type === 'function')
+            first = (isAst(first.args) && Array.isArray(first.args.value) ? first.args.value : [])[0];
           if (isAst(first) && first.type === 'column_ref') {
-            const col = first.column;
-            const name =
-              typeof col === 'string' ? col : isAst(col) && isAst(col.expr) ? String(col.expr.value) : '';
+            const name = columnName(first);
             if (name && !inner.has(name.toLowerCase())) refs.push({ name, at: refAt(name) });
           }
         } else if (typeof item.table === 'string') {
@@ -1032,6 +1033,47 @@ class QueryPlanner {
     };
   }
 
+  private ttl(
+    args: readonly Ast[],
+    alias: string | null,
+    ctes: ReadonlyMap<string, Ast>,
+    offset: number,
+    at: number,
+  ): Relation {
+    const usage = "TTL(table or TUMBLE(…) or HOP(…), time_column, '1 HOUR')";
+    const [source, timeAst, ttlAst] = args;
+    if (args.length !== 3 || source === undefined || timeAst === undefined || ttlAst === undefined) {
+      throw this.error('TTL takes 3 arguments', at, `usage: ${usage}`);
+    }
+    const inner =
+      source.type === 'function'
+        ? this.tableFunction(source, null, ctes, 0)
+        : source.type === 'column_ref'
+          ? this.namedRelation(columnName(source), null, ctes, 0)
+          : null;
+    if (inner === null) throw this.error('TTL reads a table or a TUMBLE/HOP window', at, `usage: ${usage}`);
+    const time = this.binder(inner.scope, { clause: 'TTL' }).bind(timeAst, this.layout);
+    if (time.type !== 'timestamp' && time.type !== 'date') {
+      throw this.error(`TTL needs a timestamp column, got ${time.type}`, time.at, `usage: ${usage}`);
+    }
+    const text = String(ttlAst.value ?? '');
+    let ttl: bigint;
+    try {
+      const d = Duration.parse(text);
+      if (d.months !== 0) throw new RangeError('months');
+      ttl = intervalMicros(d);
+    } catch {
+      throw this.error(`invalid TTL interval '${text}'`, at, "write e.g. '1 HOUR' (no months or years)");
+    }
+    if (ttl < 0n) throw this.error(`TTL interval must not be negative ('${text}')`, at);
+    const node: PlanNode = { kind: 'ttl', input: inner.node, time, ttl, schema: inner.node.schema };
+    const rel = inner.scope.relations[0]!;
+    return {
+      node,
+      scope: { relations: [{ table: alias ?? rel.table, alias: null, schema: node.schema, offset }] },
+    };
+  }
+
   private tableFunction(
     expr: Ast,
     alias: string | null,
@@ -1040,14 +1082,15 @@ class QueryPlanner {
   ): Relation {
     const fname = tableFunctionName(expr).toUpperCase();
     const at = findName(this.layout.tokens, this.layout, fname)?.start ?? this.kwAt('FROM');
+    const args = isAst(expr.args) && Array.isArray(expr.args.value) ? expr.args.value.filter(isAst) : [];
+    if (fname === 'TTL') return this.ttl(args, alias, ctes, offset, at);
     if (fname !== 'TUMBLE' && fname !== 'HOP') {
       throw this.error(
         `unknown table function ${fname}(…) in FROM`,
         at,
-        'table functions: TUMBLE(t, time_col, size), HOP(t, time_col, hop, size)',
+        "table functions: TUMBLE(t, time_col, '5 MINUTES'), HOP(t, time_col, hop, size), TTL(t or TUMBLE/HOP(…), time_col, '1 HOUR')",
       );
     }
-    const args = isAst(expr.args) && Array.isArray(expr.args.value) ? expr.args.value.filter(isAst) : [];
     const want = fname === 'TUMBLE' ? 3 : 4;
     const usage =
       fname === 'TUMBLE'
@@ -1156,6 +1199,10 @@ function limitRowNumber(node: PlanNode, column: number, limit: number): PlanNode
     default:
       return null;
   }
+}
+
+function intervalMicros(d: Duration): bigint {
+  return BigInt(d.days) * 86_400_000_000n + d.micros;
 }
 
 function fnName(w: Ast): string {

@@ -1,4 +1,4 @@
-import { DateValue, type Operation, type Row, Timestamp } from '@dozer/core';
+import { type DateValue, type Operation, type Row, Timestamp } from '@dozer/core';
 import { AggregateOperator } from './aggregate.js';
 import { compileExpr } from './compile-expr.js';
 import { HashJoinOperator } from './join.js';
@@ -6,6 +6,7 @@ import type { PlanNode } from './logical-plan.js';
 import { buildStatelessChain, isStateless } from './operators.js';
 import type { Snapshottable } from './state.js';
 import { TopNOperator } from './top-n.js';
+import { TtlOperator, timeMicros } from './ttl.js';
 
 /** Where an operator sends its output ops. */
 export type Sink = (ops: Operation[]) => void;
@@ -78,6 +79,12 @@ function lower(node: PlanNode, sink: Sink, rt: StatementRuntime): void {
       lower(node.input, (ops) => emitTo(sink, op.apply(ops)), rt);
       return;
     }
+    case 'ttl': {
+      const op = new TtlOperator(node.time, node.ttl);
+      rt.stateful.push(op);
+      lower(node.input, (ops) => emitTo(sink, op.apply(ops)), rt);
+      return;
+    }
     case 'window': {
       const stage = windowStage(node);
       lower(node.input, (ops) => emitTo(sink, stage(ops)), rt);
@@ -85,8 +92,6 @@ function lower(node: PlanNode, sink: Sink, rt: StatementRuntime): void {
     }
   }
 }
-
-const MICROS_PER_DAY = 86_400_000_000n;
 
 /** Floor division for bigints (toward minus infinity). */
 function floorDiv(a: bigint, b: bigint): bigint {
@@ -109,7 +114,7 @@ function windowStage(
   const expand = (row: Row): Row[] => {
     const v = time(row);
     if (v === null) return [];
-    const t = v instanceof DateValue ? BigInt(v.days) * MICROS_PER_DAY : (v as Timestamp).micros;
+    const t = timeMicros(v as Timestamp | DateValue);
     const out: Row[] = [];
     // Windows [s, s + size) with s a multiple of hop and s <= t < s + size.
     const first = floorDiv(t - size, hop) + 1n;
