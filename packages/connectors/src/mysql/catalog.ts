@@ -70,7 +70,12 @@ export function checkServerSettings(
 /** A table with its columns mapped to Dozer fields. */
 export interface TableMeta {
   readonly name: string;
+  /** The columns Dozer reads, in table order. */
   readonly columns: readonly MappedColumn[];
+  /** All columns of the table, including those left out. */
+  readonly totalColumns: number;
+  /** Columns of unsupported types, left out: `shape (geometry)`. */
+  readonly skipped: readonly string[];
   readonly schema: Schema;
 }
 
@@ -137,10 +142,12 @@ export async function loadTables(
   }
   const num = (v: number | string | null) => (v === null ? null : Number(v));
   return wanted.map((name) => {
-    const columns = cols
-      .filter((c) => c.t === name)
-      .map((c) =>
-        mapColumn(name, {
+    const all = cols.filter((c) => c.t === name);
+    const columns: MappedColumn[] = [];
+    const skipped: string[] = [];
+    all.forEach((c, ordinal) => {
+      const mapped = mapColumn(
+        {
           name: c.name,
           dataType: c.data_type,
           columnType: c.column_type,
@@ -148,15 +155,23 @@ export async function loadTables(
           precision: num(c.num_precision),
           scale: num(c.num_scale),
           isJson: jsonCols.has(`${name}\u0000${c.name}`),
-        } satisfies ColumnInfo),
+        } satisfies ColumnInfo,
+        ordinal,
       );
+      if (mapped === null) skipped.push(`${c.name} (${c.column_type})`);
+      else columns.push(mapped);
+    });
     const pk = keys.filter((k) => k.t === name).map((k) => k.name);
+    // A key with a left-out column no longer identifies rows, as with a projection that drops one.
+    const keyKept = pk.every((k) => columns.some((c) => c.name === k));
     return {
       name,
       columns,
+      totalColumns: all.length,
+      skipped,
       schema: makeSchema(
         columns.map((c) => c.field),
-        pk,
+        keyKept ? pk : [],
       ),
     };
   });

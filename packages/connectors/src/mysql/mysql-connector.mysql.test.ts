@@ -427,6 +427,28 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
     await run.stop();
   });
 
+  it('leaves out columns of unsupported types, with a warning, and ingests the rest', async () => {
+    await exec(
+      'CREATE TABLE geo_t (id INT PRIMARY KEY, shape POINT NULL, label VARCHAR(10))',
+      "INSERT INTO geo_t VALUES (1, POINT(1, 2), 'a')",
+    );
+    const warnings: Record<string, unknown>[] = [];
+    const logger: ConnectorLogger = { ...silentLogger, warn: (_m, f) => warnings.push(f ?? {}) };
+    const run = startRun(config(), [{ name: 'geo_t', resumeFrom: null }], logger);
+    const info = (await run.connector.listTables()).find((t) => t.name === 'geo_t')!;
+    expect(info.schema.fields.map((f) => f.name)).toEqual(['id', 'label']);
+    expect(info.schema.primaryKey).toEqual([0]);
+    await run.sink.waitSnapshot('geo_t');
+    await exec("UPDATE geo_t SET shape = POINT(3, 4), label = 'b' WHERE id = 1");
+    await run.sink.waitOps('geo_t', 2);
+    expect(run.sink.ops('geo_t')).toEqual([
+      { kind: 'insert', new: [1n, 'a'] },
+      { kind: 'update', old: [1n, 'a'], new: [1n, 'b'] },
+    ]);
+    expect(warnings).toContainEqual({ table: 'geo_t', columns: 'shape (point)' });
+    await run.stop();
+  });
+
   it('holds the binlog back while the sink is slow and loses nothing', async () => {
     await exec('CREATE TABLE slow_t (id INT PRIMARY KEY)');
     const run = startRun(config(), [{ name: 'slow_t', resumeFrom: null }]);

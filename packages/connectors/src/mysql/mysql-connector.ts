@@ -180,6 +180,14 @@ class MysqlConnector implements Connector {
       this.config.tables,
       this.where,
     );
+    for (const t of tables) {
+      if (t.skipped.length > 0) {
+        this.context.logger.warn('mysql columns of unsupported types are left out', {
+          table: t.name,
+          columns: t.skipped.join(', '),
+        });
+      }
+    }
     return { settings, tables };
   }
 
@@ -559,13 +567,12 @@ class MysqlConnector implements Connector {
           case 'tablemap': {
             const r = ev.schemaName === database ? byName.get(ev.tableName ?? '') : undefined;
             if (r === undefined) break;
-            const cols = r.meta.columns;
             const types = ev.columnTypes ?? [];
             const changed =
-              ev.columnCount !== cols.length
-                ? `now has ${ev.columnCount} columns in the binlog but had ${cols.length}`
-                : cols
-                    .filter((c, i) => !binlogTypeFits(c, types[i] ?? -1))
+              ev.columnCount !== r.meta.totalColumns
+                ? `now has ${ev.columnCount} columns in the binlog but had ${r.meta.totalColumns}`
+                : r.meta.columns
+                    .filter((c) => !binlogTypeFits(c, types[c.ordinal] ?? -1))
                     .map((c) => `column "${c.name}" changed its type`)
                     .join(', ');
             if (changed !== '') {

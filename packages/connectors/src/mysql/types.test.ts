@@ -47,8 +47,8 @@ describe('mysql column mapping', () => {
       [col('time'), 'duration'],
       [col('year', 'year(4)'), 'int'],
     ];
-    for (const [c, type] of cases) expect(mapColumn('t', c).field.type, c.columnType).toBe(type);
-    expect(mapColumn('t', col('decimal', 'decimal(10,2)', { precision: 10, scale: 2 })).field).toEqual({
+    for (const [c, type] of cases) expect(mapColumn(c, 0)!.field.type, c.columnType).toBe(type);
+    expect(mapColumn(col('decimal', 'decimal(10,2)', { precision: 10, scale: 2 }), 0)!.field).toEqual({
       name: 'c',
       type: 'decimal',
       nullable: false,
@@ -58,30 +58,29 @@ describe('mysql column mapping', () => {
   });
 
   it('makes temporal columns nullable because zero dates arrive as NULL', () => {
-    expect(mapColumn('t', col('date')).field.nullable).toBe(true);
-    expect(mapColumn('t', col('int')).field.nullable).toBe(false);
-    const d = mapColumn('t', col('datetime'));
+    expect(mapColumn(col('date'), 0)!.field.nullable).toBe(true);
+    expect(mapColumn(col('int'), 0)!.field.nullable).toBe(false);
+    const d = mapColumn(col('datetime'), 0)!;
     expect(valueFromText(d, text('0000-00-00 00:00:00'))).toBeNull();
     expect(valueFromBinlog(d, '0000-00-00 00:00:00')).toBeNull();
   });
 
-  it('says which column of which table has an unsupported type and what to do', () => {
-    expect(() => mapColumn('places', { ...col('geometry'), name: 'shape' })).toThrow(ConnectorError);
-    expect(() => mapColumn('places', { ...col('point'), name: 'shape' })).toThrow(
-      /column "shape" of table "places" has type point, which the mysql connector does not support; list the other columns/,
-    );
+  it('leaves spatial and other unknown types unmapped', () => {
+    expect(mapColumn({ ...col('geometry'), name: 'shape' }, 3)).toBeNull();
+    expect(mapColumn(col('point'), 0)).toBeNull();
+    expect(mapColumn(col('vector', 'vector(3)'), 0)).toBeNull();
   });
 
   it('widens FLOAT to DOUBLE in the snapshot so the exact float32 value comes back', () => {
-    expect(selectExpression(mapColumn('t', { ...col('float'), name: 'we`ird' }))).toBe(
+    expect(selectExpression(mapColumn({ ...col('float'), name: 'we`ird' }, 0)!)).toBe(
       'CAST(`we``ird` AS DOUBLE)',
     );
-    expect(selectExpression(mapColumn('t', col('double')))).toBe('`c`');
+    expect(selectExpression(mapColumn(col('double'), 0)!)).toBe('`c`');
   });
 
   it('reads text-protocol and binlog values to the same Dozer values', () => {
     const same = (c: ColumnInfo, raw: string | Uint8Array, binlog: unknown, want: unknown) => {
-      const m = mapColumn('t', c);
+      const m = mapColumn(c, 0)!;
       expect(valueFromText(m, typeof raw === 'string' ? text(raw) : raw)).toEqual(want);
       expect(valueFromBinlog(m, binlog)).toEqual(want);
     };

@@ -1,4 +1,13 @@
-import { DateValue, Decimal, Duration, type FieldDefinition, Json, Timestamp, type Value } from '@dozer/core';
+import {
+  DateValue,
+  Decimal,
+  Duration,
+  type FieldDefinition,
+  InternalError,
+  Json,
+  Timestamp,
+  type Value,
+} from '@dozer/core';
 import { ConnectorError } from '../errors.js';
 
 /** How a column's values are read; several MySQL types share one. */
@@ -37,6 +46,8 @@ export interface ColumnInfo {
 /** A column with its Dozer field and how to read its values. */
 export interface MappedColumn {
   readonly name: string;
+  /** 0-based position in the table, as the binlog counts columns. */
+  readonly ordinal: number;
   readonly kind: ColumnKind;
   readonly field: FieldDefinition;
 }
@@ -47,11 +58,12 @@ const TEXTS = new Set(['tinytext', 'text', 'mediumtext', 'longtext']);
 const BINARIES = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob']);
 
 /**
- * The Dozer field for a MySQL column (see docs/mysql.md for the table).
+ * The Dozer field for a MySQL column (see docs/mysql.md for the table), or
+ * null for a type the connector cannot read (spatial types, VECTOR).
  * Temporal columns are always nullable because MySQL's zero dates
  * (`0000-00-00`) have no calendar value and arrive as NULL.
  */
-export function mapColumn(table: string, c: ColumnInfo): MappedColumn {
+export function mapColumn(c: ColumnInfo, ordinal: number): MappedColumn | null {
   const t = c.dataType.toLowerCase();
   const unsigned = /\bunsigned\b/i.test(c.columnType);
   let kind: ColumnKind;
@@ -69,19 +81,14 @@ export function mapColumn(table: string, c: ColumnInfo): MappedColumn {
   else if (t === 'timestamp') kind = 'timestamp';
   else if (t === 'time') kind = 'time';
   else if (t === 'year') kind = 'year';
-  else {
-    throw new ConnectorError(
-      `column "${c.name}" of table "${table}" has type ${c.columnType}, which the mysql connector does not support; ` +
-        'list the other columns in the source\'s "columns", or convert the column (e.g. to VARBINARY or TEXT)',
-    );
-  }
+  else return null;
   const nullable = c.nullable || kind === 'date' || kind === 'datetime' || kind === 'timestamp';
   const type = FIELD_TYPE[kind];
   const field: FieldDefinition =
     kind === 'decimal' && c.precision !== null && c.scale !== null
       ? { name: c.name, type, nullable, precision: c.precision, scale: c.scale }
       : { name: c.name, type, nullable };
-  return { name: c.name, kind, field };
+  return { name: c.name, ordinal, kind, field };
 }
 
 const FIELD_TYPE = {
@@ -194,7 +201,7 @@ function fromString(c: MappedColumn, s: string): Value {
     case 'json':
       return Json.parse(s);
     default:
-      throw new ConnectorError(`internal: no string reader for column "${c.name}" of kind ${c.kind}`);
+      throw new InternalError(`no string reader for column "${c.name}" of kind ${c.kind}`);
   }
 }
 
