@@ -74,8 +74,10 @@ export interface ConformanceOptions<C> {
   readonly snapshotRows?: Readonly<Record<string, number>>;
   /**
    * Whether resuming from the position of a batch inside a snapshot must
-   * work (default true: the contract says any batch position). Set false
-   * only for a source that cannot resume a snapshot, and document it.
+   * work (default true: the contract says any batch position). With
+   * false, `start` may instead reject such a position with a
+   * non-retryable DozerError (saying to ingest the table again), but must
+   * not resume it wrongly. Document the limit when you set it.
    */
   readonly resumeMidSnapshot?: boolean;
   /**
@@ -159,7 +161,10 @@ export function runConnectorConformance<C>(
     describe('resume', () => {
       if (options.resumeMidSnapshot !== false)
         it('resumes from a snapshot batch with exactly the ops that followed it', () =>
-          kit.resumesMidSnapshot());
+          kit.resumesMidSnapshot(false));
+      else
+        it('refuses to resume from a snapshot batch with a non-retryable DozerError, or resumes it exactly', () =>
+          kit.resumesMidSnapshot(true));
       it('resumes from the end of the snapshot with exactly the ops that followed it', () =>
         kit.resumesFromSnapshotEnd());
       if (kit.liveOps > 0)
@@ -337,13 +342,17 @@ class Kit<C> {
     }
   }
 
-  resumesMidSnapshot(): Promise<void> {
-    return this.resume('a snapshot batch that is not the last one', (log) => {
-      const cut = log.events.findIndex((e) => e.kind === 'snapshotDone');
-      const lastSnapshotBatch = cut - 1;
-      // The first batch when there are several: the most left to resume.
-      return lastSnapshotBatch >= 1 ? 0 : null;
-    });
+  resumesMidSnapshot(mayRefuse: boolean): Promise<void> {
+    return this.resume(
+      'a snapshot batch that is not the last one',
+      (log) => {
+        const cut = log.events.findIndex((e) => e.kind === 'snapshotDone');
+        const lastSnapshotBatch = cut - 1;
+        // The first batch when there are several: the most left to resume.
+        return lastSnapshotBatch >= 1 ? 0 : null;
+      },
+      mayRefuse,
+    );
   }
 
   resumesFromSnapshotEnd(): Promise<void> {
@@ -616,7 +625,11 @@ class Kit<C> {
    * table (picked by `pick` as an index into the table's events), and
    * checks it writes exactly the ops that followed that position.
    */
-  private async resume(what: string, pick: (log: TableLog) => number | null): Promise<void> {
+  private async resume(
+    what: string,
+    pick: (log: TableLog) => number | null,
+    mayRefuse = false,
+  ): Promise<void> {
     const run = await this.firstRun();
     run.session.assertClean();
     const cmp = (a: SourcePosition, b: SourcePosition) => run.session.connector.comparePositions(a, b);
@@ -633,7 +646,7 @@ class Kit<C> {
     }
     if (plans.length === 0)
       fail(
-        `no table has ${what} to resume from in the first run; give a table more rows than one batch holds, or more liveOps (or set resumeMidSnapshot: false for a source that cannot resume a snapshot)`,
+        `no table has ${what} to resume from in the first run; give a table more rows than one batch holds, or more liveOps`,
       );
     const connector = await this.connector();
     try {
@@ -646,7 +659,7 @@ class Kit<C> {
           snapshotting: new Set(plans.filter((p) => p.snapshotting).map((p) => p.table.name)),
         },
       );
-      await s.until(
+      const wanted = s.until(
         () =>
           plans.every(
             (p) =>
@@ -655,6 +668,20 @@ class Kit<C> {
           ),
         `the ${plans.map((p) => `${p.expected.length} ops of "${p.table.name}" after ${JSON.stringify(p.from)}`).join(', ')}`,
       );
+      if (mayRefuse) {
+        const refused = await wanted.then(
+          () => false,
+          (e: unknown) => {
+            if (s.outcome === null || s.outcome.ok) throw e;
+            return true;
+          },
+        );
+        if (refused) {
+          if (s.outcome?.ok === false)
+            expectDozerError(s.outcome.error, false, `start() resuming inside a snapshot`);
+          return;
+        }
+      } else await wanted;
       await s.stop();
       s.assertClean();
       const problems: string[] = [];

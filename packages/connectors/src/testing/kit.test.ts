@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import type { OpBatch, Operation, Row } from '@dozer/core';
 import { describe, expect, it } from 'vitest';
 import type { Connector, ConnectorFactory, IngestSink, StartRequest } from '../connector.js';
+import { ConnectorError } from '../errors.js';
 import type { GeneratorConfig } from '../generator/config.js';
 import { generatorConnector } from '../generator/generator-connector.js';
 import { type ConformanceFramework, type ConformanceOptions, runConnectorConformance } from './index.js';
@@ -99,8 +100,9 @@ async function failureOf(
   factory: ConnectorFactory<GeneratorConfig>,
   check: string,
   timeoutMs = 10_000,
+  more: Partial<ConformanceOptions<GeneratorConfig>> = {},
 ): Promise<string | null> {
-  const checks = collect({ ...options, factory, timeoutMs });
+  const checks = collect({ ...options, factory, timeoutMs, ...more });
   const run = checks.get(check);
   if (run === undefined) throw new Error(`no check "${check}"; checks: ${[...checks.keys()].join(' | ')}`);
   try {
@@ -242,6 +244,35 @@ describe('the conformance kit catches broken connectors', () => {
         'resume > resumes from a batch after the snapshot with exactly the ops that followed it',
       ),
     ).toMatch(/op 0 differs from the first run/);
+  });
+
+  it('a connector that cannot resume inside a snapshot', async () => {
+    const refusing = (error: Error) =>
+      mutant((inner) => ({
+        start: async (r: StartRequest) => {
+          // The generator's snapshots have 250 and 120 rows.
+          if (r.tables.some((t) => t.resumeFrom !== null && Number(t.resumeFrom) < 120)) throw error;
+          return inner.start(r);
+        },
+      }));
+    const refusal = new ConnectorError('cannot resume inside a snapshot; ingest the table again');
+    expect(
+      await failureOf(
+        refusing(refusal),
+        'resume > resumes from a snapshot batch with exactly the ops that followed it',
+      ),
+    ).toMatch(
+      /^start\(\) rejected before the \d+ ops of "trips" after "100", \d+ ops of "accounts" after "100": ConnectorError/,
+    );
+    const mayRefuse =
+      'resume > refuses to resume from a snapshot batch with a non-retryable DozerError, or resumes it exactly';
+    expect(await failureOf(refusing(refusal), mayRefuse, 10_000, { resumeMidSnapshot: false })).toBeNull();
+    expect(await failureOf(generatorConnector, mayRefuse, 10_000, { resumeMidSnapshot: false })).toBeNull();
+    expect(
+      await failureOf(refusing(new ConnectorError('busy', { retryable: true })), mayRefuse, 10_000, {
+        resumeMidSnapshot: false,
+      }),
+    ).toMatch(/^start\(\) resuming inside a snapshot failed with retryable: true, expected false/);
   });
 
   it('a connector that ignores the abort signal', async () => {
