@@ -26,8 +26,9 @@ export interface FileStorage {
   readonly label: string;
   /**
    * The files whose key starts with `prefix`, sorted by key (JavaScript
-   * string order). Keys with a path segment starting with `.` are left
-   * out: they are temporary files of writers that rename into place.
+   * string order). Keys with a path segment below the prefix's folder
+   * that starts with `.` are left out: they are temporary files of
+   * writers that rename into place.
    */
   list(prefix: string): Promise<StoredFile[]>;
   /** The bytes of `file` from byte `start` on, in chunks. */
@@ -195,6 +196,8 @@ class S3Storage implements FileStorage {
 
   async list(prefix: string): Promise<StoredFile[]> {
     const out: StoredFile[] = [];
+    // Only segments below the prefix's folder count as hidden: a prefix may itself name a dot folder.
+    const base = prefix.slice(0, prefix.lastIndexOf('/') + 1).length;
     let token: string | undefined;
     do {
       let page: ListObjectsV2CommandOutput;
@@ -210,7 +213,7 @@ class S3Storage implements FileStorage {
         throw this.error(e, `list s3://${this.config.bucket}/${prefix}*`);
       }
       for (const o of page.Contents ?? []) {
-        if (o.Key === undefined || o.Key.endsWith('/') || hidden(o.Key)) continue;
+        if (o.Key === undefined || o.Key.endsWith('/') || hidden(o.Key.slice(base))) continue;
         out.push({ key: o.Key, size: o.Size ?? 0, modified: o.LastModified?.getTime() ?? 0 });
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
