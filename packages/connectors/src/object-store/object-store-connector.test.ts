@@ -426,6 +426,25 @@ describe('object_store polling', () => {
     await c.close();
   });
 
+  it('stops polling when closed, and skips empty files', async () => {
+    put('a.csv', 'id\n1\n');
+    put('b.csv', '');
+    put('c.csv', 'id\n');
+    put('d.csv', 'id\n2\n');
+    const c = objectStoreConnector.create(config({ poll_interval_ms: 60_000 }), ctx);
+    const sink = recordingSink();
+    const running = c.start({
+      tables: [{ name: 't', resumeFrom: null }],
+      sink,
+      signal: new AbortController().signal,
+    });
+    await sink.until(() => sink.snapshots.length === 1);
+    await c.close();
+    await running;
+    expect(sink.rows()).toEqual([[1n], [2n]]);
+    expect(sink.snapshots).toEqual([['t', 'd.csv\u0000~']]);
+  });
+
   it('reports a late file whose name sorts before files already read', async () => {
     put('b.csv', 'id\n1\n');
     const logged: string[] = [];
@@ -732,6 +751,14 @@ describe('object_store errors', () => {
         `^storage.path: ${missing} is not a readable directory \\(.*\\); create it or fix storage.path$`,
       ),
     );
+  });
+
+  it('says which Parquet file it cannot decompress', async () => {
+    const err = await runOnce(config({ pattern: 'zstd.parquet', format: 'parquet' }, FIXTURES)).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect((err as Error).message).toMatch(/zstd\.parquet: cannot read rows 0\.\.0: .*ZSTD/);
   });
 
   it('says which column a file lacks', async () => {
