@@ -16,6 +16,7 @@ export const HTTP_STATUS_BY_CODE: { readonly [C in ErrorCode]: number } = {
   INVALID_QUERY: 400,
   NOT_FOUND: 404,
   UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
   OBJECT_STORE: 503,
   INTERNAL: 500,
 };

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { Decimal, makeSchema, Timestamp } from '@dozer/core';
 import { openStore, type Store } from '@dozer/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,8 +49,8 @@ describe('REST app', () => {
     await lines.apply([{ kind: 'insert', new: [1n, 'a,b'] }]);
     app = createRestApp({
       endpoints: [
-        { path: '/orders', store: orders },
-        { path: '/orders/lines', store: lines },
+        { name: 'orders', path: '/orders', store: orders },
+        { name: 'lines', path: '/orders/lines', store: lines },
       ],
     });
   });
@@ -122,5 +123,95 @@ describe('REST app', () => {
     expect((await get('/orders?limit=x')).status).toBe(400);
     expect(await get('/nowhere')).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
     expect((await get('/health')).body).toEqual({ status: 'SERVING' });
+  });
+});
+
+describe('OpenAPI, Swagger UI and compression', () => {
+  let dir: string;
+  let store: Store;
+  let app: ReturnType<typeof createRestApp>;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-oapi-'));
+    store = openStore({ path: dir });
+    const ep = store.openEndpoint({
+      name: 'trip_stats',
+      schema: makeSchema(
+        [
+          { name: 'id', type: 'int', nullable: false },
+          { name: 'fare', type: 'decimal', nullable: false, precision: 10, scale: 2 },
+          { name: 'at', type: 'timestamp', nullable: true },
+          { name: 'note', type: 'text', nullable: true },
+        ],
+        ['id'],
+      ),
+    });
+    await ep.apply(
+      Array.from({ length: 200 }, (_, i) => ({
+        kind: 'insert' as const,
+        new: [
+          BigInt(i),
+          Decimal.parse(`${i}.50`),
+          null,
+          'a note long enough to make the answer worth compressing',
+        ],
+      })),
+    );
+    app = createRestApp({
+      endpoints: [{ name: 'trip_stats', path: '/stats', store: ep }],
+      info: { title: 'Trips', version: '3' },
+    });
+  });
+  afterAll(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('describes every route and the real field types in OpenAPI 3.1', async () => {
+    const doc = (await (await app.fetch(new Request('http://x/openapi.json'))).json()) as {
+      openapi: string;
+      info: unknown;
+      paths: Record<string, unknown>;
+      components: { schemas: Record<string, { properties: Record<string, unknown> }> };
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.info).toEqual({ title: 'Trips', version: '3' });
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/stats',
+      '/stats/count',
+      '/stats/oapi',
+      '/stats/query',
+      '/stats/{key}',
+    ]);
+    const props = doc.components.schemas.TripStatsRecord!.properties;
+    expect(props.id).toMatchObject({ type: 'string', format: 'int64' });
+    expect(props.fare).toMatchObject({
+      type: 'string',
+      format: 'decimal',
+      description: 'exact decimal (precision 10, scale 2)',
+    });
+    expect(props.at).toMatchObject({ type: ['string', 'null'], format: 'date-time' });
+    const own = (await (await app.fetch(new Request('http://x/stats/oapi'))).json()) as { paths: object };
+    expect(Object.keys(own.paths)).toContain('/stats/{key}');
+  });
+
+  it('serves Swagger UI from local assets', async () => {
+    const page = await app.fetch(new Request('http://x/docs'));
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('/docs/swagger-ui-bundle.js');
+    expect(html).toContain('"/openapi.json"');
+    const js = await app.fetch(new Request('http://x/docs/swagger-ui-bundle.js'));
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=UTF-8');
+    expect((await js.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+    expect((await app.fetch(new Request('http://x/docs/../../etc/passwd'))).status).toBe(404);
+  });
+
+  it('compresses answers for clients that accept gzip', async () => {
+    const res = await app.fetch(
+      new Request('http://x/stats?limit=200', { headers: { 'accept-encoding': 'gzip' } }),
+    );
+    expect(res.headers.get('content-encoding')).toBe('gzip');
+    const rows = JSON.parse(gunzipSync(Buffer.from(await res.arrayBuffer())).toString('utf8')) as unknown[];
+    expect(rows).toHaveLength(200);
   });
 });

@@ -25,6 +25,8 @@ export const ErrorCode = {
   NotFound: 'NOT_FOUND',
   /** Missing or bad credentials. */
   Unauthenticated: 'UNAUTHENTICATED',
+  /** Valid credentials that do not grant the request. */
+  PermissionDenied: 'PERMISSION_DENIED',
   /** The object store failed. */
   ObjectStore: 'OBJECT_STORE',
   /** A bug: an invariant did not hold. */
