@@ -138,7 +138,9 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
     const executor: SqlExecutor | undefined = plan.sql?.createExecutor();
 
     const app = createRestApp({
+      info: { title: config.app_name, version: '1' },
       endpoints: config.endpoints.map((ep) => ({
+        name: ep.name,
         path: ep.path,
         store: endpointStores.find(([n]) => n === ep.name)![1],
       })),

@@ -55,6 +55,26 @@ export function crossCheck(
 
   checkConnections(connections, locator, validators, issues);
 
+  const auth = valueAt(raw, ['api', 'auth']);
+  if (isPlainObject(auth)) {
+    if (auth.algorithm === 'HS256' && str(auth, 'secret') === undefined) {
+      issues.push(
+        locator.issueAt(
+          ['api', 'auth'],
+          'api.auth: HS256 needs a secret: add `secret: ${DOZER_JWT_SECRET}` and set that variable (32+ random characters)',
+        ),
+      );
+    }
+    if (auth.algorithm === 'RS256' && str(auth, 'public_key_file') === undefined) {
+      issues.push(
+        locator.issueAt(
+          ['api', 'auth'],
+          'api.auth: RS256 needs public_key_file (a PEM file; private_key_file only to issue tokens)',
+        ),
+      );
+    }
+  }
+
   const connectionNames = connections.flatMap((c) => str(c.value, 'name') ?? []);
   for (const { index, value } of sources) {
     const ref = str(value, 'connection');

@@ -179,6 +179,22 @@ function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
       grpc: { host: api.grpc?.host ?? DEFAULT_API.grpc.host, port: api.grpc?.port ?? DEFAULT_API.grpc.port },
       default_limit: api.default_limit ?? DEFAULT_API.default_limit,
       max_limit: api.max_limit ?? DEFAULT_API.max_limit,
+      ...(api.auth === undefined
+        ? {}
+        : {
+            auth: {
+              algorithm: api.auth.algorithm,
+              ...(api.auth.secret === undefined ? {} : { secret: api.auth.secret }),
+              ...(api.auth.public_key_file === undefined
+                ? {}
+                : { public_key_file: resolve(dirname(resolve(fileName)), api.auth.public_key_file) }),
+              ...(api.auth.private_key_file === undefined
+                ? {}
+                : { private_key_file: resolve(dirname(resolve(fileName)), api.auth.private_key_file) }),
+              ...(api.auth.issuer === undefined ? {} : { issuer: api.auth.issuer }),
+              ...(api.auth.audience === undefined ? {} : { audience: api.auth.audience }),
+            },
+          }),
     },
   };
   return config;

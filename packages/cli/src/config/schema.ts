@@ -78,6 +78,18 @@ export const rawConfigSchema = z.strictObject({
       grpc: server.optional(),
       default_limit: limit.optional(),
       max_limit: limit.optional(),
+      auth: z
+        .strictObject({
+          algorithm: z.enum(['HS256', 'RS256'], {
+            error: 'expected HS256 (shared secret) or RS256 (RSA key pair)',
+          }),
+          secret: text.optional(),
+          public_key_file: text.optional(),
+          private_key_file: text.optional(),
+          issuer: text.optional(),
+          audience: text.optional(),
+        })
+        .optional(),
     })
     .optional(),
 });
