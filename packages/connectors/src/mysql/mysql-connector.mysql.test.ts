@@ -275,6 +275,86 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
     await run.stop();
   });
 
+  it('takes the snapshot and its binlog position consistently while others write', async () => {
+    await exec(
+      'CREATE TABLE consistent_t (id INT PRIMARY KEY, v INT)',
+      'INSERT INTO consistent_t VALUES (1, 1), (2, 2)',
+    );
+    const other = await mysql.createConnection({ ...MYSQL, database: DB });
+    try {
+      // A transaction open before the snapshot and committed while it is read.
+      await other.query('START TRANSACTION');
+      await other.query('UPDATE consistent_t SET v = 10 WHERE id = 1');
+      const run = startRun(config(), [{ name: 'consistent_t', resumeFrom: null }]);
+      let release!: () => void;
+      run.sink.gate = new Promise<void>((r) => (release = r));
+      let reading!: () => void;
+      const firstWrite = new Promise<void>((r) => (reading = r));
+      const write = run.sink.write.bind(run.sink);
+      run.sink.write = (b) => {
+        reading();
+        return write(b);
+      };
+      await firstWrite; // the snapshot has its position and is streaming rows
+      await other.query('COMMIT');
+      await other.query('INSERT INTO consistent_t VALUES (3, 3)');
+      release();
+      await run.sink.waitOps('consistent_t', 4);
+      expect(run.sink.ops('consistent_t')).toEqual([
+        { kind: 'insert', new: [1n, 1n] },
+        { kind: 'insert', new: [2n, 2n] },
+        { kind: 'update', old: [1n, 1n], new: [1n, 10n] },
+        { kind: 'insert', new: [3n, 3n] },
+      ]);
+      await run.stop();
+    } finally {
+      await other.end();
+    }
+  });
+
+  it('snapshots new tables and resumes others in one start, each from its own position', async () => {
+    await exec('CREATE TABLE mix_old (id INT PRIMARY KEY)', 'CREATE TABLE mix_new (id INT PRIMARY KEY)');
+    const first = startRun(config(), [{ name: 'mix_old', resumeFrom: null }]);
+    await first.sink.waitSnapshot('mix_old');
+    await exec('INSERT INTO mix_old VALUES (1)');
+    await first.sink.waitOps('mix_old', 1);
+    const oldAt = first.sink.batches('mix_old').at(-1)!.position!;
+    await first.stop();
+    await exec(
+      'INSERT INTO mix_old VALUES (2)',
+      'INSERT INTO mix_new VALUES (1)',
+      'INSERT INTO mix_new VALUES (2)',
+    );
+    const second = startRun(config(), [
+      { name: 'mix_old', resumeFrom: oldAt },
+      { name: 'mix_new', resumeFrom: null },
+    ]);
+    await second.sink.waitSnapshot('mix_new');
+    await exec(
+      'START TRANSACTION',
+      'INSERT INTO mix_old VALUES (3)',
+      'INSERT INTO mix_new VALUES (3)',
+      'COMMIT',
+    );
+    await second.sink.waitOps('mix_old', 2);
+    await second.sink.waitOps('mix_new', 3);
+    expect(second.sink.snapshots.has('mix_old')).toBe(false);
+    expect(second.sink.ops('mix_old')).toEqual([
+      { kind: 'insert', new: [2n] },
+      { kind: 'insert', new: [3n] },
+    ]);
+    // The rows inserted before the snapshot come from it, once; the later one from the binlog.
+    expect(second.sink.ops('mix_new')).toEqual([
+      { kind: 'insert', new: [1n] },
+      { kind: 'insert', new: [2n] },
+      { kind: 'insert', new: [3n] },
+    ]);
+    expect(second.sink.batches('mix_new').at(-1)!.position).toBe(
+      second.sink.batches('mix_old').at(-1)!.position,
+    );
+    await second.stop();
+  });
+
   it('delivers multi-row, multi-table transactions at one commit position, in order', async () => {
     await exec(
       'CREATE TABLE tx_a (id INT PRIMARY KEY, v VARCHAR(10))',
@@ -484,8 +564,18 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
     const e2 = await t.outcome;
     await t.connector.close();
     expect(e2).toBeInstanceOf(ConnectorError);
-    expect((e2 as Error).message).toMatch(/table "trunc_t" was truncated/);
+    expect((e2 as Error).message).toMatch(
+      /table "trunc_t" was truncated \(TRUNCATE TABLE trunc_t\); the binlog has no row changes for TRUNCATE .*re-ingest the table from a fresh snapshot/,
+    );
     expect(t.sink.ops('trunc_t')).toEqual([{ kind: 'insert', new: [1n] }]);
+
+    await exec('CREATE TABLE drop_t (id INT PRIMARY KEY)');
+    const d = startRun(config(), [{ name: 'drop_t', resumeFrom: null }]);
+    await d.sink.waitSnapshot('drop_t');
+    await exec('DROP TABLE drop_t');
+    const e4 = await d.outcome;
+    await d.connector.close();
+    expect((e4 as Error).message).toMatch(/table "drop_t" was dropped/);
 
     await exec('CREATE TABLE retype_t (id INT PRIMARY KEY, v INT)');
     const r = startRun(config(), [{ name: 'retype_t', resumeFrom: null }]);

@@ -22,6 +22,7 @@ import {
 } from './catalog.js';
 import { classifyError, connectionOptions, openConnection, query, type RawConnection } from './client.js';
 import { defaultServerId, MYSQL_DEFAULTS, type MysqlConfig, validateMysqlConfig } from './config.js';
+import { tableDdl } from './ddl.js';
 import {
   type BinlogPosition,
   binlogFileName,
@@ -80,6 +81,8 @@ interface BinlogEvent {
   readonly binlogName?: string;
   readonly position?: number;
   readonly query?: string;
+  /** A query's current database. */
+  readonly schema?: string;
   readonly gtid?: string;
   readonly standalone?: boolean;
   readonly tableId?: number;
@@ -552,10 +555,16 @@ class MysqlConnector implements Connector {
             } else if (upper === 'COMMIT' || upper === 'ROLLBACK' || upper.startsWith('XA COMMIT')) {
               await commit(ev.nextPosition);
             } else {
-              const m = /^TRUNCATE\s+(?:TABLE\s+)?(?:`?([^`.\s]+)`?\.)?`?([^`\s;]+)`?/i.exec(text);
-              if (m && byName.has(m[2]!) && (m[1] === undefined || m[1] === database)) {
+              const hit = tableDdl(text, ev.schema ?? '').find(
+                (d) => d.schema === database && byName.has(d.table),
+              );
+              if (hit !== undefined) {
+                const why =
+                  hit.verb === 'truncated'
+                    ? 'the binlog has no row changes for TRUNCATE (use DELETE FROM to empty a table that is ingested)'
+                    : `the binlog has no row changes for a table being ${hit.verb}`;
                 throw new ConnectorError(
-                  `${this.where}: table "${m[2]}" was truncated; the binlog has no row changes for TRUNCATE, so ingestion cannot follow it — re-ingest the table from a fresh snapshot (use DELETE FROM to empty a table that is ingested)`,
+                  `${this.where}: table "${hit.table}" was ${hit.verb} (${text.slice(0, 80)}); ${why}, so ingestion cannot follow it — re-ingest the table from a fresh snapshot`,
                 );
               }
               // DDL is its own event group: it ends the group its GTID opened.

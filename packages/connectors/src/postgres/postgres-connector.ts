@@ -1,4 +1,17 @@
-import { ConfigError, type Operation, type Row, type SourcePosition, type Value } from '@dozer/core';
+import {
+  ConfigError,
+  DateValue,
+  Decimal,
+  Duration,
+  type FieldType,
+  Json,
+  type Operation,
+  Point,
+  type Row,
+  type SourcePosition,
+  Timestamp,
+  type Value,
+} from '@dozer/core';
 import type pg from 'pg';
 import {
   type Connector,
@@ -328,13 +341,16 @@ class PostgresConnector implements Connector {
         let count = 0;
         await this.readTable(client, run, signal, async (rows) => {
           if (!snap) return;
-          count += rows.length;
-          const ops: Operation[] = rows.map((r) => ({ kind: 'insert', new: run.projection.project(r) }));
-          await sink.write({
-            table: run.name,
-            ops,
-            position: formatPosition({ kind: 'snapshot', lsn: at, count }),
-          });
+          for (let i = 0; i < rows.length && !signal.aborted; i += this.batchSize) {
+            const chunk = rows.slice(i, i + this.batchSize);
+            count += chunk.length;
+            const ops: Operation[] = chunk.map((r) => ({ kind: 'insert', new: run.projection.project(r) }));
+            await sink.write({
+              table: run.name,
+              ops,
+              position: formatPosition({ kind: 'snapshot', lsn: at, count }),
+            });
+          }
         });
         if (signal.aborted) return;
         if (snap) {
@@ -676,7 +692,7 @@ class PostgresConnector implements Connector {
     run.cache.set(run.cache.keyOf(row), row);
     run.pending.push({
       kind: 'update',
-      old: run.projection.project(this.decodeRow(run, known, rel.decoders)),
+      old: run.projection.project(this.decodeOld(run, known, rel.decoders)),
       new: run.projection.project(this.decodeRow(run, row, rel.decoders)),
     });
   }
@@ -687,19 +703,39 @@ class PostgresConnector implements Connector {
     let old = oldIsKey ? run.cache.get(key) : (raw as RawRow);
     if (old === undefined) old = this.unknownOld(run, raw);
     run.cache.delete(key);
-    run.pending.push({ kind: 'delete', old: run.projection.project(this.decodeRow(run, old, rel.decoders)) });
+    run.pending.push({ kind: 'delete', old: run.projection.project(this.decodeOld(run, old, rel.decoders)) });
   }
 
-  /** The old row when neither the stream nor the cache knows it: the key values the stream sent. */
+  /** Old rows built from a key alone (see {@link unknownOld}). */
+  private readonly keyOnly = new WeakSet<RawRow>();
+
+  /**
+   * The old row when neither the stream nor the cache knows it (an update
+   * or delete under REPLICA IDENTITY DEFAULT of a row last changed before a
+   * resume position): only its key is known.
+   */
   private unknownOld(run: TableRun, raw: RawTuple): RawRow {
     if (!run.warnedMissingOld) {
       run.warnedMissingOld = true;
       this.context.logger.warn(
-        'postgres: an update or delete of a row the connector has not seen; its old row carries only the key. ALTER TABLE … REPLICA IDENTITY FULL makes old rows exact',
+        'postgres: an update or delete of a row the connector has not seen (it changed before the resume position); its old row carries only the key. ALTER TABLE … REPLICA IDENTITY FULL makes old rows exact',
         { table: run.name },
       );
     }
-    return raw.map((v) => v ?? null);
+    const row = raw.map((v) => v ?? null);
+    this.keyOnly.add(row);
+    return row;
+  }
+
+  /** Decodes an old row; one built from a key alone gets zero values where its fields may not be NULL. */
+  private decodeOld(run: TableRun, raw: RawRow, decoders: readonly TextDecoder[]): Value[] {
+    const row = this.decodeRow(run, raw, decoders);
+    if (!this.keyOnly.has(raw)) return row;
+    const fields = run.table.schema.fields;
+    for (let i = 0; i < row.length; i++) {
+      if (row[i] === null && !fields[i]!.nullable) row[i] = zeroValue(fields[i]!.type);
+    }
+    return row;
   }
 
   private async flushAll(sink: IngestSink): Promise<void> {
@@ -766,6 +802,36 @@ class PostgresConnector implements Connector {
 
   async close(): Promise<void> {
     this.stop.abort();
+  }
+}
+
+/** A value of `type` standing in for an unknown one in a field that may not be NULL. */
+function zeroValue(type: FieldType): Value {
+  switch (type) {
+    case 'int':
+    case 'uint':
+      return 0n;
+    case 'float':
+      return 0;
+    case 'boolean':
+      return false;
+    case 'string':
+    case 'text':
+      return '';
+    case 'binary':
+      return new Uint8Array(0);
+    case 'decimal':
+      return new Decimal(0n, 0);
+    case 'timestamp':
+      return new Timestamp(0n);
+    case 'date':
+      return new DateValue(0);
+    case 'json':
+      return new Json(null);
+    case 'duration':
+      return new Duration(0, 0, 0n);
+    case 'point':
+      return new Point(0, 0);
   }
 }
 
