@@ -12,7 +12,7 @@ import {
 import { SqlEvalError } from '../errors.js';
 import { makeConverter, textToValue } from './cast.js';
 import type { ArithOp, CompareOp, Expr, SqlType } from './expr.js';
-import { type BindContext, functionNames, lookupFunction } from './functions.js';
+import { type BindContext, type FunctionDef, functionNames, lookupFunction } from './functions.js';
 import type { Token } from './lexer.js';
 import { likeToRegExp } from './like.js';
 import type { SourceText, Span } from './source.js';
@@ -159,6 +159,8 @@ export class ExprBinder {
         return this.call(ast, span);
       case 'cast':
         return this.cast(ast, span);
+      case 'extract':
+        return this.extract(ast, span);
       case 'case':
         return this.caseExpr(ast, span);
       case 'aggr_func':
@@ -499,6 +501,7 @@ export class ExprBinder {
       };
     }
     if (op === '||') return this.concat(left, right, span);
+    if (op === '->' || op === '->>') return this.applyFunction(lookupFunction(op)!, op, [left, right], span);
     if (op === '+' || op === '-' || op === '*' || op === '/' || op === '%')
       return this.arith(op, left, right, span);
     throw this.src.error(`unsupported operator ${op} in ${ctx}`, span.start);
@@ -676,6 +679,8 @@ export class ExprBinder {
       argAsts = fromAt >= 0 ? [exprs[exprs.length - 1]!, ...exprs.slice(0, -1)] : exprs;
       fnName = mode === 'LEADING' ? 'ltrim' : mode === 'TRAILING' ? 'rtrim' : 'btrim';
     }
+    // NOW() is fixed when the SQL is compiled, so a row's retraction recomputes what was emitted for it.
+    if (fnName === 'now' && argAsts.length === 0) return this.literal(span, 'timestamp', Timestamp.now());
     const def = lookupFunction(fnName);
     if (def === undefined) {
       throw this.src.error(
@@ -698,6 +703,16 @@ export class ExprBinder {
       );
     }
     const args = argAsts.map((a) => this.bind(a, span));
+    return this.applyFunction(
+      def,
+      fnName === 'btrim' && name.toLowerCase() === 'trim' ? 'trim' : fnName,
+      args,
+      span,
+    );
+  }
+
+  /** Types a call of `def` on bound arguments. */
+  private applyFunction(def: FunctionDef, name: string, args: Expr[], span: Span): Expr {
     const cx: BindContext = {
       fail: (message, hint) => {
         throw this.src.error(`${message} in "${this.fragment(span)}"`, span.start, hint);
@@ -705,12 +720,22 @@ export class ExprBinder {
       unify: (exprs, what) => this.unify(exprs, `${what} of "${this.fragment(span)}"`, span.start),
     };
     const bound = def.bind(args, cx);
-    return {
-      kind: 'call',
-      ...this.base(span, bound.type, bound.nullable),
-      name: fnName === 'btrim' && name.toLowerCase() === 'trim' ? 'trim' : fnName,
-      args: bound.args,
-    };
+    return { kind: 'call', ...this.base(span, bound.type, bound.nullable), name, args: bound.args };
+  }
+
+  /** `EXTRACT(field FROM source)`: a call of extract('field', source). */
+  private extract(ast: Ast, span: Span): Expr {
+    const args = child(ast, 'args');
+    const field = text(args, 'field') ?? '';
+    const source = child(args ?? {}, 'source');
+    if (source === null) throw this.src.error(`malformed EXTRACT in "${this.fragment(span)}"`, span.start);
+    const def = lookupFunction('extract')!;
+    return this.applyFunction(
+      def,
+      'extract',
+      [this.literal(span, 'string', field, true), this.bind(source, span)],
+      span,
+    );
   }
 
   private cast(ast: Ast, span: Span): Expr {

@@ -41,8 +41,8 @@ export function formatExpr(e: Expr): string {
       return e.implicit ? `${formatExpr(e.operand)}::${t}` : `CAST(${formatExpr(e.operand)} AS ${t})`;
     }
     case 'call':
-      return e.name === '||'
-        ? `(${formatExpr(e.args[0]!)} || ${formatExpr(e.args[1]!)})`
+      return e.name === '||' || e.name === '->' || e.name === '->>'
+        ? `(${formatExpr(e.args[0]!)} ${e.name} ${formatExpr(e.args[1]!)})`
         : `${e.name}(${e.args.map(formatExpr).join(', ')})`;
   }
 }

@@ -2,6 +2,7 @@ import { compareValues, Decimal, type FieldType, INT64_MIN, type Value } from '@
 import { SqlEvalError } from '../errors.js';
 import { valueToText } from './cast.js';
 import type { Evaluator, Expr, SqlType } from './expr.js';
+import { timeJsonFunctions } from './time-json-functions.js';
 import { isInteger, isNumeric, isText } from './type-rules.js';
 
 /** What a function needs from the binder while checking its arguments. */
@@ -158,6 +159,7 @@ function roundHalfEven(x: number): number {
 }
 
 const FUNCTIONS: { readonly [name: string]: FunctionDef } = {
+  ...timeJsonFunctions(),
   upper: textFn('upper(string)', (s) => s.toUpperCase(), 'same'),
   lower: textFn('lower(string)', (s) => s.toLowerCase(), 'same'),
   length: {
@@ -316,5 +318,5 @@ export function lookupFunction(name: string): FunctionDef | undefined {
 
 /** Names of all functions, for "unknown function" hints. */
 export function functionNames(): string[] {
-  return [...Object.keys(FUNCTIONS), 'ceiling'].sort();
+  return [...Object.keys(FUNCTIONS).filter((n) => /^[a-z_]+$/.test(n)), 'ceiling', 'now'].sort();
 }
