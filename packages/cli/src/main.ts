@@ -2,8 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { generateToken } from '@dozer/api';
 import { createConnectorRegistry, silentLogger } from '@dozer/connectors';
-import { ConfigError, isDozerError } from '@dozer/core';
+import { ConfigError, isDozerError, type JsonValue } from '@dozer/core';
+import { resolveAuthConfig } from './auth.js';
 import { type DozerConfig, loadConfig, renderInitTemplate } from './config/index.js';
 import { createLogger } from './logger.js';
 import { planPipeline, startPipeline } from './pipeline.js';
@@ -21,11 +23,18 @@ Commands:
   clean             delete the home_dir (the store and local state)
   connectors ls [connection]
                     list the tables of a connection (all connections when none is named) and their schemas
+  security generate-token
+                    print a signed API token (needs api.auth in dozer.yaml)
 
 Options:
   -c, --config <file>   the config file (default: ./dozer.yaml)
   --force               init: overwrite an existing dozer.yaml
   --explain             build: print the SQL plan
+  --subject <name>      generate-token: the token's subject (sub)
+  --endpoints <a,b>     generate-token: only these endpoints (default: all)
+  --filter <json>       generate-token: a $filter ANDed into every read of every endpoint
+  --filters <json>      generate-token: per endpoint $filters, {"<endpoint>": {...}, "*": {...}}
+  --expires-in <time>   generate-token: lifetime like 3600, 90m, 12h or 30d (default: no expiry)
   -h, --help            this help
   -v, --version         the version
 `;
@@ -66,6 +75,14 @@ export async function main(argv: readonly string[]): Promise<number> {
           return 2;
         }
         return await listConnectorTables(configPath, positionals[2]);
+      case 'security':
+        if (positionals[1] !== 'generate-token') {
+          process.stderr.write(
+            'dozer: usage: dozer security generate-token [--subject s] [--endpoints a,b] [--filter json] [--expires-in 12h]\n',
+          );
+          return 2;
+        }
+        return await generateTokenCommand(configPath, values);
       default:
         process.stderr.write(`dozer: unknown command "${command}"\nRun "dozer --help" for usage.\n`);
         return 2;
@@ -83,6 +100,11 @@ function parse(argv: readonly string[]) {
       config: { type: 'string', short: 'c' },
       force: { type: 'boolean' },
       explain: { type: 'boolean' },
+      subject: { type: 'string' },
+      endpoints: { type: 'string' },
+      filter: { type: 'string' },
+      filters: { type: 'string' },
+      'expires-in': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -176,6 +198,80 @@ async function listConnectorTables(configPath: string, only: string | undefined)
     }
   }
   return 0;
+}
+
+async function generateTokenCommand(
+  configPath: string,
+  values: ReturnType<typeof parse>['values'],
+): Promise<number> {
+  if (!fs.existsSync(configPath)) {
+    throw new ConfigError(`no config file at ${configPath}; pass -c <file>`);
+  }
+  const config = loadConfig(configPath, {});
+  if (!config.api.auth) {
+    throw new ConfigError(
+      `${path.basename(configPath)} has no api.auth section: add one (algorithm HS256 with a secret, or RS256 with key files) to issue tokens`,
+    );
+  }
+  const known = config.endpoints.map((e) => e.name);
+  const endpoints = values.endpoints
+    ?.split(',')
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0);
+  for (const name of [...(endpoints ?? [])]) {
+    if (!known.includes(name)) {
+      throw new ConfigError(`--endpoints: no endpoint "${name}" (endpoints: ${known.join(', ') || 'none'})`);
+    }
+  }
+  const filters: { [endpoint: string]: JsonValue } = {};
+  if (values.filters !== undefined) {
+    const parsed = parseJsonOption('--filters', values.filters);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ConfigError(
+        '--filters: expected a JSON object of endpoint name to $filter, e.g. {"trips": {"vendor": 1}}',
+      );
+    }
+    for (const [name, f] of Object.entries(parsed)) {
+      if (name !== '*' && !known.includes(name)) {
+        throw new ConfigError(
+          `--filters: no endpoint "${name}" (endpoints: ${known.join(', ') || 'none'}; "*" is every endpoint)`,
+        );
+      }
+      filters[name] = f as JsonValue;
+    }
+  }
+  if (values.filter !== undefined) filters['*'] = parseJsonOption('--filter', values.filter);
+  const expiresInSeconds =
+    values['expires-in'] === undefined ? undefined : parseDuration(values['expires-in']);
+  const token = await generateToken(resolveAuthConfig(config.api.auth, { needPrivateKey: true }), {
+    ...(values.subject ? { subject: values.subject } : {}),
+    ...(endpoints ? { endpoints } : {}),
+    ...(Object.keys(filters).length ? { filters } : {}),
+    ...(expiresInSeconds === undefined ? {} : { expiresInSeconds }),
+  });
+  process.stdout.write(`${token}\n`);
+  return 0;
+}
+
+function parseJsonOption(option: string, text: string): JsonValue {
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch (e) {
+    throw new ConfigError(`${option}: not valid JSON (${(e as Error).message}): ${text}`);
+  }
+}
+
+/** `3600`, `90s`, `90m`, `12h`, `30d` → seconds. */
+function parseDuration(text: string): number {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (!m)
+    throw new ConfigError(
+      `--expires-in: expected seconds or a number with s, m, h or d (e.g. 12h), got "${text}"`,
+    );
+  const n = Number(m[1]);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  if (n <= 0) throw new ConfigError(`--expires-in: must be positive, got "${text}"`);
+  return n * unit;
 }
 
 function clean(configPath: string): number {

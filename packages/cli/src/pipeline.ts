@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { createRestApp, type RunningServer, startHttpServer } from '@dozer/api';
+import { createAuthenticator, createRestApp, type RunningServer, startHttpServer } from '@dozer/api';
 import {
   type Connector,
   type ConnectorRegistry,
@@ -10,6 +10,7 @@ import {
 import { ConfigError, type OpBatch, type Operation, type Schema } from '@dozer/core';
 import { compileSql, type SqlExecutor, type SqlPipeline } from '@dozer/sql';
 import { type EndpointStore, openStore, type Store } from '@dozer/store';
+import { resolveAuthConfig } from './auth.js';
 import type { DozerConfig, SourceConfig } from './config/index.js';
 import type { Logger } from './logger.js';
 import type { SourceStats } from './progress.js';
@@ -137,8 +138,10 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
     const statsByName = new Map(sources.map((s) => [s.name, s]));
     const executor: SqlExecutor | undefined = plan.sql?.createExecutor();
 
+    const auth = config.api.auth ? createAuthenticator(resolveAuthConfig(config.api.auth)) : undefined;
     const app = createRestApp({
       info: { title: config.app_name, version: '1' },
+      ...(auth ? { auth } : {}),
       endpoints: config.endpoints.map((ep) => ({
         name: ep.name,
         path: ep.path,

@@ -85,7 +85,10 @@ export function spawnDozer(
 }
 
 /** Runs `dozer <args>` to completion. */
-export async function runDozer(args: readonly string[], options: { cwd?: string } = {}) {
+export async function runDozer(
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+) {
   const p = spawnDozer(args, options);
   const code = await p.exited;
   return { code, stdout: p.stdout(), stderr: p.stderr() };

@@ -42,6 +42,7 @@ export {
 } from './template.js';
 export type {
   ApiConfig,
+  AuthSettings,
   ConnectionConfig,
   ConnectionConfigIssue,
   ConnectionValidator,

@@ -64,6 +64,21 @@ export interface ApiConfig {
   readonly default_limit: number;
   /** Largest limit a query may ask for (default 5000). */
   readonly max_limit: number;
+  /** JWT bearer-token auth on REST and gRPC; open when absent. Key files are absolute paths. */
+  readonly auth?: AuthSettings;
+}
+
+/** `api.auth`: how bearer tokens are signed and checked. */
+export interface AuthSettings {
+  readonly algorithm: 'HS256' | 'RS256';
+  /** HS256: the shared secret (use `${ENV}` substitution). */
+  readonly secret?: string;
+  /** RS256: PEM public key that verifies tokens. */
+  readonly public_key_file?: string;
+  /** RS256: PEM private key, needed only by `dozer security generate-token`. */
+  readonly private_key_file?: string;
+  readonly issuer?: string;
+  readonly audience?: string;
 }
 
 /** A validated dozer.yaml with every default filled in. */
