@@ -15,3 +15,37 @@ export class InvalidQueryError extends DozerError {
     super(ErrorCode.InvalidQuery, message, options);
   }
 }
+
+/**
+ * An operation conflicts with the stored rows and the endpoint's conflict
+ * resolution says `panic` (an insert of a taken key, an update or delete of
+ * a missing row). The whole batch was rolled back.
+ */
+export class ConflictError extends StoreError {
+  override name = 'ConflictError';
+  constructor(
+    message: string,
+    /** The endpoint. */
+    readonly endpoint: string,
+    /** The conflicting key, as field name → value text. */
+    readonly key: Readonly<Record<string, string>>,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The changes after the asked version were already pruned from the change
+ * feed (code INVALID_QUERY): reload the endpoint's rows and follow the feed
+ * from `version()` on.
+ */
+export class ChangesExpiredError extends DozerError {
+  override name = 'ChangesExpiredError';
+  constructor(
+    message: string,
+    /** The smallest `after` that `changesSince` still answers. */
+    readonly oldestAfter: bigint,
+  ) {
+    super(ErrorCode.InvalidQuery, message);
+  }
+}

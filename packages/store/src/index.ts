@@ -1,6 +1,10 @@
 /** An indexed LMDB store for endpoint rows: writes of operations, key lookups, filtered and ordered queries. */
 
 export {
+  /** The change feed no longer holds the changes asked for (code INVALID_QUERY): reload and follow on. */
+  ChangesExpiredError,
+  /** An operation conflicts with the stored rows under a `panic` conflict resolution (code STORE). */
+  ConflictError,
   /** A query or filter is malformed (code INVALID_QUERY). */
   InvalidQueryError,
   /** The store failed or its contents conflict with a request (code STORE). */
@@ -29,14 +33,24 @@ export {
   type SortDirection,
 } from './query.js';
 export {
+  /** Conflict resolution of an endpoint: on_insert, on_update, on_delete. */
+  type ConflictResolution,
   /** What an endpoint stores: name, schema, primary key override, secondary indexes. */
   type EndpointDefinition,
   /** One endpoint's rows and indexes: apply, get, query, count, explain. */
   type EndpointStore,
+  /** What a delete of a missing row does: `nothing`, `panic`. */
+  type OnDelete,
+  /** What an insert of a taken key does: `nothing`, `update`, `panic`. */
+  type OnInsert,
+  /** What an update of a missing row, or onto a taken key, does: `nothing`, `upsert`, `panic`. */
+  type OnUpdate,
   /** Options of `openStore`: path, initial map size, query limits. */
   type OpenStoreOptions,
   /** Opens (creating if needed) a store in a directory. */
   openStore,
   /** An LMDB environment holding endpoints. */
   type Store,
+  /** One operation as it took effect, with the endpoint's version after it. */
+  type StoreChange,
 } from './store.js';

@@ -9,7 +9,7 @@ import {
   type Value,
 } from '@dozer/core';
 import { type Database, type Key, open, type RootDatabase, type Transaction } from 'lmdb';
-import { InvalidQueryError, StoreError } from './errors.js';
+import { ChangesExpiredError, ConflictError, InvalidQueryError, StoreError } from './errors.js';
 import { compareKeys, KEY_FORMAT_VERSION, type TupleWriter, tupleWriter } from './internal/key-codec.js';
 import {
   type Condition,
@@ -36,6 +36,38 @@ export interface OpenStoreOptions {
   readonly defaultLimit?: number;
   /** Largest `$limit` accepted. Default 5000. */
   readonly maxLimit?: number;
+  /**
+   * How many of the latest changes each endpoint keeps in its change feed
+   * (in LMDB, written in the same transaction as the rows). Default 10,000.
+   */
+  readonly changeRetention?: number;
+}
+
+/** What to do with an insert whose primary key is taken: ignore it, replace the row, or fail. */
+export type OnInsert = 'nothing' | 'update' | 'panic';
+/** What to do with an update whose old row is missing (or whose new key is taken): ignore, upsert, or fail. */
+export type OnUpdate = 'nothing' | 'upsert' | 'panic';
+/** What to do with a delete whose row is missing: ignore it or fail. */
+export type OnDelete = 'nothing' | 'panic';
+
+/** Conflict resolution of an endpoint (config `conflict_resolution`), as in Dozer. */
+export interface ConflictResolution {
+  /** Default `'update'`: the new row replaces the stored one. */
+  readonly onInsert?: OnInsert;
+  /** Default `'upsert'`: a missing old row is inserted, a taken new key is replaced. */
+  readonly onUpdate?: OnUpdate;
+  /** Default `'nothing'`. */
+  readonly onDelete?: OnDelete;
+}
+
+/**
+ * One operation as it took effect in the store (after conflict resolution),
+ * with the endpoint's version after it. Versions are per endpoint, dense,
+ * start at 1n.
+ */
+export interface StoreChange {
+  readonly version: bigint;
+  readonly op: Operation;
 }
 
 /** What an endpoint stores: its name, schema and indexes. */
@@ -52,6 +84,8 @@ export interface EndpointDefinition {
    * first primary key field (the primary index already orders it).
    */
   readonly secondaryIndexes?: readonly (readonly string[])[] | 'all';
+  /** What an insert of a taken key, an update of a missing row, a delete of a missing row do. */
+  readonly conflictResolution?: ConflictResolution;
 }
 
 /** An LMDB environment holding endpoints. */
@@ -97,6 +131,21 @@ export interface EndpointStore {
   explain(q: Query): string;
   /** {@link parseQuery} with this store's limits. */
   parseQuery(json: unknown): Query;
+  /** The version of the last applied change (0n when none). */
+  version(): bigint;
+  /**
+   * Retained changes with version > `after`, oldest first, at most `limit`.
+   * Throws {@link ChangesExpiredError} when changes after `after` were
+   * already pruned, and InvalidQueryError when `after` is ahead of `version()`.
+   */
+  changesSince(after: bigint, limit?: number): StoreChange[];
+  /**
+   * Calls `listener` after each committed apply with the changes it made, in
+   * order. Returns an unsubscribe function. A listener that throws affects
+   * neither the write nor the other listeners; its error is rethrown on a
+   * microtask (an uncaught exception), so catch inside listeners.
+   */
+  subscribe(listener: (changes: readonly StoreChange[]) => void): () => void;
 }
 
 /** LMDB's largest key with the default 4 KiB page. */
@@ -108,6 +157,17 @@ const ROW_KEY_HASH_THRESHOLD = 480;
 const ROW_KEY_PREFIX = ROW_KEY_HASH_THRESHOLD - 32;
 const EMPTY = new Uint8Array(0);
 const META_VERSION = 1;
+const DEFAULT_CHANGE_RETENTION = 10_000;
+/**
+ * Change feed (format version 1), database `endpoint/<name>/changes`:
+ * key 8-byte big-endian version → kind byte (0 insert, 1 delete, 2 update),
+ * uint32 LE byte length of the old row, the old row, the new row (rows in
+ * the row encoding, without the copy count of endpoints without a primary
+ * key). Key FEED_STATE_KEY → uint64 BE version of the last change, uint64 BE
+ * version through which changes are pruned.
+ */
+const FEED_STATE_KEY = new Uint8Array([0xff]);
+const OP_KINDS = ['insert', 'delete', 'update'] as const;
 /** Types left out of the default `'all'` indexes: long or unordered values (full-text indexes come later). */
 const UNINDEXED_BY_DEFAULT: readonly FieldType[] = ['text', 'binary', 'json'];
 
@@ -130,6 +190,7 @@ interface KeyHolder {
 interface Dbs {
   readonly rows: Database<Buffer, Key>;
   readonly index: Database<Buffer, Key>;
+  readonly changes: Database<Buffer, Key>;
   readonly holder: KeyHolder;
 }
 
@@ -147,10 +208,15 @@ class LmdbStore implements Store {
   private readonly open = new Map<string, LmdbEndpoint>();
   readonly defaultLimit: number;
   readonly maxLimit: number;
+  readonly changeRetention: number;
 
   constructor(options: OpenStoreOptions) {
     this.defaultLimit = options.defaultLimit ?? DEFAULT_QUERY_LIMITS.defaultLimit;
     this.maxLimit = options.maxLimit ?? DEFAULT_QUERY_LIMITS.maxLimit;
+    this.changeRetention = options.changeRetention ?? DEFAULT_CHANGE_RETENTION;
+    if (!Number.isSafeInteger(this.changeRetention) || this.changeRetention < 0) {
+      throw new StoreError(`changeRetention must be a non-negative integer, got ${options.changeRetention}`);
+    }
     if (this.defaultLimit > this.maxLimit) {
       throw new StoreError(`defaultLimit ${this.defaultLimit} is larger than maxLimit ${this.maxLimit}`);
     }
@@ -184,6 +250,11 @@ class LmdbStore implements Store {
       this.root.transactionSync(() => {
         dbs.rows.clearSync();
         dbs.index.clearSync();
+        // Versions keep counting across a reset, and the changes before it are expired, so a
+        // reader following the feed learns that it must reload instead of mixing two histories.
+        const { version } = readFeedState(dbs.changes);
+        dbs.changes.clearSync();
+        writeFeedState(dbs.changes, version, version);
         this.meta.putSync(def.name, expected);
       });
     } else {
@@ -235,6 +306,7 @@ class LmdbStore implements Store {
       dbs = {
         rows: this.root.openDB<Buffer, Key>(options('')),
         index: this.root.openDB<Buffer, Key>(options('/indexes')),
+        changes: this.root.openDB<Buffer, Key>(options('/changes')),
         holder,
       };
       this.dbs.set(name, dbs);
@@ -313,6 +385,9 @@ interface Layout {
   readonly lookupWriter: TupleWriter;
   readonly encoder: RowEncoder;
   readonly decoder: RowDecoder;
+  readonly onInsert: OnInsert;
+  readonly onUpdate: OnUpdate;
+  readonly onDelete: OnDelete;
 }
 
 function makeLayout(def: EndpointDefinition): Layout {
@@ -362,6 +437,19 @@ function makeLayout(def: EndpointDefinition): Layout {
       seen.add(k);
     }
   }
+  const cr = def.conflictResolution ?? {};
+  const pick = <T extends string>(what: string, v: T | undefined, allowed: readonly T[], dflt: T): T => {
+    if (v === undefined) return dflt;
+    if (!allowed.includes(v)) {
+      throw new StoreError(
+        `conflict resolution ${what} of endpoint "${name}" must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`,
+      );
+    }
+    return v;
+  };
+  const onInsert = pick<OnInsert>('on_insert', cr.onInsert, ['nothing', 'update', 'panic'], 'update');
+  const onUpdate = pick<OnUpdate>('on_update', cr.onUpdate, ['nothing', 'upsert', 'panic'], 'upsert');
+  const onDelete = pick<OnDelete>('on_delete', cr.onDelete, ['nothing', 'panic'], 'nothing');
   if (indexPositions.length > 0xfffe) throw new StoreError(`endpoint "${name}" has more than 65534 indexes`);
   const effective: Schema = { fields, primaryKey };
   return {
@@ -386,17 +474,37 @@ function makeLayout(def: EndpointDefinition): Layout {
     lookupWriter: tupleWriter(keyTypes, true),
     encoder: new RowEncoder(effective),
     decoder: new RowDecoder(effective),
+    onInsert,
+    onUpdate,
+    onDelete,
   };
 }
 
+/** A new row, checked and encoded before the write transaction. */
+interface PreparedRow {
+  readonly row: Row;
+  readonly key: Uint8Array;
+  readonly value: Buffer;
+  readonly entries: readonly (readonly [Uint8Array, Buffer])[];
+}
+
 type Prepared =
-  | { readonly kind: 'delete'; readonly key: Uint8Array }
+  | { readonly kind: 'insert'; readonly i: number; readonly put: PreparedRow }
+  | { readonly kind: 'delete'; readonly i: number; readonly key: Uint8Array; readonly old: Row }
   | {
-      readonly kind: 'put';
-      readonly key: Uint8Array;
-      readonly value: Buffer;
-      readonly entries: readonly (readonly [Uint8Array, Buffer])[];
+      readonly kind: 'update';
+      readonly i: number;
+      readonly oldKey: Uint8Array;
+      readonly old: Row;
+      readonly put: PreparedRow;
     };
+
+/** A change made inside the write transaction, before it has a version: old and new rows with their bytes. */
+interface Effect {
+  readonly op: Operation;
+  readonly oldBytes: Uint8Array | undefined;
+  readonly newBytes: Uint8Array | undefined;
+}
 
 interface Hit {
   readonly row: Row;
@@ -423,15 +531,258 @@ class LmdbEndpoint implements EndpointStore {
     this.valueOffset = layout.pkless ? 4 : 0;
   }
 
+  private readonly listeners = new Set<{ listener: (changes: readonly StoreChange[]) => void }>();
+
   async apply(ops: readonly Operation[]): Promise<void> {
     const prepared = this.prepare(ops);
     if (prepared.length === 0) return;
+    let changes: StoreChange[] = [];
+    // A throw inside (a `panic` conflict) aborts the transaction: nothing of the batch is written.
     this.root.transactionSync(() => {
-      for (const p of prepared) {
-        if (p.kind === 'delete') this.remove(p.key);
-        else this.put(p);
-      }
+      const effects: Effect[] = [];
+      for (const p of prepared) this.applyOne(p, effects);
+      changes = this.record(effects);
     });
+    if (changes.length > 0) this.notify(changes);
+  }
+
+  version(): bigint {
+    return readFeedState(this.dbs.changes).version;
+  }
+
+  changesSince(after: bigint, limit?: number): StoreChange[] {
+    if (typeof after !== 'bigint' || after < 0n) {
+      throw new InvalidQueryError(
+        `changesSince: "after" must be a non-negative bigint version, got ${typeof after === 'bigint' ? after : typeof after}`,
+      );
+    }
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
+      throw new InvalidQueryError(`changesSince: "limit" must be a non-negative integer, got ${limit}`);
+    }
+    const db = this.dbs.changes;
+    const txn = this.root.useReadTransaction();
+    try {
+      const st = readFeedState(db, txn);
+      if (after > st.version) {
+        throw new InvalidQueryError(
+          `version ${after} is ahead of endpoint "${this.name}", whose last change is version ${st.version}`,
+        );
+      }
+      if (after < st.expired) {
+        throw new ChangesExpiredError(
+          `the changes of endpoint "${this.name}" after version ${after} are no longer kept ` +
+            `(it keeps the last ${this.store.changeRetention}, from after version ${st.expired}); ` +
+            `reload the rows and follow the changes after version ${st.version}`,
+          st.expired,
+        );
+      }
+      const out: StoreChange[] = [];
+      if (limit === 0 || after === st.version) return out;
+      const range = db.getRange({
+        start: versionKey(after + 1n),
+        end: FEED_STATE_KEY,
+        transaction: txn,
+        ...(limit === undefined ? {} : { limit }),
+      });
+      for (const { key, value } of range) {
+        const k = key as Uint8Array;
+        const version = new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(0);
+        out.push({ version, op: this.decodeChange(value) });
+      }
+      return out;
+    } finally {
+      txn.done();
+    }
+  }
+
+  subscribe(listener: (changes: readonly StoreChange[]) => void): () => void {
+    if (typeof listener !== 'function') throw new StoreError('subscribe needs a listener function');
+    // A wrapper, so that subscribing the same function twice gives two subscriptions.
+    const entry = { listener };
+    this.listeners.add(entry);
+    return () => {
+      this.listeners.delete(entry);
+    };
+  }
+
+  private notify(changes: readonly StoreChange[]): void {
+    for (const { listener } of [...this.listeners]) {
+      try {
+        listener(changes);
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    }
+  }
+
+  /** Gives the effects of one apply their versions, writes the retained ones and prunes the feed. */
+  private record(effects: readonly Effect[]): StoreChange[] {
+    if (effects.length === 0) return [];
+    const db = this.dbs.changes;
+    const st = readFeedState(db);
+    const version = st.version + BigInt(effects.length);
+    const floor = version - BigInt(this.store.changeRetention);
+    const expired = floor > st.expired ? floor : st.expired;
+    for (let v = st.expired + 1n; v <= expired && v <= st.version; v++) db.removeSync(versionKey(v));
+    const out: StoreChange[] = [];
+    let v = st.version;
+    for (const e of effects) {
+      v += 1n;
+      // Changes already past the retention are not written at all.
+      if (v > expired) db.putSync(versionKey(v), encodeEffect(e));
+      out.push({ version: v, op: e.op });
+    }
+    writeFeedState(db, version, expired);
+    return out;
+  }
+
+  private decodeChange(b: Buffer): Operation {
+    const kind = OP_KINDS[b[0]!];
+    const oldLen = b.readUInt32LE(1);
+    const decoder = this.layout.decoder;
+    switch (kind) {
+      case 'insert':
+        return { kind, new: decoder.decode(b, 5) };
+      case 'delete':
+        return { kind, old: decoder.decode(b, 5) };
+      case 'update':
+        return { kind, old: decoder.decode(b, 5), new: decoder.decode(b, 5 + oldLen) };
+      default:
+        throw new StoreError(
+          `the change feed of endpoint "${this.name}" holds an entry of unknown kind ${b[0]}; reset the endpoint`,
+        );
+    }
+  }
+
+  /** Applies one prepared operation with the endpoint's conflict resolution; records what it changed. */
+  private applyOne(p: Prepared, effects: Effect[]): void {
+    const { rows } = this.dbs;
+    const { pkless, onInsert, onUpdate, onDelete } = this.layout;
+    if (p.kind === 'insert') {
+      // Without a primary key an insert always adds a copy.
+      const old = pkless ? undefined : rows.getBinary(p.put.key);
+      if (old === undefined) {
+        this.addRow(p.put, effects);
+      } else if (onInsert === 'update') {
+        this.replaceRow(old, p.put, effects);
+      } else if (onInsert === 'panic') {
+        this.conflict(p, p.put.row, 'a row with this key already exists', 'on_insert: panic');
+      }
+      return;
+    }
+    if (p.kind === 'delete') {
+      const old = rows.getBinary(p.key);
+      if (old !== undefined) this.dropRow(p.key, old, effects);
+      else if (onDelete === 'panic')
+        this.conflict(p, p.old, 'there is no row with this key', 'on_delete: panic');
+      return;
+    }
+    const old = rows.getBinary(p.oldKey);
+    if (old === undefined) {
+      if (onUpdate === 'panic') {
+        this.conflict(p, p.old, 'there is no row with the old key', 'on_update: panic');
+      } else if (onUpdate === 'upsert') {
+        const taken = pkless ? undefined : rows.getBinary(p.put.key);
+        if (taken === undefined) this.addRow(p.put, effects);
+        else this.replaceRow(taken, p.put, effects);
+      }
+      return;
+    }
+    if (!pkless && compareKeys(p.oldKey, p.put.key) === 0) {
+      this.replaceRow(old, p.put, effects);
+      return;
+    }
+    const taken = pkless ? undefined : rows.getBinary(p.put.key);
+    if (taken !== undefined) {
+      if (onUpdate === 'nothing') return;
+      if (onUpdate === 'panic') {
+        this.conflict(
+          p,
+          p.put.row,
+          'the update moves its row to this key, which another row holds',
+          'on_update: panic',
+        );
+      }
+      // upsert: the moved row replaces the one at its new key.
+      this.dropRow(p.oldKey, old, effects);
+      this.replaceRow(taken, p.put, effects);
+      return;
+    }
+    // The row moves to a free key (or, without a primary key, one copy becomes a copy of the new row).
+    const gone: Effect[] = [];
+    this.dropRow(p.oldKey, old, gone);
+    const added: Effect[] = [];
+    this.addRow(p.put, added);
+    effects.push({
+      op: { kind: 'update', old: (gone[0]!.op as { old: Row }).old, new: p.put.row },
+      oldBytes: gone[0]!.oldBytes,
+      newBytes: added[0]!.newBytes,
+    });
+  }
+
+  private conflict(p: Prepared, row: Row, what: string, rule: string): never {
+    const positions = this.layout.pkless ? this.schema.fields.map((_, i) => i) : this.layout.primaryKey;
+    const key: Record<string, string> = {};
+    for (const pos of positions) key[this.schema.fields[pos]!.name] = valueText(row[pos] ?? null);
+    const keyText = Object.entries(key)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join(', ');
+    throw new ConflictError(
+      `endpoint "${this.name}", operation ${p.i} (${p.kind}) on key (${keyText}): ${what} ` +
+        `(conflict resolution ${rule}); nothing of this batch was written`,
+      this.name,
+      key,
+    );
+  }
+
+  /** Writes a new row (without a primary key: one more copy of it). */
+  private addRow(put: PreparedRow, effects: Effect[]): void {
+    const { rows, index } = this.dbs;
+    const newBytes = put.value.subarray(this.valueOffset);
+    effects.push({ op: { kind: 'insert', new: put.row }, oldBytes: undefined, newBytes });
+    if (this.layout.pkless) {
+      const old = rows.getBinary(put.key);
+      if (old !== undefined) {
+        old.writeUInt32LE(old.readUInt32LE(0) + 1, 0);
+        rows.putSync(put.key, old);
+        return;
+      }
+      put.value.writeUInt32LE(1, 0);
+    }
+    rows.putSync(put.key, put.value);
+    for (const [k, v] of put.entries) index.putSync(k, v);
+  }
+
+  /** Replaces the stored row `old` (same key, endpoints with a primary key) by the new one. */
+  private replaceRow(old: Buffer, put: PreparedRow, effects: Effect[]): void {
+    const { rows, index } = this.dbs;
+    const oldRow = this.layout.decoder.decode(old, 0);
+    this.removeIndexEntries(oldRow, put.key);
+    rows.putSync(put.key, put.value);
+    for (const [k, v] of put.entries) index.putSync(k, v);
+    effects.push({ op: { kind: 'update', old: oldRow, new: put.row }, oldBytes: old, newBytes: put.value });
+  }
+
+  /** Deletes the stored row `old` at `key` (without a primary key: one copy of it). */
+  private dropRow(key: Uint8Array, old: Buffer, effects: Effect[]): void {
+    const { rows } = this.dbs;
+    const off = this.valueOffset;
+    const oldRow = this.layout.decoder.decode(old, off);
+    effects.push({ op: { kind: 'delete', old: oldRow }, oldBytes: old.subarray(off), newBytes: undefined });
+    if (this.layout.pkless) {
+      const count = old.readUInt32LE(0);
+      if (count > 1) {
+        // A copy of the buffer: the effect keeps a view of the row bytes.
+        const b = Buffer.from(old);
+        b.writeUInt32LE(count - 1, 0);
+        rows.putSync(key, b);
+        return;
+      }
+    }
+    this.removeIndexEntries(oldRow, key);
+    rows.removeSync(key);
   }
 
   get(key: readonly Value[]): Row | undefined {
@@ -626,17 +977,24 @@ class LmdbEndpoint implements EndpointStore {
     const out: Prepared[] = [];
     ops.forEach((op, i) => {
       try {
-        if (op.kind === 'delete' || op.kind === 'update') {
-          out.push({ kind: 'delete', key: this.rowKey(op.old) });
-        }
-        if (op.kind === 'insert' || op.kind === 'update') {
-          const row = op.new;
-          const value = this.layout.encoder.encode(row, this.valueOffset);
-          const key = this.rowKey(row);
-          const entries = this.layout.indexes.map((ix) => this.indexEntry(ix, row, key));
-          out.push({ kind: 'put', key, value, entries });
-        } else if (op.kind !== 'delete') {
-          throw new StoreError(`unknown operation kind "${(op as { kind: unknown }).kind}"`);
+        switch (op.kind) {
+          case 'insert':
+            out.push({ kind: 'insert', i, put: this.prepareRow(op.new) });
+            break;
+          case 'delete':
+            out.push({ kind: 'delete', i, key: this.rowKey(op.old), old: op.old });
+            break;
+          case 'update':
+            out.push({
+              kind: 'update',
+              i,
+              oldKey: this.rowKey(op.old),
+              old: op.old,
+              put: this.prepareRow(op.new),
+            });
+            break;
+          default:
+            throw new StoreError(`unknown operation kind "${(op as { kind: unknown }).kind}"`);
         }
       } catch (e) {
         if (e instanceof StoreError) {
@@ -651,6 +1009,13 @@ class LmdbEndpoint implements EndpointStore {
       }
     });
     return out;
+  }
+
+  private prepareRow(row: Row): PreparedRow {
+    const value = this.layout.encoder.encode(row, this.valueOffset);
+    const key = this.rowKey(row);
+    const entries = this.layout.indexes.map((ix) => this.indexEntry(ix, row, key));
+    return { row, key, value, entries };
   }
 
   private rowKey(row: Row): Uint8Array {
@@ -712,40 +1077,6 @@ class LmdbEndpoint implements EndpointStore {
   private removeIndexEntries(row: Row, rowKey: Uint8Array): void {
     for (const ix of this.layout.indexes) this.dbs.index.removeSync(this.indexEntry(ix, row, rowKey)[0]);
   }
-
-  private remove(key: Uint8Array): void {
-    const { rows } = this.dbs;
-    const old = rows.getBinary(key);
-    if (old === undefined) return;
-    if (this.layout.pkless) {
-      const count = old.readUInt32LE(0);
-      if (count > 1) {
-        old.writeUInt32LE(count - 1, 0);
-        rows.putSync(key, old);
-        return;
-      }
-    }
-    this.removeIndexEntries(this.layout.decoder.decode(old, this.valueOffset), key);
-    rows.removeSync(key);
-  }
-
-  private put(p: Extract<Prepared, { kind: 'put' }>): void {
-    const { rows, index } = this.dbs;
-    const old = rows.getBinary(p.key);
-    if (this.layout.pkless) {
-      if (old !== undefined) {
-        // The same row again: one more copy.
-        old.writeUInt32LE(old.readUInt32LE(0) + 1, 0);
-        rows.putSync(p.key, old);
-        return;
-      }
-      p.value.writeUInt32LE(1, 0);
-    } else if (old !== undefined) {
-      this.removeIndexEntries(this.layout.decoder.decode(old, 0), p.key);
-    }
-    rows.putSync(p.key, p.value);
-    for (const [k, v] of p.entries) index.putSync(k, v);
-  }
 }
 
 function passes(conds: readonly Condition[], row: Row): boolean {
@@ -761,4 +1092,47 @@ function hitComparator(sort: readonly SortTerm[]): (a: Hit, b: Hit) => number {
     }
     return compareKeys(a.key, b.key);
   };
+}
+
+function versionKey(v: bigint): Uint8Array {
+  const k = new Uint8Array(8);
+  new DataView(k.buffer).setBigUint64(0, v);
+  return k;
+}
+
+interface FeedState {
+  /** Version of the last change. */
+  readonly version: bigint;
+  /** Changes with versions up to this one are pruned. */
+  readonly expired: bigint;
+}
+
+function readFeedState(db: Database<Buffer, Key>, transaction?: Transaction): FeedState {
+  const b = transaction ? db.get(FEED_STATE_KEY, { transaction }) : db.getBinary(FEED_STATE_KEY);
+  if (b === undefined) return { version: 0n, expired: 0n };
+  return { version: b.readBigUInt64BE(0), expired: b.readBigUInt64BE(8) };
+}
+
+function writeFeedState(db: Database<Buffer, Key>, version: bigint, expired: bigint): void {
+  const b = Buffer.allocUnsafe(16);
+  b.writeBigUInt64BE(version, 0);
+  b.writeBigUInt64BE(expired, 8);
+  db.putSync(FEED_STATE_KEY, b);
+}
+
+function encodeEffect(e: Effect): Buffer {
+  const oldLen = e.oldBytes?.length ?? 0;
+  const b = Buffer.allocUnsafe(5 + oldLen + (e.newBytes?.length ?? 0));
+  b[0] = OP_KINDS.indexOf(e.op.kind);
+  b.writeUInt32LE(oldLen, 1);
+  if (e.oldBytes) b.set(e.oldBytes, 5);
+  if (e.newBytes) b.set(e.newBytes, 5 + oldLen);
+  return b;
+}
+
+function valueText(v: Value): string {
+  if (v === null) return 'NULL';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v instanceof Uint8Array) return `0x${Buffer.from(v).toString('hex')}`;
+  return String(v);
 }
