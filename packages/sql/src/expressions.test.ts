@@ -285,6 +285,14 @@ describe('functions', () => {
     expect(evalExpr("TRIM(LEADING 'x' FROM s)", { s: 'xxhixx' })).toBe('hixx');
     expect(evalExpr('TRIM(TRAILING FROM s)', { s: '  hi  ' })).toBe('  hi');
     expect(evalExpr("REPLACE(s, 'l', 'L')", { s: 'hello' })).toBe('heLLo');
+    expect(evalExpr("split_part(s, '/', 2)", { s: 'a/b/c' })).toBe('b');
+    expect(evalExpr("split_part(s, '/', -1)", { s: 'a/b/c' })).toBe('c');
+    expect(evalExpr("split_part(s, '/', 4)", { s: 'a/b/c' })).toBe('');
+    expect(evalExpr("split_part(s, '', 1)", { s: 'abc' })).toBe('abc');
+    expect(evalExpr("split_part(s, '/', i)", { s: 'a/b', i: null })).toBe(null);
+    expect(evalError("split_part(s, '/', i)", { s: 'a/b', i: 0n }).message).toContain(
+      'split_part field position must not be zero',
+    );
   });
 
   it('math functions keep the argument type', () => {

@@ -128,6 +128,26 @@ describe('compile errors', () => {
       ],
       ['SELECT a.id FROM trips a JOIN trips b USING (id) INTO o', 'JOIN … USING is not supported'],
       ['INSERT INTO trips (id) VALUES (1)', 'only SELECT … INTO statements are supported, got INSERT'],
+      [
+        'SELECT id FROM trips WHERE id NOT IN (SELECT id FROM trips) INTO o',
+        'NOT IN (SELECT …) is not supported in "id NOT IN (SELECT id FROM trips)"',
+      ],
+      [
+        'SELECT id FROM trips WHERE id = 1 OR id IN (SELECT id FROM trips) INTO o',
+        'IN (SELECT …) inside OR, NOT or an expression is not supported',
+      ],
+      [
+        'SELECT id FROM trips WHERE price = (SELECT price FROM trips) INTO o',
+        'a scalar subquery must aggregate its whole input (one row, always) in "(SELECT price FROM trips)" at line 1, column 36',
+      ],
+      [
+        'SELECT id, (SELECT MAX(price) FROM trips) AS m FROM trips INTO o',
+        'a subquery is not supported in the select list',
+      ],
+      [
+        'SELECT id FROM trips WHERE id IN (SELECT id, city FROM trips) INTO o',
+        'the subquery of IN must select exactly one column, got 2 in "(SELECT id, city FROM trips)" at line 1, column 34',
+      ],
     ];
     for (const [sql, msg] of cases) expect(compileError(sql).message, sql).toContain(msg);
   });

@@ -79,7 +79,27 @@ export interface BindHooks {
   readonly window?: (ast: Ast, span: Span) => Expr;
   /** Where aggregates are not allowed, for the error message ("WHERE", "GROUP BY", …). */
   readonly clause?: string;
+  /** A scalar subquery `(SELECT …)`; `select` is its SELECT AST. */
+  readonly subquery?: (select: Ast, span: Span) => Expr;
+  /** `operand [NOT] IN (SELECT …)`; `node` is the whole IN expression's AST. */
+  readonly inSubquery?: (
+    node: Ast,
+    operand: Expr,
+    select: Ast,
+    negated: boolean,
+    span: Span,
+    subquery: Span,
+  ) => Expr;
 }
+
+/** The SELECT of a parenthesized subquery node, or null. */
+export function subquerySelect(ast: Ast): Ast | null {
+  const inner = ast.ast;
+  return isAst(inner) && inner.type === 'select' ? inner : null;
+}
+
+const SUBQUERY_HINT =
+  'subqueries are supported in FROM, and in WHERE as x IN (SELECT …) ANDed into the condition or as a scalar aggregate (SELECT MAX(x) FROM t)';
 
 const COMPARE_OPS: { readonly [op: string]: CompareOp } = {
   '=': '=',
@@ -124,6 +144,16 @@ export class ExprBinder {
   /** Binds `ast`, which lies somewhere inside `range` of the text. */
   bind(ast: Ast, range: Span): Expr {
     const span = this.spanOf(ast, range);
+    const select = subquerySelect(ast);
+    if (select !== null) {
+      const sub = this.subquerySpan(span);
+      if (this.hooks.subquery) return this.hooks.subquery(select, sub);
+      throw this.src.error(
+        `a subquery is not supported in ${this.hooks.clause ?? 'this clause'} in "${this.fragment(sub)}"`,
+        sub.start,
+        SUBQUERY_HINT,
+      );
+    }
     switch (ast.type) {
       case 'column_ref':
         return this.column(ast, span);
@@ -185,7 +215,11 @@ export class ExprBinder {
           'ROW_NUMBER() OVER (…) may appear only as a select list item',
         );
       case 'select':
-        throw this.src.error(`subqueries are not supported yet in "${this.fragment(span)}"`, span.start);
+        throw this.src.error(
+          `a subquery is not supported in ${this.hooks.clause ?? 'this clause'} in "${this.fragment(span)}"`,
+          span.start,
+          SUBQUERY_HINT,
+        );
       default:
         throw this.src.error(
           `unsupported expression "${this.fragment(span)}"`,
@@ -205,6 +239,35 @@ export class ExprBinder {
       );
     }
     return e;
+  }
+
+  /**
+   * Where a parenthesized subquery is: the parser gives the subquery node
+   * no location, so take the first `(SELECT` inside the enclosing
+   * expression and the parenthesis that closes it.
+   */
+  subquerySpan(range: Span): Span {
+    const text = this.src.text;
+    const re = /\(\s*(SELECT|WITH)\b/giy;
+    for (
+      let open = text.indexOf('(', range.start);
+      open >= 0 && open < range.end;
+      open = text.indexOf('(', open + 1)
+    ) {
+      re.lastIndex = open;
+      if (!re.test(text)) continue;
+      let depth = 0;
+      for (let i = open; i < range.end; i++) {
+        const c = text[i];
+        if (c === "'") {
+          i = text.indexOf("'", i + 1);
+          if (i < 0) break;
+        } else if (c === '(') depth++;
+        else if (c === ')' && --depth === 0) return { start: open, end: i + 1 };
+      }
+      break;
+    }
+    return range;
   }
 
   private spanOf(ast: Ast, range: Span): Span {
@@ -451,9 +514,21 @@ export class ExprBinder {
     }
     if (op === 'IN' || op === 'NOT IN') {
       const left = this.bind(leftAst, span);
-      if (rightAst.type !== 'expr_list')
-        throw this.src.error(`IN with a subquery is not supported yet in ${ctx}`, span.start);
-      const list = children(rightAst, 'value').map((a) => this.bind(a, span));
+      const items = children(rightAst, 'value');
+      const select = items.length === 1 ? subquerySelect(items[0]!) : subquerySelect(rightAst);
+      if (select !== null) {
+        if (this.hooks.inSubquery) {
+          const sub = this.subquerySpan(span);
+          return this.hooks.inSubquery(ast, left, select, op === 'NOT IN', span, sub);
+        }
+        throw this.src.error(
+          `IN (SELECT …) is not supported in ${this.hooks.clause ?? 'this clause'} in ${ctx}`,
+          span.start,
+          SUBQUERY_HINT,
+        );
+      }
+      if (rightAst.type !== 'expr_list') throw this.src.error(`malformed IN list in ${ctx}`, span.start);
+      const list = items.map((a) => this.bind(a, span));
       const u = this.unify([left, ...list], `IN list values ${ctx}`, span.start);
       const [operand, ...rest] = u.args;
       return {

@@ -232,6 +232,30 @@ const FUNCTIONS: { readonly [name: string]: FunctionDef } = {
         return from === '' ? v[0]! : (v[0] as string).split(from).join(v[2] as string);
       }),
   },
+  split_part: {
+    signature: 'split_part(string, delimiter, n)',
+    minArgs: 3,
+    maxArgs: 3,
+    bind(args, cx) {
+      requireArg(cx, this.signature, args[0]!, 0, textOrNull, 'a string');
+      requireArg(cx, this.signature, args[1]!, 1, textOrNull, 'a string');
+      requireArg(cx, this.signature, args[2]!, 2, intOrNull, 'an integer');
+      const n = args[2]!;
+      if (n.kind === 'literal' && n.value === 0n) cx.fail('split_part field position must not be zero');
+      return { type: textResult(args.slice(0, 1)), nullable: anyNullable(args), args };
+    },
+    compile: (args, _bound, where) =>
+      strict(args, (v) => {
+        const s = v[0] as string;
+        const delim = v[1] as string;
+        const n = v[2] as bigint;
+        if (n === 0n) throw new SqlEvalError(`split_part field position must not be zero ${where}`);
+        // As PostgreSQL: fields counted from 1, negative from the end; out of range is ''.
+        const parts = delim === '' ? (s === '' ? [] : [s]) : s.split(delim);
+        const i = n > 0n ? Number(n) - 1 : parts.length + Number(n);
+        return i >= 0 && i < parts.length ? parts[i]! : '';
+      }),
+  },
   abs: numericFn('abs(number)', (t, v, where) => {
     if (t === 'float') return Math.abs(v as number);
     if (t === 'decimal') return (v as Decimal).unscaled < 0n ? (v as Decimal).neg() : v;

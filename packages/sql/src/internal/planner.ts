@@ -1,7 +1,15 @@
 import { Duration, type FieldDefinition, type Schema } from '@dozer/core';
 import NodeSqlParser from 'node-sql-parser';
 import { SqlError } from '../errors.js';
-import { type Ast, type BindHooks, ExprBinder, isAst, type Scope, type ScopeRelation } from './binder.js';
+import {
+  type Ast,
+  type BindHooks,
+  ExprBinder,
+  isAst,
+  type Scope,
+  type ScopeRelation,
+  subquerySelect,
+} from './binder.js';
 import { type Expr, naturalName, type SqlType } from './expr.js';
 import { columnsOf, exprKey, rewriteExpr, sameExpr, shiftColumns } from './expr-walk.js';
 import { tokenize } from './lexer.js';
@@ -228,6 +236,7 @@ function checkStatement(src: SourceText, ast: Ast, index: number, layout: Statem
       inner.add(cteName(c).toLowerCase());
     }
     for (const part of setParts(q)) {
+      for (const sub of nestedSelects(part.ast.where)) visit(sub, inner);
       for (const item of fromItems(part.ast)) {
         const expr = isAst(item.expr) ? item.expr : null;
         if (expr !== null && isAst(expr.ast)) visit(expr.ast, inner);
@@ -469,12 +478,24 @@ class QueryPlanner {
     const scope = rel?.scope ?? null;
     const whereAst = isAst(ast.where) ? ast.where : null;
     if (whereAst !== null) {
-      const predicate = this.binder(scope, { clause: 'WHERE' }).bindCondition(
+      const sub = this.whereSubqueries(node, whereAst, ctes);
+      const predicate = this.binder(scope, sub.hooks).bindCondition(
         whereAst,
         this.layout.where ?? this.layout,
         'WHERE',
       );
-      node = { kind: 'filter', input: node, predicate, schema: node.schema };
+      const joined = sub.node();
+      const filtered: PlanNode = { kind: 'filter', input: joined, predicate, schema: joined.schema };
+      // Back to the input's columns when subqueries were joined in.
+      node =
+        joined === node
+          ? filtered
+          : {
+              kind: 'project',
+              input: filtered,
+              exprs: node.schema.fields.map((f, i) => this.fieldColumn(f, i)),
+              schema: node.schema,
+            };
     }
     const columns = Array.isArray(ast.columns) ? ast.columns.filter(isAst) : [];
     const itemSpans =
@@ -567,6 +588,120 @@ class QueryPlanner {
       node = this.distinct(node);
     }
     return this.orderLimit(ast, node);
+  }
+
+  /**
+   * Subqueries in WHERE. `x IN (SELECT y …)` ANDed into the condition is a
+   * semi-join: the input joined on x = y with the distinct values of y (the
+   * condition itself becomes TRUE). A scalar subquery must be a whole-input
+   * aggregate, so it always has exactly one row: the input is joined with
+   * that row and the subquery reads its column. Joined columns come after
+   * the input's, so the input's column indexes stay valid; the filter's
+   * output keeps the input's schema.
+   */
+  private whereSubqueries(
+    input: PlanNode,
+    whereAst: Ast,
+    ctes: ReadonlyMap<string, Ast>,
+  ): { hooks: BindHooks; node: () => PlanNode } {
+    let node = input;
+    const topLevel = new Set(conjunctAsts(whereAst));
+    const subPlan = (select: Ast, span: Span, what: string): PlanNode => {
+      const sub = this.planQuery(select, ctes, false);
+      if (sub.schema.fields.length !== 1) {
+        throw this.error(
+          `${what} must select exactly one column, got ${sub.schema.fields.length} in "${this.binder(null).fragmentOf(span)}"`,
+          span.start,
+        );
+      }
+      return sub;
+    };
+    const joinWith = (right: PlanNode, leftKeys: Expr[], rightKeys: Expr[]): number => {
+      const at = node.schema.fields.length;
+      node = {
+        kind: 'join',
+        joinType: 'inner',
+        left: node,
+        right,
+        leftKeys,
+        rightKeys,
+        residual: null,
+        schema: {
+          fields: [...node.schema.fields, ...right.schema.fields],
+          // Each input row meets at most one row of the right side: the input's key stays a key.
+          primaryKey: node.schema.primaryKey,
+        },
+      };
+      return at;
+    };
+    const column = (index: number, f: FieldDefinition, span: Span): Expr => ({
+      kind: 'column',
+      type: f.type,
+      nullable: f.nullable,
+      at: span.start,
+      where: `in "${this.binder(null).fragmentOf(span)}" ${this.src.where(span.start)}`,
+      ...(f.precision === undefined ? {} : { precision: f.precision }),
+      ...(f.scale === undefined ? {} : { scale: f.scale }),
+      index,
+      name: f.name,
+    });
+    const hooks: BindHooks = {
+      clause: 'WHERE',
+      subquery: (select, span) => {
+        const sub = subPlan(select, span, 'a scalar subquery');
+        if (!alwaysOneRow(sub)) {
+          throw this.error(
+            `a scalar subquery must aggregate its whole input (one row, always) in "${this.binder(null).fragmentOf(span)}"`,
+            span.start,
+            'e.g. (SELECT MAX(b) FROM t); for other subqueries join them in FROM',
+          );
+        }
+        const at = joinWith(sub, [], []);
+        return column(at, sub.schema.fields[0]!, span);
+      },
+      inSubquery: (inAst, operand, select, negated, span, subSpan) => {
+        const frag = this.binder(null).fragmentOf(span);
+        if (negated || !topLevel.has(inAst)) {
+          throw this.error(
+            `${negated ? 'NOT IN (SELECT …)' : 'IN (SELECT …) inside OR, NOT or an expression'} is not supported in "${frag}"`,
+            span.start,
+            'x IN (SELECT …) is supported as a condition ANDed into WHERE; for NOT IN, LEFT JOIN the subquery and keep the rows without a match',
+          );
+        }
+        const sub = this.distinct(subPlan(select, subSpan, 'the subquery of IN'));
+        const f = sub.schema.fields[0]!;
+        const b = this.binder(null);
+        const u = b.unify([operand, column(0, f, span)], `IN (SELECT …) in "${frag}"`, span.start);
+        if (u.type === 'json' || u.type === 'point') {
+          throw this.error(`IN (SELECT …) cannot compare values of type ${u.type} in "${frag}"`, span.start);
+        }
+        joinWith(sub, [u.args[0]!], [u.args[1]!]);
+        return {
+          kind: 'literal',
+          type: 'boolean',
+          nullable: false,
+          at: span.start,
+          where: `in "${frag}"`,
+          value: true,
+          fromString: false,
+        };
+      },
+    };
+    return { hooks, node: () => node };
+  }
+
+  private fieldColumn(f: FieldDefinition, index: number): Expr {
+    return {
+      kind: 'column',
+      type: f.type,
+      nullable: f.nullable,
+      at: this.layout.start,
+      where: 'in WHERE',
+      ...(f.precision === undefined ? {} : { precision: f.precision }),
+      ...(f.scale === undefined ? {} : { scale: f.scale }),
+      index,
+      name: f.name,
+    };
   }
 
   private orderLimit(ast: Ast, node: PlanNode): PlanNode {
@@ -1226,6 +1361,31 @@ function windowSpec(w: Ast): { partitionby?: Ast[]; orderby?: Ast[] } {
 function columnName(a: Ast): string {
   const col = a.column;
   return typeof col === 'string' ? col : isAst(col) && isAst(col.expr) ? String(col.expr.value) : '';
+}
+
+/** The SELECTs of the subqueries inside an expression AST (not those nested in them). */
+function nestedSelects(v: unknown): Ast[] {
+  if (Array.isArray(v)) return v.flatMap(nestedSelects);
+  if (!isAst(v)) return [];
+  const sel = subquerySelect(v);
+  if (sel !== null) return [sel];
+  return Object.entries(v).flatMap(([k, x]) => (k === 'loc' ? [] : nestedSelects(x)));
+}
+
+/** The ASTs ANDed together at the top of a condition. */
+function conjunctAsts(a: Ast): Ast[] {
+  if (a.type === 'binary_expr' && String(a.operator).toUpperCase() === 'AND') {
+    const l = isAst(a.left) ? conjunctAsts(a.left) : [];
+    const r = isAst(a.right) ? conjunctAsts(a.right) : [];
+    return [...l, ...r];
+  }
+  return [a];
+}
+
+/** Whether every row of `node` comes from one whole-input aggregate: exactly one row, always. */
+function alwaysOneRow(node: PlanNode): boolean {
+  if (node.kind === 'project') return alwaysOneRow(node.input);
+  return node.kind === 'aggregate' && node.global;
 }
 
 function containsAggregate(v: unknown): boolean {
