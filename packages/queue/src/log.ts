@@ -1,0 +1,617 @@
+import {
+  encodeSchema,
+  encodeStreamMessage,
+  isObjectNotFound,
+  type ObjectStore,
+  type OpBatch,
+  type Schema,
+  type StreamMessage,
+} from '@dozer/core';
+import { OffsetOutOfRangeError, QueueError } from './errors.js';
+import { type LogEvent, mergeLogEvents } from './events.js';
+import { decodeIndex, encodeIndex, type LogIndex } from './index-file.js';
+import type { LogEntry } from './log-entry.js';
+import { validateReaderName } from './names.js';
+import { encodeSegment, type SegmentRef } from './segment.js';
+
+/** Memory a log entry costs beyond its bytes (array slot, view object), for the memory bound. */
+const ENTRY_OVERHEAD = 64;
+
+/** Settings of one log; see `LogQueueOptions` for their meaning and defaults. */
+export interface LogSettings {
+  readonly memoryLimitBytes: number;
+  readonly offloadAtBytes: number;
+  readonly segmentTargetBytes: number;
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  readonly maxEventBytes: number;
+  readonly onError: (error: unknown, log: string) => void;
+}
+
+/** A snapshot of a log's state, for monitoring and tests. */
+export interface LogStats {
+  /** First offset still held (in a segment or in memory). */
+  readonly start: bigint;
+  /** First offset held in memory; everything before it is in segments. */
+  readonly memoryStart: bigint;
+  /** The offset the next append gets. */
+  readonly next: bigint;
+  /** Bytes of the in-memory tail as counted against `memoryLimitBytes`. */
+  readonly memoryBytes: number;
+  /** Segments listed in the index. */
+  readonly segments: number;
+  /** Appends waiting for memory (backpressure). */
+  readonly waitingAppends: number;
+  /** The last offload, index or delete failure, cleared by the next success. */
+  readonly lastError: unknown;
+  /** Registered readers and their committed offsets. */
+  readonly readers: ReadonlyMap<string, bigint>;
+}
+
+interface PendingAppend {
+  readonly bytes: Uint8Array;
+  readonly resolve: (offset: bigint) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/** Options of {@link Log.read}. */
+export interface LogReadOptions {
+  /** First offset to read; default: the log's start. */
+  readonly from?: bigint;
+  /** Stops the reader (the iterator ends). */
+  readonly signal?: AbortSignal;
+}
+
+const pad = (n: bigint) => n.toString().padStart(20, '0');
+
+/**
+ * One append-only log: entries (encoded batches and barriers) at dense
+ * offsets 0, 1, 2, …; a tail in memory bounded in bytes, the older part in
+ * immutable segment files in an object store, listed by an index object.
+ * Create logs with `LogQueue.openLog`.
+ */
+export class Log {
+  readonly schemaBytes: Uint8Array;
+  /** The object key under which this log keeps its index and segments. */
+  readonly dir: string;
+
+  // The in-memory tail: mem[head..] hold offsets memStart..next-1.
+  private mem: Uint8Array[] = [];
+  private head = 0;
+  private memStart: bigint;
+  private nextOffset: bigint;
+  private memBytes = 0;
+
+  private segments: SegmentRef[];
+  private offloadedEnd: bigint;
+  private readonly readers: Map<string, bigint>;
+  /** Segments dropped by retention, deleted once an index without them is stored. */
+  private garbage: SegmentRef[] = [];
+
+  private pending: PendingAppend[] = [];
+  private dataWaiters: (() => void)[] = [];
+  private offloading: Promise<void> | null = null;
+  private flushing = false;
+  private closing = false;
+  private stopped = false;
+  private wakeSleeper: (() => void) | null = null;
+  private lastError: unknown = null;
+
+  private indexTail: Promise<void> = Promise.resolve();
+  private queuedIndexWrite: Promise<void> | null = null;
+
+  private constructor(
+    readonly name: string,
+    readonly schema: Schema,
+    private readonly store: ObjectStore,
+    readonly storeLabel: string,
+    dir: string,
+    private readonly settings: LogSettings,
+    index: LogIndex,
+  ) {
+    this.dir = dir;
+    this.schemaBytes = index.schemaBytes;
+    this.segments = [...index.segments];
+    this.offloadedEnd = index.end;
+    this.memStart = index.end;
+    this.nextOffset = index.end;
+    this.readers = new Map(index.readers);
+    for (const [reader, committed] of this.readers) {
+      // The in-memory tail of the previous run is gone; its offsets are reused.
+      if (committed > this.nextOffset) this.readers.set(reader, this.nextOffset);
+    }
+  }
+
+  /** Opens (or creates) the log stored under `dir`. @internal Use `LogQueue.openLog`. */
+  static async open(
+    name: string,
+    schema: Schema,
+    store: ObjectStore,
+    storeLabel: string,
+    dir: string,
+    settings: LogSettings,
+    readers: readonly string[],
+  ): Promise<Log> {
+    const schemaBytes = encodeSchema(schema);
+    const indexKey = `${dir}/index.json`;
+    let index: LogIndex;
+    let fresh = false;
+    try {
+      index = decodeIndex(indexKey, await store.get(indexKey));
+    } catch (e) {
+      if (!isObjectNotFound(e)) throw e;
+      fresh = true;
+      index = { log: name, schemaBytes, start: 0n, end: 0n, segments: [], readers: new Map() };
+    }
+    if (index.log !== name) {
+      throw new QueueError(
+        `the index at "${indexKey}" in ${storeLabel} belongs to log "${index.log}", not "${name}"; ` +
+          'two logs map to the same key or the prefix is shared',
+      );
+    }
+    if (Buffer.compare(index.schemaBytes, schemaBytes) !== 0) {
+      throw new QueueError(
+        `log "${name}" in ${storeLabel} was written with a different schema; ` +
+          'delete its objects under the prefix (losing its data) or open it with the schema it was written with',
+      );
+    }
+    const log = new Log(name, schema, store, storeLabel, dir, settings, index);
+    let changed = fresh;
+    for (const r of readers) {
+      validateReaderName(r);
+      if (!log.readers.has(r)) {
+        log.readers.set(r, log.startOffset);
+        changed = true;
+      }
+    }
+    if (changed) await log.saveIndex();
+    // Segments not in the index were written by a run that stopped before it
+    // recorded them (or were left by retention): nothing refers to them.
+    const listed = new Set(log.segments.map((s) => s.key));
+    for (const key of await store.list(`${dir}/segments/`)) {
+      if (!listed.has(key)) await store.delete(key);
+    }
+    return log;
+  }
+
+  private get startOffset(): bigint {
+    return this.segments.length > 0 ? this.segments[0]!.first : this.offloadedEnd;
+  }
+
+  /** First offset the log still holds. */
+  get start(): bigint {
+    return this.startOffset;
+  }
+
+  /** The offset the next append gets. */
+  get next(): bigint {
+    return this.nextOffset;
+  }
+
+  stats(): LogStats {
+    return {
+      start: this.startOffset,
+      memoryStart: this.memStart,
+      next: this.nextOffset,
+      memoryBytes: this.memBytes,
+      segments: this.segments.length,
+      waitingAppends: this.pending.length,
+      lastError: this.lastError,
+      readers: new Map(this.readers),
+    };
+  }
+
+  // -------------------------------------------------------------------------
+  // Appending
+
+  /** Appends a batch; resolves with its offset once it is in the log (see {@link appendMessage}). */
+  append(batch: OpBatch): Promise<bigint> {
+    return this.appendMessage({ kind: 'batch', batch });
+  }
+
+  /** Appends a checkpoint barrier of `epoch`; resolves with its offset. */
+  appendBarrier(epoch: bigint): Promise<bigint> {
+    return this.appendMessage({ kind: 'barrier', epoch });
+  }
+
+  /**
+   * Appends a batch or barrier. Resolves at once while the in-memory tail is
+   * below `memoryLimitBytes`; otherwise the entry waits (in order, without
+   * an offset yet) until offloading has made room, which is how a slow or
+   * unreachable object store pushes back on the source. An entry larger
+   * than the limit is admitted when memory is empty.
+   */
+  appendMessage(message: StreamMessage): Promise<bigint> {
+    if (this.closing) return Promise.reject(this.closedError());
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeStreamMessage(this.schema, message);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (this.pending.length === 0 && this.fits(bytes)) return Promise.resolve(this.insert(bytes));
+    return new Promise<bigint>((resolve, reject) => {
+      this.pending.push({ bytes, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private fits(bytes: Uint8Array): boolean {
+    return (
+      this.memBytes === 0 || this.memBytes + bytes.length + ENTRY_OVERHEAD <= this.settings.memoryLimitBytes
+    );
+  }
+
+  private insert(bytes: Uint8Array): bigint {
+    const offset = this.nextOffset;
+    this.mem.push(bytes);
+    this.memBytes += bytes.length + ENTRY_OVERHEAD;
+    this.nextOffset = offset + 1n;
+    const waiters = this.dataWaiters;
+    if (waiters.length > 0) {
+      this.dataWaiters = [];
+      for (const w of waiters) w();
+    }
+    this.kick();
+    return offset;
+  }
+
+  private admitPending(): void {
+    while (this.pending.length > 0 && this.fits(this.pending[0]!.bytes)) {
+      const p = this.pending.shift()!;
+      p.resolve(this.insert(p.bytes));
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Offloading
+
+  private needsOffload(): boolean {
+    if (this.memStart === this.nextOffset) return false;
+    return this.flushing || this.memBytes > this.settings.offloadAtBytes || this.pending.length > 0;
+  }
+
+  private kick(): void {
+    if (this.offloading !== null || this.stopped || !this.needsOffload()) return;
+    this.offloading = this.offloadLoop().finally(() => {
+      this.offloading = null;
+      this.kick();
+    });
+  }
+
+  private async offloadLoop(): Promise<void> {
+    while (!this.stopped && this.needsOffload()) {
+      const count = this.memEntries();
+      let n = 0;
+      let size = 0;
+      while (n < count) {
+        const len = this.mem[this.head + n]!.length + ENTRY_OVERHEAD;
+        if (n > 0 && size + len > this.settings.segmentTargetBytes) break;
+        size += len;
+        n++;
+      }
+      const first = this.memStart;
+      const end = first + BigInt(n);
+      const { file, sha256 } = encodeSegment(
+        this.schemaBytes,
+        first,
+        this.mem.slice(this.head, this.head + n),
+      );
+      const ref: SegmentRef = {
+        key: `${this.dir}/segments/${pad(first)}-${pad(end)}.seg`,
+        first,
+        end,
+        bytes: file.length,
+        sha256,
+      };
+      let stored = false;
+      let listed = false;
+      let backoff = this.settings.retryInitialMs;
+      for (;;) {
+        try {
+          if (!stored) {
+            await this.store.put(ref.key, file);
+            stored = true;
+          }
+          if (!listed) {
+            this.segments.push(ref);
+            this.offloadedEnd = end;
+            listed = true;
+          }
+          await this.saveIndex();
+          break;
+        } catch (e) {
+          this.report(e);
+          if (this.stopped) return;
+          await this.sleep(backoff);
+          if (this.stopped) return;
+          backoff = Math.min(backoff * 2, this.settings.retryMaxMs);
+        }
+      }
+      this.lastError = null;
+      this.dropFromMemory(n, size);
+      this.admitPending();
+    }
+  }
+
+  private memEntries(): number {
+    return this.mem.length - this.head;
+  }
+
+  private dropFromMemory(n: number, size: number): void {
+    for (let i = 0; i < n; i++) this.mem[this.head + i] = EMPTY;
+    this.head += n;
+    this.memBytes -= size;
+    this.memStart += BigInt(n);
+    if (this.head > 1024 && this.head * 2 > this.mem.length) {
+      this.mem = this.mem.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeSleeper = done;
+    });
+  }
+
+  private report(e: unknown): void {
+    this.lastError = e;
+    try {
+      this.settings.onError(e, this.name);
+    } catch {
+      // A failing error handler must not stop offloading.
+    }
+  }
+
+  /**
+   * Writes the whole in-memory tail to segments and resolves when memory is
+   * empty (waits, retrying, while the object store is unreachable).
+   */
+  async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (!this.stopped && this.memStart < this.nextOffset) {
+        this.kick();
+        if (this.offloading === null) break;
+        await this.offloading;
+      }
+    } finally {
+      this.flushing = false;
+    }
+    if (this.memStart < this.nextOffset) throw this.closedError();
+  }
+
+  // -------------------------------------------------------------------------
+  // The index
+
+  /** Stores the index as it is when the write starts; concurrent callers share a write. */
+  private saveIndex(): Promise<void> {
+    if (this.queuedIndexWrite !== null) return this.queuedIndexWrite;
+    const write = this.indexTail
+      .catch(() => {})
+      .then(async () => {
+        this.queuedIndexWrite = null;
+        const garbage = this.garbage;
+        this.garbage = [];
+        const bytes = encodeIndex({
+          log: this.name,
+          schemaBytes: this.schemaBytes,
+          start: this.startOffset,
+          end: this.offloadedEnd,
+          segments: this.segments,
+          readers: this.readers,
+        });
+        try {
+          await this.store.put(`${this.dir}/index.json`, bytes);
+        } catch (e) {
+          this.garbage = garbage.concat(this.garbage);
+          throw e;
+        }
+        for (const g of garbage) {
+          await this.store.delete(g.key).catch((e: unknown) => this.report(e));
+        }
+      });
+    this.queuedIndexWrite = write;
+    this.indexTail = write;
+    return write;
+  }
+
+  // -------------------------------------------------------------------------
+  // Readers and retention
+
+  /**
+   * Records that `reader` has processed everything before `offset` (the
+   * next offset it will read), registering the reader if it is new, and
+   * stores it in the index. Segments every registered reader has committed
+   * past are then deleted.
+   */
+  async commit(reader: string, offset: bigint): Promise<void> {
+    validateReaderName(reader);
+    if (typeof offset !== 'bigint' || offset < this.startOffset || offset > this.nextOffset) {
+      throw new OffsetOutOfRangeError(
+        `log "${this.name}": cannot commit offset ${String(offset)} for reader "${reader}"; ` +
+          `the log holds offsets ${this.startOffset}..${this.nextOffset} (a commit names the next offset to read)`,
+        this.startOffset,
+        this.nextOffset,
+      );
+    }
+    this.readers.set(reader, offset);
+    await this.saveIndex();
+    await this.retain();
+  }
+
+  /** Registers `reader` at `from` (default: the log's start) unless it is registered; retention then waits for it. */
+  async registerReader(reader: string, from: bigint = this.startOffset): Promise<void> {
+    validateReaderName(reader);
+    if (this.readers.has(reader)) return;
+    this.checkFrom(from);
+    this.readers.set(reader, from);
+    await this.saveIndex();
+  }
+
+  /** Forgets `reader`: retention no longer waits for it. */
+  async unregisterReader(reader: string): Promise<void> {
+    if (!this.readers.delete(reader)) return;
+    await this.saveIndex();
+    await this.retain();
+  }
+
+  /** The committed offset of `reader`, or `undefined` when it is not registered. */
+  committed(reader: string): bigint | undefined {
+    return this.readers.get(reader);
+  }
+
+  /** Drops the segments every registered reader committed past; resolves once they are deleted. */
+  private async retain(): Promise<void> {
+    if (this.readers.size === 0) return;
+    let min = this.nextOffset;
+    for (const c of this.readers.values()) if (c < min) min = c;
+    let k = 0;
+    while (k < this.segments.length && this.segments[k]!.end <= min && this.segments[k]!.end <= this.memStart)
+      k++;
+    if (k === 0) return;
+    this.garbage.push(...this.segments.splice(0, k));
+    // A failed write leaves the segments in `garbage`; the next index write retries.
+    await this.saveIndex().catch((e: unknown) => this.report(e));
+  }
+
+  // -------------------------------------------------------------------------
+  // Reading
+
+  private checkFrom(from: bigint): void {
+    if (typeof from !== 'bigint' || from < this.startOffset || from > this.nextOffset) {
+      throw new OffsetOutOfRangeError(
+        `log "${this.name}": cannot read from offset ${String(from)}; it holds offsets ` +
+          `${this.startOffset}..${this.nextOffset}` +
+          (typeof from === 'bigint' && from < this.startOffset
+            ? ' (older segments were deleted once every registered reader had committed past them)'
+            : ''),
+        this.startOffset,
+        this.nextOffset,
+      );
+    }
+  }
+
+  /**
+   * The events a reader from `from` gets: segment locations for the part no
+   * longer in memory, then runs of in-memory entries, then each append as it
+   * happens. Pull-based: the log holds nothing for a reader but its cursor,
+   * and a reader that falls behind the memory start gets segment locations
+   * again. Ends when `signal` aborts or the log closes.
+   */
+  async *events(from: bigint, signal?: AbortSignal): AsyncGenerator<LogEvent> {
+    this.checkFrom(from);
+    let cursor = from;
+    const maxBytes = this.settings.maxEventBytes;
+    for (;;) {
+      if (this.stopped || signal?.aborted) return;
+      if (cursor < this.memStart) {
+        this.checkFrom(cursor);
+        const to = this.memStart;
+        const refs: SegmentRef[] = [];
+        let i = firstSegmentEndingAfter(this.segments, cursor);
+        for (; i < this.segments.length && this.segments[i]!.first < to; i++) refs.push(this.segments[i]!);
+        yield { kind: 'segments', from: cursor, to, refs };
+        cursor = to;
+        continue;
+      }
+      if (cursor < this.nextOffset) {
+        let i = this.head + Number(cursor - this.memStart);
+        const stop = this.mem.length;
+        const entries: Uint8Array[] = [];
+        let size = 0;
+        for (; i < stop; i++) {
+          const e = this.mem[i]!;
+          if (entries.length > 0 && size + e.length > maxBytes) break;
+          entries.push(e);
+          size += e.length;
+        }
+        yield { kind: 'entries', first: cursor, entries };
+        cursor += BigInt(entries.length);
+        continue;
+      }
+      await this.waitForData(signal);
+    }
+  }
+
+  private waitForData(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.stopped || signal?.aborted) return resolve();
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.dataWaiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /**
+   * Reads the log in this process from `from` on: offloaded segments from
+   * the object store (verified), then memory, then live appends, each offset
+   * once. The iterator runs until `signal` aborts, the loop breaks, or the
+   * log closes.
+   */
+  read(options: LogReadOptions = {}): AsyncGenerator<LogEntry> {
+    const from = options.from ?? this.startOffset;
+    this.checkFrom(from);
+    return mergeLogEvents(
+      this.events(from, options.signal),
+      {
+        log: this.name,
+        schema: this.schema,
+        schemaBytes: this.schemaBytes,
+        store: this.store,
+        storeLabel: this.storeLabel,
+      },
+      from,
+    );
+  }
+
+  // -------------------------------------------------------------------------
+  // Closing
+
+  /**
+   * Stops the log: new appends fail; with `flush` (the default) the
+   * in-memory tail is first written to segments so a restart continues at
+   * the same offset. Readers' iterators end; appends still waiting fail.
+   */
+  async close(options: { flush?: boolean } = {}): Promise<void> {
+    if (this.stopped) return;
+    this.closing = true;
+    if (options.flush ?? true) await this.flush();
+    this.stopped = true;
+    this.wakeSleeper?.();
+    const pending = this.pending;
+    this.pending = [];
+    for (const p of pending) p.reject(this.closedError());
+    const waiters = this.dataWaiters;
+    this.dataWaiters = [];
+    for (const w of waiters) w();
+    await this.offloading;
+    await this.indexTail.catch(() => {});
+  }
+
+  private closedError(): QueueError {
+    return new QueueError(`log "${this.name}" is closed`, { code: 'INTERNAL' });
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function firstSegmentEndingAfter(segments: readonly SegmentRef[], offset: bigint): number {
+  let lo = 0;
+  let hi = segments.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (segments[mid]!.end <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
