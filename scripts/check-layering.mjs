@@ -4,7 +4,8 @@
 //   (and declares each of them in package.json),
 // - nothing imports @dozer/cli, and there are no cycles,
 // - no file reaches into another package by a relative path or through
-//   `@dozer/x/src/...` / `@dozer/x/internal/...`.
+//   `@dozer/x/src/...` / `@dozer/x/internal/...` (tests may import the
+//   repo-wide test helpers in test/support/),
 // Exits 1 and lists every violation with file and line.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -84,7 +85,9 @@ export function checkLayering(repoRoot = root) {
         const where = `${rel}:${lineOf(text, m.index + m[0].search(/import|export/))}`;
         if (spec.startsWith('.')) {
           const resolved = path.resolve(path.dirname(file), spec);
-          if (!resolved.startsWith(unit.dir + path.sep) && resolved !== unit.dir) {
+          const sharedTestSupport =
+            isTestFile(file) && resolved.startsWith(path.join(repoRoot, 'test', 'support') + path.sep);
+          if (!resolved.startsWith(unit.dir + path.sep) && resolved !== unit.dir && !sharedTestSupport) {
             problems.push(
               `${where}: relative import "${spec}" leaves ${unit.name}; import the other package by name`,
             );
@@ -142,4 +145,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     process.exit(1);
   }
   console.log('Layering check passed: imports follow ARCHITECTURE.md.');
+}
+
+/** Tests (`*.test.ts`, or anything under a `test/` folder) may share the repo's `test/support/`. */
+function isTestFile(file) {
+  return /\.test\.[cm]?[jt]s$/.test(file) || file.split(path.sep).includes('test');
 }

@@ -181,6 +181,19 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         for (const [table, ops] of executor.push(source.name, batch.ops)) add(table, ops);
       }
       await Promise.all([...writes].map(([es, ops]) => es.apply(ops)));
+      // The store holds this batch durably now (LMDB committed it): let the source drop what
+      // comes before (a Postgres slot's confirmed LSN). Until checkpoints exist this is the
+      // durability point; a failed acknowledgement only delays the source's cleanup.
+      const connector = plan.connectors.get(source.connection);
+      if (batch.position !== null && connector?.acknowledge) {
+        connector.acknowledge(batch.table, batch.position).catch((e: unknown) => {
+          if (!abort.signal.aborted) {
+            log.warn(
+              `source ${source.name}: acknowledging position ${batch.position} failed: ${e instanceof Error ? e.message : String(e)}`,
+            );
+          }
+        });
+      }
     };
     const enqueue = (source: SourceConfig, batch: OpBatch): Promise<void> => {
       const next = chain.then(() => {

@@ -27,10 +27,11 @@ beforeAll(() => {
 afterAll(() => rmSync(project, { recursive: true, force: true }));
 
 describe('connector registry', () => {
-  it('has the built-in generator', async () => {
+  it('has the built-in kinds', async () => {
     const r = createConnectorRegistry();
-    expect(r.kinds()).toEqual(['generator']);
+    expect(r.kinds()).toEqual(['generator', 'nexmark', 'postgres', 'mysql', 'object_store']);
     expect(await r.resolve('generator')).toBe(generatorConnector);
+    for (const kind of r.kinds()) expect((await r.resolve(kind)).kind).toBe(kind);
   });
 
   it('refuses to register a kind twice', () => {
@@ -46,14 +47,14 @@ describe('connector registry', () => {
     const e = await r.resolve('postgress').catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ConfigError);
     expect((e as Error).message).toBe(
-      'unknown connector kind "postgress": built-in kinds are generator; a plugin kind is a scoped or hyphenated npm package name (@acme/dozer-x, dozer-connector-x) or a file: URL',
+      'unknown connector kind "postgress": built-in kinds are generator, nexmark, postgres, mysql, object_store; a plugin kind is a scoped or hyphenated npm package name (@acme/dozer-x, dozer-connector-x) or a file: URL',
     );
   });
 
   it('says how to install a plugin package that is missing', async () => {
     const r = createConnectorRegistry({ resolveFrom: project });
     await expect(r.resolve('dozer-connector-kafka')).rejects.toThrow(
-      `unknown connector kind "dozer-connector-kafka": it is not built in (built-in kinds: generator) and no package "dozer-connector-kafka" is installed under ${project}; if it is a plugin, install it with \`npm install dozer-connector-kafka\``,
+      `unknown connector kind "dozer-connector-kafka": it is not built in (built-in kinds: generator, nexmark, postgres, mysql, object_store) and no package "dozer-connector-kafka" is installed under ${project}; if it is a plugin, install it with \`npm install dozer-connector-kafka\``,
     );
   });
 
@@ -62,7 +63,14 @@ describe('connector registry', () => {
     const f = await r.resolve('dozer-connector-echo');
     expect(f.kind).toBe('echo');
     expect(await r.resolve('dozer-connector-echo')).toBe(f);
-    expect(r.kinds()).toEqual(['generator', 'dozer-connector-echo']);
+    expect(r.kinds()).toEqual([
+      'generator',
+      'nexmark',
+      'postgres',
+      'mysql',
+      'object_store',
+      'dozer-connector-echo',
+    ]);
     // The loaded plugin works through the interface.
     expect(f.validateConfig({ words: ['a', 7] })).toEqual([
       { path: ['words', 1], message: 'expected a string' },

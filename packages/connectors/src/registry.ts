@@ -5,6 +5,10 @@ import { ConfigError } from '@dozer/core';
 import type { ConnectorFactory } from './connector.js';
 import { ConnectorError } from './errors.js';
 import { generatorConnector } from './generator/generator-connector.js';
+import { mysqlConnector } from './mysql/index.js';
+import { nexmarkConnector } from './nexmark/nexmark-connector.js';
+import { objectStoreConnector } from './object-store/index.js';
+import { postgresConnector } from './postgres/index.js';
 
 /** Connector kinds by name, built-ins first, plugins loaded on demand. */
 export interface ConnectorRegistry {
@@ -39,7 +43,19 @@ export interface ConnectorRegistryOptions {
 // npm package names (lowercase, URL-safe), restricted to scoped or hyphenated ones.
 const PLUGIN_NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/[a-z0-9][a-z0-9._~-]*|[a-z0-9][a-z0-9._~]*-[a-z0-9._~-]*)$/;
 
-/** A registry with the built-in connectors (`generator`) registered. */
+/** The built-in connector kinds, in the order `kinds()` lists them. */
+export const BUILTIN_CONNECTORS: readonly ConnectorFactory[] = [
+  generatorConnector as ConnectorFactory,
+  nexmarkConnector as ConnectorFactory,
+  postgresConnector as ConnectorFactory,
+  mysqlConnector as ConnectorFactory,
+  objectStoreConnector as ConnectorFactory,
+];
+
+/**
+ * A registry with the built-in connectors registered: `generator`,
+ * `nexmark`, `postgres`, `mysql` and `object_store`.
+ */
 export function createConnectorRegistry(options: ConnectorRegistryOptions = {}): ConnectorRegistry {
   const factories = new Map<string, ConnectorFactory>();
   const loading = new Map<string, Promise<ConnectorFactory>>();
@@ -50,7 +66,7 @@ export function createConnectorRegistry(options: ConnectorRegistryOptions = {}):
       throw new ConnectorError(`connector kind "${factory.kind}" is already registered`);
     factories.set(factory.kind, factory);
   };
-  if (options.builtins !== false) register(generatorConnector);
+  if (options.builtins !== false) for (const f of BUILTIN_CONNECTORS) register(f);
 
   const builtinList = () => [...factories.keys()].join(', ') || '(none)';
 

@@ -12,7 +12,7 @@ import {
 } from '@dozer/core';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithService, MYSQL } from '../../test/support/services.js';
+import { describeWithService, MYSQL } from '../../../../test/support/services.js';
 import type { Connector, ConnectorLogger, IngestSink, TableRequest } from '../connector.js';
 import { silentLogger } from '../connector.js';
 import { ConnectorError } from '../errors.js';

@@ -1,8 +1,7 @@
 /**
  * The `object_store` connector: CSV, JSON lines and Parquet files in a
  * local directory or an S3 bucket, snapshotted and then polled for new
- * files. The lead registers `objectStoreConnector` in the registry and
- * re-exports these names from the package index.
+ * files. Registered as a built-in kind by the registry.
  */
 export type {
   CsvOptions,

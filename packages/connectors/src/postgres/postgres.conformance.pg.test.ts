@@ -1,5 +1,5 @@
 import { afterAll, describe, it } from 'vitest';
-import { describeWithService, PG } from '../../test/support/services.js';
+import { describeWithService, PG } from '../../../../test/support/services.js';
 import { runConnectorConformance } from '../testing/index.js';
 import type { PostgresConfig } from './config.js';
 import { PgClient } from './pg-client.js';

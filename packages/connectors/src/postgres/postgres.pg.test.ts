@@ -10,7 +10,7 @@ import {
 } from '@dozer/core';
 import type pg from 'pg';
 import { beforeAll, expect, it } from 'vitest';
-import { describeWithService, PG } from '../../test/support/services.js';
+import { describeWithService, PG } from '../../../../test/support/services.js';
 import type { Connector, ConnectorLogger, IngestSink, TableRequest } from '../connector.js';
 import { silentLogger } from '../connector.js';
 import { ConnectorError } from '../errors.js';
