@@ -1,3 +1,4 @@
+export { type AccessEndpoint, tenantFilter } from './access.js';
 export {
   type AccessClaims,
   type AuthConfig,
@@ -10,6 +11,24 @@ export {
   UnauthenticatedError,
 } from './auth.js';
 export { BadRequestError, HTTP_STATUS_BY_CODE, httpStatusOf, NotFoundError } from './errors.js';
+export {
+  ENDPOINT_PROTO_VERSION,
+  type EndpointProtoLayout,
+  endpointProtoLayout,
+  generateEndpointProto,
+  type ProtoEndpoint,
+  type ProtoField,
+} from './grpc/endpoint-proto.js';
+export { PROTOS_DIR } from './grpc/loader.js';
+export {
+  COMMON_SERVICE,
+  type GrpcEndpoint,
+  type GrpcOptions,
+  type RunningGrpcServer,
+  startGrpcServer,
+} from './grpc/server.js';
+export { GRPC_STATUS_BY_CODE, grpcStatusOf } from './grpc/status.js';
+export { type FollowOptions, followChanges } from './live.js';
 export { fieldJsonSchema, type OpenApiEndpoint, openApiDocument } from './openapi.js';
 export {
   createRestApp,

@@ -1,12 +1,15 @@
 import { DozerError, type JsonValue, type Row, rowToObject, type Schema, valueFromJson } from '@dozer/core';
-import { type EndpointStore, type Filter, parseFilter, type Query } from '@dozer/store';
+import { type EndpointStore, type Filter, parseFilter, type StoreChange } from '@dozer/store';
 import { serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { compress } from 'hono/compress';
-import { type AuthContext, type Authenticator, PermissionDeniedError } from './auth.js';
+import { streamSSE } from 'hono/streaming';
+import { andFilters, getVisible, tenantFilter, withTenant } from './access.js';
+import type { Authenticator } from './auth.js';
 import { swaggerUiAsset, swaggerUiPage } from './docs.js';
 import { BadRequestError, httpStatusOf, NotFoundError } from './errors.js';
+import { followChanges } from './live.js';
 import { openApiDocument } from './openapi.js';
 
 /** One endpoint served over REST: a URL path over a store endpoint. */
@@ -28,6 +31,14 @@ export interface RestOptions {
   readonly info?: { readonly title: string; readonly version: string };
   /** Extra fields for `GET /health` (e.g. ingestion progress). */
   readonly health?: () => { [key: string]: JsonValue };
+  /**
+   * Most changes buffered for one `/events` client that does not read; past
+   * it the stream ends (an EventSource reconnects with `Last-Event-ID` and
+   * resumes). Default 10,000.
+   */
+  readonly maxPendingEvents?: number;
+  /** Milliseconds between keep-alive comments on `/events` streams (default 15,000; 0: none). */
+  readonly eventsHeartbeatMs?: number;
   /** Called with every error that is a server fault (status 500+), for the log. */
   readonly onInternalError?: (error: Error, request: { method: string; path: string }) => void;
 }
@@ -35,7 +46,8 @@ export interface RestOptions {
 /**
  * Builds the REST application (a Hono app, usable with any Hono adapter):
  * per endpoint `GET /<path>`, `GET /<path>/<key>`, `POST /<path>/query`,
- * `POST /<path>/count`, `GET /<path>/oapi`; `GET /openapi.json`, Swagger UI
+ * `POST /<path>/count`, `GET /<path>/oapi`, `GET /<path>/events` (Server-Sent
+ * Events of live changes); `GET /openapi.json`, Swagger UI
  * at `/docs`, and `GET /health`. Errors are JSON `{code, message}`;
  * responses are compressed when the client accepts it.
  */
@@ -89,21 +101,8 @@ export function createRestApp(options: RestOptions): Hono {
 
   const auth = options.auth;
   /** The caller's tenant filter for an endpoint (undefined: none); throws when not allowed. */
-  const guard = async (c: Context, ep: RestEndpoint): Promise<Filter | undefined> => {
-    if (!auth) return undefined;
-    const ctx: AuthContext = await auth.authenticate(c.req.header('authorization'));
-    if (!ctx.canRead(ep.name))
-      throw new PermissionDeniedError(`the token does not grant endpoint "${ep.name}"`);
-    const json = ctx.filterFor(ep.name);
-    if (json === undefined) return undefined;
-    try {
-      return parseFilter(json, ep.store.schema);
-    } catch (e) {
-      throw new PermissionDeniedError(
-        `the token's filter does not apply to endpoint "${ep.name}": ${(e as Error).message}`,
-      );
-    }
-  };
+  const guard = (c: Context, ep: RestEndpoint): Promise<Filter | undefined> =>
+    tenantFilter(auth, c.req.header('authorization'), ep);
 
   // Longer paths first, so that `/trips/big` is not taken for a key of `/trips`.
   const endpoints = [...options.endpoints].sort((a, b) => b.path.length - a.path.length);
@@ -144,17 +143,36 @@ export function createRestApp(options: RestOptions): Hono {
         ),
       });
     });
+    app.get(`${base}/events`, async (c) => {
+      const tenant = await guard(c, ep);
+      const raw = c.req.query('filter');
+      let filter: Filter | undefined;
+      if (raw !== undefined && raw.trim() !== '') {
+        let json: unknown;
+        try {
+          json = JSON.parse(raw);
+        } catch (e) {
+          throw new BadRequestError(`query parameter filter is not valid JSON: ${(e as Error).message}`);
+        }
+        filter = parseFilter(json, store.schema);
+      }
+      const lastId = c.req.header('last-event-id') ?? c.req.query('after');
+      let after: bigint | undefined;
+      if (lastId !== undefined && lastId !== '') {
+        if (!/^\d+$/.test(lastId))
+          throw new BadRequestError(`Last-Event-ID / after must be a version number, got "${lastId}"`);
+        after = BigInt(lastId);
+      }
+      return liveEvents(c, store, andFilters(filter, tenant), after, {
+        maxPending: options.maxPendingEvents ?? 10_000,
+        heartbeatMs: options.eventsHeartbeatMs ?? 15_000,
+      });
+    });
     app.get(`${base}/:key{.+}`, async (c) => {
       const tenant = await guard(c, ep);
       const raw = c.req.path.slice(base.length + 1);
       const key = parseKey(store.schema, raw);
-      let row = store.get(key);
-      // A row outside the caller's tenant filter does not exist for them.
-      if (row && tenant)
-        row = store.query({
-          filter: { kind: 'and', filters: [keyFilter(store.schema, key), tenant] },
-          limit: 1,
-        })[0];
+      const row = getVisible(store, key, tenant);
       if (!row) throw new NotFoundError(`no record with key ${raw} in ${ep.path}`);
       return sendJsonText(c, JSON.stringify(rowToObject(store.schema, row)));
     });
@@ -162,28 +180,81 @@ export function createRestApp(options: RestOptions): Hono {
   return app;
 }
 
-function andFilters(a: Filter | undefined, b: Filter | undefined): Filter | undefined {
-  if (!a) return b;
-  if (!b) return a;
-  return { kind: 'and', filters: [a, b] };
+/**
+ * The Server-Sent Events stream of an endpoint's changes: a comment line
+ * once the stream follows the feed, then per change `id: <version>` and
+ * `data: {"op", "old"?, "new"?, "version"}` (records in the JSON form).
+ */
+function liveEvents(
+  c: Context,
+  store: EndpointStore,
+  filter: Filter | undefined,
+  after: bigint | undefined,
+  limits: { maxPending: number; heartbeatMs: number },
+): Response {
+  const schema = store.schema;
+  const queue: StoreChange[] = [];
+  let wake: (() => void) | undefined;
+  let overflow = false;
+  // Subscribed before the response starts, so an expired `after` is a 400, not a broken stream.
+  const unsubscribe = followChanges(store, { filter, after }, (changes) => {
+    if (overflow) return;
+    for (const ch of changes) queue.push(ch);
+    if (queue.length > limits.maxPending) overflow = true;
+    wake?.();
+  });
+  const from = after ?? store.version();
+  c.header('cache-control', 'no-cache');
+  return streamSSE(c, async (stream) => {
+    let closed = false;
+    stream.onAbort(() => {
+      closed = true;
+      wake?.();
+    });
+    const heartbeat =
+      limits.heartbeatMs > 0
+        ? setInterval(() => void stream.write(': keep-alive\n\n'), limits.heartbeatMs)
+        : undefined;
+    try {
+      await stream.write(`: following changes after version ${from}\n\n`);
+      let last = from;
+      while (!closed) {
+        if (overflow) {
+          await stream.writeSSE({
+            event: 'error',
+            data: JSON.stringify({
+              message: `the client reads too slowly (over ${limits.maxPending} changes waiting); reconnect with Last-Event-ID ${last}`,
+            }),
+          });
+          break;
+        }
+        if (queue.length === 0) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = undefined;
+          continue;
+        }
+        const batch = queue.splice(0, queue.length);
+        let text = '';
+        for (const ch of batch) text += `id: ${ch.version}\ndata: ${changeJson(schema, ch)}\n\n`;
+        await stream.write(text);
+        last = batch[batch.length - 1]!.version;
+      }
+    } finally {
+      unsubscribe();
+      if (heartbeat) clearInterval(heartbeat);
+    }
+  });
 }
 
-function withTenant(q: Query, tenant: Filter | undefined): Query {
-  if (!tenant) return q;
-  const filter = andFilters(q.filter, tenant);
-  return filter ? { ...q, filter } : q;
-}
-
-function keyFilter(schema: Schema, key: Row): Filter {
-  return {
-    kind: 'and',
-    filters: schema.primaryKey.map((i, k) => ({
-      kind: 'compare' as const,
-      field: schema.fields[i]!.name,
-      op: '$eq' as const,
-      value: key[k] ?? null,
-    })),
-  };
+function changeJson(schema: Schema, ch: StoreChange): string {
+  const op = ch.op;
+  const parts = [`"op":"${op.kind}"`];
+  if (op.kind !== 'insert') parts.push(`"old":${JSON.stringify(rowToObject(schema, op.old))}`);
+  if (op.kind !== 'delete') parts.push(`"new":${JSON.stringify(rowToObject(schema, op.new))}`);
+  parts.push(`"version":"${ch.version}"`);
+  return `{${parts.join(',')}}`;
 }
 
 const JSON_TYPE = 'application/json; charset=UTF-8';

@@ -1,0 +1,81 @@
+import type { Row, Schema } from '@dozer/core';
+import { type EndpointStore, type Filter, parseFilter, type Query } from '@dozer/store';
+import { type Authenticator, PermissionDeniedError } from './auth.js';
+import { BadRequestError } from './errors.js';
+
+/** An endpoint as the access check sees it: its name (for token grants) and store. */
+export interface AccessEndpoint {
+  readonly name: string;
+  readonly store: EndpointStore;
+}
+
+/**
+ * Checks the caller's `Authorization` value for an endpoint and returns its
+ * tenant filter (undefined: none, or no auth configured). Throws
+ * UnauthenticatedError (no or bad token) or PermissionDeniedError (the token
+ * does not grant the endpoint, or its filter does not fit the schema).
+ */
+export async function tenantFilter(
+  auth: Authenticator | undefined,
+  authorization: string | undefined,
+  ep: AccessEndpoint,
+): Promise<Filter | undefined> {
+  if (!auth) return undefined;
+  const ctx = await auth.authenticate(authorization);
+  if (!ctx.canRead(ep.name))
+    throw new PermissionDeniedError(`the token does not grant endpoint "${ep.name}"`);
+  const json = ctx.filterFor(ep.name);
+  if (json === undefined) return undefined;
+  try {
+    return parseFilter(json, ep.store.schema);
+  } catch (e) {
+    throw new PermissionDeniedError(
+      `the token's filter does not apply to endpoint "${ep.name}": ${(e as Error).message}`,
+    );
+  }
+}
+
+/** Both filters (either may be absent). */
+export function andFilters(a: Filter | undefined, b: Filter | undefined): Filter | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return { kind: 'and', filters: [a, b] };
+}
+
+/** The query with the tenant filter ANDed into its filter. */
+export function withTenant(q: Query, tenant: Filter | undefined): Query {
+  if (!tenant) return q;
+  const filter = andFilters(q.filter, tenant);
+  return filter ? { ...q, filter } : q;
+}
+
+/** Equality on every primary key field. */
+export function keyFilter(schema: Schema, key: Row): Filter {
+  return {
+    kind: 'and',
+    filters: schema.primaryKey.map((i, k) => ({
+      kind: 'compare' as const,
+      field: schema.fields[i]!.name,
+      op: '$eq' as const,
+      value: key[k] ?? null,
+    })),
+  };
+}
+
+/** The row with this key, or undefined, also when it lies outside the caller's tenant filter. */
+export function getVisible(store: EndpointStore, key: Row, tenant: Filter | undefined): Row | undefined {
+  const row = store.get(key);
+  if (!row || !tenant) return row;
+  // A row outside the caller's tenant filter does not exist for them.
+  return store.query({ filter: andFilters(keyFilter(store.schema, key), tenant)!, limit: 1 })[0];
+}
+
+/** Parses JSON text from a request field; empty or absent text is undefined. */
+export function parseJsonText(text: string | undefined, what: string): unknown {
+  if (text === undefined || text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new BadRequestError(`${what} is not valid JSON: ${(e as Error).message}`);
+  }
+}
