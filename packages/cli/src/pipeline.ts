@@ -119,7 +119,16 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
     for (const ep of config.endpoints) {
       const schema = plan.endpointSchemas.get(ep.name)!;
       const es = store.openEndpoint(
-        { name: ep.name, schema, ...(ep.index.primary_key ? { primaryKey: ep.index.primary_key } : {}) },
+        {
+          name: ep.name,
+          schema,
+          ...(ep.index.primary_key ? { primaryKey: ep.index.primary_key } : {}),
+          conflictResolution: {
+            onInsert: ep.conflict_resolution.on_insert,
+            onUpdate: ep.conflict_resolution.on_update,
+            onDelete: ep.conflict_resolution.on_delete,
+          },
+        },
         { reset: true },
       );
       endpointStores.push([ep.name, es]);

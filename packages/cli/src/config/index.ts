@@ -43,6 +43,7 @@ export {
 export type {
   ApiConfig,
   AuthSettings,
+  ConflictResolutionConfig,
   ConnectionConfig,
   ConnectionConfigIssue,
   ConnectionValidator,

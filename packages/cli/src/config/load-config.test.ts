@@ -37,6 +37,7 @@ endpoints:
         create:
           - sorted_inverted: { fields: [id, fare] }
           - full_text: { field: note }
+    conflict_resolution: { on_insert: update, on_update: upsert }
 api:
   rest: { host: 0.0.0.0, port: 9090 }
   grpc: { host: 0.0.0.0, port: 9091 }
@@ -85,6 +86,7 @@ describe('parseConfig: a valid file', () => {
               create: [{ sorted_inverted: { fields: ['id', 'fare'] } }, { full_text: { field: 'note' } }],
             },
           },
+          conflict_resolution: { on_insert: 'update', on_update: 'upsert', on_delete: 'nothing' },
         },
       ],
       api: {
@@ -245,6 +247,14 @@ describe('parseConfig: errors name file, line, column and key path', () => {
       'dozer.yaml:6:17: endpoints[0].table_name: unknown table "e" (sources: none; SQL outputs: none)',
       'dozer.yaml:10:13: endpoints[0].index.secondary.create[0]: expected exactly one of sorted_inverted or full_text, e.g. { sorted_inverted: { fields: [a, b] } } or { full_text: { field: c } }',
       'dozer.yaml:11:26: unknown key "feld" in endpoints[0].index.secondary.create[1].full_text; did you mean "field"?',
+    ]);
+  });
+
+  it('checks conflict resolution modes and names the allowed ones', () => {
+    const text = `${HEAD}endpoints:\n  - name: e\n    path: /e\n    table_name: e\n    conflict_resolution: { on_insert: upsert }\n`;
+    expect(errorsOf(text)).toEqual([
+      'dozer.yaml:6:17: endpoints[0].table_name: unknown table "e" (sources: none; SQL outputs: none)',
+      'dozer.yaml:7:39: endpoints[0].conflict_resolution.on_insert: expected nothing (keep the existing record), update (overwrite it) or panic (stop with an error), got string "upsert"',
     ]);
   });
 

@@ -172,6 +172,11 @@ function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
             ),
           },
         },
+        conflict_resolution: {
+          on_insert: e.conflict_resolution?.on_insert ?? 'update',
+          on_update: e.conflict_resolution?.on_update ?? 'upsert',
+          on_delete: e.conflict_resolution?.on_delete ?? 'nothing',
+        },
       }),
     ),
     api: {

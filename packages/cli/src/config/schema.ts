@@ -44,6 +44,26 @@ const secondaryIndexCreate = z
       'expected exactly one of sorted_inverted or full_text, e.g. { sorted_inverted: { fields: [a, b] } } or { full_text: { field: c } }',
   });
 
+const conflictResolution = z.strictObject({
+  on_insert: z
+    .enum(['nothing', 'update', 'panic'], {
+      error:
+        'expected nothing (keep the existing record), update (overwrite it) or panic (stop with an error)',
+    })
+    .optional(),
+  on_update: z
+    .enum(['nothing', 'upsert', 'panic'], {
+      error:
+        'expected nothing (ignore the update), upsert (insert the new record) or panic (stop with an error)',
+    })
+    .optional(),
+  on_delete: z
+    .enum(['nothing', 'panic'], {
+      error: 'expected nothing (ignore the delete) or panic (stop with an error)',
+    })
+    .optional(),
+});
+
 const endpoint = z.strictObject({
   name: identifier,
   path: text,
@@ -59,6 +79,7 @@ const endpoint = z.strictObject({
         .optional(),
     })
     .optional(),
+  conflict_resolution: conflictResolution.optional(),
 });
 
 const server = z.strictObject({ host: text.optional(), port: port.optional() });

@@ -46,6 +46,19 @@ export interface EndpointConfig {
   /** A source or a table the SQL writes with `INTO`. */
   readonly table_name: string;
   readonly index: EndpointIndexConfig;
+  readonly conflict_resolution: ConflictResolutionConfig;
+}
+
+/**
+ * What the store does when an operation does not fit what it holds, as in
+ * Dozer: an insert of an existing key, an update or delete of a missing one.
+ * Defaults: on_insert update, on_update upsert, on_delete nothing (the
+ * latest change wins).
+ */
+export interface ConflictResolutionConfig {
+  readonly on_insert: 'nothing' | 'update' | 'panic';
+  readonly on_update: 'nothing' | 'upsert' | 'panic';
+  readonly on_delete: 'nothing' | 'panic';
 }
 
 /** Where a server listens. */
