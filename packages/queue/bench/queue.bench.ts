@@ -135,13 +135,13 @@ console.log(
 
   // Baseline: the same segment bytes, one PutObject after another.
   const t1 = process.hrtime.bigint();
-  for (let i = 0; i < files.length; i++) {
+  for (const [i, file] of files.entries()) {
     await store.client.send(
       new sdk.PutObjectCommand({
         Bucket: 'bench',
         Key: `raw/${i}`,
-        Body: files[i],
-        ContentLength: files[i]!.length,
+        Body: file,
+        ContentLength: file.length,
       }),
     );
   }
