@@ -66,13 +66,20 @@ const command = fc.oneof(
 );
 
 /** Valid batches (insert new keys, update or delete existing ones), one table per batch. */
-function toBatches(commands: readonly fc.RecordValue<{ table: 't' | 'u' }>[]): [string, Operation[]][] {
+interface Command {
+  readonly table: 't' | 'u';
+  readonly key: number;
+  readonly remove: boolean;
+  readonly values: Row;
+}
+
+function toBatches(commands: readonly Command[]): [string, Operation[]][] {
   const tables = new Map<string, Map<number, Row>>([
     ['t', new Map()],
     ['u', new Map()],
   ]);
   const batches: [string, Operation[]][] = [];
-  for (const c of commands as { table: 't' | 'u'; key: number; remove: boolean; values: Row }[]) {
+  for (const c of commands) {
     const rows = tables.get(c.table)!;
     const old = rows.get(c.key);
     let op: Operation | null = null;
@@ -92,18 +99,21 @@ function toBatches(commands: readonly fc.RecordValue<{ table: 't' | 'u' }>[]): [
   return batches;
 }
 
+const FIRST = compileSql(SQL, SOURCES);
+const RECOMPILED = compileSql(SQL, SOURCES);
+
 describe('snapshot and restore', () => {
   it('an executor restored mid-stream, even into a recompiled pipeline, continues exactly like the original', () => {
     fc.assert(
       fc.property(fc.array(command, { maxLength: 60 }), fc.nat(), (commands, cut) => {
         const batches = toBatches(commands);
         const at = batches.length === 0 ? 0 : cut % (batches.length + 1);
-        const original = compileSql(SQL, SOURCES).createExecutor();
+        const original = FIRST.createExecutor();
         original.start();
         for (const [table, ops] of batches.slice(0, at)) original.push(table, ops);
         const bytes = original.snapshot();
         // A restart: the same SQL compiled again, a fresh executor, the saved bytes.
-        const restored = compileSql(SQL, SOURCES).createExecutor();
+        const restored = RECOMPILED.createExecutor();
         restored.restore(bytes);
         expect(restored.start().size).toBe(0);
         for (const [table, ops] of batches.slice(at)) {
@@ -114,7 +124,7 @@ describe('snapshot and restore', () => {
           new TextDecoder().decode(original.snapshot()),
         );
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
-  });
+  }, 60_000);
 });

@@ -76,6 +76,25 @@ function timeD2ts(name: string, batches: readonly OpBatch[]): number {
   return performance.now() - start;
 }
 
+/**
+ * The median time of `run` over several runs: at least 3 (1 when a run takes
+ * over 3 s), more until 1.5 s have been spent, at most 15. One run of a fast
+ * query is a few milliseconds, too short to time once on a shared machine.
+ */
+function medianMs(run: () => number): number {
+  const times = [run()];
+  if (times[0]! < 3000) {
+    let spent = times[0]!;
+    while (times.length < 15 && (times.length < 3 || spent < 1500)) {
+      const t = run();
+      times.push(t);
+      spent += t;
+    }
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1]!;
+}
+
 const fmt = (v: number) => Math.round(v).toLocaleString('en-US');
 
 /**
@@ -97,7 +116,7 @@ export function runNexmarkBench(input: NexmarkBenchInput, only?: readonly string
     try {
       compileSql(q.sql, sources);
       timeDozer(q.sql, sources, input.warmup);
-      dozer = (input.events * 1000) / timeDozer(q.sql, sources, input.batches);
+      dozer = (input.events * 1000) / medianMs(() => timeDozer(q.sql, sources, input.batches));
     } catch (e) {
       if (!(e instanceof SqlError)) throw e;
       dozer = `not supported yet: ${e.message.split('\n')[0]}`;
@@ -105,7 +124,7 @@ export function runNexmarkBench(input: NexmarkBenchInput, only?: readonly string
     let d2ts: number | null = null;
     if (D2TS_QUERIES[q.name] !== undefined) {
       timeD2ts(q.name, d2tsWarmup);
-      d2ts = (input.events * 1000) / timeD2ts(q.name, d2tsBatches);
+      d2ts = (input.events * 1000) / medianMs(() => timeD2ts(q.name, d2tsBatches));
     }
     results.push({ name: q.name, dozer, d2ts });
     const ours = typeof dozer === 'number' ? fmt(dozer) : 'not supported';
@@ -138,7 +157,7 @@ export function runNexmarkBench(input: NexmarkBenchInput, only?: readonly string
       )
       .join('  ');
   console.log(
-    `\nNexmark: ${fmt(input.events)} events pre-generated in memory, one thread (d2ts: @electric-sql/d2ts 0.1.8)\n`,
+    `\nNexmark: ${fmt(input.events)} events pre-generated in memory, one thread, median of 3–15 runs (d2ts: @electric-sql/d2ts 0.1.8)\n`,
   );
   console.log(line(header));
   for (const r of rows) console.log(line(r));

@@ -1,4 +1,12 @@
-import { compareValues, type Decimal, Duration, type FieldType, INT64_MAX, type Value } from '@dozer/core';
+import {
+  compareValues,
+  type Decimal,
+  Duration,
+  type FieldType,
+  INT64_MAX,
+  type Timestamp,
+  type Value,
+} from '@dozer/core';
 import { SqlEvalError } from '../errors.js';
 import { makeArith } from './arith.js';
 import { makeConverter, valueToText } from './cast.js';
@@ -14,6 +22,52 @@ const COMPARE: { readonly [op in CompareOp]: (c: number) => boolean } = {
   '>': (c) => c > 0,
   '>=': (c) => c >= 0,
 };
+
+/**
+ * Comparisons that need no general ordering: integers (bigints compare by
+ * value with the operators), timestamps by their micros, and string
+ * equality. Others (string order by code point, floats with NaN, decimals)
+ * go through `compareValues`.
+ */
+function fastCompare(t: FieldType, op: CompareOp): ((a: Value, b: Value) => boolean) | null {
+  if (t === 'int' || t === 'uint') {
+    switch (op) {
+      case '=':
+        return (a, b) => a === b;
+      case '<>':
+        return (a, b) => a !== b;
+      case '<':
+        return (a, b) => (a as bigint) < (b as bigint);
+      case '<=':
+        return (a, b) => (a as bigint) <= (b as bigint);
+      case '>':
+        return (a, b) => (a as bigint) > (b as bigint);
+      case '>=':
+        return (a, b) => (a as bigint) >= (b as bigint);
+    }
+  }
+  if (t === 'timestamp') {
+    const us = (v: Value): bigint => (v as Timestamp).micros;
+    switch (op) {
+      case '=':
+        return (a, b) => us(a) === us(b);
+      case '<>':
+        return (a, b) => us(a) !== us(b);
+      case '<':
+        return (a, b) => us(a) < us(b);
+      case '<=':
+        return (a, b) => us(a) <= us(b);
+      case '>':
+        return (a, b) => us(a) > us(b);
+      case '>=':
+        return (a, b) => us(a) >= us(b);
+    }
+  }
+  if ((t === 'string' || t === 'text') && (op === '=' || op === '<>')) {
+    return op === '=' ? (a, b) => a === b : (a, b) => a !== b;
+  }
+  return null;
+}
 
 /**
  * Compiles a bound expression once into a closure over the row, so that
@@ -54,6 +108,22 @@ export function compileExpr(e: Expr): Evaluator {
       const l = compileExpr(e.left);
       const r = compileExpr(e.right);
       const t = e.compareType;
+      const fast = fastCompare(t, e.op);
+      if (fast !== null) {
+        if (e.right.kind === 'literal' && e.right.value !== null) {
+          const b = e.right.value;
+          return (row) => {
+            const a = l(row);
+            return a === null ? null : fast(a, b);
+          };
+        }
+        return (row) => {
+          const a = l(row);
+          if (a === null) return null;
+          const b = r(row);
+          return b === null ? null : fast(a, b);
+        };
+      }
       const test = COMPARE[e.op];
       return (row) => {
         const a = l(row);

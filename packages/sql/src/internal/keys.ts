@@ -22,7 +22,8 @@ export function valueKey(v: Value): string {
     case 'bigint':
       return `i${v}`;
     case 'string':
-      return `s${v}`;
+      // Length first, so that no text inside the string can fake a separator of a composite key.
+      return `s${v.length}:${v}`;
     case 'number':
       return Number.isNaN(v) ? 'fNaN' : `f${v === 0 ? 0 : v}`;
     case 'boolean':
