@@ -1,5 +1,12 @@
 import path from 'node:path';
-import { createAuthenticator, createRestApp, type RunningServer, startHttpServer } from '@dozer/api';
+import {
+  createAuthenticator,
+  createRestApp,
+  type RunningGrpcServer,
+  type RunningServer,
+  startGrpcServer,
+  startHttpServer,
+} from '@dozer/api';
 import {
   type Connector,
   type ConnectorRegistry,
@@ -14,6 +21,7 @@ import { resolveAuthConfig } from './auth.js';
 import type { DozerConfig, SourceConfig } from './config/index.js';
 import type { Logger } from './logger.js';
 import type { SourceStats } from './progress.js';
+import { protoDirOf, writeProtos } from './protos.js';
 
 /** Everything `dozer build` checks, resolved: source schemas, the compiled SQL, endpoint schemas. */
 export interface PipelinePlan {
@@ -90,6 +98,8 @@ export async function planPipeline(
 /** A running pipeline: connectors feeding SQL feeding the store, served over REST. */
 export interface RunningPipeline {
   readonly url: string;
+  /** `host:port` of the gRPC API. */
+  readonly grpcAddress: string;
   readonly store: Store;
   readonly sources: readonly SourceStats[];
   endpointRows(): Array<[string, number]>;
@@ -114,6 +124,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
   const endpointsByTable = new Map<string, EndpointStore[]>();
   const endpointStores: Array<[string, EndpointStore]> = [];
   let server: RunningServer | undefined;
+  let grpc: RunningGrpcServer | undefined;
   const abort = new AbortController();
   try {
     for (const ep of config.endpoints) {
@@ -167,6 +178,16 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
       }),
     });
     server = await startHttpServer(app, config.api.rest);
+    const protoDir = protoDirOf(config.home_dir);
+    writeProtos(protoDir, plan.endpointSchemas);
+    grpc = await startGrpcServer({
+      endpoints: endpointStores.map(([name, store]) => ({ name, store })),
+      host: config.api.grpc.host,
+      port: config.api.grpc.port,
+      protoDir,
+      ...(auth ? { auth } : {}),
+      onInternalError: (e, call) => log.error(`gRPC ${call.method} failed: ${e.stack ?? e.message}`),
+    });
 
     // One batch at a time through SQL and into the store, in arrival order:
     // the SQL executor is single-threaded state, and awaiting the chain is
@@ -254,6 +275,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
     let stopped = false;
     return {
       url: server.url,
+      grpcAddress: grpc.address,
       store,
       sources,
       endpointRows: () => endpointStores.map(([name, es]) => [name, es.count()]),
@@ -265,12 +287,14 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         await Promise.allSettled(runs);
         await chain;
         await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
+        await grpc?.close();
         await server?.close();
         await store.close();
       },
     };
   } catch (e) {
     abort.abort();
+    await grpc?.close();
     await server?.close();
     await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
     await store.close();
@@ -279,10 +303,27 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
 }
 
 function connectorLogger(log: Logger, name: string) {
+  // The fields carry what the message is about (the file and line of a malformed row, a retry's
+  // attempt and delay): keep them on the line as key=value.
+  const line = (m: string, fields?: Readonly<Record<string, unknown>>) => {
+    const parts = Object.entries(fields ?? {})
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : formatField(v)}`);
+    return `[${name}] ${m}${parts.length > 0 ? ` ${parts.join(' ')}` : ''}`;
+  };
   return {
     debug() {},
-    info: (m: string) => log.info(`[${name}] ${m}`),
-    warn: (m: string) => log.warn(`[${name}] ${m}`),
-    error: (m: string) => log.error(`[${name}] ${m}`),
+    info: (m: string, f?: Readonly<Record<string, unknown>>) => log.info(line(m, f)),
+    warn: (m: string, f?: Readonly<Record<string, unknown>>) => log.warn(line(m, f)),
+    error: (m: string, f?: Readonly<Record<string, unknown>>) => log.error(line(m, f)),
   };
+}
+
+function formatField(v: unknown): string {
+  if (typeof v === 'bigint') return v.toString();
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v);
+  } catch {
+    return String(v);
+  }
 }
