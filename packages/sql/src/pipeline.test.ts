@@ -344,3 +344,49 @@ describe('filter + project on changes', () => {
     ]);
   });
 });
+
+describe('the plan as a DAG', () => {
+  it('has a source per input, fused stateless chains, stateful operators and outputs that feed readers', () => {
+    const cities = makeSchema(
+      [
+        { name: 'name', type: 'string', nullable: false },
+        { name: 'country', type: 'string', nullable: true },
+      ],
+      ['name'],
+    );
+    const p = compileSql(
+      `SELECT t.city, c.country FROM trips t JOIN cities c ON t.city = c.name WHERE t.price > 1 INTO j;
+       SELECT country, COUNT(*) AS n FROM j GROUP BY country INTO per_country`,
+      new Map([
+        ['trips', trips],
+        ['cities', cities],
+      ]),
+    );
+    const dag = p.dag();
+    dag.validate();
+    expect(dag.topologicalOrder().map((n) => `${n.id} ${n.kind}`)).toEqual([
+      'source:trips source',
+      'source:cities source',
+      'j/1:hash-join hash-join',
+      'j/2:filter-project filter-project',
+      'output:j output',
+      'per_country/1:aggregate aggregate',
+      'per_country/2:filter-project filter-project',
+      'output:per_country output',
+    ]);
+    expect(dag.incoming('j/1:hash-join').map((e) => `${e.from.node} → ${e.to.port}`)).toEqual([
+      'source:trips → left',
+      'source:cities → right',
+    ]);
+    expect(dag.node('j/2:filter-project').payload.description).toBe(
+      'Filter (price > 1) → Project city, country',
+    );
+    expect(
+      dag
+        .nodes()
+        .filter((n) => n.payload.stateful)
+        .map((n) => n.kind),
+    ).toEqual(['hash-join', 'aggregate']);
+    expect(dag.outgoing('output:j').map((e) => e.to.node)).toEqual(['per_country/1:aggregate']);
+  });
+});

@@ -1,5 +1,6 @@
-import type { Operation, Schema } from '@dozer/core';
+import type { Dag, Operation, Schema } from '@dozer/core';
 import { SqlError } from './errors.js';
+import { planDag, type SqlDagPayload } from './internal/dag.js';
 import { formatPlan, formatSchema, type StatementPlan } from './internal/logical-plan.js';
 import { planSql } from './internal/planner.js';
 import { lowerPlan, type StatementRuntime } from './internal/runtime.js';
@@ -13,6 +14,14 @@ export interface SqlPipeline {
   readonly outputs: ReadonlyMap<string, Schema>;
   /** A readable plan: per statement, its output schema and one operator per line. */
   explain(): string;
+  /**
+   * The plan as a `@dozer/core` DAG: a `source` node per input table, the
+   * operators of each statement (filters and projections fused into one
+   * `filter-project` node; `aggregate`, `hash-join`, `union`, `top-n`,
+   * `row-number`, `window`, `ttl`, `one-row`), and an `output` node per INTO
+   * table feeding the statements that read it. `dag().toText()` renders it.
+   */
+  dag(): Dag<SqlDagPayload>;
   /** An executor with fresh state. */
   createExecutor(): SqlExecutor;
 }
@@ -59,6 +68,7 @@ export function compileSql(sql: string, sources: ReadonlyMap<string, Schema>): S
     inputs: planned.inputs,
     outputs: planned.outputs,
     explain: () => explainStatements(statements),
+    dag: () => planDag(statements, planned.inputs),
     createExecutor: () => new Executor(statements, planned.inputs),
   };
 }

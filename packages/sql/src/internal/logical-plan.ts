@@ -130,7 +130,8 @@ export function planInputs(node: PlanNode): readonly PlanNode[] {
   }
 }
 
-function describeNode(node: PlanNode): string {
+/** One line describing what a node does (without its inputs). */
+export function describeNode(node: PlanNode): string {
   switch (node.kind) {
     case 'scan':
       return `Scan ${quoteIdent(node.table)}`;
