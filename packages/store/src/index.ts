@@ -17,13 +17,13 @@ export {
   type ComparisonOp,
   /** Default `$limit` (50) and largest `$limit` (5000). */
   DEFAULT_QUERY_LIMITS,
-  /** A parsed filter: comparisons ANDed together. */
+  /** A parsed filter: comparisons and text tests combined with and / or. */
   type Filter,
   /** One `$order_by` term. */
   type OrderBy,
   /** Parses a `$filter` object; throws InvalidQueryError. */
   parseFilter,
-  /** Parses a REST/gRPC query body (`$filter`, `$order_by`, `$limit`, `$skip`); throws InvalidQueryError. */
+  /** Parses a REST/gRPC query body (`$filter`, `$order_by`, `$limit`, `$skip`, `$after`); throws InvalidQueryError. */
   parseQuery,
   /** A parsed query. */
   type Query,
@@ -31,6 +31,10 @@ export {
   type QueryLimits,
   /** `asc` or `desc`. */
   type SortDirection,
+  /** The text operators: `$contains`, `$matches_any`, `$matches_all`. */
+  TEXT_OPS,
+  /** One of the text operators. */
+  type TextOp,
 } from './query.js';
 export {
   /** Conflict resolution of an endpoint: on_insert, on_update, on_delete. */
@@ -49,6 +53,10 @@ export {
   type OpenStoreOptions,
   /** Opens (creating if needed) a store in a directory. */
   openStore,
+  /** A page of rows and the cursor of the next one. */
+  type QueryPage,
+  /** A secondary index: sorted on one or more fields, or full-text on a string/text field. */
+  type SecondaryIndexDefinition,
   /** An LMDB environment holding endpoints. */
   type Store,
   /** One operation as it took effect, with the endpoint's version after it. */

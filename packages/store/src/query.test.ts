@@ -68,7 +68,7 @@ describe('parseQuery', () => {
       'unknown field "pricee" in $filter (fields: id, name, price, at)',
     );
     expect(bad({ $filter: { name: { $like: 'a%' } } })).toThrow(
-      'unknown operator "$like" at $filter.name (supported: $eq, $lt, $lte, $gt, $gte)',
+      'unknown operator "$like" at $filter.name (supported: $eq, $lt, $lte, $gt, $gte, $contains, $matches_any, $matches_all)',
     );
     expect(bad({ $limit: 9000 })).toThrow('$limit must be an integer between 0 and 5000, got 9000');
     expect(bad({ $limit: 1.5 })).toThrow('$limit must be an integer between 0 and 5000, got 1.5');
@@ -77,13 +77,25 @@ describe('parseQuery', () => {
       /^\$filter\.\$and\[0\]\.id: expected an integer/,
     );
     expect(bad({ $filter: { $and: {} } })).toThrow('$filter.$and must be an array of filters, got object');
-    expect(bad({ $filter: { $or: [] } })).toThrow('unknown operator "$or" at $filter (supported: $and)');
+    expect(bad({ $filter: { $or: [] } })).toThrow(
+      '$filter.$or must be a non-empty array of filters, got an empty array',
+    );
+    expect(bad({ $filter: { $nor: [] } })).toThrow(
+      'unknown operator "$nor" at $filter (supported: $and, $or)',
+    );
+    expect(bad({ $filter: { price: { $contains: '1' } } })).toThrow(
+      '$filter.price.$contains: $contains applies to string and text fields, but "price" is decimal',
+    );
+    expect(bad({ $filter: { name: { $matches_any: 3 } } })).toThrow(
+      '$filter.name.$matches_any: expected a string, got number 3',
+    );
+    expect(bad({ $after: 5 })).toThrow('$after must be the cursor string of a previous page, got number 5');
     expect(bad({ $order_by: { price: 'up' } })).toThrow(
       '$order_by.price must be "asc" or "desc", got string "up"',
     );
     expect(bad({ $order_by: [{ nope: 'asc' }] })).toThrow('unknown field "nope" in $order_by');
     expect(bad({ $sort: {} })).toThrow(
-      'unknown key "$sort" in query (supported: $filter, $order_by, $limit, $skip)',
+      'unknown key "$sort" in query (supported: $filter, $order_by, $limit, $skip, $after)',
     );
     expect(bad([1])).toThrow(InvalidQueryError);
     expect(() => parseQuery({ $limit: 11 }, schema, { maxLimit: 10 })).toThrow('between 0 and 10, got 11');

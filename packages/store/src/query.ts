@@ -13,15 +13,24 @@ export const COMPARISON_OPS = ['$eq', '$lt', '$lte', '$gt', '$gte'] as const;
 /** One of {@link COMPARISON_OPS}. */
 export type ComparisonOp = (typeof COMPARISON_OPS)[number];
 
+/** The text operators of the query language, on `string` and `text` fields. */
+export const TEXT_OPS = ['$contains', '$matches_any', '$matches_all'] as const;
+/** One of {@link TEXT_OPS}. */
+export type TextOp = (typeof TEXT_OPS)[number];
+
 /**
  * A parsed filter. Comparisons use the total order of `compareValues`
  * (NULL is smallest, so `{"a": null}` matches NULLs and `{"$gt": null}`
- * every non-NULL value). A tree so that later operators (`$or`,
- * full-text `$contains`) fit beside `and`.
+ * every non-NULL value). Text operators: `$contains` is "every word of the
+ * value is a word of the field" on a field with a full-text index and a
+ * substring test otherwise; `$matches_any` / `$matches_all` ask for any /
+ * all of the value's words (see the README for the tokenizer).
  */
 export type Filter =
   | { readonly kind: 'compare'; readonly field: string; readonly op: ComparisonOp; readonly value: Value }
-  | { readonly kind: 'and'; readonly filters: readonly Filter[] };
+  | { readonly kind: 'text'; readonly field: string; readonly op: TextOp; readonly value: string }
+  | { readonly kind: 'and'; readonly filters: readonly Filter[] }
+  | { readonly kind: 'or'; readonly filters: readonly Filter[] };
 
 /** Sort direction of one `$order_by` term. */
 export type SortDirection = 'asc' | 'desc';
@@ -42,6 +51,11 @@ export interface Query {
   readonly orderBy?: readonly OrderBy[];
   readonly limit?: number;
   readonly skip?: number;
+  /**
+   * An opaque cursor from `queryPage`: the answer continues strictly after
+   * the row it names, in this query's order (`skip` then applies after it).
+   */
+  readonly after?: string;
 }
 
 /** Default and largest `$limit`. */
@@ -53,11 +67,11 @@ export interface QueryLimits {
 /** Limits used when none are configured: 50 rows by default, at most 5000. */
 export const DEFAULT_QUERY_LIMITS: QueryLimits = { defaultLimit: 50, maxLimit: 5000 };
 
-const QUERY_KEYS = ['$filter', '$order_by', '$limit', '$skip'];
+const QUERY_KEYS = ['$filter', '$order_by', '$limit', '$skip', '$after'];
 
 /**
  * Parses a REST/gRPC query body:
- * `{"$filter": {...}, "$order_by": {"field": "asc"} | [{"field": "desc"}, ...], "$limit": n, "$skip": n}`.
+ * `{"$filter": {...}, "$order_by": {"field": "asc"} | [{"field": "desc"}, ...], "$limit": n, "$skip": n, "$after": cursor}`.
  * Throws {@link InvalidQueryError} naming the offending path.
  */
 export function parseQuery(json: unknown, schema: Schema, limits: Partial<QueryLimits> = {}): Query {
@@ -68,7 +82,7 @@ export function parseQuery(json: unknown, schema: Schema, limits: Partial<QueryL
       `query must be a JSON object such as {"$filter": {"id": 1}, "$limit": 10}, got ${describeJson(json)}`,
     );
   }
-  const out: { filter?: Filter; orderBy?: OrderBy[]; limit?: number; skip?: number } = {};
+  const out: { filter?: Filter; orderBy?: OrderBy[]; limit?: number; skip?: number; after?: string } = {};
   for (const key of Object.keys(json)) {
     if (!QUERY_KEYS.includes(key)) {
       throw new InvalidQueryError(`unknown key "${key}" in query (supported: ${QUERY_KEYS.join(', ')})`);
@@ -94,13 +108,22 @@ export function parseQuery(json: unknown, schema: Schema, limits: Partial<QueryL
     }
     out.skip = n;
   }
+  if (json.$after !== undefined && json.$after !== null) {
+    if (typeof json.$after !== 'string' || json.$after === '') {
+      throw new InvalidQueryError(
+        `$after must be the cursor string of a previous page, got ${describeJson(json.$after)}`,
+      );
+    }
+    out.after = json.$after;
+  }
   return out;
 }
 
 /**
  * Parses a filter object: `{"a": 1}` is equality, `{"a": {"$gt": 1, "$lte": 9}}`
- * compares, several fields are ANDed, `{"$and": [filter, ...]}` ANDs filters.
- * Values are read with `valueFromJson` (ints as numbers or strings).
+ * compares, `{"s": {"$contains": "word"}}` searches text, several fields are
+ * ANDed, `{"$and": [filter, ...]}` ANDs filters and `{"$or": [filter, ...]}`
+ * ORs them. Values are read with `valueFromJson` (ints as numbers or strings).
  */
 export function parseFilter(json: unknown, schema: Schema): Filter {
   return parseFilterAt(json, schema, '$filter');
@@ -114,17 +137,19 @@ function parseFilterAt(json: unknown, schema: Schema, path: string): Filter {
   }
   const filters: Filter[] = [];
   for (const [key, body] of Object.entries(json)) {
-    if (key === '$and') {
-      if (!Array.isArray(body)) {
-        throw new InvalidQueryError(`${path}.$and must be an array of filters, got ${describeJson(body)}`);
+    if (key === '$and' || key === '$or') {
+      if (!Array.isArray(body) || (key === '$or' && body.length === 0)) {
+        throw new InvalidQueryError(
+          `${path}.${key} must be ${key === '$or' ? 'a non-empty' : 'an'} array of filters, got ${Array.isArray(body) ? 'an empty array' : describeJson(body)}`,
+        );
       }
-      body.forEach((f, i) => {
-        filters.push(parseFilterAt(f, schema, `${path}.$and[${i}]`));
-      });
+      const parts = body.map((f, i) => parseFilterAt(f, schema, `${path}.${key}[${i}]`));
+      if (key === '$and') filters.push(...parts);
+      else filters.push(parts.length === 1 ? parts[0]! : { kind: 'or', filters: parts });
       continue;
     }
     if (key.startsWith('$')) {
-      throw new InvalidQueryError(`unknown operator "${key}" at ${path} (supported: $and)`);
+      throw new InvalidQueryError(`unknown operator "${key}" at ${path} (supported: $and, $or)`);
     }
     const field = schema.fields.find((f) => f.name === key);
     if (!field) {
@@ -136,9 +161,22 @@ function parseFilterAt(json: unknown, schema: Schema, path: string): Filter {
     const opKeys = isObject(body) ? Object.keys(body) : [];
     if (opKeys.length > 0 && opKeys.some((k) => k.startsWith('$'))) {
       for (const op of opKeys) {
+        if ((TEXT_OPS as readonly string[]).includes(op)) {
+          const v = (body as Record<string, unknown>)[op];
+          if (field.type !== 'string' && field.type !== 'text') {
+            throw new InvalidQueryError(
+              `${fieldPath}.${op}: ${op} applies to string and text fields, but "${key}" is ${field.type}`,
+            );
+          }
+          if (typeof v !== 'string') {
+            throw new InvalidQueryError(`${fieldPath}.${op}: expected a string, got ${describeJson(v)}`);
+          }
+          filters.push({ kind: 'text', field: key, op: op as TextOp, value: v });
+          continue;
+        }
         if (!(COMPARISON_OPS as readonly string[]).includes(op)) {
           throw new InvalidQueryError(
-            `unknown operator "${op}" at ${fieldPath} (supported: ${COMPARISON_OPS.join(', ')})`,
+            `unknown operator "${op}" at ${fieldPath} (supported: ${[...COMPARISON_OPS, ...TEXT_OPS].join(', ')})`,
           );
         }
         const value = parseValue(field, (body as Record<string, unknown>)[op], `${fieldPath}.${op}`);

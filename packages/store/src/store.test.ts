@@ -127,12 +127,17 @@ describe('EndpointStore writes', () => {
         ['id'],
       ),
     });
+    // 40 MB of rows (and as much again in the change feed) through a 1 MiB initial map.
     const body = 'x'.repeat(10_000);
-    for (let batch = 0; batch < 5; batch++) {
-      await ep.apply(Array.from({ length: 100 }, (_, i) => insertOp([BigInt(batch * 100 + i), body])));
+    for (let batch = 0; batch < 20; batch++) {
+      await ep.apply(Array.from({ length: 200 }, (_, i) => insertOp([BigInt(batch * 200 + i), body])));
     }
-    expect(ep.count()).toBe(500);
-    expect(ep.get([499n])![1]).toBe(body);
+    // One transaction alone far larger than the initial map.
+    await ep.apply(Array.from({ length: 1000 }, (_, i) => insertOp([BigInt(10_000 + i), body])));
+    expect(ep.count()).toBe(5000);
+    expect(ep.get([3999n])![1]).toBe(body);
+    expect(ep.get([10_999n])![1]).toBe(body);
+    expect(ep.version()).toBe(5000n);
   });
 });
 
@@ -255,7 +260,17 @@ describe('Store', () => {
       /the primary key of endpoint "products" names "sku", which is not a field \(fields: id, name, price\)/,
     );
     expect(() => store.openEndpoint({ ...def, secondaryIndexes: [['nme']] })).toThrow(
-      /a secondary index of endpoint "products" names "nme"/,
+      /secondary index 0 of endpoint "products" names "nme"/,
+    );
+    expect(() =>
+      store.openEndpoint({ ...def, secondaryIndexes: [{ kind: 'full_text', field: 'price' }] }),
+    ).toThrow(
+      'secondary index 0 of endpoint "products" is a full-text index on "price", which is decimal; full-text indexes need a string or text field',
+    );
+    expect(() =>
+      store.openEndpoint({ ...def, secondaryIndexes: [['name'], { kind: 'hash', fields: ['id'] } as never] }),
+    ).toThrow(
+      `secondary index 1 of endpoint "products" must be a list of fields, { kind: 'sorted', fields } or { kind: 'full_text', field }, got {"kind":"hash","fields":["id"]}`,
     );
   });
 });

@@ -10,18 +10,27 @@ import {
 } from '@dozer/core';
 import { type Database, type Key, open, type RootDatabase, type Transaction } from 'lmdb';
 import { ChangesExpiredError, ConflictError, InvalidQueryError, StoreError } from './errors.js';
-import { compareKeys, KEY_FORMAT_VERSION, type TupleWriter, tupleWriter } from './internal/key-codec.js';
+import { type Cursor, CursorCodec } from './internal/cursor.js';
 import {
-  type Condition,
+  compareKeys,
+  encodeKey,
+  KEY_FORMAT_VERSION,
+  prefixSuccessor,
+  type TupleWriter,
+  tupleWriter,
+} from './internal/key-codec.js';
+import {
   type IndexInfo,
   matches,
   type Plan,
+  type Predicate,
   plan,
   resolveFilter,
   resolveOrder,
   type SortTerm,
 } from './internal/planner.js';
 import { ROW_FORMAT_VERSION, RowDecoder, RowEncoder } from './internal/row-codec.js';
+import { indexedToken, tokenize } from './internal/text.js';
 import { DEFAULT_QUERY_LIMITS, type Filter, parseQuery, type Query } from './query.js';
 
 /** Options of {@link openStore}. */
@@ -79,13 +88,33 @@ export interface EndpointDefinition {
   /** Overrides `schema.primaryKey` when given (config `index.primary_key`). */
   readonly primaryKey?: readonly string[];
   /**
-   * Sorted secondary indexes, each on one or more fields. Default `'all'`:
-   * one index per field, except `text`, `binary` and `json` fields and the
-   * first primary key field (the primary index already orders it).
+   * Secondary indexes (config `index.secondary`): sorted ones on one or more
+   * fields (composite), given as `{ kind: 'sorted', fields }` or as a list of
+   * field names, and full-text ones on a string or text field. Default
+   * `'all'`: one sorted index per field, except `text`, `binary` and `json`
+   * fields and the first primary key field (the primary index already
+   * orders it).
    */
-  readonly secondaryIndexes?: readonly (readonly string[])[] | 'all';
+  readonly secondaryIndexes?: readonly SecondaryIndexDefinition[] | 'all';
   /** What an insert of a taken key, an update of a missing row, a delete of a missing row do. */
   readonly conflictResolution?: ConflictResolution;
+}
+
+/**
+ * One secondary index: sorted on the listed fields (entries ordered by their
+ * values, then the primary key), or full-text on a string/text field (one
+ * entry per distinct word, see the README for the tokenizer).
+ */
+export type SecondaryIndexDefinition =
+  | readonly string[]
+  | { readonly kind: 'sorted'; readonly fields: readonly string[] }
+  | { readonly kind: 'full_text'; readonly field: string };
+
+/** A page of rows, and the cursor of the next page when more rows follow. */
+export interface QueryPage {
+  readonly rows: Row[];
+  /** Opaque; absent on the last page. */
+  readonly cursor?: string;
 }
 
 /** An LMDB environment holding endpoints. */
@@ -125,6 +154,14 @@ export interface EndpointStore {
   get(key: readonly Value[]): Row | undefined;
   /** Rows matching the query: ordered, ties by primary key, then `skip` and `limit` applied. */
   query(q: Query): Row[];
+  /**
+   * {@link query}, plus a `cursor` when more rows follow: pass it as
+   * `after` (JSON `$after`) with the same filter and order to get the rows
+   * strictly after the last one of this page. Paging by cursor stays
+   * correct while rows change: a row present throughout, with the same
+   * sort values, is returned exactly once.
+   */
+  queryPage(q: Query): QueryPage;
   /** Number of rows matching the filter (all rows without one). */
   count(filter?: Filter): number;
   /** Which index the planner chose for the query, and why. */
@@ -168,10 +205,12 @@ const DEFAULT_CHANGE_RETENTION = 10_000;
  */
 const FEED_STATE_KEY = new Uint8Array([0xff]);
 const OP_KINDS = ['insert', 'delete', 'update'] as const;
-/** Types left out of the default `'all'` indexes: long or unordered values (full-text indexes come later). */
+/** Types left out of the default `'all'` indexes: long or unordered values (give text a full-text index). */
 const UNINDEXED_BY_DEFAULT: readonly FieldType[] = ['text', 'binary', 'json'];
 
 const scratch = new Uint8Array(1 << 16);
+/** Writes a full-text index word (as a string key). */
+const tokenWriter = tupleWriter(['string'], false);
 
 interface StoredMeta {
   readonly version: number;
@@ -179,7 +218,8 @@ interface StoredMeta {
   readonly rowFormat: number;
   readonly fields: readonly FieldDefinition[];
   readonly primaryKey: readonly string[];
-  readonly indexes: readonly (readonly string[])[];
+  /** Sorted indexes as field name lists, full-text ones as `{ full_text: field }`. */
+  readonly indexes: readonly (readonly string[] | { readonly full_text: string })[];
 }
 
 /** Holds the key writer used by `get`, swapped when an endpoint is re-opened. */
@@ -242,7 +282,10 @@ class LmdbStore implements Store {
       rowFormat: ROW_FORMAT_VERSION,
       fields: layout.schema.fields.map(normalizeField),
       primaryKey: layout.schema.primaryKey.map((i) => layout.schema.fields[i]!.name),
-      indexes: layout.indexes.map((ix) => ix.positions.map((i) => layout.schema.fields[i]!.name)),
+      indexes: layout.indexes.map((ix) => {
+        const names = ix.positions.map((i) => layout.schema.fields[i]!.name);
+        return ix.kind === 'sorted' ? names : { full_text: names[0]! };
+      }),
     };
     const endpoint = new LmdbEndpoint(this, this.root, dbs, layout);
     const stored = this.meta.get(def.name);
@@ -416,26 +459,64 @@ function makeLayout(def: EndpointDefinition): Layout {
   const keyPositions = pkless ? fields.map((_, i) => i) : primaryKey;
   const keyTypes = keyPositions.map((p) => fields[p]!.type);
 
-  let indexPositions: number[][];
+  let indexSpecs: { kind: 'sorted' | 'full_text'; positions: number[] }[];
   const spec = def.secondaryIndexes ?? 'all';
   if (spec === 'all') {
-    indexPositions = fields
+    indexSpecs = fields
       .map((f, i) => ({ f, i }))
       .filter(
         ({ f, i }) =>
           !UNINDEXED_BY_DEFAULT.includes(f.type) && !(i === primaryKey[0] && f.type !== 'duration'),
       )
-      .map(({ i }) => [i]);
+      .map(({ i }) => ({ kind: 'sorted', positions: [i] }));
   } else {
-    const seen = new Set<string>();
-    indexPositions = [];
-    for (const ix of spec) {
-      if (ix.length === 0) throw new StoreError(`endpoint "${name}" lists a secondary index with no fields`);
-      const ps = ix.map((f) => posOf(f, 'a secondary index'));
-      const k = ps.join(',');
-      if (!seen.has(k)) indexPositions.push(ps);
-      seen.add(k);
+    if (!Array.isArray(spec)) {
+      throw new StoreError(`secondaryIndexes of endpoint "${name}" must be 'all' or a list of indexes`);
     }
+    const seen = new Set<string>();
+    indexSpecs = [];
+    spec.forEach((ix, n) => {
+      const where = `secondary index ${n}`;
+      let kind: 'sorted' | 'full_text';
+      let names: readonly string[];
+      if (Array.isArray(ix)) {
+        kind = 'sorted';
+        names = ix as readonly string[];
+      } else if (ix && typeof ix === 'object' && (ix as { kind?: unknown }).kind === 'sorted') {
+        kind = 'sorted';
+        names = (ix as { fields?: readonly string[] }).fields ?? [];
+        if (!Array.isArray(names))
+          throw new StoreError(`${where} of endpoint "${name}" needs a list of fields`);
+      } else if (ix && typeof ix === 'object' && (ix as { kind?: unknown }).kind === 'full_text') {
+        kind = 'full_text';
+        const field = (ix as { field?: unknown }).field;
+        if (typeof field !== 'string') {
+          throw new StoreError(
+            `${where} (full_text) of endpoint "${name}" needs a field name, got ${JSON.stringify(field)}`,
+          );
+        }
+        names = [field];
+      } else {
+        throw new StoreError(
+          `${where} of endpoint "${name}" must be a list of fields, { kind: 'sorted', fields } or { kind: 'full_text', field }, got ${JSON.stringify(ix)}`,
+        );
+      }
+      if (names.length === 0) throw new StoreError(`${where} of endpoint "${name}" has no fields`);
+      const ps = names.map((f) => posOf(f, `${where}`));
+      if (kind === 'full_text') {
+        const f = fields[ps[0]!]!;
+        if (f.type !== 'string' && f.type !== 'text') {
+          throw new StoreError(
+            `${where} of endpoint "${name}" is a full-text index on "${f.name}", which is ${f.type}; full-text indexes need a string or text field`,
+          );
+        }
+      } else if (new Set(ps).size !== ps.length) {
+        throw new StoreError(`${where} of endpoint "${name}" lists a field twice (${names.join(', ')})`);
+      }
+      const k = `${kind}:${ps.join(',')}`;
+      if (!seen.has(k)) indexSpecs.push({ kind, positions: ps });
+      seen.add(k);
+    });
   }
   const cr = def.conflictResolution ?? {};
   const pick = <T extends string>(what: string, v: T | undefined, allowed: readonly T[], dflt: T): T => {
@@ -450,17 +531,18 @@ function makeLayout(def: EndpointDefinition): Layout {
   const onInsert = pick<OnInsert>('on_insert', cr.onInsert, ['nothing', 'update', 'panic'], 'update');
   const onUpdate = pick<OnUpdate>('on_update', cr.onUpdate, ['nothing', 'upsert', 'panic'], 'upsert');
   const onDelete = pick<OnDelete>('on_delete', cr.onDelete, ['nothing', 'panic'], 'nothing');
-  if (indexPositions.length > 0xfffe) throw new StoreError(`endpoint "${name}" has more than 65534 indexes`);
+  if (indexSpecs.length > 0xfffe) throw new StoreError(`endpoint "${name}" has more than 65534 indexes`);
   const effective: Schema = { fields, primaryKey };
   return {
     name,
     schema: effective,
     primaryKey,
     pkless,
-    indexes: indexPositions.map((positions, k) => {
+    indexes: indexSpecs.map(({ kind, positions }, k) => {
       const id = k + 1;
       return {
         id,
+        kind,
         positions,
         prefix: new Uint8Array([id >> 8, id & 0xff]),
         writer: tupleWriter(
@@ -509,7 +591,9 @@ interface Effect {
 interface Hit {
   readonly row: Row;
   readonly key: Uint8Array;
+  /** Copies of the row (endpoints without a primary key), of which those from `from` on count. */
   readonly count: number;
+  readonly from: number;
 }
 
 class LmdbEndpoint implements EndpointStore {
@@ -531,6 +615,7 @@ class LmdbEndpoint implements EndpointStore {
     this.valueOffset = layout.pkless ? 4 : 0;
   }
 
+  private readonly codecs = new Map<string, CursorCodec>();
   private readonly listeners = new Set<{ listener: (changes: readonly StoreChange[]) => void }>();
 
   async apply(ops: readonly Operation[]): Promise<void> {
@@ -803,28 +888,11 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   query(q: Query): Row[] {
-    const { skip, limit } = this.window(q);
-    const p = this.plan(q);
-    const want = skip + limit;
-    const hits: Hit[] = [];
-    let total = 0;
-    if (limit > 0) {
-      this.scan(p, (h) => {
-        hits.push(h);
-        total += h.count;
-        return p.ordered && total >= want;
-      });
-    }
-    if (!p.ordered) hits.sort(hitComparator(p.sort));
-    const out: Row[] = [];
-    let seen = 0;
-    for (const h of hits) {
-      for (let c = 0; c < h.count; c++, seen++) {
-        if (seen >= want) return out;
-        if (seen >= skip) out.push(h.row);
-      }
-    }
-    return out;
+    return this.run(q, false).rows;
+  }
+
+  queryPage(q: Query): QueryPage {
+    return this.run(q, true);
   }
 
   count(filter?: Filter): number {
@@ -833,8 +901,8 @@ class LmdbEndpoint implements EndpointStore {
     }
     const p = this.plan(filter === undefined ? {} : { filter });
     let n = 0;
-    this.scan(p, (h) => {
-      n += h.count;
+    this.scan(p, undefined, (h) => {
+      n += h.count - h.from;
       return false;
     });
     return n;
@@ -842,7 +910,63 @@ class LmdbEndpoint implements EndpointStore {
 
   explain(q: Query): string {
     const { skip, limit } = this.window(q);
-    return `${this.plan(q).description}; skip ${skip}, limit ${limit}`;
+    const p = this.plan(q);
+    let after = '';
+    if (q.after !== undefined) {
+      after =
+        p.access.kind === 'scan' && p.access.seek
+          ? '; after the cursor: the scan starts at its position'
+          : '; after the cursor: rows up to it are left out';
+    }
+    return `${p.description}${after}; skip ${skip}, limit ${limit}`;
+  }
+
+  private run(q: Query, page: boolean): QueryPage {
+    const { skip, limit } = this.window(q);
+    const p = this.plan(q);
+    const codec = page || q.after !== undefined ? this.cursorCodec(p.sort) : undefined;
+    const after = q.after === undefined ? undefined : codec!.decode(q.after);
+    // One row more than asked tells a page whether another follows.
+    const want = skip + limit + (page ? 1 : 0);
+    const hits: Hit[] = [];
+    let total = 0;
+    if (limit > 0) {
+      this.scan(p, after, (h) => {
+        hits.push(h);
+        total += h.count - h.from;
+        return p.ordered && total >= want;
+      });
+    }
+    if (!p.ordered) hits.sort(hitComparator(p.sort));
+    const rows: Row[] = [];
+    let last: { hit: Hit; copy: number } | undefined;
+    let more = false;
+    let seen = 0;
+    outer: for (const h of hits) {
+      for (let c = h.from; c < h.count; c++, seen++) {
+        if (seen >= skip + limit) {
+          more = true;
+          break outer;
+        }
+        if (seen >= skip) {
+          rows.push(h.row);
+          last = { hit: h, copy: c };
+        }
+      }
+    }
+    const cursor = page && more && last ? codec!.encode(last.hit.row, last.hit.key, last.copy) : undefined;
+    return cursor === undefined ? { rows } : { rows, cursor };
+  }
+
+  private cursorCodec(sort: readonly SortTerm[]): CursorCodec {
+    const key = sort.map((t) => `${t.pos}:${t.dir}`).join(',');
+    let codec = this.codecs.get(key);
+    if (!codec) {
+      codec = new CursorCodec(this.schema, sort, this.layout.pkless ? [] : this.layout.primaryKey);
+      if (this.codecs.size > 64) this.codecs.clear();
+      this.codecs.set(key, codec);
+    }
+    return codec;
   }
 
   parseQuery(json: unknown): Query {
@@ -858,8 +982,7 @@ class LmdbEndpoint implements EndpointStore {
       const rowKey = key as Uint8Array;
       const row = this.layout.decoder.decode(value, this.valueOffset);
       for (const ix of this.layout.indexes) {
-        const [k, v] = this.indexEntry(ix, row, rowKey);
-        index.putSync(k, v);
+        for (const [k, v] of this.indexEntries(ix, row, rowKey)) index.putSync(k, v);
       }
     }
   }
@@ -878,7 +1001,7 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   private plan(q: Query): Plan {
-    const conds = resolveFilter(q.filter, this.schema);
+    const preds = resolveFilter(q.filter, this.schema);
     const sort = resolveOrder(q.orderBy, this.schema);
     return plan(
       {
@@ -886,25 +1009,50 @@ class LmdbEndpoint implements EndpointStore {
         primaryKey: this.layout.pkless ? [] : this.layout.primaryKey,
         indexes: this.layout.indexes,
       },
-      conds,
+      preds,
       sort,
     );
   }
 
-  /** Calls `visit` with each row the plan yields that passes its residual conditions, until `visit` returns true. */
-  private scan(p: Plan, visit: (h: Hit) => boolean): void {
+  /**
+   * Calls `visit` with each row the plan yields that passes its residual
+   * predicates and comes after the cursor, until `visit` returns true.
+   */
+  private scan(p: Plan, after: Cursor | undefined, visit: (h: Hit) => boolean): void {
     const access = p.access;
     if (access.kind === 'empty') return;
     const residual = p.residual;
     const decoder = this.layout.decoder;
     const off = this.valueOffset;
     const { rows, index } = this.dbs;
+    const sort = p.sort;
     const txn = this.root.useReadTransaction();
     try {
       const hit = (key: Uint8Array, bytes: Buffer): Hit | undefined => {
         const row = decoder.decode(bytes, off);
         if (!passes(residual, row)) return undefined;
-        return { row, key, count: off ? bytes.readUInt32LE(0) : 1 };
+        const count = off ? bytes.readUInt32LE(0) : 1;
+        if (!after) return { row, key, count, from: 0 };
+        // The order of the query: the sort terms, then the row key; copies of one row by copy index.
+        let c = 0;
+        for (let i = 0; i < sort.length && c === 0; i++) {
+          const t = sort[i]!;
+          c = compareValues(t.type, row[t.pos] ?? null, after.values[i] ?? null) * t.dir;
+        }
+        if (c === 0) c = compareKeys(key, after.key);
+        if (c < 0) return undefined;
+        const from = c === 0 ? after.copy + 1 : 0;
+        return from < count ? { row, key, count, from } : undefined;
+      };
+      const fastGet = this.fastGet;
+      const fetch = (rowKey: Uint8Array): Buffer => {
+        const bytes = fastGet(rowKey, { transaction: txn });
+        if (bytes === undefined) {
+          throw new StoreError(
+            `index of endpoint "${this.name}" refers to a missing row; reset the endpoint to rebuild it`,
+          );
+        }
+        return bytes;
       };
       if (access.kind === 'lookup') {
         const n = this.layout.lookupWriter(access.key, scratch, 0);
@@ -914,7 +1062,42 @@ class LmdbEndpoint implements EndpointStore {
         if (h) visit(h);
         return;
       }
-      const { start, end } = access.range;
+      if (access.kind === 'tokens') {
+        // Rows holding any of the words, each once.
+        const keys = new Map<string, Uint8Array>();
+        for (const r of access.ranges) {
+          for (const { key, value } of index.getRange({
+            start: r.start ?? EMPTY,
+            end: r.end ?? EMPTY,
+            transaction: txn,
+          })) {
+            const k = key as Uint8Array;
+            const rowKey = k.subarray(2 + value.readUInt16BE(0));
+            keys.set(Buffer.from(rowKey).toString('latin1'), rowKey);
+          }
+        }
+        for (const rowKey of keys.values()) {
+          const h = hit(rowKey, fetch(rowKey));
+          if (h && visit(h)) return;
+        }
+        return;
+      }
+      let { start, end } = access.range;
+      if (after && access.seek) {
+        // Skip ahead to the cursor: to its row key, or to the first entry with its sort values.
+        const { base, rowKey, sortAt } = access.seek;
+        const parts: Uint8Array[] = [base];
+        if (rowKey) parts.push(after.key);
+        else for (const i of sortAt) parts.push(encodeKey(sort[i]!.type, after.values[i] ?? null));
+        const at = Buffer.concat(parts);
+        if (!access.reverse) {
+          if (!start || compareKeys(at, start) > 0) start = at;
+        } else {
+          const upTo = prefixSuccessor(at);
+          if (upTo && (!end || compareKeys(upTo, end) < 0)) end = upTo;
+        }
+        if (start && end && compareKeys(start, end) >= 0) return;
+      }
       const opts = access.reverse
         ? {
             start: end ?? EMPTY,
@@ -926,45 +1109,49 @@ class LmdbEndpoint implements EndpointStore {
           }
         : { start: start ?? EMPTY, end: end ?? EMPTY, transaction: txn };
       if (!access.index) {
-        for (const { key, value } of rows.getRange(opts)) {
-          const h = hit(key as Uint8Array, value);
-          if (h && visit(h)) return;
+        if (!access.regroup) {
+          for (const { key, value } of rows.getRange(opts)) {
+            const h = hit(key as Uint8Array, value);
+            if (h && visit(h)) return;
+          }
+          return;
         }
-        return;
       }
-      const regroup = access.regroupPos;
-      const regroupType = regroup === undefined ? undefined : this.schema.fields[regroup]!.type;
+      const regroup = access.regroup;
+      const regroupTypes = regroup?.map((pos) => this.schema.fields[pos]!.type);
       let group: Hit[] = [];
-      // A reverse index scan yields equal values in descending key order; flushing each run reversed keeps ties in key order.
+      // A reverse scan yields equal values in descending key order; flushing each run reversed keeps ties in key order.
       const flush = (): boolean => {
         for (let i = group.length - 1; i >= 0; i--) if (visit(group[i]!)) return true;
         group = [];
         return false;
       };
-      const fastGet = this.fastGet;
-      for (const { key, value } of index.getRange(opts)) {
-        const k = key as Uint8Array;
-        const rowKey = k.subarray(2 + value.readUInt16BE(0));
-        const bytes = fastGet(rowKey, { transaction: txn });
-        if (bytes === undefined) {
-          throw new StoreError(
-            `index of endpoint "${this.name}" refers to a missing row; reset the endpoint to rebuild it`,
-          );
+      const sameGroup = (a: Row, b: Row): boolean => {
+        for (let i = 0; i < regroup!.length; i++) {
+          const pos = regroup![i]!;
+          if (compareValues(regroupTypes![i]!, a[pos] ?? null, b[pos] ?? null) !== 0) return false;
         }
-        const h = hit(rowKey, bytes);
+        return true;
+      };
+      const source: Iterable<{ key: Key; value: Buffer }> = access.index
+        ? index.getRange(opts)
+        : rows.getRange(opts);
+      for (const { key, value } of source) {
+        const k = key as Uint8Array;
+        let h: Hit | undefined;
+        if (access.index) {
+          const rowKey = k.subarray(2 + value.readUInt16BE(0));
+          h = hit(rowKey, fetch(rowKey));
+        } else {
+          h = hit(k, value);
+        }
         if (!h) continue;
-        if (regroupType === undefined) {
+        if (!regroup) {
           if (visit(h)) return;
           continue;
         }
-        const last = group[group.length - 1];
-        if (
-          last &&
-          compareValues(regroupType, last.row[regroup!] ?? null, h.row[regroup!] ?? null) !== 0 &&
-          flush()
-        ) {
-          return;
-        }
+        const lastHit = group[group.length - 1];
+        if (lastHit && !sameGroup(lastHit.row, h.row) && flush()) return;
         group.push(h);
       }
       flush();
@@ -1014,7 +1201,7 @@ class LmdbEndpoint implements EndpointStore {
   private prepareRow(row: Row): PreparedRow {
     const value = this.layout.encoder.encode(row, this.valueOffset);
     const key = this.rowKey(row);
-    const entries = this.layout.indexes.map((ix) => this.indexEntry(ix, row, key));
+    const entries = this.layout.indexes.flatMap((ix) => this.indexEntries(ix, row, key));
     return { row, key, value, entries };
   }
 
@@ -1049,12 +1236,26 @@ class LmdbEndpoint implements EndpointStore {
     return scratch.slice(0, n);
   }
 
-  private indexEntry(ix: SecondaryIndex, row: Row, rowKey: Uint8Array): [Uint8Array, Buffer] {
+  /** The entries of `row` in index `ix`: one for a sorted index, one per distinct word for a full-text one. */
+  private indexEntries(ix: SecondaryIndex, row: Row, rowKey: Uint8Array): [Uint8Array, Buffer][] {
+    if (ix.kind === 'sorted') return [this.indexEntry(ix, ix.writer, row, rowKey)];
+    const v = row[ix.positions[0]!];
+    if (typeof v !== 'string') return [];
+    const words = new Set(tokenize(v).map(indexedToken));
+    return [...words].map((w) => this.indexEntry(ix, tokenWriter, [w], rowKey));
+  }
+
+  private indexEntry(
+    ix: SecondaryIndex,
+    writer: TupleWriter,
+    row: Row,
+    rowKey: Uint8Array,
+  ): [Uint8Array, Buffer] {
     scratch[0] = ix.prefix[0]!;
     scratch[1] = ix.prefix[1]!;
     let n: number;
     try {
-      n = ix.writer(row, scratch, 2);
+      n = writer(row, scratch, 2);
     } catch (e) {
       if (e instanceof RangeError) n = Number.POSITIVE_INFINITY;
       else throw e;
@@ -1062,8 +1263,10 @@ class LmdbEndpoint implements EndpointStore {
     if (n + rowKey.length > MAX_KEY_SIZE) {
       const fields = ix.positions.map((p) => this.schema.fields[p]!.name).join(', ');
       throw new StoreError(
-        `the value of ${fields} is too long for a sorted index (index keys hold at most ${MAX_KEY_SIZE} bytes with the row key); ` +
-          `leave ${fields} out of the endpoint's secondary indexes or declare it as text`,
+        ix.kind === 'sorted'
+          ? `the value of ${fields} is too long for a sorted index (index keys hold at most ${MAX_KEY_SIZE} bytes with the row key); ` +
+              `leave ${fields} out of the endpoint's secondary indexes or declare it as text`
+          : `the primary key is too long for the full-text index on ${fields} (index keys hold at most ${MAX_KEY_SIZE} bytes with a word)`,
       );
     }
     const key = new Uint8Array(n + rowKey.length);
@@ -1075,11 +1278,13 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   private removeIndexEntries(row: Row, rowKey: Uint8Array): void {
-    for (const ix of this.layout.indexes) this.dbs.index.removeSync(this.indexEntry(ix, row, rowKey)[0]);
+    for (const ix of this.layout.indexes) {
+      for (const [k] of this.indexEntries(ix, row, rowKey)) this.dbs.index.removeSync(k);
+    }
   }
 }
 
-function passes(conds: readonly Condition[], row: Row): boolean {
+function passes(conds: readonly Predicate[], row: Row): boolean {
   for (const c of conds) if (!matches(c, row)) return false;
   return true;
 }

@@ -21,7 +21,8 @@ describe('order-preserving key encoding', () => {
         }),
         { numRuns: 300 },
       );
-    });
+      // Property tests: CPU-bound, slow on a busy machine.
+    }, 60_000);
   }
 
   it('tuples order lexicographically, field by field', () => {

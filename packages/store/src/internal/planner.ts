@@ -2,14 +2,38 @@ import { compareValues, type FieldType, type Schema, type Value } from '@dozer/c
 import { InvalidQueryError } from '../errors.js';
 import type { ComparisonOp, Filter, OrderBy } from '../query.js';
 import { compareKeys, encodeKey, prefixSuccessor } from './key-codec.js';
+import { indexedToken, substringTokens, tokenize, tokenSet } from './text.js';
 
 /** A comparison resolved against the schema. */
 export interface Condition {
+  readonly kind: 'compare';
   readonly pos: number;
   readonly type: FieldType;
   readonly op: ComparisonOp;
   readonly value: Value;
 }
+
+/**
+ * A text condition resolved against the schema: `substring` ($contains, a
+ * case-sensitive substring test), `all` / `any` of `tokens` ($matches_all /
+ * $matches_any). For `substring`, `tokens` are words every matching value
+ * holds (the tokens of the ASCII pieces of the needle that lie between
+ * whitespace), which a full-text index can look up.
+ */
+export interface TextCondition {
+  readonly kind: 'text';
+  readonly pos: number;
+  readonly mode: 'substring' | 'all' | 'any';
+  readonly needle: string;
+  readonly tokens: readonly string[];
+  readonly op: string;
+}
+
+/** One conjunct of a resolved filter; an `or` holds alternative conjunctions. */
+export type Predicate =
+  | Condition
+  | TextCondition
+  | { readonly kind: 'or'; readonly branches: readonly (readonly Predicate[])[] };
 
 /** An `$order_by` term resolved against the schema; `dir` is 1 or -1. */
 export interface SortTerm {
@@ -21,6 +45,7 @@ export interface SortTerm {
 /** A secondary index as the planner sees it. */
 export interface IndexInfo {
   readonly id: number;
+  readonly kind: 'sorted' | 'full_text';
   readonly positions: readonly number[];
   /** The 2-byte prefix of all its keys. */
   readonly prefix: Uint8Array;
@@ -49,37 +74,88 @@ export type Access =
       readonly index: IndexInfo | undefined;
       readonly range: KeyRange;
       readonly reverse: boolean;
-      /** In a reverse scan, rows with equal values at this position are re-reversed so ties stay in key order. */
-      readonly regroupPos: number | undefined;
+      /** In a reverse scan, runs of rows equal at these positions are re-reversed so ties stay in key order. */
+      readonly regroup: readonly number[] | undefined;
+      /** For an ordered scan: how to skip ahead to a paging cursor. */
+      readonly seek: Seek | undefined;
+    }
+  | {
+      /** Rows holding any of the tokens, each once, from a full-text index. */
+      readonly kind: 'tokens';
+      readonly index: IndexInfo;
+      readonly ranges: readonly KeyRange[];
     };
+
+/**
+ * Where the rows after a cursor start, in an ordered scan: keys of the scanned
+ * index start with `base`; then, when `rowKey`, the row key follows (rows come
+ * in row key order); otherwise the values of the sort terms at `sortAt`
+ * (indexes into the plan's sort) follow, then the row key.
+ */
+export interface Seek {
+  readonly base: Uint8Array;
+  readonly rowKey: boolean;
+  readonly sortAt: readonly number[];
+}
 
 export interface Plan {
   readonly access: Access;
-  /** Conditions the access path does not guarantee; checked on every row. */
-  readonly residual: readonly Condition[];
+  /** Predicates the access path does not guarantee; checked on every row. */
+  readonly residual: readonly Predicate[];
   /** True when rows come out of the access path already in the requested order. */
   readonly ordered: boolean;
   readonly sort: readonly SortTerm[];
   readonly description: string;
 }
 
-/** Flattens a filter into the conditions it ANDs together. */
-export function resolveFilter(filter: Filter | undefined, schema: Schema): Condition[] {
-  const out: Condition[] = [];
-  const walk = (f: Filter): void => {
-    if (f.kind === 'and') {
-      for (const g of f.filters) walk(g);
-      return;
-    }
-    const pos = schema.fields.findIndex((d) => d.name === f.field);
+/** Flattens a filter into the predicates it ANDs together, resolving fields and text modes. */
+export function resolveFilter(filter: Filter | undefined, schema: Schema): Predicate[] {
+  const posOf = (field: string) => {
+    const pos = schema.fields.findIndex((d) => d.name === field);
     if (pos < 0) {
       throw new InvalidQueryError(
-        `unknown field "${f.field}" in $filter (fields: ${schema.fields.map((d) => d.name).join(', ')})`,
+        `unknown field "${field}" in $filter (fields: ${schema.fields.map((d) => d.name).join(', ')})`,
       );
     }
-    out.push({ pos, type: schema.fields[pos]!.type, op: f.op, value: f.value });
+    return pos;
   };
-  if (filter) walk(filter);
+  const walk = (f: Filter, out: Predicate[]): void => {
+    switch (f.kind) {
+      case 'and':
+        for (const g of f.filters) walk(g, out);
+        return;
+      case 'or': {
+        const branches = f.filters.map((g) => {
+          const b: Predicate[] = [];
+          walk(g, b);
+          return b;
+        });
+        if (branches.length === 1) out.push(...branches[0]!);
+        else out.push({ kind: 'or', branches });
+        return;
+      }
+      case 'compare': {
+        const pos = posOf(f.field);
+        out.push({ kind: 'compare', pos, type: schema.fields[pos]!.type, op: f.op, value: f.value });
+        return;
+      }
+      case 'text': {
+        const pos = posOf(f.field);
+        const type = schema.fields[pos]!.type;
+        if (type !== 'string' && type !== 'text') {
+          throw new InvalidQueryError(
+            `${f.op} applies to string and text fields, but "${f.field}" is ${type}`,
+          );
+        }
+        const mode = f.op === '$matches_any' ? 'any' : f.op === '$matches_all' ? 'all' : 'substring';
+        const tokens = mode === 'substring' ? substringTokens(f.value) : tokenize(f.value);
+        out.push({ kind: 'text', pos, mode, needle: f.value, tokens: [...new Set(tokens)], op: f.op });
+        return;
+      }
+    }
+  };
+  const out: Predicate[] = [];
+  if (filter) walk(filter, out);
   return out;
 }
 
@@ -95,27 +171,51 @@ export function resolveOrder(orderBy: readonly OrderBy[] | undefined, schema: Sc
   });
 }
 
-/** True when `row` satisfies `c` (the total order of compareValues; NULL is smallest). */
-export function matches(c: Condition, row: readonly Value[]): boolean {
-  const r = compareValues(c.type, row[c.pos] ?? null, c.value);
-  switch (c.op) {
-    case '$eq':
-      return r === 0;
-    case '$lt':
-      return r < 0;
-    case '$lte':
-      return r <= 0;
-    case '$gt':
-      return r > 0;
-    case '$gte':
-      return r >= 0;
+/** True when `row` satisfies `p` (comparisons in the total order of compareValues; NULL is smallest). */
+export function matches(p: Predicate, row: readonly Value[]): boolean {
+  switch (p.kind) {
+    case 'compare': {
+      const r = compareValues(p.type, row[p.pos] ?? null, p.value);
+      switch (p.op) {
+        case '$eq':
+          return r === 0;
+        case '$lt':
+          return r < 0;
+        case '$lte':
+          return r <= 0;
+        case '$gt':
+          return r > 0;
+        case '$gte':
+          return r >= 0;
+      }
+      return false;
+    }
+    case 'text': {
+      const v = row[p.pos];
+      if (typeof v !== 'string') return false;
+      if (p.mode === 'substring') return v.includes(p.needle);
+      const words = tokenSet(v);
+      return p.mode === 'all' ? p.tokens.every((t) => words.has(t)) : p.tokens.some((t) => words.has(t));
+    }
+    case 'or':
+      return p.branches.some((b) => b.every((q) => matches(q, row)));
   }
 }
 
 const OP_TEXT: Record<ComparisonOp, string> = { $eq: '=', $lt: '<', $lte: '<=', $gt: '>', $gte: '>=' };
 
-function condText(schema: Schema, c: Condition): string {
-  return `${schema.fields[c.pos]!.name} ${OP_TEXT[c.op]} ${showValue(c.value)}`;
+function predText(schema: Schema, p: Predicate): string {
+  switch (p.kind) {
+    case 'compare':
+      return `${schema.fields[p.pos]!.name} ${OP_TEXT[p.op]} ${showValue(p.value)}`;
+    case 'text': {
+      const name = schema.fields[p.pos]!.name;
+      if (p.mode === 'substring') return `${name} contains substring ${JSON.stringify(p.needle)}`;
+      return `${name} has ${p.mode} of words [${p.tokens.map((t) => JSON.stringify(t)).join(', ')}]`;
+    }
+    case 'or':
+      return `(${p.branches.map((b) => (b.length === 0 ? 'TRUE' : b.map((q) => predText(schema, q)).join(' AND '))).join(' OR ')})`;
+  }
 }
 
 function showValue(v: Value): string {
@@ -125,7 +225,7 @@ function showValue(v: Value): string {
   return String(v);
 }
 
-/** The byte range of one field's key encoding that the conditions on it allow, or 'empty'. */
+/** The byte range of one field's key encoding, after `prefix`, that the conditions on it allow, or 'empty'. */
 function fieldRange(conds: readonly Condition[], prefix: Uint8Array): KeyRange | 'empty' {
   let lo: Uint8Array | undefined;
   let hi: Uint8Array | undefined;
@@ -152,37 +252,44 @@ function fieldRange(conds: readonly Condition[], prefix: Uint8Array): KeyRange |
   return { start: lo, end: hi };
 }
 
+interface Candidate {
+  readonly index: IndexInfo | undefined;
+  readonly label: string;
+  readonly covered: readonly Predicate[];
+  readonly range: KeyRange | 'empty';
+  readonly eqCount: number;
+  readonly hasRange: boolean;
+  readonly ordered: boolean;
+  readonly reverse: boolean;
+  readonly regroup: readonly number[] | undefined;
+  readonly seek: Seek | undefined;
+  readonly score: number;
+}
+
 /**
  * Picks how to answer a query:
  * 1. all primary key fields compared with $eq → one primary key lookup;
- * 2. else an index (secondary, or the primary index for its first field)
- *    on a field with an $eq condition, else one with a range condition;
- *    among equals, the one on the first $order_by field;
- * 3. else, when the first $order_by field is indexed and the index order
- *    gives the requested order, a scan of that index (stops at skip+limit);
- * 4. else a full scan of the primary index.
- * The conditions an access path does not cover are checked on each row, and
- * the rows are sorted in memory unless the path yields them in order.
+ * 2. else the sorted index (secondary, composite, or the primary index) that
+ *    covers the most: $eq on a prefix of its fields (4 points a field), a
+ *    range on the next field (2), the requested order for free (1); or a
+ *    full-text index for a word search (3);
+ * 3. else a full scan of the primary index.
+ * Predicates an access path does not cover (`$or`, text tests, conditions on
+ * other fields) are checked on each row, and rows are sorted in memory
+ * unless the path yields them in order.
  */
-export function plan(layout: PlannerLayout, conds: readonly Condition[], sort: readonly SortTerm[]): Plan {
+export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: readonly SortTerm[]): Plan {
   const { schema, primaryKey } = layout;
   const name = (pos: number) => schema.fields[pos]!.name;
   const pkNames = primaryKey.map(name).join(', ');
-  const byPos = new Map<number, Condition[]>();
-  for (const c of conds) byPos.set(c.pos, [...(byPos.get(c.pos) ?? []), c]);
-  const hasEq = (pos: number) => (byPos.get(pos) ?? []).some((c) => c.op === '$eq');
+  const compares = preds.filter((p): p is Condition => p.kind === 'compare');
+  const condsAt = (pos: number) => compares.filter((c) => c.pos === pos);
 
-  // Rows in primary key order satisfy `sort` when it is a prefix of the
-  // primary key, ascending (ties are broken by primary key ascending).
-  const pkOrdered = (terms: readonly SortTerm[]) =>
-    terms.length === 0 ||
-    (primaryKey.length > 0 && terms.every((t, i) => t.pos === primaryKey[i] && t.dir === 1));
-
-  const finish = (access: Access, covered: readonly number[], ordered: boolean, why: string): Plan => {
-    const residual = conds.filter((c) => !covered.includes(c.pos));
+  const finish = (access: Access, covered: readonly Predicate[], ordered: boolean, why: string): Plan => {
+    const residual = preds.filter((p) => !covered.includes(p));
     const parts = [why];
     if (residual.length > 0)
-      parts.push(`then filter rows on ${residual.map((c) => condText(schema, c)).join(' AND ')}`);
+      parts.push(`then filter rows on ${residual.map((p) => predText(schema, p)).join(' AND ')}`);
     const sortText = sort.map((t) => `${name(t.pos)} ${t.dir === 1 ? 'asc' : 'desc'}`).join(', ');
     const keyText = primaryKey.length > 0 ? `primary key (${pkNames})` : 'all fields';
     if (ordered)
@@ -192,124 +299,174 @@ export function plan(layout: PlannerLayout, conds: readonly Condition[], sort: r
   };
 
   // 1. Primary key lookup.
-  if (primaryKey.length > 0 && primaryKey.every(hasEq)) {
-    const key = primaryKey.map((p) => byPos.get(p)!.find((c) => c.op === '$eq')!.value);
+  const eqOn = (pos: number) => condsAt(pos).find((c) => c.op === '$eq');
+  // The primary index serves a prefix of its key fields, up to the first duration:
+  // primary keys keep `1 month` and `30 days` apart, which compare equal.
+  const durationAt = primaryKey.findIndex((p) => schema.fields[p]!.type === 'duration');
+  if (primaryKey.length > 0 && durationAt < 0 && primaryKey.every((p) => eqOn(p))) {
+    const used = primaryKey.map((p) => eqOn(p)!);
     return finish(
-      { kind: 'lookup', key },
-      [],
+      { kind: 'lookup', key: used.map((c) => c.value) },
+      used,
       true,
       `primary key lookup on (${pkNames}): every primary key field is compared with $eq`,
     );
   }
 
-  // An index serves conditions on its first field. The primary index serves its first key field,
-  // except durations: primary keys keep `1 month` and `30 days` apart, which compare equal.
-  const primaryFirst =
-    primaryKey.length > 0 && schema.fields[primaryKey[0]!]!.type !== 'duration' ? primaryKey[0] : undefined;
-  const indexFor = (pos: number): IndexInfo | 'primary' | undefined => {
-    if (pos === primaryFirst) return 'primary';
-    return layout.indexes.find((ix) => ix.positions[0] === pos);
-  };
-  const label = (ix: IndexInfo | 'primary', pos: number) =>
-    ix === 'primary' ? `primary index on ${name(pos)}` : `index on ${ix.positions.map(name).join(', ')}`;
+  const candidates: Candidate[] = [];
+  const primaryPositions = durationAt < 0 ? primaryKey : primaryKey.slice(0, durationAt);
+  const sorted: [IndexInfo | undefined, readonly number[]][] = [];
+  if (primaryPositions.length > 0) sorted.push([undefined, primaryPositions]);
+  for (const ix of layout.indexes) if (ix.kind === 'sorted') sorted.push([ix, ix.positions]);
 
-  const scanOf = (ix: IndexInfo | 'primary', pos: number, eq: boolean) => {
-    const single = ix === 'primary' || ix.positions.length === 1;
-    const rest = eq ? sort.filter((t) => t.pos !== pos) : sort;
-    if (ix === 'primary' || (eq && single)) {
-      // One value of the indexed field (or the primary index): rows come in primary key order.
-      if (pkOrdered(rest)) return { reverse: false, ordered: true, regroupPos: undefined };
-      if (ix === 'primary' && primaryKey.length === 1 && rest.length === 1 && rest[0]!.pos === pos) {
-        return { reverse: true, ordered: true, regroupPos: undefined };
-      }
+  for (const [ix, positions] of sorted) {
+    const covered: Predicate[] = [];
+    let prefix: Uint8Array = ix ? ix.prefix : new Uint8Array(0);
+    let k = 0;
+    for (; k < positions.length; k++) {
+      const eq = eqOn(positions[k]!);
+      if (!eq) break;
+      covered.push(eq);
+      prefix = Buffer.concat([prefix, encodeKey(eq.type, eq.value)]);
     }
-    if (ix !== 'primary' && single && !eq && sort.length === 1 && sort[0]!.pos === pos) {
-      const reverse = sort[0]!.dir === -1;
-      return { reverse, ordered: true, regroupPos: reverse ? pos : undefined };
-    }
-    return { reverse: false, ordered: false, regroupPos: undefined };
-  };
-
-  // 2. Equality, then range, on an indexed field.
-  let best: { pos: number; ix: IndexInfo | 'primary'; eq: boolean; score: number } | undefined;
-  for (const [pos, cs] of byPos) {
-    const ix = indexFor(pos);
-    if (!ix) continue;
-    const eq = cs.some((c) => c.op === '$eq');
-    const score = (eq ? 4 : 2) + (sort[0]?.pos === pos ? 1 : 0);
-    if (!best || score > best.score) best = { pos, ix, eq, score };
+    const rangeConds = k < positions.length ? condsAt(positions[k]!) : [];
+    covered.push(...rangeConds);
+    const range = fieldRange(rangeConds, prefix);
+    const eqPositions = new Set(positions.slice(0, k));
+    const rest = sort.filter((t) => !eqPositions.has(t.pos));
+    const remaining = positions.slice(k);
+    const dir = rest[0]?.dir ?? 1;
+    const uniform = rest.every((t, i) => t.dir === dir && t.pos === remaining[i]);
+    // Index entries are ordered by the index fields, then the row key: they give the requested
+    // order (ties by primary key) when the sort names the remaining fields in order. The primary
+    // index orders by key, so a prefix of its remaining fields suffices.
+    const pkTail =
+      ix !== undefined &&
+      remaining.length === 0 &&
+      primaryKey.length > 0 &&
+      rest.every((t, i) => t.dir === 1 && t.pos === primaryKey[i]);
+    const ordered =
+      pkTail ||
+      (uniform && (ix === undefined ? rest.length <= remaining.length : rest.length === remaining.length));
+    const reverse = ordered && !pkTail && dir === -1;
+    const hasRange = rangeConds.length > 0;
+    if (k === 0 && !hasRange && !ordered) continue;
+    const label = ix
+      ? `index on ${positions.map(name).join(', ')}`
+      : `primary index on ${positions.map(name).join(', ')}`;
+    candidates.push({
+      index: ix,
+      label,
+      covered,
+      range,
+      eqCount: k,
+      hasRange,
+      ordered,
+      reverse,
+      regroup: reverse ? rest.map((t) => t.pos) : undefined,
+      seek: ordered ? { base: prefix, rowKey: pkTail, sortAt: rest.map((t) => sort.indexOf(t)) } : undefined,
+      score: k * 4 + (hasRange ? 2 : 0) + (ordered ? 1 : 0),
+    });
   }
-  if (best) {
-    const { pos, ix, eq } = best;
-    const cs = byPos.get(pos)!;
-    const range = fieldRange(cs, ix === 'primary' ? new Uint8Array(0) : ix.prefix);
-    const how = cs.map((c) => c.op).join(', ');
-    const why = `${label(ix, pos)} ${eq ? 'equality' : 'range'} scan (${cs.map((c) => condText(schema, c)).join(' AND ')}): ${eq ? '$eq' : `range (${how})`} on an indexed field${eq ? '' : ', no usable equality'}`;
-    if (range === 'empty') {
+
+  // Full-text indexes: a word search reads the entries of its rarest-looking (longest) word, or
+  // for $matches_any of each word; the text test itself stays on every row.
+  let textPlan: { ix: IndexInfo; cond: TextCondition } | undefined;
+  for (const p of preds) {
+    if (p.kind !== 'text') continue;
+    const ix = layout.indexes.find((i) => i.kind === 'full_text' && i.positions[0] === p.pos);
+    if (!ix) continue;
+    // Without words, $matches_all and $contains say nothing an index could look up.
+    if (p.mode !== 'any' && p.tokens.length === 0) continue;
+    if (!textPlan || (p.mode !== 'any' && textPlan.cond.mode === 'any')) textPlan = { ix, cond: p };
+  }
+
+  let best: Candidate | undefined;
+  for (const c of candidates) if (!best || c.score > best.score) best = c;
+
+  if (textPlan && (!best || best.score < 3)) {
+    const { ix, cond } = textPlan;
+    const words =
+      cond.mode === 'any' ? cond.tokens : [cond.tokens.reduce((a, b) => (b.length > a.length ? b : a))];
+    if (words.length === 0) {
       return {
         access: { kind: 'empty' },
         residual: [],
         ordered: true,
         sort,
-        description: `no rows can match: the conditions on ${name(pos)} exclude each other`,
+        description: `no rows can match: $matches_any on ${name(cond.pos)} lists no words`,
       };
     }
-    const s = scanOf(ix, pos, eq);
+    const ranges = words.map(
+      (w) =>
+        fieldRange(
+          [{ kind: 'compare', pos: cond.pos, type: 'string', op: '$eq', value: indexedToken(w) }],
+          ix.prefix,
+        ) as KeyRange,
+    );
+    const what = cond.mode === 'any' ? 'each word' : 'its longest word';
     return finish(
-      {
-        kind: 'scan',
-        index: ix === 'primary' ? undefined : ix,
-        range,
-        reverse: s.reverse,
-        regroupPos: s.regroupPos,
-      },
-      [pos],
-      s.ordered,
-      why,
+      { kind: 'tokens', index: ix, ranges },
+      [],
+      false,
+      `full-text index on ${name(cond.pos)} word lookup (${words.map((w) => JSON.stringify(w)).join(' OR ')}): ${cond.op} on a field with a full-text index reads the rows of ${what}`,
     );
   }
 
-  // 3. Scan an index in the requested order.
-  const first = sort[0];
-  if (first) {
-    const ix = indexFor(first.pos);
-    if (ix) {
-      const range = fieldRange([], ix === 'primary' ? new Uint8Array(0) : ix.prefix) as KeyRange;
-      const s = scanOf(ix, first.pos, false);
-      if (s.ordered) {
-        return finish(
-          {
-            kind: 'scan',
-            index: ix === 'primary' ? undefined : ix,
-            range,
-            reverse: s.reverse,
-            regroupPos: s.regroupPos,
-          },
-          [],
-          true,
-          `full scan of ${label(ix, first.pos)}: no equality or range filter on an indexed field, and the index gives the $order_by order`,
-        );
-      }
+  if (best) {
+    if (best.range === 'empty') {
+      return {
+        access: { kind: 'empty' },
+        residual: [],
+        ordered: true,
+        sort,
+        description: `no rows can match: the conditions on ${best.covered
+          .map((c) => name((c as Condition).pos))
+          .filter((n, i, a) => a.indexOf(n) === i)
+          .join(', ')} exclude each other`,
+      };
     }
+    const access: Access = {
+      kind: 'scan',
+      index: best.index,
+      range: best.range,
+      reverse: best.reverse,
+      regroup: best.regroup,
+      seek: best.seek,
+    };
+    let why: string;
+    if (best.eqCount === 0 && !best.hasRange && sort.length === 0) {
+      why =
+        preds.length > 0
+          ? 'full scan of the primary index: no equality or range filter on an indexed field'
+          : 'full scan of the primary index: no filter';
+    } else if (best.eqCount === 0 && !best.hasRange) {
+      why = `full scan of ${best.label}: no equality or range filter on an indexed field, and the index gives the $order_by order`;
+    } else {
+      const conds = best.covered.map((p) => predText(schema, p)).join(' AND ');
+      const how =
+        best.eqCount > 0
+          ? `$eq on ${best.eqCount === 1 ? 'the first field' : `the first ${best.eqCount} fields`}${best.hasRange ? ' and a range on the next' : ''}`
+          : `range (${best.covered.map((c) => (c as Condition).op).join(', ')}) on an indexed field, no usable equality`;
+      why = `${best.label} ${best.eqCount > 0 ? 'equality' : 'range'} scan (${conds}): ${how}`;
+    }
+    return finish(access, best.covered, best.ordered, why);
   }
 
-  // 4. Full scan.
-  const s = pkOrdered(sort)
-    ? { reverse: false, ordered: true }
-    : primaryKey.length === 1 && sort.length === 1 && sort[0]!.pos === primaryKey[0] && sort[0]!.dir === -1
-      ? { reverse: true, ordered: true }
-      : { reverse: false, ordered: false };
+  // 3. Full scan.
+  const unkeyedOrder = sort.length === 0;
   return finish(
     {
       kind: 'scan',
       index: undefined,
       range: { start: undefined, end: undefined },
-      reverse: s.reverse,
-      regroupPos: undefined,
+      reverse: false,
+      regroup: undefined,
+      seek: unkeyedOrder ? { base: new Uint8Array(0), rowKey: true, sortAt: [] } : undefined,
     },
     [],
-    s.ordered,
-    conds.length > 0
+    unkeyedOrder,
+    preds.length > 0
       ? 'full scan of the primary index: no equality or range filter on an indexed field'
       : 'full scan of the primary index: no filter',
   );

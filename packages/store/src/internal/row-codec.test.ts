@@ -36,7 +36,8 @@ describe('row encoding', () => {
       }),
       { numRuns: 500 },
     );
-  });
+    // A property test: CPU-bound, slow on a busy machine.
+  }, 60_000);
 
   it('keeps a decimal scale and json key order', () => {
     const s = makeSchema([
