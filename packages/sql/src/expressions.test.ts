@@ -6,6 +6,7 @@ import {
   type FieldType,
   Json,
   makeSchema,
+  Point,
   Timestamp,
   type Value,
   valuesEqual,
@@ -325,8 +326,8 @@ describe('CAST', () => {
     date: { col: 'dt', value: DateValue.parse('0001-01-01') },
     json: { col: 'js', value: new Json({ a: [1, null, 'x'] }) },
     duration: { col: 'dur', value: new Duration(14, 3, 4_000_005n) },
+    point: { col: 'pt', value: new Point(1.5, -2) },
   };
-  // node-sql-parser knows no POINT type name, so points cannot be CAST to.
   const SQL_TYPE_NAMES: { [t: string]: string } = {
     duration: 'interval',
     binary: 'bytea',
@@ -342,6 +343,17 @@ describe('CAST', () => {
       if (type === 'decimal') expect((back as Decimal).scale).toBe(4);
     });
   }
+
+  it('casts text to point with CAST and ::, and keeps point as a column alias', () => {
+    expect(evalExpr('CAST(s AS POINT)', { s: '(3, 4)' })).toEqual(new Point(3, 4));
+    expect(evalExpr('s::point', { s: '(0,-1.5)' })).toEqual(new Point(0, -1.5));
+    expect(evalExpr('CAST(pt AS text)', { pt: new Point(3, 4) })).toBe('(3,4)');
+    const p = compileSql('SELECT id AS point FROM t INTO o', SOURCES);
+    expect(p.outputs.get('o')!.fields[0]!.name).toBe('point');
+    expect(() => compileSql('SELECT CAST(i AS point) AS p FROM t INTO o', SOURCES)).toThrow(
+      'cannot cast int to point in "CAST(i AS point)"',
+    );
+  });
 
   it('casts between numeric types like PostgreSQL', () => {
     expect(evalExpr('CAST(f AS int)', { f: 2.5 })).toBe(2n);

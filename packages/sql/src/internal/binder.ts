@@ -818,7 +818,18 @@ export class ExprBinder {
     const target = children(ast, 'target')[0];
     if (inner === null || target === undefined)
       throw this.src.error(`malformed CAST in "${this.fragment(span)}"`, span.start);
-    const typeName = String(target.dataType ?? '').toUpperCase();
+    let typeName = String(target.dataType ?? '').toUpperCase();
+    if (typeName === 'MONEY') {
+      // The parser was given `money` for `point` (see the planner's withPointType).
+      const named = this.tokens.filter(
+        (t) =>
+          t.kind === 'ident' &&
+          t.start >= span.start &&
+          t.end <= span.end &&
+          /^(point|money)$/i.test(t.value),
+      );
+      if (named[named.length - 1]?.value.toLowerCase() === 'point') typeName = 'POINT';
+    }
     const unsigned =
       Array.isArray(target.suffix) && target.suffix.some((x) => String(x).toUpperCase() === 'UNSIGNED');
     const to = unsigned && TYPE_NAMES[typeName] === 'int' ? 'uint' : TYPE_NAMES[typeName];

@@ -12,7 +12,7 @@ import {
 } from './binder.js';
 import { type Expr, naturalName, type SqlType } from './expr.js';
 import { columnsOf, exprKey, rewriteExpr, sameExpr, shiftColumns } from './expr-walk.js';
-import { tokenize } from './lexer.js';
+import { type Token, tokenize } from './lexer.js';
 import type {
   AggregateCall,
   AggregateFunction,
@@ -50,7 +50,7 @@ interface Parsed {
 export function planSql(sql: string, sources: ReadonlyMap<string, Schema>): PlannedSql {
   const src = new SourceText(sql);
   const tokens = tokenize(sql);
-  const asts = parse(src);
+  const asts = parse(src, tokens);
   if (asts.length === 0)
     throw new SqlError('the SQL text has no statements; write e.g. SELECT * FROM trips INTO all_trips');
   const layouts = layoutStatements(tokens);
@@ -149,11 +149,39 @@ function collectScans(node: PlanNode, into: string[]): void {
   else collectScans(node.input, into);
 }
 
-function parse(src: SourceText): Ast[] {
+/**
+ * node-sql-parser knows no POINT type name: in type position (after `::`,
+ * or after AS inside CAST(…)) `point` is swapped for `money`, a name of the
+ * same length that it does parse and that no core type uses, so every
+ * offset stays where it was; the binder reads `point` back from the tokens
+ * of the original text.
+ */
+function withPointType(text: string, tokens: readonly Token[]): string {
+  let out = text;
+  const parens: boolean[] = [];
+  tokens.forEach((t, i) => {
+    const prev = tokens[i - 1];
+    if (t.kind === 'punct' && t.value === '(') {
+      parens.push(prev?.kind === 'ident' && /^(try_)?cast$/i.test(prev.value));
+    } else if (t.kind === 'punct' && t.value === ')') parens.pop();
+    else if (t.kind === 'ident' && t.value.toLowerCase() === 'point' && prev !== undefined) {
+      const typePosition =
+        (prev.kind === 'punct' && prev.value === '::') ||
+        (prev.kind === 'ident' && prev.value.toUpperCase() === 'AS' && parens[parens.length - 1] === true);
+      if (typePosition) out = `${out.slice(0, t.start)}money${out.slice(t.end)}`;
+    }
+  });
+  return out;
+}
+
+function parse(src: SourceText, tokens: readonly Token[]): Ast[] {
   const parser = new NodeSqlParser.Parser();
   let result: unknown;
   try {
-    result = parser.astify(src.text, { database: 'postgresql', parseOptions: { includeLocations: true } });
+    result = parser.astify(withPointType(src.text, tokens), {
+      database: 'postgresql',
+      parseOptions: { includeLocations: true },
+    });
   } catch (e) {
     const err = e as { location?: { start?: { offset?: number } }; found?: string | null };
     const offset = err.location?.start?.offset;
