@@ -1,0 +1,116 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { makeSchema } from '@dozer/core';
+import { openStore, type Store } from '@dozer/store';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRestApp, type RunningServer, startHttpServer } from './rest.js';
+
+// The REST app behind @hono/node-server on loopback: the paths that read
+// Node's request directly (bodies, headers) rather than a WHATWG Request.
+
+/** A raw HTTP request, so that headers (chunked bodies, encodings) are exactly as written. */
+function request(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; chunks?: string[] },
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers ?? {} },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (b: Buffer) => parts.push(b));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }),
+        );
+      },
+    );
+    req.on('error', reject);
+    for (const c of options.chunks ?? []) req.write(c);
+    req.end();
+  });
+}
+
+describe('REST over HTTP', () => {
+  let dir: string;
+  let store: Store;
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-rest-http-'));
+    store = openStore({ path: dir });
+    const items = store.openEndpoint({
+      name: 'items',
+      schema: makeSchema(
+        [
+          { name: 'id', type: 'int', nullable: false },
+          { name: 'name', type: 'string', nullable: false },
+        ],
+        ['id'],
+      ),
+    });
+    await items.apply(
+      Array.from({ length: 200 }, (_, i) => ({
+        kind: 'insert' as const,
+        new: [BigInt(i), `item number ${i}`],
+      })),
+    );
+    const app = createRestApp({
+      endpoints: [{ name: 'items', path: '/items', store: items }],
+      maxBodyBytes: 64,
+    });
+    server = await startHttpServer(app, { host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await store?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads query bodies, sent whole or chunked', async () => {
+    const body = '{"$filter": {"id": {"$lt": 2}}}';
+    const whole = await request(`${server.url}/items/query`, { method: 'POST', chunks: [body] });
+    expect(JSON.parse(whole.body.toString())).toEqual([
+      { id: '0', name: 'item number 0' },
+      { id: '1', name: 'item number 1' },
+    ]);
+    const chunked = await request(`${server.url}/items/count`, {
+      method: 'POST',
+      headers: { 'transfer-encoding': 'chunked' },
+      chunks: ['{"$filter": ', '{"id": {"$lt": 2}}}'],
+    });
+    expect(JSON.parse(chunked.body.toString())).toEqual({ count: 2 });
+  });
+
+  it('refuses bodies over the limit with 413, declared or chunked, and keeps serving', async () => {
+    const big = `{"$filter": {"name": "${'x'.repeat(100)}"}}`;
+    const declared = await request(`${server.url}/items/query`, { method: 'POST', chunks: [big] });
+    expect(declared.status).toBe(413);
+    expect(JSON.parse(declared.body.toString())).toEqual({
+      code: 'INVALID_QUERY',
+      message: 'request body over 64 bytes',
+    });
+    const chunked = await request(`${server.url}/items/query`, {
+      method: 'POST',
+      headers: { 'transfer-encoding': 'chunked' },
+      chunks: [big.slice(0, 40), big.slice(40)],
+    });
+    expect(chunked.status).toBe(413);
+    const bad = await request(`${server.url}/items/query`, { method: 'POST', chunks: ['{"$limit": '] });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body.toString()).message).toMatch(/request body is not valid JSON/);
+    expect((await request(`${server.url}/items/1`, {})).status).toBe(200);
+  });
+
+  it('compresses large answers only for clients that accept it', async () => {
+    const plain = await request(`${server.url}/items?limit=200`, {});
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    const gz = await request(`${server.url}/items?limit=200`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gz.body).toString()).toBe(plain.body.toString());
+    expect(JSON.parse(plain.body.toString())).toHaveLength(200);
+  });
+});
