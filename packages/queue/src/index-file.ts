@@ -1,7 +1,7 @@
 /**
  * The index of a log, format version 1: one JSON object per log under
  * `<prefix>/<log key>/index.json`, rewritten (atomically, by the object
- * store's `put`) after each offload, commit and retention pass.
+ * store's `put`) after offloads (at most every `indexIntervalMs`), commits and retention passes.
  *
  *   {
  *     "format": "dozer-queue-index",

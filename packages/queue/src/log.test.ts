@@ -124,6 +124,27 @@ describe('Log', () => {
     await q2.close({ flush: false });
   });
 
+  it('after a crash, a restart adopts the segments stored since the last index write, up to a damaged one', async () => {
+    const q1 = queue({ indexIntervalMs: 60_000 });
+    const log1 = await q1.openLog('orders', orders);
+    for (let i = 0; i < 100; i++) await log1.append(batch(i));
+    const stored = segmentFiles();
+    expect(stored.length).toBeGreaterThan(4);
+    const index = JSON.parse(readFileSync(join(dir, 'objects', 'queue', 'orders', 'index.json'), 'utf8'));
+    expect(index.segments).toEqual([]); // the index write is still waiting for its interval
+    await q1.close({ flush: false }); // a crash: the in-memory tail is lost
+    const damaged = join(dir, 'objects', 'queue', 'orders', 'segments', stored[3]!);
+    writeFileSync(damaged, readFileSync(damaged).subarray(0, 100));
+    const q2 = queue();
+    const log2 = await q2.openLog('orders', orders);
+    const end = BigInt(stored[2]!.slice(21, 41));
+    expect(log2.next).toBe(end);
+    expect(segmentFiles()).toEqual(stored.slice(0, 3));
+    const got = await take(log2.read({ from: 0n }), Number(end));
+    expect(got.map(batchNo)).toEqual([...Array(Number(end)).keys()]);
+    await q2.close({ flush: false });
+  });
+
   it('refuses to reopen a log with a different schema', async () => {
     const q1 = queue();
     await q1.openLog('orders', orders);

@@ -12,7 +12,7 @@ import { type LogEvent, mergeLogEvents } from './events.js';
 import { decodeIndex, encodeIndex, type LogIndex } from './index-file.js';
 import type { LogEntry } from './log-entry.js';
 import { validateReaderName } from './names.js';
-import { encodeSegment, type SegmentRef } from './segment.js';
+import { decodeSegment, encodeSegment, type SegmentRef } from './segment.js';
 
 /** Memory a log entry costs beyond its bytes (array slot, view object), for the memory bound. */
 const ENTRY_OVERHEAD = 64;
@@ -24,6 +24,7 @@ export interface LogSettings {
   readonly segmentTargetBytes: number;
   readonly retryInitialMs: number;
   readonly retryMaxMs: number;
+  readonly indexIntervalMs: number;
   readonly maxEventBytes: number;
   readonly onError: (error: unknown, log: string) => void;
 }
@@ -81,6 +82,12 @@ export class Log {
   private memStart: bigint;
   private nextOffset: bigint;
   private memBytes = 0;
+  /** Entries in [memStart, cutEnd) are in segments being stored; cutBytes is their memory. */
+  private cutEnd: bigint;
+  private cutBytes = 0;
+  private indexDirty = false;
+  private indexWriter: Promise<void> | null = null;
+  private lastIndexWrite = 0;
 
   private segments: SegmentRef[];
   private offloadedEnd: bigint;
@@ -94,7 +101,7 @@ export class Log {
   private flushing = false;
   private closing = false;
   private stopped = false;
-  private wakeSleeper: (() => void) | null = null;
+  private readonly sleepers = new Set<() => void>();
   private lastError: unknown = null;
 
   private indexTail: Promise<void> = Promise.resolve();
@@ -115,6 +122,7 @@ export class Log {
     this.offloadedEnd = index.end;
     this.memStart = index.end;
     this.nextOffset = index.end;
+    this.cutEnd = index.end;
     this.readers = new Map(index.readers);
     for (const [reader, committed] of this.readers) {
       // The in-memory tail of the previous run is gone; its offsets are reused.
@@ -155,8 +163,35 @@ export class Log {
           'delete its objects under the prefix (losing its data) or open it with the schema it was written with',
       );
     }
+    // The index is written lazily during offload, so the last segments a
+    // run stored may be missing from it: adopt every verified segment that
+    // continues the indexed ones. Anything else under segments/ (a segment
+    // cut short, one left by a failed retention delete) is not part of the log.
+    const listed = new Set(index.segments.map((s) => s.key));
+    const adopted: SegmentRef[] = [];
+    const stray: string[] = [];
+    let end = index.end;
+    for (const key of await store.list(`${dir}/segments/`)) {
+      if (listed.has(key)) continue;
+      const m = /\/(\d{20})-(\d{20})\.seg$/.exec(key);
+      const ref = m === null ? null : await adoptable(store, key, BigInt(m[1]!), BigInt(m[2]!), schemaBytes);
+      if (ref !== null && ref.first === end) {
+        adopted.push(ref);
+        end = ref.end;
+      } else {
+        stray.push(key);
+      }
+    }
+    if (adopted.length > 0) {
+      index = {
+        ...index,
+        start: index.segments.length > 0 ? index.start : adopted[0]!.first,
+        end,
+        segments: [...index.segments, ...adopted],
+      };
+    }
     const log = new Log(name, schema, store, storeLabel, dir, settings, index);
-    let changed = fresh;
+    let changed = fresh || adopted.length > 0;
     for (const r of readers) {
       validateReaderName(r);
       if (!log.readers.has(r)) {
@@ -165,12 +200,7 @@ export class Log {
       }
     }
     if (changed) await log.saveIndex();
-    // Segments not in the index were written by a run that stopped before it
-    // recorded them (or were left by retention): nothing refers to them.
-    const listed = new Set(log.segments.map((s) => s.key));
-    for (const key of await store.list(`${dir}/segments/`)) {
-      if (!listed.has(key)) await store.delete(key);
-    }
+    for (const key of stray) await store.delete(key);
     return log;
   }
 
@@ -267,8 +297,9 @@ export class Log {
   // Offloading
 
   private needsOffload(): boolean {
-    if (this.memStart === this.nextOffset) return false;
-    return this.flushing || this.memBytes > this.settings.offloadAtBytes || this.pending.length > 0;
+    if (this.cutEnd === this.nextOffset) return false;
+    const uncut = this.memBytes - this.cutBytes;
+    return this.flushing || uncut > this.settings.offloadAtBytes || this.pending.length > 0;
   }
 
   private kick(): void {
@@ -279,69 +310,90 @@ export class Log {
     });
   }
 
+  /**
+   * Cuts segments off the old end of memory and stores them, one at a time.
+   * A stored segment leaves memory at once; the index that lists it is
+   * written in the background, at most every `indexIntervalMs` (a restart
+   * adopts stored segments the index does not list yet, see `open`).
+   */
   private async offloadLoop(): Promise<void> {
     while (!this.stopped && this.needsOffload()) {
-      const count = this.memEntries();
-      let n = 0;
-      let size = 0;
-      while (n < count) {
-        const len = this.mem[this.head + n]!.length + ENTRY_OVERHEAD;
-        if (n > 0 && size + len > this.settings.segmentTargetBytes) break;
-        size += len;
-        n++;
-      }
-      const first = this.memStart;
-      const end = first + BigInt(n);
-      const { file, sha256 } = encodeSegment(
-        this.schemaBytes,
-        first,
-        this.mem.slice(this.head, this.head + n),
-      );
-      const ref: SegmentRef = {
-        key: `${this.dir}/segments/${pad(first)}-${pad(end)}.seg`,
-        first,
-        end,
-        bytes: file.length,
-        sha256,
-      };
-      let stored = false;
-      let listed = false;
-      let backoff = this.settings.retryInitialMs;
-      for (;;) {
-        try {
-          if (!stored) {
-            await this.store.put(ref.key, file);
-            stored = true;
-          }
-          if (!listed) {
-            this.segments.push(ref);
-            this.offloadedEnd = end;
-            listed = true;
-          }
-          await this.saveIndex();
-          break;
-        } catch (e) {
-          this.report(e);
-          if (this.stopped) return;
-          await this.sleep(backoff);
-          if (this.stopped) return;
-          backoff = Math.min(backoff * 2, this.settings.retryMaxMs);
-        }
-      }
+      const { ref, file, n, size } = this.cutSegment();
+      if (!(await this.retrying(() => this.store.put(ref.key, file)))) return;
       this.lastError = null;
+      this.segments.push(ref);
+      this.offloadedEnd = ref.end;
       this.dropFromMemory(n, size);
       this.admitPending();
+      this.indexLater();
     }
   }
 
-  private memEntries(): number {
-    return this.mem.length - this.head;
+  /** Writes the index soon (not before `indexIntervalMs` after the last write), retrying until it is stored. */
+  private indexLater(): void {
+    this.indexDirty = true;
+    if (this.indexWriter !== null || this.stopped) return;
+    this.indexWriter = (async () => {
+      while (this.indexDirty && !this.stopped) {
+        const wait = this.lastIndexWrite + this.settings.indexIntervalMs - Date.now();
+        if (wait > 0) await this.sleep(wait);
+        this.indexDirty = false;
+        if (!(await this.retrying(() => this.saveIndex()))) return;
+      }
+    })().finally(() => {
+      this.indexWriter = null;
+    });
+  }
+
+  /** The next segment: entries from `cutEnd` on, up to `segmentTargetBytes` (at least one). */
+  private cutSegment(): { ref: SegmentRef; file: Uint8Array; n: number; size: number } {
+    const from = this.head + Number(this.cutEnd - this.memStart);
+    const available = this.mem.length - from;
+    let n = 0;
+    let size = 0;
+    while (n < available) {
+      const len = this.mem[from + n]!.length + ENTRY_OVERHEAD;
+      if (n > 0 && size + len > this.settings.segmentTargetBytes) break;
+      size += len;
+      n++;
+    }
+    const first = this.cutEnd;
+    const end = first + BigInt(n);
+    const { file, sha256 } = encodeSegment(this.schemaBytes, first, this.mem.slice(from, from + n));
+    const ref: SegmentRef = {
+      key: `${this.dir}/segments/${pad(first)}-${pad(end)}.seg`,
+      first,
+      end,
+      bytes: file.length,
+      sha256,
+    };
+    this.cutEnd = end;
+    this.cutBytes += size;
+    return { ref, file, n, size };
+  }
+
+  /** Runs `op` until it succeeds, backing off after failures; false when the log stopped first. */
+  private async retrying(op: () => Promise<void>): Promise<boolean> {
+    let backoff = this.settings.retryInitialMs;
+    for (;;) {
+      if (this.stopped) return false;
+      try {
+        await op();
+        return true;
+      } catch (e) {
+        this.report(e);
+        if (this.stopped) return false;
+        await this.sleep(backoff);
+        backoff = Math.min(backoff * 2, this.settings.retryMaxMs);
+      }
+    }
   }
 
   private dropFromMemory(n: number, size: number): void {
     for (let i = 0; i < n; i++) this.mem[this.head + i] = EMPTY;
     this.head += n;
     this.memBytes -= size;
+    this.cutBytes -= size;
     this.memStart += BigInt(n);
     if (this.head > 1024 && this.head * 2 > this.mem.length) {
       this.mem = this.mem.slice(this.head);
@@ -351,12 +403,13 @@ export class Log {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(t);
+        this.sleepers.delete(done);
         resolve();
-      }
-      this.wakeSleeper = done;
+      };
+      const t = setTimeout(done, ms);
+      this.sleepers.add(done);
     });
   }
 
@@ -370,8 +423,9 @@ export class Log {
   }
 
   /**
-   * Writes the whole in-memory tail to segments and resolves when memory is
-   * empty (waits, retrying, while the object store is unreachable).
+   * Writes the whole in-memory tail to segments and the index, and resolves
+   * when both are stored (waits, retrying, while the object store is
+   * unreachable).
    */
   async flush(): Promise<void> {
     this.flushing = true;
@@ -385,6 +439,10 @@ export class Log {
       this.flushing = false;
     }
     if (this.memStart < this.nextOffset) throw this.closedError();
+    if (this.indexDirty || this.indexWriter !== null) {
+      this.indexDirty = false;
+      if (!(await this.retrying(() => this.saveIndex()))) throw this.closedError();
+    }
   }
 
   // -------------------------------------------------------------------------
@@ -409,6 +467,7 @@ export class Log {
         });
         try {
           await this.store.put(`${this.dir}/index.json`, bytes);
+          this.lastIndexWrite = Date.now();
         } catch (e) {
           this.garbage = garbage.concat(this.garbage);
           throw e;
@@ -587,7 +646,7 @@ export class Log {
     this.closing = true;
     if (options.flush ?? true) await this.flush();
     this.stopped = true;
-    this.wakeSleeper?.();
+    for (const wake of [...this.sleepers]) wake();
     const pending = this.pending;
     this.pending = [];
     for (const p of pending) p.reject(this.closedError());
@@ -604,6 +663,26 @@ export class Log {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** The segment under `key` if it is whole and valid for offsets first..end, else null. */
+async function adoptable(
+  store: ObjectStore,
+  key: string,
+  first: bigint,
+  end: bigint,
+  schemaBytes: Uint8Array,
+): Promise<SegmentRef | null> {
+  const file = await store.get(key);
+  if (file.length < 32) return null;
+  const sha256 = Buffer.from(file.buffer, file.byteOffset + file.length - 32, 32).toString('hex');
+  const ref: SegmentRef = { key, first, end, bytes: file.length, sha256 };
+  try {
+    decodeSegment(ref, file, schemaBytes);
+    return ref;
+  } catch {
+    return null;
+  }
+}
 
 function firstSegmentEndingAfter(segments: readonly SegmentRef[], offset: bigint): number {
   let lo = 0;

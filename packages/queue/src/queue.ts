@@ -21,6 +21,11 @@ export interface LogQueueOptions {
   readonly retryInitialMs?: number;
   /** Longest wait between offload attempts. Default 5000. */
   readonly retryMaxMs?: number;
+  /**
+   * While offloading, the index is rewritten at most this often (a restart
+   * adopts stored segments the index does not list yet). Default 1000.
+   */
+  readonly indexIntervalMs?: number;
   /** Most bytes of entries in one live-stream message. Default 512 KiB. */
   readonly maxEventBytes?: number;
   /** Told about each failed offload, index write or delete (they are retried). Default: `console.warn` once per failure streak. */
@@ -83,6 +88,7 @@ export function openLogQueue(options: LogQueueOptions): LogQueue {
     ),
     retryInitialMs: positiveInt(options.retryInitialMs, 100, 'retryInitialMs'),
     retryMaxMs: positiveInt(options.retryMaxMs, 5000, 'retryMaxMs'),
+    indexIntervalMs: positiveInt(options.indexIntervalMs, 1000, 'indexIntervalMs'),
     maxEventBytes: positiveInt(options.maxEventBytes, 512 * 1024, 'maxEventBytes'),
     onError:
       options.onError ??
