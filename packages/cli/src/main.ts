@@ -10,6 +10,7 @@ import { type DozerConfig, loadConfig, renderInitTemplate } from './config/index
 import { createLogger } from './logger.js';
 import { planPipeline, startPipeline } from './pipeline.js';
 import { Progress } from './progress.js';
+import { protoDirOf, writeProtos } from './protos.js';
 import { VERSION } from './version.js';
 
 const HELP = `dozer ${VERSION}: real-time SQL over your data, served as REST APIs
@@ -18,8 +19,8 @@ Usage: dozer <command> [options]
 
 Commands:
   init [dir]        write a commented sample dozer.yaml (uses the built-in generator)
-  run               ingest, transform with SQL, store and serve over REST
-  build             check dozer.yaml, the sources and the SQL; --explain prints the plan
+  run               ingest, transform with SQL, store and serve over REST and gRPC
+  build             check dozer.yaml, the sources and the SQL, write the .proto files; --explain prints the plan
   clean             delete the home_dir (the store and local state)
   connectors ls [connection]
                     list the tables of a connection (all connections when none is named) and their schemas
@@ -164,6 +165,11 @@ async function build(configPath: string, explain: boolean): Promise<number> {
       `  endpoint ${name}: ${schema.fields.map((f) => `${f.name} ${f.type}${f.nullable ? '?' : ''}`).join(', ')}${pk.length ? ` (key: ${pk.join(', ')})` : ''}\n`,
     );
   }
+  const protoDir = protoDirOf(config.home_dir);
+  const files = writeProtos(protoDir, plan.endpointSchemas);
+  process.stdout.write(
+    `Wrote ${files.length} .proto file(s) for gRPC clients under ${path.relative(process.cwd(), protoDir) || '.'}\n`,
+  );
   if (explain && plan.sql) process.stdout.write(`\n${plan.sql.explain()}\n`);
   return 0;
 }
@@ -291,6 +297,9 @@ async function run(configPath: string): Promise<number> {
   const pipeline = await startPipeline(plan, log);
   progress = new Progress({ sources: pipeline.sources, endpointRows: () => pipeline.endpointRows() });
   log.info(`REST API listening on ${pipeline.url}`);
+  log.info(
+    `gRPC API listening on ${pipeline.grpcAddress} (reflection on; .proto files in ${protoDirOf(config.home_dir)})`,
+  );
   for (const ep of config.endpoints) log.info(`  ${pipeline.url}${ep.path}`);
   process.stdout.write(
     `Serving ${config.endpoints.length} endpoint(s) at ${pipeline.url} — try: curl ${pipeline.url}${config.endpoints[0]?.path ?? '/health'}\n`,

@@ -14,7 +14,7 @@ import {
   projectTable,
   type TableInfo,
 } from '@dozer/connectors';
-import { ConfigError, type OpBatch, type Operation, type Schema } from '@dozer/core';
+import { ConfigError, makeSchema, type OpBatch, type Operation, type Schema } from '@dozer/core';
 import { compileSql, type SqlExecutor, type SqlPipeline } from '@dozer/sql';
 import { type EndpointStore, openStore, type Store } from '@dozer/store';
 import { resolveAuthConfig } from './auth.js';
@@ -30,7 +30,7 @@ export interface PipelinePlan {
   readonly connectors: ReadonlyMap<string, Connector>;
   readonly sourceSchemas: ReadonlyMap<string, Schema>;
   readonly sql: SqlPipeline | undefined;
-  /** Schema of each endpoint's table. */
+  /** Schema of each endpoint: its table's, keyed by `index.primary_key` when given. */
   readonly endpointSchemas: ReadonlyMap<string, Schema>;
 }
 
@@ -86,7 +86,17 @@ export async function planPipeline(
           `endpoints[${i}] (${ep.name}): table_name "${ep.table_name}" is neither a source nor a table the SQL writes with INTO (known: ${known.join(', ') || 'none'})`,
         );
       }
-      endpointSchemas.set(ep.name, schema);
+      let keyed = schema;
+      if (ep.index.primary_key) {
+        const missing = ep.index.primary_key.filter((k) => !schema.fields.some((f) => f.name === k));
+        if (missing.length > 0) {
+          throw new ConfigError(
+            `endpoints[${i}] (${ep.name}): index.primary_key names ${missing.map((m) => `"${m}"`).join(', ')}, not a field of "${ep.table_name}" (fields: ${schema.fields.map((f) => f.name).join(', ')})`,
+          );
+        }
+        keyed = makeSchema(schema.fields, ep.index.primary_key);
+      }
+      endpointSchemas.set(ep.name, keyed);
     }
     return { config, connectors, sourceSchemas, sql, endpointSchemas };
   } catch (e) {
