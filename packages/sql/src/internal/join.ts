@@ -1,19 +1,18 @@
 import type { Operation, Row, Value } from '@dozer/core';
 import { compileExpr } from './compile-expr.js';
 import type { Evaluator, Expr } from './expr.js';
-import { rowKey, valueKey } from './keys.js';
+import { valueKey } from './keys.js';
 import type { JoinType } from './logical-plan.js';
 import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type StateStore } from './state.js';
 
-/** A distinct row held by a join side: its copies, and how many rows of the other side each copy matches. */
+/** One row held by a join side, with how many rows of the other side it currently matches. */
 interface Entry {
   readonly row: Row;
   matches: number;
-  n: number;
 }
 
-/** A join side's state: join key → the rows with that key, by row text (equal rows share an entry). */
-type Side = StateStore<string, Map<string, Entry>>;
+/** A join side's state: join key → the rows with that key (a bag: equal rows are separate entries). */
+type Side = StateStore<string, Entry[]>;
 
 /** Key of the NULL join key: such rows never match, but outer joins still pad them. */
 const NO_MATCH = '\u0002';
@@ -89,52 +88,44 @@ export class HashJoinOperator implements Snapshottable {
   private insert(side: 0 | 1, row: Row, out: Operation[]): void {
     const o = (1 - side) as 0 | 1;
     const key = this.key(side, row);
-    let matches = 0;
+    const entry: Entry = { row, matches: 0 };
     if (key !== NO_MATCH) {
       const others = this.sides[o].get(key);
       if (others !== undefined) {
-        for (const e of others.values()) {
+        for (const e of others) {
           const j = this.joined(side, row, e.row);
           if (!this.matches(j)) continue;
-          if (e.matches === 0 && this.pad[o]) repeat(out, 'delete', this.padded(o, e.row), e.n);
+          if (e.matches === 0 && this.pad[o]) out.push({ kind: 'delete', old: this.padded(o, e.row) });
           e.matches++;
-          matches += e.n;
-          repeat(out, 'insert', j, e.n);
+          entry.matches++;
+          out.push({ kind: 'insert', new: j });
         }
       }
     }
-    if (matches === 0 && this.pad[side]) out.push({ kind: 'insert', new: this.padded(side, row) });
-    const rk = rowKey(row);
-    let mine = this.sides[side].get(key);
-    if (mine === undefined) {
-      mine = new Map();
-      this.sides[side].put(key, mine);
-    }
-    const entry = mine.get(rk);
-    if (entry === undefined) mine.set(rk, { row, matches, n: 1 });
-    else entry.n++;
+    if (entry.matches === 0 && this.pad[side]) out.push({ kind: 'insert', new: this.padded(side, row) });
+    const mine = this.sides[side].get(key);
+    if (mine === undefined) this.sides[side].put(key, [entry]);
+    else mine.push(entry);
   }
 
   private remove(side: 0 | 1, row: Row, out: Operation[]): void {
     const o = (1 - side) as 0 | 1;
     const key = this.key(side, row);
     const mine = this.sides[side].get(key);
-    const rk = rowKey(row);
-    const entry = mine?.get(rk);
-    if (mine === undefined || entry === undefined) return; // Deleting a row never inserted: nothing to retract.
-    if (--entry.n === 0) {
-      mine.delete(rk);
-      if (mine.size === 0) this.sides[side].delete(key);
-    }
+    const at = mine === undefined ? -1 : mine.findIndex((e) => rowsSame(e.row, row));
+    if (mine === undefined || at < 0) return; // Deleting a row never inserted: nothing to retract.
+    const entry = mine[at]!;
+    mine.splice(at, 1);
+    if (mine.length === 0) this.sides[side].delete(key);
     if (key !== NO_MATCH) {
       const others = this.sides[o].get(key);
       if (others !== undefined) {
-        for (const e of others.values()) {
+        for (const e of others) {
           const j = this.joined(side, entry.row, e.row);
           if (!this.matches(j)) continue;
-          repeat(out, 'delete', j, e.n);
+          out.push({ kind: 'delete', old: j });
           e.matches--;
-          if (e.matches === 0 && this.pad[o]) repeat(out, 'insert', this.padded(o, e.row), e.n);
+          if (e.matches === 0 && this.pad[o]) out.push({ kind: 'insert', new: this.padded(o, e.row) });
         }
       }
     }
@@ -144,24 +135,32 @@ export class HashJoinOperator implements Snapshottable {
 
   snapshot(): Uint8Array {
     return encodeState(
-      this.sides.map((s) =>
-        [...s.entries()].map(([k, es]) => [k, [...es.values()].map((e) => [e.row, e.matches, e.n])]),
-      ),
+      this.sides.map((s) => [...s.entries()].map(([k, es]) => [k, es.map((e) => [e.row, e.matches])])),
     );
   }
 
   restore(bytes: Uint8Array): void {
-    const state = decodeState(bytes) as [string, [Row, number, number][]][][];
+    const state = decodeState(bytes) as [string, [Row, number][]][][];
     state.forEach((entries, i) => {
       const side = this.sides[i]!;
       side.clear();
       for (const [k, es] of entries)
-        side.put(k, new Map(es.map(([row, matches, n]) => [rowKey(row), { row, matches, n }])));
+        side.put(
+          k,
+          es.map(([row, matches]) => ({ row, matches })),
+        );
     });
   }
 }
 
-/** Pushes `n` copies of an insert or delete of `row`. */
-function repeat(out: Operation[], kind: 'insert' | 'delete', row: Row, n: number): void {
-  for (let i = 0; i < n; i++) out.push(kind === 'insert' ? { kind, new: row } : { kind, old: row });
+/** Equality of two rows as stored (same canonical values). */
+function rowsSame(a: Row, b: Row): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    if (valueKey(x) !== valueKey(y)) return false;
+  }
+  return true;
 }

@@ -71,3 +71,15 @@ export function rowKey(row: Row): string {
   for (const v of row) k += `${valueKey(v)}\u0001`;
   return k;
 }
+
+/** Whether two rows hold the same values (as {@link valueKey} sees them), without building keys when they are identical. */
+export function sameRow(a: Row, b: Row): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x !== y && valueKey(x) !== valueKey(y)) return false;
+  }
+  return true;
+}

@@ -1,7 +1,7 @@
 import { compareValues, type FieldType, type Operation, type Row, type Value } from '@dozer/core';
 import { compileExpr } from './compile-expr.js';
 import type { Evaluator, Expr } from './expr.js';
-import { keyOfValues, rowKey } from './keys.js';
+import { keyOfValues, rowKey, sameRow } from './keys.js';
 import type { SortKey } from './logical-plan.js';
 import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type StateStore } from './state.js';
 
@@ -18,11 +18,21 @@ interface Partition {
   readonly rest: Map<string, { item: Item; n: number }>;
 }
 
-interface Item {
-  readonly row: Row;
-  readonly sort: Value[];
-  /** Tie breaker: equal sort keys order by the row's canonical text, so the order is deterministic. */
-  readonly rk: string;
+class Item {
+  private key: string | undefined;
+  constructor(
+    readonly row: Row,
+    readonly sort: Value[],
+  ) {}
+  /**
+   * The row's canonical text: the tie breaker (equal sort keys order by it,
+   * so the order is deterministic) and the key of `rest`. Computed when
+   * first needed: most rows enter the top and never tie.
+   */
+  get rk(): string {
+    if (this.key === undefined) this.key = rowKey(this.row);
+    return this.key;
+  }
 }
 
 /**
@@ -69,7 +79,10 @@ export class TopNOperator implements Snapshottable {
   }
 
   private item(row: Row): Item {
-    return { row, sort: this.sortFns.map((f) => f(row)), rk: rowKey(row) };
+    const fns = this.sortFns;
+    const sort: Value[] = new Array(fns.length);
+    for (let i = 0; i < fns.length; i++) sort[i] = fns[i]!(row);
+    return new Item(row, sort);
   }
 
   /** Index of the first item not less than `it`. */
@@ -167,7 +180,7 @@ export class TopNOperator implements Snapshottable {
       const b = now[i];
       const rn = BigInt(i + 1);
       if (a !== undefined && b !== undefined) {
-        if (a === b || rowKey(a) === rowKey(b)) continue;
+        if (sameRow(a, b)) continue;
         out.push({ kind: 'update', old: [...a, rn], new: [...b, rn] });
       } else if (b !== undefined) out.push({ kind: 'insert', new: [...b, rn] });
       else if (a !== undefined) out.push({ kind: 'delete', old: [...a, rn] });
