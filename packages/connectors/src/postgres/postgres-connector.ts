@@ -603,7 +603,20 @@ class PostgresConnector implements Connector {
   }
 
   private async onRelation(relid: number, columns: readonly RelationColumn[]): Promise<void> {
-    const run = this.runs.find((r) => r.table.oid === relid) ?? null;
+    let run = this.runs.find((r) => r.table.oid === relid) ?? null;
+    if (run === null && this.meta !== null) {
+      // A partition of a followed partitioned table: unless the publication has
+      // publish_via_partition_root, its changes arrive under the partition's own relation.
+      const root = await this.meta
+        .query<{ root: string | null }>('SELECT pg_partition_root($1::oid::regclass)::oid AS root', [relid])
+        .catch((e: unknown) => {
+          // Before Postgres 12 there is no pg_partition_root, and no partitioned table in a publication.
+          if ((e as { code?: unknown }).code === '42883') return null;
+          throw e;
+        });
+      const rootOid = Number(root?.rows[0]?.root ?? 0);
+      if (rootOid !== 0) run = this.runs.find((r) => r.table.oid === rootOid) ?? null;
+    }
     if (run === null) {
       this.relations.set(relid, { run: null, fieldToColumn: [], decoders: [], identity: true });
       return;

@@ -489,6 +489,40 @@ await describeWithService('PostgreSQL', PG, 'postgres connector', () => {
     }
   });
 
+  it('follows a partitioned table: changes of its partitions arrive under the table', async () => {
+    const name = 'parted';
+    const table = `${PREFIX}_parted`;
+    await dropReplicationObjects(name);
+    await sql(
+      PG,
+      `DROP TABLE IF EXISTS ${table};
+       CREATE TABLE ${table} (id int, region int, note text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+       CREATE TABLE ${table}_1 PARTITION OF ${table} FOR VALUES IN (1);
+       CREATE TABLE ${table}_2 (note text, region int NOT NULL, id int NOT NULL);
+       ALTER TABLE ${table} ATTACH PARTITION ${table}_2 FOR VALUES IN (2);
+       INSERT INTO ${table} VALUES (1, 1, 'a'), (2, 2, 'b')`,
+    );
+    const r = run(configFor(name, { tables: [table] }), [{ name: table, resumeFrom: null }]);
+    try {
+      await r.out.until(() => r.out.snapshotDone.has(table));
+      await sql(PG, `INSERT INTO ${table} VALUES (3, 1, 'c'), (4, 2, 'd')`);
+      await sql(PG, `UPDATE ${table} SET note = 'B' WHERE id = 2`);
+      await sql(PG, `DELETE FROM ${table} WHERE id = 1`);
+      await r.out.until(() => r.out.ops(table).length === 6);
+      expect(r.out.ops(table).slice(2)).toEqual([
+        { kind: 'insert', new: [3n, 1n, 'c'] },
+        // A partition whose columns are in another order still gives rows in the table's order.
+        { kind: 'insert', new: [4n, 2n, 'd'] },
+        { kind: 'update', old: [2n, 2n, 'b'], new: [2n, 2n, 'B'] },
+        { kind: 'delete', old: [1n, 1n, 'a'] },
+      ]);
+    } finally {
+      await r.stop();
+      await dropReplicationObjects(name);
+      await sql(PG, `DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+
   it('reconnects and resumes after the walsender is terminated, losing and repeating nothing', async () => {
     const name = 'reconnect';
     const table = `${PREFIX}_reconnect`;
