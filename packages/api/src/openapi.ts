@@ -75,7 +75,7 @@ export function fieldJsonSchema(field: FieldDefinition): JsonObject {
 const FILTER_SCHEMA: JsonObject = {
   type: 'object',
   description:
-    'Field conditions ANDed together: {"field": value} is equality, {"field": {"$eq"|"$lt"|"$lte"|"$gt"|"$gte": value}}; {"$and": [filter, ...]}.',
+    'Field conditions ANDed together: {"field": value} is equality, {"field": {"$eq"|"$lt"|"$lte"|"$gt"|"$gte": value}}; on string and text fields {"field": {"$contains"|"$matches_any"|"$matches_all": "words"}}; {"$and": [filter, ...]}, {"$or": [filter, ...]}.',
   additionalProperties: true,
 };
 
@@ -105,6 +105,11 @@ export function openApiDocument(
         },
         $limit: { type: 'integer', minimum: 0 },
         $skip: { type: 'integer', minimum: 0 },
+        $after: {
+          type: 'string',
+          description:
+            'the x-next-cursor header of the previous page: continue strictly after its last row (same filter and order)',
+        },
       },
       additionalProperties: false,
     },
@@ -130,6 +135,16 @@ export function openApiDocument(
     };
     const record = { $ref: `#/components/schemas/${recordName}` };
     const list = { 'application/json': { schema: { type: 'array', items: record } } };
+    const page = {
+      description: 'records',
+      headers: {
+        'x-next-cursor': {
+          description: 'present when more rows follow: pass it as $after (or ?after=) for the next page',
+          schema: { type: 'string' },
+        },
+      },
+      content: list,
+    };
     const base = ep.path === '/' ? '' : ep.path.replace(/\/+$/, '');
     const tag = [ep.name];
     paths[base || '/'] = {
@@ -140,8 +155,14 @@ export function openApiDocument(
         parameters: [
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 0 } },
           { name: 'skip', in: 'query', schema: { type: 'integer', minimum: 0 } },
+          {
+            name: 'after',
+            in: 'query',
+            description: 'the x-next-cursor header of the previous page',
+            schema: { type: 'string' },
+          },
         ],
-        responses: { '200': { description: 'records', content: list }, ...errors([400, 401, 403]) },
+        responses: { '200': page, ...errors([400, 401, 403]) },
       },
     };
     const pk = ep.schema.primaryKey.map((i) => ep.schema.fields[i]!.name);
@@ -165,7 +186,7 @@ export function openApiDocument(
         operationId: `query_${ep.name}`,
         summary: `Filter, order and page ${ep.name}`,
         requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/Query' } } } },
-        responses: { '200': { description: 'records', content: list }, ...errors([400, 401, 403]) },
+        responses: { '200': page, ...errors([400, 401, 403]) },
       },
     };
     paths[`${base}/count`] = {

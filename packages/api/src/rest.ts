@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { DozerError, type JsonValue, type Row, rowToObject, type Schema, valueFromJson } from '@dozer/core';
-import { type EndpointStore, type Filter, parseFilter, type StoreChange } from '@dozer/store';
+import { type EndpointStore, type Filter, parseFilter, type QueryPage, type StoreChange } from '@dozer/store';
 import { serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { compress } from 'hono/compress';
@@ -107,15 +107,17 @@ export function createRestApp(options: RestOptions): Hono {
       const tenant = await guard(c, ep);
       const limit = c.req.query('limit');
       const skip = c.req.query('skip');
+      const after = c.req.query('after');
       const q: { [k: string]: unknown } = {};
       if (limit !== undefined) q.$limit = integerParam('limit', limit);
       if (skip !== undefined) q.$skip = integerParam('skip', skip);
-      return sendRows(c, store.schema, store.query(withTenant(store.parseQuery(q), tenant)));
+      if (after !== undefined) q.$after = after;
+      return sendPage(c, store.schema, store.queryPage(withTenant(store.parseQuery(q), tenant)));
     });
     app.post(`${base}/query`, async (c) => {
       const tenant = await guard(c, ep);
       const body = await readJson(c);
-      return sendRows(c, store.schema, store.query(withTenant(store.parseQuery(body ?? {}), tenant)));
+      return sendPage(c, store.schema, store.queryPage(withTenant(store.parseQuery(body ?? {}), tenant)));
     });
     app.post(`${base}/count`, async (c) => {
       const tenant = await guard(c, ep);
@@ -253,6 +255,15 @@ const JSON_TYPE = 'application/json; charset=UTF-8';
 function sendJsonText(c: Context, text: string): Response {
   c.header('content-type', JSON_TYPE);
   return c.body(text, 200);
+}
+
+/** The header carrying the cursor of the next page, when more rows follow. */
+export const NEXT_CURSOR_HEADER = 'x-next-cursor';
+
+/** A page of rows; the cursor of the next page, if any, in {@link NEXT_CURSOR_HEADER}. */
+function sendPage(c: Context, schema: Schema, page: QueryPage): Response {
+  if (page.cursor !== undefined) c.header(NEXT_CURSOR_HEADER, page.cursor);
+  return sendRows(c, schema, page.rows);
 }
 
 function sendRows(c: Context, schema: Schema, rows: readonly Row[]): Response {

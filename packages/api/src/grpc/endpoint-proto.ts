@@ -154,7 +154,7 @@ export function generateEndpointProto(endpoint: ProtoEndpoint): string {
     `service ${l.serviceName} {`,
     '  // Number of records matching the "$filter" of the query.',
     '  rpc count(QueryRequest) returns (CountResponse);',
-    '  // Records: "$filter", "$order_by", "$limit", "$skip" as on REST.',
+    '  // Records: "$filter", "$order_by", "$limit", "$skip", "$after" as on REST.',
     '  rpc query(QueryRequest) returns (QueryResponse);',
     ...(hasKey
       ? [
@@ -178,6 +178,8 @@ export function generateEndpointProto(endpoint: ProtoEndpoint): string {
     '',
     'message QueryResponse {',
     '  repeated Record records = 1;',
+    '  // Present when more rows follow: pass it as "$after" in the next query to continue after the last record.',
+    '  optional string next_cursor = 2;',
     '}',
     '',
     'message CountResponse {',

@@ -262,6 +262,15 @@ describe('gRPC server', () => {
       fare: { unscaled: '3', scale: 0 },
       city: 'Paris',
     });
+    // Cursor paging: next_cursor while more rows follow, then "$after" continues after the last record.
+    const first = await unary(c, 'query', { query: '{"$limit": 2}' });
+    expect((first.records as Msg[]).map((r) => r.id)).toEqual(['1', '2']);
+    expect(first.next_cursor).toEqual(expect.any(String));
+    const second = await unary(c, 'query', {
+      query: JSON.stringify({ $limit: 2, $after: first.next_cursor }),
+    });
+    expect((second.records as Msg[]).map((r) => r.id)).toEqual([BIG.toString()]);
+    expect(second.next_cursor).toBeUndefined();
     const missing = await failure(unary(c, 'get', { id: '404' }));
     expect(missing.code).toBe(status.NOT_FOUND);
     expect(missing.details).toMatch(/no record with key id=404 in endpoint "trips"/);

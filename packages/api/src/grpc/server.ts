@@ -291,8 +291,12 @@ function commonService(ctx: Ctx, eps: Map<string, GrpcEndpoint>): UntypedService
       const tenant = await tenantFilter(auth, authorizationOf(call), ep);
       const q = ep.store.parseQuery(parseJsonText(req.query, 'query') ?? {});
       const schema = ep.store.schema;
-      const rows = ep.store.query(withTenant(q, tenant));
-      return { fields: fieldsToProto(schema), records: rows.map((r) => rowToProto(schema, r)) };
+      const page = ep.store.queryPage(withTenant(q, tenant));
+      return {
+        fields: fieldsToProto(schema),
+        records: page.rows.map((r) => rowToProto(schema, r)),
+        ...(page.cursor === undefined ? {} : { next_cursor: page.cursor }),
+      };
     }),
     count: unary(ctx, 'count', async (req: QueryRequest, call): Promise<CountResponse> => {
       const ep = endpoint(req.endpoint);
@@ -388,7 +392,11 @@ function typedService(ctx: Ctx, ep: GrpcEndpoint, layout: EndpointProtoLayout): 
     query: unary(ctx, method('query'), async (req: { query?: string }, call) => {
       const tenant = await tenantFilter(auth, authorizationOf(call), ep);
       const q = store.parseQuery(parseJsonText(req.query, 'query') ?? {});
-      return { records: store.query(withTenant(q, tenant)).map(record) };
+      const page = store.queryPage(withTenant(q, tenant));
+      return {
+        records: page.rows.map(record),
+        ...(page.cursor === undefined ? {} : { next_cursor: page.cursor }),
+      };
     }),
     count: unary(ctx, method('count'), async (req: { query?: string }, call) => {
       const tenant = await tenantFilter(auth, authorizationOf(call), ep);

@@ -22,7 +22,8 @@ export interface QueryRequest {
     | undefined;
   /**
    * A query of the Dozer query language as JSON text, e.g.
-   * {"$filter": {"fare": {"$gt": 100}}, "$order_by": {"fare": "desc"}, "$limit": 10}.
+   * {"$filter": {"fare": {"$gt": 100}}, "$order_by": {"fare": "desc"}, "$limit": 10}
+   * ("$skip" and "$after", a cursor from a previous answer, also apply).
    * count reads only "$filter". Absent or empty: everything (first page).
    */
   query?: string | undefined;
@@ -34,7 +35,14 @@ export interface CountResponse {
 
 export interface QueryResponse {
   fields?: FieldDefinition[] | undefined;
-  records?: Record[] | undefined;
+  records?:
+    | Record[]
+    | undefined;
+  /**
+   * Present when more rows follow: pass it as "$after" in the next query
+   * (same filter and order) to continue strictly after the last record.
+   */
+  next_cursor?: string | undefined;
 }
 
 export interface OnEventRequest {
