@@ -1083,20 +1083,73 @@ class LmdbEndpoint implements EndpointStore {
         return;
       }
       let { start, end } = access.range;
-      if (after && access.seek) {
-        // Skip ahead to the cursor: to its row key, or to the first entry with its sort values.
-        const { base, rowKey, sortAt } = access.seek;
-        const parts: Uint8Array[] = [base];
-        if (rowKey) parts.push(after.key);
-        else for (const i of sortAt) parts.push(encodeKey(sort[i]!.type, after.values[i] ?? null));
-        const at = Buffer.concat(parts);
+      const seek = access.seek;
+      // The entries of the rows whose sort values equal those of `values` start with this.
+      const groupOf = (values: (i: number) => Value): Uint8Array => {
+        const parts: Uint8Array[] = [seek!.base];
+        for (const i of seek!.sortAt) parts.push(encodeKey(sort[i]!.type, values(i)));
+        return Buffer.concat(parts);
+      };
+      // Where the cursor's row is (or was) in the scanned keys: its group, then its row key.
+      const cursorAt = (group: Uint8Array): Uint8Array =>
+        access.index ? Buffer.concat([group, after!.key]) : after!.key;
+      const cursorGroup = after && seek && !seek.rowKey ? groupOf((i) => after.values[i] ?? null) : undefined;
+      if (after && seek) {
+        // Skip ahead to the cursor (the hit test drops the cursor's row itself).
         if (!access.reverse) {
+          const at = seek.rowKey ? Buffer.concat([seek.base, after.key]) : cursorAt(cursorGroup!);
           if (!start || compareKeys(at, start) > 0) start = at;
-        } else {
-          const upTo = prefixSuccessor(at);
+        } else if (cursorGroup) {
+          const upTo = prefixSuccessor(cursorGroup);
           if (upTo && (!end || compareKeys(upTo, end) < 0)) end = upTo;
         }
         if (start && end && compareKeys(start, end) >= 0) return;
+      }
+      if (access.reverse && access.regroup && seek) {
+        // Descending order with ties in ascending key order: walk the groups of equal sort values
+        // backwards, and each group forwards, so that no group is ever buffered.
+        const db = access.index ? index : rows;
+        let upper = end;
+        for (;;) {
+          let last: { key: Key; value: Buffer } | undefined;
+          for (const e of db.getRange({
+            start: upper ?? EMPTY,
+            end: start ?? EMPTY,
+            reverse: true,
+            limit: 1,
+            ...(upper ? { exclusiveStart: true } : {}),
+            ...(start ? { inclusiveEnd: true } : {}),
+            transaction: txn,
+          })) {
+            last = e;
+          }
+          if (!last) return;
+          const lk = last.key as Uint8Array;
+          const row = access.index
+            ? decoder.decode(fetch(lk.subarray(2 + last.value.readUInt16BE(0))), off)
+            : decoder.decode(last.value, off);
+          const group = groupOf((i) => row[sort[i]!.pos] ?? null);
+          let from: Uint8Array = group;
+          if (start && compareKeys(start, from) > 0) from = start;
+          if (cursorGroup && compareKeys(group, cursorGroup) === 0) {
+            const at = cursorAt(group);
+            if (compareKeys(at, from) > 0) from = at;
+          }
+          let to = prefixSuccessor(group);
+          if (end && (!to || compareKeys(end, to) < 0)) to = end;
+          for (const { key, value } of db.getRange({ start: from, end: to ?? EMPTY, transaction: txn })) {
+            const k = key as Uint8Array;
+            let h: Hit | undefined;
+            if (access.index) {
+              const rowKey = k.subarray(2 + value.readUInt16BE(0));
+              h = hit(rowKey, fetch(rowKey));
+            } else {
+              h = hit(k, value);
+            }
+            if (h && visit(h)) return;
+          }
+          upper = group;
+        }
       }
       const opts = access.reverse
         ? {
@@ -1108,53 +1161,21 @@ class LmdbEndpoint implements EndpointStore {
             transaction: txn,
           }
         : { start: start ?? EMPTY, end: end ?? EMPTY, transaction: txn };
+      if (access.reverse && access.regroup) {
+        throw new StoreError('internal: a reverse scan with ties needs a seek description');
+      }
       if (!access.index) {
-        if (!access.regroup) {
-          for (const { key, value } of rows.getRange(opts)) {
-            const h = hit(key as Uint8Array, value);
-            if (h && visit(h)) return;
-          }
-          return;
+        for (const { key, value } of rows.getRange(opts)) {
+          const h = hit(key as Uint8Array, value);
+          if (h && visit(h)) return;
         }
+        return;
       }
-      const regroup = access.regroup;
-      const regroupTypes = regroup?.map((pos) => this.schema.fields[pos]!.type);
-      let group: Hit[] = [];
-      // A reverse scan yields equal values in descending key order; flushing each run reversed keeps ties in key order.
-      const flush = (): boolean => {
-        for (let i = group.length - 1; i >= 0; i--) if (visit(group[i]!)) return true;
-        group = [];
-        return false;
-      };
-      const sameGroup = (a: Row, b: Row): boolean => {
-        for (let i = 0; i < regroup!.length; i++) {
-          const pos = regroup![i]!;
-          if (compareValues(regroupTypes![i]!, a[pos] ?? null, b[pos] ?? null) !== 0) return false;
-        }
-        return true;
-      };
-      const source: Iterable<{ key: Key; value: Buffer }> = access.index
-        ? index.getRange(opts)
-        : rows.getRange(opts);
-      for (const { key, value } of source) {
-        const k = key as Uint8Array;
-        let h: Hit | undefined;
-        if (access.index) {
-          const rowKey = k.subarray(2 + value.readUInt16BE(0));
-          h = hit(rowKey, fetch(rowKey));
-        } else {
-          h = hit(k, value);
-        }
-        if (!h) continue;
-        if (!regroup) {
-          if (visit(h)) return;
-          continue;
-        }
-        const lastHit = group[group.length - 1];
-        if (lastHit && !sameGroup(lastHit.row, h.row) && flush()) return;
-        group.push(h);
+      for (const { key, value } of index.getRange(opts)) {
+        const rowKey = (key as Uint8Array).subarray(2 + value.readUInt16BE(0));
+        const h = hit(rowKey, fetch(rowKey));
+        if (h && visit(h)) return;
       }
-      flush();
     } finally {
       txn.done();
     }

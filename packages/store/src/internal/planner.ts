@@ -285,8 +285,8 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
   const compares = preds.filter((p): p is Condition => p.kind === 'compare');
   const condsAt = (pos: number) => compares.filter((c) => c.pos === pos);
 
-  const finish = (access: Access, covered: readonly Predicate[], ordered: boolean, why: string): Plan => {
-    const residual = preds.filter((p) => !covered.includes(p));
+  // The description is built only when asked for (explain), not on every query.
+  const describe = (residual: readonly Predicate[], ordered: boolean, why: string): string => {
     const parts = [why];
     if (residual.length > 0)
       parts.push(`then filter rows on ${residual.map((p) => predText(schema, p)).join(' AND ')}`);
@@ -295,7 +295,24 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
     if (ordered)
       parts.push(sort.length > 0 ? `order by ${sortText} comes from the scan` : `rows in ${keyText} order`);
     else parts.push(`sort in memory by ${sortText ? `${sortText}, then ` : ''}${keyText}`);
-    return { access, residual, ordered, sort, description: parts.join('; ') };
+    return parts.join('; ');
+  };
+  const finish = (
+    access: Access,
+    covered: readonly Predicate[],
+    ordered: boolean,
+    why: () => string,
+  ): Plan => {
+    const residual = preds.filter((p) => !covered.includes(p));
+    return {
+      access,
+      residual,
+      ordered,
+      sort,
+      get description() {
+        return describe(residual, ordered, why());
+      },
+    };
   };
 
   // 1. Primary key lookup.
@@ -309,7 +326,7 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
       { kind: 'lookup', key: used.map((c) => c.value) },
       used,
       true,
-      `primary key lookup on (${pkNames}): every primary key field is compared with $eq`,
+      () => `primary key lookup on (${pkNames}): every primary key field is compared with $eq`,
     );
   }
 
@@ -363,7 +380,11 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
       hasRange,
       ordered,
       reverse,
-      regroup: reverse ? rest.map((t) => t.pos) : undefined,
+      // In a reverse scan of the primary index over its whole key, ties cannot occur.
+      regroup:
+        reverse && !(ix === undefined && durationAt < 0 && rest.length === remaining.length)
+          ? rest.map((t) => t.pos)
+          : undefined,
       seek: ordered ? { base: prefix, rowKey: pkTail, sortAt: rest.map((t) => sort.indexOf(t)) } : undefined,
       score: k * 4 + (hasRange ? 2 : 0) + (ordered ? 1 : 0),
     });
@@ -409,7 +430,8 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
       { kind: 'tokens', index: ix, ranges },
       [],
       false,
-      `full-text index on ${name(cond.pos)} word lookup (${words.map((w) => JSON.stringify(w)).join(' OR ')}): ${cond.op} on a field with a full-text index reads the rows of ${what}`,
+      () =>
+        `full-text index on ${name(cond.pos)} word lookup (${words.map((w) => JSON.stringify(w)).join(' OR ')}): ${cond.op} on a field with a full-text index reads the rows of ${what}`,
     );
   }
 
@@ -434,22 +456,26 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
       regroup: best.regroup,
       seek: best.seek,
     };
-    let why: string;
-    if (best.eqCount === 0 && !best.hasRange && sort.length === 0) {
-      why =
-        preds.length > 0
-          ? 'full scan of the primary index: no equality or range filter on an indexed field'
-          : 'full scan of the primary index: no filter';
-    } else if (best.eqCount === 0 && !best.hasRange) {
-      why = `full scan of ${best.label}: no equality or range filter on an indexed field, and the index gives the $order_by order`;
-    } else {
-      const conds = best.covered.map((p) => predText(schema, p)).join(' AND ');
-      const how =
-        best.eqCount > 0
-          ? `$eq on ${best.eqCount === 1 ? 'the first field' : `the first ${best.eqCount} fields`}${best.hasRange ? ' and a range on the next' : ''}`
-          : `range (${best.covered.map((c) => (c as Condition).op).join(', ')}) on an indexed field, no usable equality`;
-      why = `${best.label} ${best.eqCount > 0 ? 'equality' : 'range'} scan (${conds}): ${how}`;
-    }
+    const chosen = best;
+    const why = (): string => {
+      let why: string;
+      if (chosen.eqCount === 0 && !chosen.hasRange && sort.length === 0) {
+        why =
+          preds.length > 0
+            ? 'full scan of the primary index: no equality or range filter on an indexed field'
+            : 'full scan of the primary index: no filter';
+      } else if (chosen.eqCount === 0 && !chosen.hasRange) {
+        why = `full scan of ${chosen.label}: no equality or range filter on an indexed field, and the index gives the $order_by order`;
+      } else {
+        const conds = chosen.covered.map((p) => predText(schema, p)).join(' AND ');
+        const how =
+          chosen.eqCount > 0
+            ? `$eq on ${chosen.eqCount === 1 ? 'the first field' : `the first ${chosen.eqCount} fields`}${chosen.hasRange ? ' and a range on the next' : ''}`
+            : `range (${chosen.covered.map((c) => (c as Condition).op).join(', ')}) on an indexed field, no usable equality`;
+        why = `${chosen.label} ${chosen.eqCount > 0 ? 'equality' : 'range'} scan (${conds}): ${how}`;
+      }
+      return why;
+    };
     return finish(access, best.covered, best.ordered, why);
   }
 
@@ -466,8 +492,9 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
     },
     [],
     unkeyedOrder,
-    preds.length > 0
-      ? 'full scan of the primary index: no equality or range filter on an indexed field'
-      : 'full scan of the primary index: no filter',
+    () =>
+      preds.length > 0
+        ? 'full scan of the primary index: no equality or range filter on an indexed field'
+        : 'full scan of the primary index: no filter',
   );
 }
