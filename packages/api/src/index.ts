@@ -19,7 +19,7 @@ export {
   type ProtoEndpoint,
   type ProtoField,
 } from './grpc/endpoint-proto.js';
-export { PROTOS_DIR } from './grpc/loader.js';
+export { PROTOS_DIR, writeProtoFiles } from './grpc/loader.js';
 export {
   COMMON_SERVICE,
   type GrpcEndpoint,

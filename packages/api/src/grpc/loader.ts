@@ -48,6 +48,28 @@ export const PROTOS_DIR = fileURLToPath(new URL('../../protos/', import.meta.url
 
 export const FIXED_PROTO_FILES = ['dozer/common.proto', 'dozer/types.proto', 'grpc/health/v1/health.proto'];
 
+/**
+ * Writes what a client needs to call the API into `dir` (what `dozer build`
+ * does): each endpoint's generated `<name>.proto` and the fixed protos they
+ * import (`dozer/types.proto`, `dozer/common.proto`,
+ * `grpc/health/v1/health.proto`). Returns the paths written.
+ */
+export function writeProtoFiles(dir: string, endpoints: readonly ProtoEndpoint[]): string[] {
+  const written: string[] = [];
+  for (const rel of FIXED_PROTO_FILES) {
+    const to = path.join(dir, rel);
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.copyFileSync(path.join(PROTOS_DIR, rel), to);
+    written.push(to);
+  }
+  for (const ep of endpoints) {
+    const to = path.join(dir, endpointProtoLayout(ep).fileName);
+    fs.writeFileSync(to, generateEndpointProto(ep));
+    written.push(to);
+  }
+  return written;
+}
+
 /** Set on a request that did not decode, so the handler answers INVALID_ARGUMENT instead of grpc-js's INTERNAL. */
 export const MALFORMED = Symbol('malformed request');
 
@@ -98,7 +120,8 @@ export function loadProtos(
   }
   try {
     const files = [...FIXED_PROTO_FILES, ...endpoints.map((ep) => endpointProtoLayout(ep).fileName)];
-    const def = loadSync(files, { ...LOADER_OPTIONS, includeDirs: [dir, PROTOS_DIR] });
+    // The package's own fixed protos first: copies that `dozer build` wrote beside the endpoint files are for clients.
+    const def = loadSync(files, { ...LOADER_OPTIONS, includeDirs: [PROTOS_DIR, dir] });
     for (const value of Object.values(def)) {
       if (!('format' in value)) markMalformed(value as ServiceDefinition);
     }

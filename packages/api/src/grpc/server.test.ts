@@ -9,7 +9,7 @@ import { GrpcReflection } from 'grpc-js-reflection-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthConfig, createAuthenticator, generateToken } from '../auth.js';
 import { generateEndpointProto } from './endpoint-proto.js';
-import { LOADER_OPTIONS, PROTOS_DIR } from './loader.js';
+import { LOADER_OPTIONS, writeProtoFiles } from './loader.js';
 import { type RunningGrpcServer, startGrpcServer } from './server.js';
 
 // Real gRPC over loopback: a server over a real LMDB store, clients built
@@ -123,17 +123,14 @@ describe('gRPC server', () => {
       { kind: 'insert', new: row(1n, 'acme', '3', null, 'Paris') },
       { kind: 'insert', new: row(2n, 'globex', '7.25', '1969-12-31T23:59:59.999999Z', null) },
     ]);
-    // What `dozer build` does: write the endpoint's .proto; clients compile against it.
+    // What `dozer build` does: write the endpoint's .proto and the protos it imports.
     protoDir = path.join(dir, 'protos');
-    fs.mkdirSync(protoDir);
-    fs.writeFileSync(
-      path.join(protoDir, 'trips.proto'),
-      generateEndpointProto({ name: 'trips', schema: trips.schema }),
-    );
+    writeProtoFiles(protoDir, [{ name: 'trips', schema: trips.schema }]);
+    // A client needs nothing but that directory.
     pkg = grpc.loadPackageDefinition(
       loadSync(['dozer/common.proto', 'grpc/health/v1/health.proto', 'trips.proto'], {
         ...LOADER_OPTIONS,
-        includeDirs: [protoDir, PROTOS_DIR],
+        includeDirs: [protoDir],
       }),
     );
     open = await startGrpcServer({
