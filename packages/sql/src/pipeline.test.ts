@@ -145,6 +145,10 @@ describe('compile errors', () => {
         'a subquery is not supported in the select list',
       ],
       [
+        'SELECT id FROM trips t WHERE EXISTS (SELECT 1 FROM trips u WHERE u.id = t.id) INTO o',
+        'EXISTS (SELECT …) is not supported',
+      ],
+      [
         'SELECT id FROM trips WHERE id IN (SELECT id, city FROM trips) INTO o',
         'the subquery of IN must select exactly one column, got 2 in "(SELECT id, city FROM trips)" at line 1, column 34',
       ],

@@ -756,6 +756,13 @@ export class ExprBinder {
     }
     // NOW() is fixed when the SQL is compiled, so a row's retraction recomputes what was emitted for it.
     if (fnName === 'now' && argAsts.length === 0) return this.literal(span, 'timestamp', Timestamp.now());
+    if (fnName === 'exists') {
+      throw this.src.error(
+        `EXISTS (SELECT …) is not supported in "${this.fragment(span)}"`,
+        span.start,
+        'write x IN (SELECT …) ANDed into WHERE, or join the subquery in FROM',
+      );
+    }
     const def = lookupFunction(fnName);
     if (def === undefined) {
       throw this.src.error(

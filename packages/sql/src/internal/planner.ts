@@ -512,11 +512,11 @@ class QueryPlanner {
         this.layout.where ?? this.layout,
         'WHERE',
       );
-      const joined = sub.node();
+      const joined = pushEqualitiesIntoJoins(sub.node(), conjuncts(predicate));
       const filtered: PlanNode = { kind: 'filter', input: joined, predicate, schema: joined.schema };
       // Back to the input's columns when subqueries were joined in.
       node =
-        joined === node
+        joined.schema.fields.length === node.schema.fields.length
           ? filtered
           : {
               kind: 'project',
@@ -941,6 +941,37 @@ class QueryPlanner {
             fn = 'count-distinct';
           }
         }
+        // FILTER (WHERE c): the aggregate sees only the rows where c is TRUE, i.e. CASE WHEN c THEN x END
+        // (NULLs are skipped by every aggregate but COUNT(*), which becomes COUNT(CASE WHEN c THEN 1 END)).
+        const filterAst = isAst(a.filter) && isAst(a.filter.where) ? a.filter.where : null;
+        let filterText = '';
+        if (filterAst !== null) {
+          const cond = b.bindCondition(filterAst, span, 'FILTER');
+          filterText = ` FILTER (WHERE ${b.fragmentOf(b.locate(filterAst, span))})`;
+          const inner: Expr = arg ?? {
+            kind: 'literal',
+            type: 'int',
+            nullable: false,
+            at: span.start,
+            where: `in "${frag}"`,
+            value: 1n,
+            fromString: false,
+          };
+          if (fn === 'count-star') fn = 'count';
+          arg = {
+            kind: 'case',
+            type: inner.type,
+            nullable: true,
+            at: inner.at,
+            where: inner.where,
+            ...(inner.precision === undefined ? {} : { precision: inner.precision }),
+            ...(inner.scale === undefined ? {} : { scale: inner.scale }),
+            operand: null,
+            compareType: null,
+            whens: [{ when: cond, result: inner }],
+            otherwise: null,
+          };
+        }
         let type: SqlType = 'int';
         let nullable = true;
         const at = arg?.type ?? 'null';
@@ -978,7 +1009,7 @@ class QueryPlanner {
           aggs.push({
             fn,
             arg,
-            text: `${fname}(${distinct ? 'DISTINCT ' : ''}${argAst === null || argAst.type === 'star' ? '*' : frag.replace(/^[^(]*\(\s*(DISTINCT\s+)?/i, '').replace(/\)\s*$/, '')})`,
+            text: `${fname}(${distinct ? 'DISTINCT ' : ''}${argAst === null || argAst.type === 'star' ? '*' : argText(frag)})${filterText}`,
           });
           aggTypes.push({ type, nullable, name: fname.toLowerCase() });
         }
@@ -1391,6 +1422,49 @@ function columnName(a: Ast): string {
   return typeof col === 'string' ? col : isAst(col) && isAst(col.expr) ? String(col.expr.value) : '';
 }
 
+/**
+ * `FROM a, b WHERE a.x = b.y`: WHERE equalities between plain columns of the
+ * two sides of an inner join become its hash keys (else it would compare
+ * every pair); deeper inner joins get the ones between their own sides.
+ * The filter keeps the conditions too, so this changes cost, not results.
+ */
+function pushEqualitiesIntoJoins(node: PlanNode, conds: readonly Expr[]): PlanNode {
+  if (node.kind !== 'join' || node.joinType !== 'inner') return node;
+  const nL = node.left.schema.fields.length;
+  const leftKeys = [...node.leftKeys];
+  const rightKeys = [...node.rightKeys];
+  const toLeft: Expr[] = [];
+  const toRight: Expr[] = [];
+  const has = (l: Expr, r: Expr) => leftKeys.some((k, i) => sameExpr(k, l) && sameExpr(rightKeys[i]!, r));
+  for (const c of conds) {
+    if (c.kind !== 'compare' || c.op !== '=' || c.left.kind !== 'column' || c.right.kind !== 'column')
+      continue;
+    const a = c.left.index;
+    const b = c.right.index;
+    if (a < nL && b >= nL) {
+      const r = shiftColumns(c.right, -nL);
+      if (!has(c.left, r)) {
+        leftKeys.push(c.left);
+        rightKeys.push(r);
+      }
+    } else if (b < nL && a >= nL) {
+      const r = shiftColumns(c.left, -nL);
+      if (!has(c.right, r)) {
+        leftKeys.push(c.right);
+        rightKeys.push(r);
+      }
+    } else if (a < nL && b < nL) toLeft.push(c);
+    else if (a >= nL && b >= nL) toRight.push(shiftColumns(c, -nL));
+  }
+  return {
+    ...node,
+    left: pushEqualitiesIntoJoins(node.left, toLeft),
+    right: pushEqualitiesIntoJoins(node.right, toRight),
+    leftKeys,
+    rightKeys,
+  };
+}
+
 /** The SELECTs of the subqueries inside an expression AST (not those nested in them). */
 function nestedSelects(v: unknown): Ast[] {
   if (Array.isArray(v)) return v.flatMap(nestedSelects);
@@ -1414,6 +1488,21 @@ function conjunctAsts(a: Ast): Ast[] {
 function alwaysOneRow(node: PlanNode): boolean {
   if (node.kind === 'project') return alwaysOneRow(node.input);
   return node.kind === 'aggregate' && node.global;
+}
+
+/** The argument of an aggregate call's text: `SUM(DISTINCT x) FILTER (…)` → `x`. */
+function argText(call: string): string {
+  const open = call.indexOf('(');
+  let depth = 0;
+  for (let i = open; i < call.length; i++) {
+    if (call[i] === '(') depth++;
+    else if (call[i] === ')' && --depth === 0)
+      return call
+        .slice(open + 1, i)
+        .replace(/^\s*DISTINCT\s+/i, '')
+        .trim();
+  }
+  return call.slice(open + 1).trim();
 }
 
 function containsAggregate(v: unknown): boolean {

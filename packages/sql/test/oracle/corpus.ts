@@ -216,6 +216,11 @@ export const CORPUS: readonly CorpusEntry[] = [
     sql: 'SELECT a, SUM(CASE WHEN b > 0 THEN 1 ELSE 0 END) AS pos FROM t1 GROUP BY a INTO out',
   },
   {
+    name: 'aggregate-filter',
+    features: ['aggregate'],
+    sql: 'SELECT a, COUNT(*) FILTER (WHERE b > 0) AS pos, SUM(b) FILTER (WHERE s IS NOT NULL) AS sb, COUNT(DISTINCT s) FILTER (WHERE b < 3) AS ds, MAX(d) FILTER (WHERE b <> 1) AS md FROM t1 GROUP BY a INTO out',
+  },
+  {
     name: 'aggregate-chain',
     features: ['aggregate', 'chain'],
     sql: 'SELECT a, COUNT(*) AS n FROM t1 GROUP BY a INTO mid; SELECT n, COUNT(*) AS groups FROM mid GROUP BY n INTO out',
@@ -271,6 +276,11 @@ export const CORPUS: readonly CorpusEntry[] = [
     name: 'self-join',
     features: ['join'],
     sql: 'SELECT l.id, r.id AS rid FROM t1 l JOIN t1 r ON l.a = r.b INTO out',
+  },
+  {
+    name: 'comma-join-where',
+    features: ['join'],
+    sql: 'SELECT t1.id, t2.id AS id2, t3.id AS id3 FROM t1, t2, t3 WHERE t1.a = t2.a AND t3.a = t2.x AND t1.b > 0 INTO out',
   },
   {
     name: 'join-aggregate',
