@@ -10,6 +10,18 @@ import { type DozerProcess, freePort, getJson, postJson, spawnDozer, until } fro
 // the binlog, exact values in REST JSON (a bigint past 2^53, decimals,
 // datetime(6)), and a restart that serves the same rows again.
 const TABLE = 'cli_e2e_mysql_orders';
+const TYPES = 'cli_e2e_mysql_types';
+const TYPE_COLUMNS = `(
+  id INT PRIMARY KEY,
+  i8 TINYINT, u64 BIGINT UNSIGNED, flag BIT(1), bits BIT(12),
+  f FLOAT, d DOUBLE, dec0 DECIMAL(65, 30),
+  c CHAR(4), vc VARCHAR(20), txt MEDIUMTEXT, e ENUM('small', 'large'), st SET('a', 'b', 'c'),
+  bin BINARY(3), blb BLOB,
+  dt DATE, tm TIME(6), ts TIMESTAMP(3) NULL, yr YEAR,
+  j JSON
+)`;
+const TYPE_ROW = (id: number) =>
+  `(${id}, -128, 18446744073709551615, b'1', b'101010101010', 1.5, -2.25e-300, '-12345678901234567890123456789012345.123456789012345678901234567891', 'ab', 'ünï ✓', 'long text', 'large', 'a,c', x'00ff10', x'deadbeef', '2024-02-29', '-838:59:59.000001', '2024-03-01 10:00:00.125', 2155, '{"k": [1, "x", null], "n": 1.5}')`;
 
 await describeWithService('MariaDB', MYSQL, 'dozer run over a MariaDB source', () => {
   let db: mysql.Connection;
@@ -35,6 +47,9 @@ await describeWithService('MariaDB', MYSQL, 'dozer run over a MariaDB source', (
       qty INT UNSIGNED NULL,
       note TEXT NULL
     ) ENGINE=InnoDB`);
+    await db.query(`DROP TABLE IF EXISTS ${TYPES}`);
+    await db.query(`CREATE TABLE ${TYPES} ${TYPE_COLUMNS}`);
+    await db.query(`INSERT INTO ${TYPES} VALUES ${TYPE_ROW(1)}`);
     await db.query(`INSERT INTO ${TABLE} VALUES
       (9007199254740993, 'ada', 12.345678, '2024-03-01 10:00:00.123456', 1, 'first'),
       (2, 'bob', 0.000001, '2024-03-01 11:30:00.000001', NULL, NULL),
@@ -59,11 +74,14 @@ connections:
       password: \${MYSQL_PASSWORD}
       database: ${MYSQL.database}
       server_id: 7411
-      tables: [${TABLE}]
+      tables: [${TABLE}, ${TYPES}]
 sources:
   - name: orders
     connection: shop
     table_name: ${TABLE}
+  - name: types
+    connection: shop
+    table_name: ${TYPES}
 sql: |
   SELECT customer, COUNT(*) AS orders, SUM(amount) AS total
   FROM orders GROUP BY customer INTO by_customer;
@@ -76,6 +94,9 @@ endpoints:
     table_name: by_customer
     index:
       primary_key: [customer]
+  - name: types
+    path: /types
+    table_name: types
 api:
   rest: { host: 127.0.0.1, port: ${port} }
   grpc: { host: 127.0.0.1, port: ${await freePort()} }
@@ -87,13 +108,14 @@ api:
     dozer?.child.kill('SIGKILL');
     await dozer?.exited;
     await db?.query(`DROP TABLE IF EXISTS ${TABLE}`);
+    await db?.query(`DROP TABLE IF EXISTS ${TYPES}`);
     await db?.end();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   const start = async () => {
     dozer = spawnDozer(['run', '-c', file], { env: { MYSQL_PASSWORD: MYSQL.password } });
-    await dozer.waitFor('Serving 2 endpoint(s)', 90_000);
+    await dozer.waitFor('Serving 3 endpoint(s)', 90_000);
   };
 
   it('serves the snapshot with exact values, then follows live changes from the binlog', async () => {
@@ -169,8 +191,41 @@ api:
     ]);
   });
 
+  it('gives every type the same exact REST value from the snapshot and from the binlog', async () => {
+    await db.query(`INSERT INTO ${TYPES} VALUES ${TYPE_ROW(2)}`);
+    await db.query(`INSERT INTO ${TYPES} (id) VALUES (3)`);
+    await until(async () => (await rows('/types')).length === 3, 30_000, 'the typed rows from the binlog');
+    const [snap, live, nulls] = await rows('/types');
+    const expected = {
+      id: '1',
+      i8: '-128',
+      u64: '18446744073709551615',
+      flag: true,
+      bits: '2730',
+      f: 1.5,
+      d: -2.25e-300,
+      dec0: '-12345678901234567890123456789012345.123456789012345678901234567891',
+      c: 'ab',
+      vc: 'ünï ✓',
+      txt: 'long text',
+      e: 'large',
+      st: 'a,c',
+      bin: Buffer.from([0x00, 0xff, 0x10]).toString('base64'),
+      blb: Buffer.from('deadbeef', 'hex').toString('base64'),
+      dt: '2024-02-29',
+      tm: '-PT838H59M59.000001S',
+      ts: '2024-03-01T10:00:00.125000Z',
+      yr: '2155',
+      j: { k: [1, 'x', null], n: 1.5 },
+    };
+    expect(snap).toEqual(expected);
+    expect(live).toEqual({ ...expected, id: '2' });
+    expect(nulls).toEqual(Object.fromEntries(Object.keys(expected).map((k) => [k, k === 'id' ? '3' : null])));
+  });
+
   it('serves the same rows after a restart, with nothing lost or duplicated', async () => {
     const before = await rows('/orders');
+    const types = await rows('/types');
     dozer!.child.kill('SIGINT');
     expect(await dozer!.exited).toBe(0);
     await db.query(`INSERT INTO ${TABLE} VALUES (11, 'eve', 4, '2024-07-01 12:00:00.5', NULL, NULL)`);
@@ -182,6 +237,8 @@ api:
     );
     const after = await rows('/orders');
     expect(after.filter((r) => r.id !== '11')).toEqual(before);
+    await until(async () => (await rows('/types')).length === 3, 30_000, 'the typed rows after restart');
+    expect(await rows('/types')).toEqual(types);
     expect(after.find((r) => r.id === '11')).toEqual({
       id: '11',
       customer: 'eve',
