@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type DozerProcess, freePort, postJson, spawnDozer, until } from './helpers.js';
 
-// A local directory of CSV and JSON lines files behind `dozer run`: the files
+// A local directory of CSV, JSON lines and Parquet files behind `dozer run`: the files
 // present at start, a file added while running, a malformed row that goes to
 // the dead-letter file with its file and line, and a restart that serves the
 // same rows again.
@@ -21,6 +22,22 @@ function drop(rel: string, text: string): void {
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.tmp`);
   fs.mkdirSync(path.dirname(target), { recursive: true });
   fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, target);
+}
+
+/** Writes the rows of a DuckDB query as a Snappy Parquet file, under a hidden name first. */
+async function writeParquet(rel: string, select: string): Promise<void> {
+  const target = path.join(data, rel);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.tmp`);
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const duck = await DuckDBInstance.create(':memory:');
+  const c = await duck.connect();
+  try {
+    await c.run(`COPY (${select}) TO '${tmp}' (FORMAT parquet, COMPRESSION snappy)`);
+  } finally {
+    c.closeSync();
+    duck.closeSync();
+  }
   fs.renameSync(tmp, target);
 }
 
@@ -59,6 +76,13 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
+  await writeParquet(
+    'readings/part-0001.parquet',
+    `SELECT * FROM (VALUES
+       (9007199254740993::BIGINT, 'a'::VARCHAR, 12.345678::DECIMAL(18, 6), TIMESTAMP '2024-03-01 10:00:00.123456', [1, 2]::INTEGER[], true),
+       (2::BIGINT, NULL, -0.000001::DECIMAL(18, 6), TIMESTAMP '1999-12-31 23:59:59.999999', []::INTEGER[], NULL)
+     ) t(id, sensor, value, "at", tags, ok)`,
+  );
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   file = path.join(dir, 'dozer.yaml');
@@ -93,6 +117,11 @@ connections:
           pattern: "*.jsonl"
           format: jsonl
           poll_interval_ms: 200
+        - name: readings
+          prefix: readings/
+          pattern: "*.parquet"
+          format: parquet
+          poll_interval_ms: 200
 sources:
   - name: orders
     connection: lake
@@ -100,6 +129,9 @@ sources:
   - name: events
     connection: lake
     table_name: events
+  - name: readings
+    connection: lake
+    table_name: readings
 sql: |
   SELECT kind, COUNT(*) AS n FROM events GROUP BY kind INTO by_kind;
 endpoints:
@@ -109,6 +141,9 @@ endpoints:
   - name: events
     path: /events
     table_name: events
+  - name: readings
+    path: /readings
+    table_name: readings
   - name: by_kind
     path: /by-kind
     table_name: by_kind
@@ -129,7 +164,7 @@ afterAll(async () => {
 
 const start = async () => {
   dozer = spawnDozer(['run', '-c', file]);
-  await dozer.waitFor('Serving 3 endpoint(s)', 90_000);
+  await dozer.waitFor('Serving 4 endpoint(s)', 90_000);
 };
 
 it('loads the files present at start, with the malformed row in the dead-letter file', async () => {
@@ -156,6 +191,19 @@ it('loads the files present at start, with the malformed row in the dead-letter 
     { seq: '1', kind: 'click', at: '2024-03-01T10:00:00.000000Z', props: { x: 1 } },
     { seq: '2', kind: 'view', at: '2024-03-01T10:00:01.000000Z', props: null },
   ]);
+  // Parquet, schema from the file's footer: exact decimals and microseconds, lists as JSON.
+  await until(async () => (await query('/readings', 'id')).length === 2, 60_000, 'the 2 readings');
+  expect(await query('/readings', 'id')).toEqual([
+    { id: '2', sensor: null, value: '-0.000001', at: '1999-12-31T23:59:59.999999Z', tags: [], ok: null },
+    {
+      id: '9007199254740993',
+      sensor: 'a',
+      value: '12.345678',
+      at: '2024-03-01T10:00:00.123456Z',
+      tags: [1, 2],
+      ok: true,
+    },
+  ]);
   const dead = deadRows();
   expect(dead).toHaveLength(1);
   expect(dead[0]).toMatchObject({ table: 'orders', line: 3 });
@@ -171,8 +219,21 @@ it('ingests files added while running, once each', async () => {
     'customer,id,amount,placed_at,note\ndee,4,5.5,2024-03-02T00:00:00Z,second file\n',
   );
   drop('events/0002.jsonl', '{"seq": 3, "kind": "click", "at": "2024-03-02T00:00:00Z", "props": [1, 2]}\n');
+  await writeParquet(
+    'readings/part-0002.parquet',
+    `SELECT 3::BIGINT AS id, 'b'::VARCHAR AS sensor, 1.5::DECIMAL(18, 6) AS value, TIMESTAMP '2024-03-02 00:00:00' AS "at", [7]::INTEGER[] AS tags, false AS ok`,
+  );
   await until(async () => (await query('/orders', 'id')).length === 3, 30_000, 'the order of the new file');
   await until(async () => (await query('/events', 'seq')).length === 3, 30_000, 'the event of the new file');
+  await until(async () => (await query('/readings', 'id')).length === 3, 30_000, 'the new Parquet file');
+  expect((await query('/readings', 'id')).find((r) => r.id === '3')).toEqual({
+    id: '3',
+    sensor: 'b',
+    value: '1.500000',
+    at: '2024-03-02T00:00:00.000000Z',
+    tags: [7],
+    ok: false,
+  });
   // A decimal keeps the digits the file wrote (the declared scale is not padded).
   expect((await query('/orders', 'id')).find((r) => r.id === '4')).toEqual({
     id: '4',
@@ -195,6 +256,7 @@ it('ingests files added while running, once each', async () => {
 it('serves the same rows after a restart', async () => {
   const orders = await query('/orders', 'id');
   const events = await query('/events', 'seq');
+  const readings = await query('/readings', 'id');
   dozer!.child.kill('SIGINT');
   expect(await dozer!.exited).toBe(0);
   drop('orders/2024-01-03.csv', 'id,customer,amount,placed_at,note\n5,eve,1,2024-03-03T00:00:00Z,\n');
@@ -203,6 +265,12 @@ it('serves the same rows after a restart', async () => {
   await until(async () => (await query('/events', 'seq')).length === 3, 60_000, 'the events after restart');
   expect((await query('/orders', 'id')).filter((r) => r.id !== '5')).toEqual(orders);
   expect(await query('/events', 'seq')).toEqual(events);
+  await until(
+    async () => (await query('/readings', 'id')).length === 3,
+    60_000,
+    'the readings after restart',
+  );
+  expect(await query('/readings', 'id')).toEqual(readings);
   // The malformed row is reported again by the fresh ingest: never dropped silently.
   expect(deadRows().length).toBeGreaterThanOrEqual(1);
   expect(deadRows().every((d) => d.line === 3)).toBe(true);
