@@ -1,7 +1,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Decimal, makeSchema, type Operation, Timestamp } from '@dozer/core';
+import {
+  DateValue,
+  Decimal,
+  Duration,
+  Json,
+  makeSchema,
+  type Operation,
+  Point,
+  Timestamp,
+} from '@dozer/core';
 import { type EndpointStore, openStore, type Store } from '@dozer/store';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
@@ -230,6 +239,15 @@ describe('gRPC server', () => {
       count: '2',
     });
     expect(await unary(c, 'count', { endpoint: 'trips' })).toEqual({ count: '3' });
+    // Exact values in filters: one microsecond or one last decimal digit apart is another value.
+    const exact = (filter: unknown) =>
+      unary(c, 'count', { endpoint: 'trips', query: JSON.stringify({ $filter: filter }) });
+    expect(await exact({ id: BIG.toString() })).toEqual({ count: '1' });
+    expect(await exact({ id: (BIG - 1n).toString() })).toEqual({ count: '0' });
+    expect(await exact({ at: '2024-05-01T10:00:00.123456Z' })).toEqual({ count: '1' });
+    expect(await exact({ at: '2024-05-01T10:00:00.123457Z' })).toEqual({ count: '0' });
+    expect(await exact({ fare: '12345678901234567890.123456' })).toEqual({ count: '1' });
+    expect(await exact({ fare: '12345678901234567890.123457' })).toEqual({ count: '0' });
     c.close();
   });
 
@@ -486,6 +504,92 @@ describe('gRPC server', () => {
     await server.close();
     expect((await live.end()).code).toBe(status.UNAVAILABLE);
     expect(await watch.take(2)).toEqual([{ status: 'SERVING' }, { status: 'NOT_SERVING' }]);
+    await s2.close();
+  });
+
+  it('round-trips every key type exactly: a record read over gRPC, its key sent back, the same row found', async () => {
+    const keyTypes = ['int', 'uint', 'decimal', 'timestamp', 'date', 'string', 'binary', 'boolean'] as const;
+    const schema = makeSchema(
+      [
+        ...keyTypes.map((type) => ({ name: `k_${type}`, type, nullable: false })),
+        { name: 'f', type: 'float', nullable: true },
+        { name: 'j', type: 'json', nullable: true },
+        { name: 'd', type: 'duration', nullable: true },
+        { name: 'p', type: 'point', nullable: true },
+      ],
+      keyTypes.map((t) => `k_${t}`),
+    );
+    const s2 = openStore({ path: path.join(dir, 'keys') });
+    const ep = s2.openEndpoint({ name: 'keys', schema });
+    const rows = [
+      [
+        -(2n ** 63n),
+        2n ** 64n - 1n,
+        Decimal.parse('-98765432109876543210.000001'),
+        Timestamp.parse('1900-01-01T00:00:00.000001Z'),
+        DateValue.parse('1969-12-31'),
+        'zwölf 🐘',
+        new Uint8Array([0, 255, 7]),
+        true,
+        Number.MAX_VALUE,
+        new Json({ a: [1, '2', null] }),
+        new Duration(-1, 2, -3n),
+        new Point(-0.5, 1e300),
+      ],
+      [
+        2n ** 53n + 1n,
+        2n ** 53n + 3n,
+        Decimal.parse('0.10'),
+        Timestamp.parse('2262-04-11T23:47:16.854775Z'),
+        DateValue.parse('2024-02-29'),
+        '',
+        new Uint8Array(0),
+        false,
+        null,
+        null,
+        null,
+        null,
+      ],
+    ];
+    await ep.apply(rows.map((r) => ({ kind: 'insert' as const, new: r })));
+    const server = await startGrpcServer({
+      endpoints: [{ name: 'keys', store: ep }],
+      host: '127.0.0.1',
+      port: 0,
+    });
+    const protos = path.join(dir, 'keys-protos');
+    writeProtoFiles(protos, [{ name: 'keys', schema: ep.schema }]);
+    const def = loadSync('keys.proto', { ...LOADER_OPTIONS, includeDirs: [protos] });
+    const Keys = (grpc.loadPackageDefinition(def).dozer as Msg).generated as {
+      keys: { Keys: grpc.ServiceClientConstructor };
+    };
+    const c = new Keys.keys.Keys(server.address, grpc.credentials.createInsecure()) as unknown as Client;
+    const records = (await unary(c, 'query', {})).records as Msg[];
+    expect(records).toHaveLength(2);
+    for (const record of records) {
+      const key = Object.fromEntries(keyTypes.map((t) => [`k_${t}`, record[`k_${t}`]]));
+      expect(await unary(c, 'get', key)).toEqual(record);
+    }
+    const first = records.find((r) => r.k_boolean === true)!;
+    expect(first).toMatchObject({
+      k_int: '-9223372036854775808',
+      k_uint: '18446744073709551615',
+      k_decimal: { unscaled: '-98765432109876543210000001', scale: 6 },
+      k_timestamp: { seconds: '-2208988800', nanos: 1000 },
+      k_date: '1969-12-31',
+      k_string: 'zwölf 🐘',
+      f: Number.MAX_VALUE,
+      j: '{"a":[1,"2",null]}',
+      d: { months: -1, days: 2, micros: '-3' },
+      p: { x: -0.5, y: 1e300 },
+    });
+    expect([...(first.k_binary as Uint8Array)]).toEqual([0, 255, 7]);
+    // A key that does not fit its type says which field and why.
+    const bad = await failure(unary(c, 'get', { ...first, k_timestamp: { seconds: '1', nanos: 1 } }));
+    expect(bad.code).toBe(status.INVALID_ARGUMENT);
+    expect(bad.details).toMatch(/GetRequest.k_timestamp: nanos must be a multiple of 1000/);
+    c.close();
+    await server.close();
     await s2.close();
   });
 
