@@ -4,7 +4,7 @@ import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithService, MYSQL } from '../../../test/support/services.js';
-import { type DozerProcess, freePort, getJson, postJson, spawnDozer, until } from './helpers.js';
+import { type DozerProcess, freePort, getJson, postJson, runDozer, spawnDozer, until } from './helpers.js';
 
 // A MariaDB table behind `dozer run`: the snapshot, live changes read from
 // the binlog, exact values in REST JSON (a bigint past 2^53, decimals,
@@ -251,5 +251,16 @@ api:
     await db.query(`DELETE FROM ${TABLE} WHERE id = 10`);
     await until(async () => !(await ids()).includes('10'), 30_000, 'the delete after restart');
     expect(await ids()).toEqual(['3', '11', '9007199254740993', '9007199254740995']);
+  });
+  it('stops with the fix for a wrong password and for an unknown table', async () => {
+    const wrong = await runDozer(['run', '-c', file], { env: { MYSQL_PASSWORD: 'not-the-password' } });
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(new RegExp(`rejected user "${MYSQL.user}".*check user and password`));
+    const missing = path.join(dir, 'missing.yaml');
+    fs.writeFileSync(missing, fs.readFileSync(file, 'utf8').replaceAll(TYPES, 'cli_e2e_mysql_no_such_table'));
+    const unknown = await runDozer(['run', '-c', missing], { env: { MYSQL_PASSWORD: MYSQL.password } });
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/table "cli_e2e_mysql_no_such_table" does not exist in database/);
+    expect(unknown.stderr).toContain(TABLE);
   });
 });
