@@ -593,6 +593,45 @@ describe('gRPC server', () => {
     await s2.close();
   });
 
+  it('ends the stream of a client that stops reading with RESOURCE_EXHAUSTED, naming the version to resume after', async () => {
+    const s3 = openStore({ path: path.join(dir, 'slow') });
+    const ep = s3.openEndpoint({ name: 'trips', schema: tripsSchema, secondaryIndexes: [] });
+    const server = await startGrpcServer({
+      endpoints: [{ name: 'trips', store: ep }],
+      host: '127.0.0.1',
+      port: 0,
+      maxPendingEvents: 10,
+    });
+    const c = client(server, 'dozer.common.CommonGrpcService');
+    const call = c.OnEvent!({ endpoint: 'trips' }) as grpc.ClientReadableStream<Msg>;
+    await new Promise((resolve) => call.once('metadata', resolve));
+    call.pause(); // a client that does not read: HTTP/2 flow control stops the server's writes
+    const big = 'x'.repeat(4000);
+    // ~10 MB: more than HTTP/2 windows and loopback socket buffers hold.
+    for (let i = 0; i < 50; i++) {
+      await ep.apply(
+        Array.from({ length: 50 }, (_, j) => ({
+          kind: 'insert' as const,
+          new: row(BigInt(i * 50 + j), big, null, null, null),
+        })),
+      );
+    }
+    const received: Msg[] = [];
+    const ended = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+    call.on('data', (m: Msg) => received.push(m));
+    call.resume();
+    const e = await ended;
+    expect(e.code).toBe(status.RESOURCE_EXHAUSTED);
+    // Everything before the cut arrived in order, and the message says where to resume.
+    const versions = received.map((m) => Number(m.version));
+    expect(versions).toEqual(versions.map((_, i) => i + 1));
+    expect(e.details).toMatch(new RegExp(`reconnect with after_version ${versions.length}$`));
+    expect(versions.length).toBeLessThan(2500);
+    c.close();
+    await server.close();
+    await s3.close();
+  });
+
   it('loads the .proto files dozer build wrote, and refuses ones the schema no longer matches', async () => {
     const stale = path.join(dir, 'stale');
     fs.mkdirSync(stale);
