@@ -39,6 +39,8 @@ export {
 export {
   /** Conflict resolution of an endpoint: on_insert, on_update, on_delete. */
   type ConflictResolution,
+  /** The indexes `secondaryIndexes: 'all'` stands for, to extend or trim. */
+  defaultSecondaryIndexes,
   /** What an endpoint stores: name, schema, primary key override, secondary indexes. */
   type EndpointDefinition,
   /** One endpoint's rows and indexes: apply, get, query, count, explain. */

@@ -208,6 +208,22 @@ const OP_KINDS = ['insert', 'delete', 'update'] as const;
 /** Types left out of the default `'all'` indexes: long or unordered values (give text a full-text index). */
 const UNINDEXED_BY_DEFAULT: readonly FieldType[] = ['text', 'binary', 'json'];
 
+/**
+ * The indexes `secondaryIndexes: 'all'` stands for: one sorted index per
+ * field, except `text`, `binary` and `json` fields and the first primary key
+ * field (the primary index already orders it). `primaryKey` overrides the
+ * schema's key, as in {@link EndpointDefinition}.
+ */
+export function defaultSecondaryIndexes(
+  schema: Schema,
+  primaryKey?: readonly string[],
+): { readonly kind: 'sorted'; readonly fields: readonly string[] }[] {
+  const firstKey = primaryKey ? primaryKey[0] : schema.fields[schema.primaryKey[0] ?? -1]?.name;
+  return schema.fields
+    .filter((f) => !UNINDEXED_BY_DEFAULT.includes(f.type) && !(f.name === firstKey && f.type !== 'duration'))
+    .map((f) => ({ kind: 'sorted', fields: [f.name] }));
+}
+
 const scratch = new Uint8Array(1 << 16);
 /** Writes a full-text index word (as a string key). */
 const tokenWriter = tupleWriter(['string'], false);
@@ -462,13 +478,10 @@ function makeLayout(def: EndpointDefinition): Layout {
   let indexSpecs: { kind: 'sorted' | 'full_text'; positions: number[] }[];
   const spec = def.secondaryIndexes ?? 'all';
   if (spec === 'all') {
-    indexSpecs = fields
-      .map((f, i) => ({ f, i }))
-      .filter(
-        ({ f, i }) =>
-          !UNINDEXED_BY_DEFAULT.includes(f.type) && !(i === primaryKey[0] && f.type !== 'duration'),
-      )
-      .map(({ i }) => ({ kind: 'sorted', positions: [i] }));
+    indexSpecs = defaultSecondaryIndexes(schema, def.primaryKey).map((ix) => ({
+      kind: 'sorted',
+      positions: [posOf(ix.fields[0]!, 'a default index')],
+    }));
   } else {
     if (!Array.isArray(spec)) {
       throw new StoreError(`secondaryIndexes of endpoint "${name}" must be 'all' or a list of indexes`);
