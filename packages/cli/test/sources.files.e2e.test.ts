@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type DozerProcess, freePort, postJson, spawnDozer, until } from './helpers.js';
+import { type DozerProcess, freePort, postJson, runDozer, spawnDozer, until } from './helpers.js';
 
 // A local directory of CSV, JSON lines and Parquet files behind `dozer run`: the files
 // present at start, a file added while running, a malformed row that goes to
@@ -274,4 +274,17 @@ it('serves the same rows after a restart', async () => {
   // The malformed row is reported again by the fresh ingest: never dropped silently.
   expect(deadRows().length).toBeGreaterThanOrEqual(1);
   expect(deadRows().every((d) => d.line === 3)).toBe(true);
+});
+
+it('stops with the fix when the directory does not exist', async () => {
+  dozer?.child.kill('SIGINT');
+  await dozer?.exited;
+  dozer = undefined;
+  const bad = path.join(dir, 'bad.yaml');
+  const missing = path.join(dir, 'no-such-dir');
+  fs.writeFileSync(bad, fs.readFileSync(file, 'utf8').replace(JSON.stringify(data), JSON.stringify(missing)));
+  const r = await runDozer(['run', '-c', bad]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain(`storage.path: ${missing} is not a readable directory`);
+  expect(r.stderr).toContain('create it or fix storage.path');
 });
