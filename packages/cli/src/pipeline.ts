@@ -16,9 +16,15 @@ import {
 } from '@dozer/connectors';
 import { ConfigError, makeSchema, type OpBatch, type Operation, type Schema } from '@dozer/core';
 import { compileSql, type SqlExecutor, type SqlPipeline } from '@dozer/sql';
-import { type EndpointStore, openStore, type Store } from '@dozer/store';
+import {
+  defaultSecondaryIndexes,
+  type EndpointStore,
+  openStore,
+  type SecondaryIndexDefinition,
+  type Store,
+} from '@dozer/store';
 import { resolveAuthConfig } from './auth.js';
-import type { DozerConfig, SourceConfig } from './config/index.js';
+import type { DozerConfig, EndpointConfig, SourceConfig } from './config/index.js';
 import type { Logger } from './logger.js';
 import type { SourceStats } from './progress.js';
 import { protoDirOf, writeProtos } from './protos.js';
@@ -144,6 +150,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
           name: ep.name,
           schema,
           ...(ep.index.primary_key ? { primaryKey: ep.index.primary_key } : {}),
+          secondaryIndexes: secondaryIndexesOf(ep, schema),
           conflictResolution: {
             onInsert: ep.conflict_resolution.on_insert,
             onUpdate: ep.conflict_resolution.on_update,
@@ -310,6 +317,42 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
     await store.close();
     throw e;
   }
+}
+
+/**
+ * The store indexes of an endpoint from `index.secondary`, as in Dozer: the
+ * default one per field minus `skip_default`, plus `create`.
+ */
+export function secondaryIndexesOf(ep: EndpointConfig, schema: Schema): SecondaryIndexDefinition[] {
+  const { skip_default, create } = ep.index.secondary;
+  const where = `endpoint "${ep.name}": index.secondary`;
+  const names = schema.fields.map((f) => f.name);
+  const check = (field: string, key: string) => {
+    if (!names.includes(field)) {
+      throw new ConfigError(
+        `${where}.${key} names "${field}", not a field of "${ep.table_name}" (fields: ${names.join(', ')})`,
+      );
+    }
+  };
+  for (const f of skip_default) check(f, 'skip_default');
+  const defaults = defaultSecondaryIndexes(schema, ep.index.primary_key).filter(
+    (ix) => !skip_default.includes(ix.fields[0]!),
+  );
+  const extra = create.map((c, i): SecondaryIndexDefinition => {
+    if ('sorted_inverted' in c) {
+      for (const f of c.sorted_inverted.fields) check(f, `create[${i}].sorted_inverted.fields`);
+      return { kind: 'sorted', fields: c.sorted_inverted.fields };
+    }
+    check(c.full_text.field, `create[${i}].full_text.field`);
+    const type = schema.fields.find((f) => f.name === c.full_text.field)!.type;
+    if (type !== 'string' && type !== 'text') {
+      throw new ConfigError(
+        `${where}.create[${i}].full_text.field: "${c.full_text.field}" is ${type}; full-text indexes need a string or text field`,
+      );
+    }
+    return { kind: 'full_text', field: c.full_text.field };
+  });
+  return [...defaults, ...extra];
 }
 
 function connectorLogger(log: Logger, name: string) {

@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, makeSchema } from '@dozer/core';
+import { openStore } from '@dozer/store';
+import { describe, expect, it } from 'vitest';
+import type { EndpointConfig } from './config/index.js';
+import { secondaryIndexesOf } from './pipeline.js';
+
+const schema = makeSchema(
+  [
+    { name: 'id', type: 'int', nullable: false },
+    { name: 'city', type: 'string', nullable: false },
+    { name: 'fare', type: 'decimal', nullable: true },
+    { name: 'note', type: 'text', nullable: true },
+  ],
+  ['id'],
+);
+
+function endpoint(secondary: EndpointConfig['index']['secondary']): EndpointConfig {
+  return {
+    name: 'trips',
+    path: '/trips',
+    table_name: 'trips',
+    index: { secondary },
+    conflict_resolution: { on_insert: 'update', on_update: 'upsert', on_delete: 'nothing' },
+  };
+}
+
+describe('index.secondary → store indexes', () => {
+  it('keeps the default per-field indexes minus skip_default, plus the created ones', () => {
+    expect(
+      secondaryIndexesOf(
+        endpoint({
+          skip_default: ['fare'],
+          create: [{ sorted_inverted: { fields: ['city', 'fare'] } }, { full_text: { field: 'note' } }],
+        }),
+        schema,
+      ),
+    ).toEqual([
+      { kind: 'sorted', fields: ['city'] },
+      { kind: 'sorted', fields: ['city', 'fare'] },
+      { kind: 'full_text', field: 'note' },
+    ]);
+  });
+
+  it('names the endpoint, the key and the fields when a field is wrong', () => {
+    const bad = (secondary: EndpointConfig['index']['secondary']) => {
+      try {
+        secondaryIndexesOf(endpoint(secondary), schema);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+      throw new Error('expected a ConfigError');
+    };
+    expect(bad({ skip_default: ['cty'], create: [] })).toBe(
+      'endpoint "trips": index.secondary.skip_default names "cty", not a field of "trips" (fields: id, city, fare, note)',
+    );
+    expect(bad({ skip_default: [], create: [{ full_text: { field: 'fare' } }] })).toBe(
+      'endpoint "trips": index.secondary.create[0].full_text.field: "fare" is decimal; full-text indexes need a string or text field',
+    );
+  });
+
+  it('gives the store a full-text index that text queries use', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-ix-'));
+    const store = openStore({ path: dir });
+    try {
+      const ep = store.openEndpoint({
+        name: 'trips',
+        schema,
+        secondaryIndexes: secondaryIndexesOf(
+          endpoint({ skip_default: [], create: [{ full_text: { field: 'note' } }] }),
+          schema,
+        ),
+      });
+      await ep.apply([
+        { kind: 'insert', new: [1n, 'Lima', null, 'late night airport run'] },
+        { kind: 'insert', new: [2n, 'Oslo', null, 'airport'] },
+        { kind: 'insert', new: [3n, 'Rome', null, 'night tour'] },
+      ]);
+      const q = ep.parseQuery({ $filter: { note: { $matches_all: 'night airport' } } });
+      expect(ep.query(q).map((r) => r[0])).toEqual([1n]);
+      expect(ep.explain(q)).toMatch(/full.text/i);
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
