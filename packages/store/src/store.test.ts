@@ -242,6 +242,11 @@ describe('Store', () => {
     expect(ep.explain({ filter: { kind: 'compare', field: 'name', op: '$eq', value: 'b' } })).toMatch(
       /^full scan/,
     );
+    // A full-text index added later is built from the stored rows.
+    const words = again.openEndpoint({ ...def, secondaryIndexes: [{ kind: 'full_text', field: 'name' }] });
+    const search = { filter: { kind: 'text', field: 'name', op: '$matches_any', value: 'B c' } } as const;
+    expect(words.explain(search)).toMatch(/^full-text index on name word lookup \("b" OR "c"\)/);
+    expect(words.query(search)).toEqual([row(2, 'b', '2')]);
     const changed = makeSchema([...products.fields, { name: 'qty', type: 'int', nullable: true }], ['id']);
     expect(() => again.openEndpoint({ name: 'products', schema: changed })).toThrow(StoreError);
     expect(() => again.openEndpoint({ name: 'products', schema: changed })).toThrow(/dozer clean/);
