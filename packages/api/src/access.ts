@@ -20,19 +20,59 @@ export async function tenantFilter(
   authorization: string | undefined,
   ep: AccessEndpoint,
 ): Promise<Filter | undefined> {
-  if (!auth) return undefined;
+  return (await authorize(auth, authorization, ep)).tenant;
+}
+
+/** What a caller may see of an endpoint: its tenant filter and when its token expires. */
+export interface Access {
+  readonly tenant: Filter | undefined;
+  /** Milliseconds since the epoch; undefined when the token does not expire (or auth is off). */
+  readonly expiresAt: number | undefined;
+}
+
+/** {@link tenantFilter}, with the token's expiry (live streams end when it passes). */
+export async function authorize(
+  auth: Authenticator | undefined,
+  authorization: string | undefined,
+  ep: AccessEndpoint,
+): Promise<Access> {
+  if (!auth) return { tenant: undefined, expiresAt: undefined };
   const ctx = await auth.authenticate(authorization);
   if (!ctx.canRead(ep.name))
     throw new PermissionDeniedError(`the token does not grant endpoint "${ep.name}"`);
   const json = ctx.filterFor(ep.name);
-  if (json === undefined) return undefined;
+  if (json === undefined) return { tenant: undefined, expiresAt: ctx.expiresAt };
   try {
-    return parseFilter(json, ep.store.schema);
+    return { tenant: parseFilter(json, ep.store.schema), expiresAt: ctx.expiresAt };
   } catch (e) {
     throw new PermissionDeniedError(
       `the token's filter does not apply to endpoint "${ep.name}": ${(e as Error).message}`,
     );
   }
+}
+
+/**
+ * Calls `onExpired` when the time `expiresAt` passes (nothing when undefined).
+ * Returns the function that cancels it. Expiries past setTimeout's ~24.8-day
+ * limit are waited for in steps.
+ */
+export function whenExpired(expiresAt: number | undefined, onExpired: () => void): () => void {
+  if (expiresAt === undefined) return () => {};
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const left = expiresAt - Date.now();
+    if (left <= 0) {
+      timer = undefined;
+      onExpired();
+      return;
+    }
+    timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+    timer.unref();
+  };
+  arm();
+  return () => {
+    if (timer) clearTimeout(timer);
+  };
 }
 
 /** Both filters (either may be absent). */

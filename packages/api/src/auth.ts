@@ -34,6 +34,8 @@ export interface AccessClaims {
 /** The verified caller of one request. */
 export interface AuthContext {
   readonly subject: string | undefined;
+  /** When the token expires (milliseconds since the epoch), if it does: live streams end then. */
+  readonly expiresAt: number | undefined;
   /** Whether the token grants this endpoint at all. */
   canRead(endpoint: string): boolean;
   /** The tenant `$filter` JSON for this endpoint, if any. */
@@ -93,6 +95,7 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       const sub = typeof payload.sub === 'string' ? payload.sub : undefined;
       return {
         subject: sub,
+        expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
         canRead: (endpoint) => claims.endpoints === undefined || claims.endpoints.includes(endpoint),
         filterFor: (endpoint) => claims.filters?.[endpoint] ?? claims.filters?.['*'],
       };

@@ -236,6 +236,15 @@ describe('GET /<path>/events', () => {
     expect(await denied.json()).toMatchObject({ code: 'PERMISSION_DENIED' });
   });
 
+  it('ends the stream when the token expires, saying where to resume', async () => {
+    const short = await generateToken(auth, { expiresInSeconds: 1 });
+    const s = await openEvents(`${server.url}/trips/events`, { authorization: `Bearer ${short}` });
+    await s.ready;
+    const frames = await s.ended();
+    expect(frames.at(-1)).toMatchObject({ event: 'error' });
+    expect(frames.at(-1)!.data).toContain('the token expired; reconnect with Last-Event-ID');
+  });
+
   it('answers a bad filter or resume point with 400 and a clear message', async () => {
     const admin = await token();
     const cases: [string, Record<string, string>, RegExp][] = [

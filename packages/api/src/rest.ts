@@ -5,7 +5,7 @@ import { serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { compress } from 'hono/compress';
 import { streamSSE } from 'hono/streaming';
-import { andFilters, getVisible, tenantFilter, withTenant } from './access.js';
+import { andFilters, authorize, getVisible, tenantFilter, whenExpired, withTenant } from './access.js';
 import type { Authenticator } from './auth.js';
 import { swaggerUiAsset, swaggerUiPage } from './docs.js';
 import { BadRequestError, httpStatusOf, NotFoundError } from './errors.js';
@@ -91,6 +91,7 @@ export function createRestApp(options: RestOptions): Hono {
 
   const auth = options.auth;
   /** The caller's tenant filter for an endpoint (undefined: none); throws when not allowed. */
+  const access = (c: Context, ep: RestEndpoint) => authorize(auth, header(c, 'authorization'), ep);
   const guard = (c: Context, ep: RestEndpoint): Promise<Filter | undefined> =>
     tenantFilter(auth, header(c, 'authorization'), ep);
 
@@ -136,7 +137,7 @@ export function createRestApp(options: RestOptions): Hono {
       });
     });
     app.get(`${base}/events`, async (c) => {
-      const tenant = await guard(c, ep);
+      const { tenant, expiresAt } = await access(c, ep);
       const raw = c.req.query('filter');
       let filter: Filter | undefined;
       if (raw !== undefined && raw.trim() !== '') {
@@ -155,7 +156,7 @@ export function createRestApp(options: RestOptions): Hono {
           throw new BadRequestError(`Last-Event-ID / after must be a version number, got "${lastId}"`);
         after = BigInt(lastId);
       }
-      return liveEvents(c, store, andFilters(filter, tenant), after, {
+      return liveEvents(c, store, andFilters(filter, tenant), after, expiresAt, {
         maxPending: options.maxPendingEvents ?? 10_000,
         heartbeatMs: options.eventsHeartbeatMs ?? 15_000,
       });
@@ -182,6 +183,7 @@ function liveEvents(
   store: EndpointStore,
   filter: Filter | undefined,
   after: bigint | undefined,
+  expiresAt: number | undefined,
   limits: { maxPending: number; heartbeatMs: number },
 ): Response {
   const schema = store.schema;
@@ -196,6 +198,11 @@ function liveEvents(
     wake?.();
   });
   const from = after ?? store.version();
+  let expired = false;
+  const cancelExpiry = whenExpired(expiresAt, () => {
+    expired = true;
+    wake?.();
+  });
   c.header('cache-control', 'no-cache');
   return streamSSE(c, async (stream) => {
     let closed = false;
@@ -211,12 +218,13 @@ function liveEvents(
       await stream.write(`: following changes after version ${from}\n\n`);
       let last = from;
       while (!closed) {
-        if (overflow) {
+        if (overflow || expired) {
+          const why = overflow
+            ? `the client reads too slowly (over ${limits.maxPending} changes waiting)`
+            : 'the token expired';
           await stream.writeSSE({
             event: 'error',
-            data: JSON.stringify({
-              message: `the client reads too slowly (over ${limits.maxPending} changes waiting); reconnect with Last-Event-ID ${last}`,
-            }),
+            data: JSON.stringify({ message: `${why}; reconnect with Last-Event-ID ${last}` }),
           });
           break;
         }
@@ -235,6 +243,7 @@ function liveEvents(
       }
     } finally {
       unsubscribe();
+      cancelExpiry();
       if (heartbeat) clearInterval(heartbeat);
     }
   });

@@ -476,6 +476,14 @@ describe('gRPC server', () => {
     expect((await commonStream.take(3)).map((e) => e.typ)).toEqual(['INSERT', 'INSERT', 'DELETE']);
     stream.cancel();
     commonStream.cancel();
+
+    // A stream does not outlive its token.
+    const shortLived = bearer(await generateToken(auth, { expiresInSeconds: 1 }));
+    const expiring = openStream(typed, 'on_event', {}, shortLived);
+    await expiring.ready;
+    const end = await expiring.end();
+    expect(end.code).toBe(status.UNAUTHENTICATED);
+    expect(end.details).toBe('the token expired');
     c.close();
     typed.close();
   });

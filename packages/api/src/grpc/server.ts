@@ -12,7 +12,15 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { andFilters, getVisible, parseJsonText, tenantFilter, withTenant } from '../access.js';
+import {
+  andFilters,
+  authorize,
+  getVisible,
+  parseJsonText,
+  tenantFilter,
+  whenExpired,
+  withTenant,
+} from '../access.js';
 import type { Authenticator } from '../auth.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
 import { followChanges } from '../live.js';
@@ -199,6 +207,8 @@ interface LiveSpec {
   readonly store: EndpointStore;
   readonly filter: Filter | undefined;
   readonly after: bigint | undefined;
+  /** When the caller's token expires: the stream ends with UNAUTHENTICATED then. */
+  readonly expiresAt: number | undefined;
   readonly toMessage: (change: StoreChange) => Plain;
 }
 
@@ -216,10 +226,12 @@ function liveStream<Req>(ctx: Ctx, method: string, open: (req: Req, call: CallLi
     }
     let done = false;
     let unsubscribe: (() => void) | undefined;
+    let cancelExpiry: (() => void) | undefined;
     const finish = () => {
       if (done) return false;
       done = true;
       unsubscribe?.();
+      cancelExpiry?.();
       ctx.streams.delete(shutdown);
       return true;
     };
@@ -245,6 +257,9 @@ function liveStream<Req>(ctx: Ctx, method: string, open: (req: Req, call: CallLi
               details: `the client reads too slowly (over ${ctx.maxPending} events waiting); reconnect with after_version ${lastSent}`,
             });
           }
+        });
+        cancelExpiry = whenExpired(spec.expiresAt, () => {
+          if (finish()) call.emit('error', { code: status.UNAUTHENTICATED, details: 'the token expired' });
         });
         call.sendMetadata(new Metadata());
       })
@@ -320,13 +335,14 @@ function commonService(ctx: Ctx, eps: Map<string, GrpcEndpoint>): UntypedService
     }),
     OnEvent: liveStream(ctx, 'OnEvent', async (req: OnEventRequest, call): Promise<LiveSpec> => {
       const ep = endpoint(req.endpoint);
-      const tenant = await tenantFilter(auth, authorizationOf(call), ep);
+      const { tenant, expiresAt } = await authorize(auth, authorizationOf(call), ep);
       const json = parseJsonText(req.filter, 'filter');
       const filter = json === undefined ? undefined : parseFilter(json, ep.store.schema);
       const schema = ep.store.schema;
       const record = (row: Row) => rowToProto(schema, row);
       return {
         store: ep.store,
+        expiresAt,
         filter: andFilters(filter, tenant),
         after: afterVersion(req.after_version),
         toMessage: (c): PbOperation & Plain => ({
@@ -407,11 +423,12 @@ function typedService(ctx: Ctx, ep: GrpcEndpoint, layout: EndpointProtoLayout): 
       ctx,
       method('on_event'),
       async (req: { filter?: string; after_version?: string }, call): Promise<LiveSpec> => {
-        const tenant = await tenantFilter(auth, authorizationOf(call), ep);
+        const { tenant, expiresAt } = await authorize(auth, authorizationOf(call), ep);
         const json = parseJsonText(req.filter, 'filter');
         const filter = json === undefined ? undefined : parseFilter(json, schema);
         return {
           store,
+          expiresAt,
           filter: andFilters(filter, tenant),
           after: afterVersion(req.after_version),
           toMessage: (c) => ({
