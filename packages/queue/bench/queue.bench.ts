@@ -2,14 +2,15 @@
 // In one run: in-memory append and read throughput; offload throughput to
 // s3rver beside a raw PutObject loop of the same segment bytes; reading
 // offloaded segments from a local directory. Prints figures only.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type * as S3 from '@aws-sdk/client-s3';
 import { createLocalObjectStore, encodeStreamMessage, insertOp, makeSchema, type OpBatch } from '@dozer/core';
-import { connectLogClient, type LogQueue, openLogQueue, S3ObjectStore, serveLogs } from '../src/index.js';
+import { connectLogClient, openLogQueue, S3ObjectStore, serveLogs } from '../src/index.js';
 
 const require = createRequire(import.meta.url);
 const N = Number(process.argv[2] ?? 20_000);
@@ -105,64 +106,88 @@ console.log(
 
 // --- offload to s3rver --------------------------------------------------------
 {
-  console.log('\noffload to s3rver (S3 wire protocol on loopback):');
+  console.log('\noffload to s3rver (S3 wire protocol on loopback, in another process):');
   const sdk = require('@aws-sdk/client-s3') as typeof S3;
-  const S3rver = require('s3rver') as new (
-    o: Record<string, unknown>,
-  ) => {
-    run(): Promise<AddressInfo>;
-    close(): Promise<void>;
-  };
+  // s3rver runs in its own process, as S3 would be remote: its work does not
+  // share this process's thread.
   const s3dir = join(dir, 's3rver');
-  const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3dir });
-  const { port } = await s3.run();
+  const s3 = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const S3rver = require('s3rver');
+       new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[1] })
+         .run().then(({ port }) => console.log(port));`,
+      s3dir,
+    ],
+    { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    s3.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    s3.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+  });
   const endpoint = `http://127.0.0.1:${port}`;
   const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   const store = new S3ObjectStore({ bucket: 'bench', endpoint, forcePathStyle: true, credentials });
   await store.client.send(new sdk.CreateBucketCommand({ Bucket: 'bench' }));
 
-  const segmentTargetBytes = 4 * MiB;
-  let queue: LogQueue = openLogQueue({ store, memoryLimitBytes: 4 * 1024 * MiB, segmentTargetBytes });
-  let log = await queue.openLog('orders', schema);
-  for (let i = 0; i < N; i++) await log.append(batches[i % 64]!);
-  const t0 = process.hrtime.bigint();
-  await log.flush();
-  const offloadSecs = secs(t0);
-  const keys = await store.list('queue/orders/segments/');
-  const files = await Promise.all(keys.map((k) => store.get(k)));
-  const segBytes = files.reduce((n, f) => n + f.length, 0);
-  await queue.close();
-
-  // Baseline: the same segment bytes, one PutObject after another.
-  const t1 = process.hrtime.bigint();
-  for (const [i, file] of files.entries()) {
-    await store.client.send(
-      new sdk.PutObjectCommand({
-        Bucket: 'bench',
-        Key: `raw/${i}`,
-        Body: file,
-        ContentLength: file.length,
-      }),
-    );
+  // Rounds alternate which goes first, the log or the baseline; the best of each counts.
+  const ROUNDS = 4;
+  let offloadSecs = Number.POSITIVE_INFINITY;
+  let rawSecs = Number.POSITIVE_INFINITY;
+  let segBytes = 0;
+  let segments = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const q = openLogQueue({ store, prefix: `round-${round}`, memoryLimitBytes: 4 * 1024 * MiB });
+    const l = await q.openLog('orders', schema);
+    for (let i = 0; i < N; i++) await l.append(batches[i % 64]!);
+    const flush = async () => {
+      const t0 = process.hrtime.bigint();
+      await l.flush(); // every segment and the index stored
+      offloadSecs = Math.min(offloadSecs, secs(t0));
+      await q.close();
+    };
+    // Baseline: segment bytes of this run, one PutObject after another.
+    const raw = async (files: Uint8Array[]) => {
+      const t1 = process.hrtime.bigint();
+      for (const [i, file] of files.entries()) {
+        await store.client.send(
+          new sdk.PutObjectCommand({
+            Bucket: 'bench',
+            Key: `raw-${round}/${i}`,
+            Body: file,
+            ContentLength: file.length,
+          }),
+        );
+      }
+      rawSecs = Math.min(rawSecs, secs(t1));
+    };
+    // Odd rounds put the previous round's segments first, then flush.
+    if (round % 2 === 0) await flush();
+    const keys = await store.list(`round-${round % 2 === 0 ? round : round - 1}/orders/segments/`);
+    const files = await Promise.all(keys.map((k) => store.get(k)));
+    await raw(files);
+    if (round % 2 === 1) await flush();
+    segBytes = files.reduce((n, f) => n + f.length, 0);
+    segments = files.length;
   }
-  const rawSecs = secs(t1);
   console.log(
-    `  ${files.length} segments of ~${fmt(segBytes / files.length / MiB, 1)} MiB, plus an index PUT each`,
+    `  ${segments} segments of ~${fmt(segBytes / segments / MiB, 1)} MiB (default segment size), best of ${ROUNDS}`,
   );
-  line('Log.flush (segments + index)', N, segBytes, offloadSecs);
+  line('Log.flush (segments, then the index)', N, segBytes, offloadSecs);
   line('baseline: raw PutObject loop, same bytes', N, segBytes, rawSecs);
   console.log(`  offload / raw PutObject ratio: ${(rawSecs / offloadSecs).toFixed(2)}× (target ≥ 0.80×)`);
 
   // Reading the offloaded segments back from S3 through the log.
-  queue = openLogQueue({ store, memoryLimitBytes: 64 * MiB });
-  log = await queue.openLog('orders', schema);
+  const queue = openLogQueue({ store, prefix: 'round-0', memoryLimitBytes: 64 * MiB });
+  const log = await queue.openLog('orders', schema);
   const t2 = process.hrtime.bigint();
   let n = 0;
   for await (const _ of log.read({ from: 0n })) if (++n === N) break;
   line('reading the segments back from s3rver', N, segBytes, secs(t2));
   await queue.close({ flush: false });
   store.close();
-  await s3.close();
+  s3.kill();
 }
 
 // --- reading offloaded segments from a local directory ---------------------------
@@ -189,7 +214,7 @@ console.log(
     )
   ).reduce((a, b) => a + b, 0);
   let best = Number.POSITIVE_INFINITY;
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < 5; round++) {
     const t0 = process.hrtime.bigint();
     let n = 0;
     for await (const _ of log.read({ from: 0n })) if (++n === N) break;

@@ -12,6 +12,7 @@ import {
   segmentFromPb,
   u64,
 } from './protocol.js';
+import { storeLabelOf } from './queue.js';
 
 /** Options of {@link connectLogClient}. */
 export interface LogClientOptions {
@@ -19,7 +20,7 @@ export interface LogClientOptions {
   readonly address: string;
   /** The object store the server offloads to, as this process reaches it: segments are read from it directly. */
   readonly store: ObjectStore;
-  /** Names the store in messages. Default `the object store`. */
+  /** Names the store in messages. Default: the store's `label`, else `the object store`. */
   readonly storeLabel?: string;
   /** Default: insecure (plain HTTP/2). */
   readonly credentials?: grpc.ChannelCredentials;
@@ -81,7 +82,7 @@ export function connectLogClient(options: LogClientOptions): LogClient {
     'grpc.max_receive_message_length': -1,
   }) as unknown as RawClient;
   const address = options.address;
-  const storeLabel = options.storeLabel ?? 'the object store';
+  const storeLabel = options.storeLabel ?? storeLabelOf(options.store);
 
   return {
     describe() {

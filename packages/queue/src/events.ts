@@ -43,7 +43,7 @@ export async function* mergeLogEvents(
   let expected = from;
   const fetchSegment = (ref: SegmentRef) =>
     ctx.store.get(ref.key).then(
-      (file) => decodeSegment(ref, file, ctx.schemaBytes),
+      async (file) => decodeSegment(ref, file, ctx.schemaBytes),
       (e: unknown) => {
         if (isObjectNotFound(e)) throw new SegmentMissingError(ref.key, ctx.storeLabel, { cause: e });
         throw e;

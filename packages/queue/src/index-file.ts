@@ -109,7 +109,7 @@ export function decodeIndex(key: string, bytes: Uint8Array): LogIndex {
     }
     at = s.end;
   }
-  if (at !== end && !(segments.length === 0 && start === end)) {
+  if (at !== end) {
     throw new SegmentCorruptError(key, `the log index segments end at ${at} but its end is ${end}`);
   }
   return {

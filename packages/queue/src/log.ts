@@ -311,32 +311,42 @@ export class Log {
   }
 
   /**
-   * Cuts segments off the old end of memory and stores them, one at a time.
+   * Cuts segments off the old end of memory and stores them, one at a time
+   * (the next one is cut while the current one is being stored).
    * A stored segment leaves memory at once; the index that lists it is
    * written in the background, at most every `indexIntervalMs` (a restart
    * adopts stored segments the index does not list yet, see `open`).
    */
   private async offloadLoop(): Promise<void> {
-    while (!this.stopped && this.needsOffload()) {
-      const { ref, file, n, size } = this.cutSegment();
-      if (!(await this.retrying(() => this.store.put(ref.key, file)))) return;
+    let next = this.needsOffload() ? this.cutSegment() : null;
+    while (next !== null && !this.stopped) {
+      const { n, size } = next;
+      const { ref, file } = await next.built;
+      next = null;
+      const stored = this.retrying(() => this.store.put(ref.key, file));
+      // Build the next segment (its hash runs on the thread pool) while this one travels.
+      if (!this.stopped && this.needsOffload()) next = this.cutSegment();
+      if (!(await stored)) return;
       this.lastError = null;
       this.segments.push(ref);
       this.offloadedEnd = ref.end;
       this.dropFromMemory(n, size);
       this.admitPending();
       this.indexLater();
+      if (next === null && !this.stopped && this.needsOffload()) next = this.cutSegment();
     }
   }
 
   /** Writes the index soon (not before `indexIntervalMs` after the last write), retrying until it is stored. */
   private indexLater(): void {
     this.indexDirty = true;
-    if (this.indexWriter !== null || this.stopped) return;
+    // A flush writes the index when it is done.
+    if (this.indexWriter !== null || this.stopped || this.flushing) return;
     this.indexWriter = (async () => {
       while (this.indexDirty && !this.stopped) {
         const wait = this.lastIndexWrite + this.settings.indexIntervalMs - Date.now();
         if (wait > 0) await this.sleep(wait);
+        if (this.flushing) return;
         this.indexDirty = false;
         if (!(await this.retrying(() => this.saveIndex()))) return;
       }
@@ -346,7 +356,11 @@ export class Log {
   }
 
   /** The next segment: entries from `cutEnd` on, up to `segmentTargetBytes` (at least one). */
-  private cutSegment(): { ref: SegmentRef; file: Uint8Array; n: number; size: number } {
+  private cutSegment(): {
+    n: number;
+    size: number;
+    built: Promise<{ ref: SegmentRef; file: Uint8Array }>;
+  } {
     const from = this.head + Number(this.cutEnd - this.memStart);
     const available = this.mem.length - from;
     let n = 0;
@@ -359,17 +373,21 @@ export class Log {
     }
     const first = this.cutEnd;
     const end = first + BigInt(n);
-    const { file, sha256 } = encodeSegment(this.schemaBytes, first, this.mem.slice(from, from + n));
-    const ref: SegmentRef = {
-      key: `${this.dir}/segments/${pad(first)}-${pad(end)}.seg`,
-      first,
-      end,
-      bytes: file.length,
-      sha256,
-    };
     this.cutEnd = end;
     this.cutBytes += size;
-    return { ref, file, n, size };
+    const built = encodeSegment(this.schemaBytes, first, this.mem.slice(from, from + n)).then(
+      ({ file, sha256 }) => ({
+        ref: {
+          key: `${this.dir}/segments/${pad(first)}-${pad(end)}.seg`,
+          first,
+          end,
+          bytes: file.length,
+          sha256,
+        },
+        file,
+      }),
+    );
+    return { n, size, built };
   }
 
   /** Runs `op` until it succeeds, backing off after failures; false when the log stopped first. */
@@ -439,7 +457,7 @@ export class Log {
       this.flushing = false;
     }
     if (this.memStart < this.nextOffset) throw this.closedError();
-    if (this.indexDirty || this.indexWriter !== null) {
+    if (this.indexDirty) {
       this.indexDirty = false;
       if (!(await this.retrying(() => this.saveIndex()))) throw this.closedError();
     }
@@ -677,7 +695,7 @@ async function adoptable(
   const sha256 = Buffer.from(file.buffer, file.byteOffset + file.length - 32, 32).toString('hex');
   const ref: SegmentRef = { key, first, end, bytes: file.length, sha256 };
   try {
-    decodeSegment(ref, file, schemaBytes);
+    await decodeSegment(ref, file, schemaBytes);
     return ref;
   } catch {
     return null;

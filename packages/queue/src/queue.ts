@@ -7,7 +7,7 @@ import { logKey, validateLogName } from './names.js';
 export interface LogQueueOptions {
   /** Where segments and indexes go: a local directory (`createLocalObjectStore`) or `S3ObjectStore`. */
   readonly store: ObjectStore;
-  /** `local directory ./data`, `s3://bucket/prefix`: names the store in messages. Default `the object store`. */
+  /** `local directory ./data`, `s3://bucket/prefix`: names the store in messages. Default: the store's `label`, else `the object store`. */
   readonly storeLabel?: string;
   /** Key prefix of every log: `<prefix>/<log>/index.json`, `<prefix>/<log>/segments/…`. Default `queue`. */
   readonly prefix?: string;
@@ -58,6 +58,12 @@ function positiveInt(value: number | undefined, fallback: number, what: string):
   return v;
 }
 
+/** How messages name a store: its own `label` (as `S3ObjectStore` has) or a generic name. */
+export function storeLabelOf(store: ObjectStore): string {
+  const label = (store as { label?: unknown }).label;
+  return typeof label === 'string' ? label : 'the object store';
+}
+
 /** Opens a log queue over `options.store`. Logs are opened one by one with `openLog`. */
 export function openLogQueue(options: LogQueueOptions): LogQueue {
   const memoryLimitBytes = positiveInt(options.memoryLimitBytes, 64 * 1024 * 1024, 'memoryLimitBytes');
@@ -98,7 +104,7 @@ export function openLogQueue(options: LogQueueOptions): LogQueue {
         console.warn(`@dozer/queue: log "${log}": ${(e as Error).message ?? String(e)} (retrying)`);
       }),
   };
-  const storeLabel = options.storeLabel ?? 'the object store';
+  const storeLabel = options.storeLabel ?? storeLabelOf(options.store);
   const logs = new Map<string, Log>();
   const opening = new Map<string, Promise<Log>>();
   let closed = false;
