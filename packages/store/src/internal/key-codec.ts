@@ -298,8 +298,15 @@ export function tupleWriter(
 }
 
 /** Encodes one value as a standalone key (for tests and range bounds). */
+const writerCache = new Map<string, KeyWriter>();
+
 export function encodeKey(type: FieldType, v: Value, exact = false): Uint8Array {
-  const w = keyWriter(type, exact);
+  const cacheKey = exact ? `${type}!` : type;
+  let w = writerCache.get(cacheKey);
+  if (!w) {
+    w = keyWriter(type, exact);
+    writerCache.set(cacheKey, w);
+  }
   let size = 64;
   for (;;) {
     const buf = new Uint8Array(size);

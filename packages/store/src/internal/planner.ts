@@ -254,7 +254,7 @@ function fieldRange(conds: readonly Condition[], prefix: Uint8Array): KeyRange |
 
 interface Candidate {
   readonly index: IndexInfo | undefined;
-  readonly label: string;
+  readonly label: () => string;
   readonly covered: readonly Predicate[];
   readonly range: KeyRange | 'empty';
   readonly eqCount: number;
@@ -281,7 +281,7 @@ interface Candidate {
 export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: readonly SortTerm[]): Plan {
   const { schema, primaryKey } = layout;
   const name = (pos: number) => schema.fields[pos]!.name;
-  const pkNames = primaryKey.map(name).join(', ');
+  const pkNames = () => primaryKey.map(name).join(', ');
   const compares = preds.filter((p): p is Condition => p.kind === 'compare');
   const condsAt = (pos: number) => compares.filter((c) => c.pos === pos);
 
@@ -291,7 +291,7 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
     if (residual.length > 0)
       parts.push(`then filter rows on ${residual.map((p) => predText(schema, p)).join(' AND ')}`);
     const sortText = sort.map((t) => `${name(t.pos)} ${t.dir === 1 ? 'asc' : 'desc'}`).join(', ');
-    const keyText = primaryKey.length > 0 ? `primary key (${pkNames})` : 'all fields';
+    const keyText = primaryKey.length > 0 ? `primary key (${pkNames()})` : 'all fields';
     if (ordered)
       parts.push(sort.length > 0 ? `order by ${sortText} comes from the scan` : `rows in ${keyText} order`);
     else parts.push(`sort in memory by ${sortText ? `${sortText}, then ` : ''}${keyText}`);
@@ -326,7 +326,7 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
       { kind: 'lookup', key: used.map((c) => c.value) },
       used,
       true,
-      () => `primary key lookup on (${pkNames}): every primary key field is compared with $eq`,
+      () => `primary key lookup on (${pkNames()}): every primary key field is compared with $eq`,
     );
   }
 
@@ -368,9 +368,7 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
     const reverse = ordered && !pkTail && dir === -1;
     const hasRange = rangeConds.length > 0;
     if (k === 0 && !hasRange && !ordered) continue;
-    const label = ix
-      ? `index on ${positions.map(name).join(', ')}`
-      : `primary index on ${positions.map(name).join(', ')}`;
+    const label = () => `${ix ? 'index' : 'primary index'} on ${positions.map(name).join(', ')}`;
     candidates.push({
       index: ix,
       label,
@@ -465,14 +463,14 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
             ? 'full scan of the primary index: no equality or range filter on an indexed field'
             : 'full scan of the primary index: no filter';
       } else if (chosen.eqCount === 0 && !chosen.hasRange) {
-        why = `full scan of ${chosen.label}: no equality or range filter on an indexed field, and the index gives the $order_by order`;
+        why = `full scan of ${chosen.label()}: no equality or range filter on an indexed field, and the index gives the $order_by order`;
       } else {
         const conds = chosen.covered.map((p) => predText(schema, p)).join(' AND ');
         const how =
           chosen.eqCount > 0
             ? `$eq on ${chosen.eqCount === 1 ? 'the first field' : `the first ${chosen.eqCount} fields`}${chosen.hasRange ? ' and a range on the next' : ''}`
             : `range (${chosen.covered.map((c) => (c as Condition).op).join(', ')}) on an indexed field, no usable equality`;
-        why = `${chosen.label} ${chosen.eqCount > 0 ? 'equality' : 'range'} scan (${conds}): ${how}`;
+        why = `${chosen.label()} ${chosen.eqCount > 0 ? 'equality' : 'range'} scan (${conds}): ${how}`;
       }
       return why;
     };
