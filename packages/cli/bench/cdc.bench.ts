@@ -18,7 +18,7 @@
 //    from a third slot into a sink that only counts: where the time goes.
 // 3. Lag: inserts at a steady CDC_LAG_RATE rows/s (100 transactions/s) for
 //    CDC_LAG_SECONDS; per transaction, the time from its COMMIT returning to
-//    its last row being visible in REST (polled continuously).
+//    its last row being visible in REST (polled from a worker thread).
 //
 // Needs the test Postgres of scripts/services.sh (DOZER_TEST_PG_* to override)
 // and psql and /usr/bin/pg_recvlogical (PSQL, PG_RECVLOGICAL to override).
@@ -27,6 +27,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { createConnectorRegistry, silentLogger } from '@dozer/connectors';
 import pg from 'pg';
 import { parseConfig } from '../src/config/index.js';
@@ -139,7 +140,7 @@ source.start = (request) =>
       write(batch) {
         let max = 0;
         for (const op of batch.ops) if (op.kind === 'insert') max = Math.max(max, Number(op.new[0]));
-        if (max > 0) arrivals.push({ id: max, at: now() });
+        if (max > 0) arrivals.push({ id: max, at: performance.timeOrigin + now() });
         return request.sink.write(batch);
       },
       snapshotDone: (table, position) => request.sink.snapshotDone(table, position),
@@ -214,26 +215,33 @@ try {
   const txns = Math.round((LAG_RATE * LAG_SECONDS) / perTxn);
   const firstId = marker + 1;
   const commits: { lastId: number; at: number }[] = [];
-  let maxVisible = marker;
-  const seen: { id: number; at: number }[] = [];
-  let polling = true;
-  const poller = (async () => {
-    while (polling) {
-      const res = await fetch(`${url}/changes/query`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ $order_by: { id: 'desc' }, $limit: 1 }),
-      });
-      const body = (await res.json()) as Array<{ id: string }>;
-      const at = now();
-      const id = Number(body[0]?.id ?? 0);
-      if (id > maxVisible) {
-        maxVisible = id;
-        seen.push({ id, at });
-      }
-      await new Promise((r) => setTimeout(r, 1));
-    }
-  })();
+  // Visibility is polled from a worker thread (its own event loop, so the client side of
+  // the polling does not queue behind the pipeline on this one): the highest id REST serves,
+  // with the absolute time it was seen.
+  const poller = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     let stop = false;
+     const seen = [];
+     parentPort.on('message', () => { stop = true; });
+     (async () => {
+       let max = workerData.from;
+       while (!stop) {
+         const res = await fetch(workerData.url + '/changes/query', {
+           method: 'POST',
+           headers: { 'content-type': 'application/json' },
+           body: '{"$order_by":{"id":"desc"},"$limit":1}',
+         });
+         const body = await res.json();
+         const at = performance.timeOrigin + performance.now();
+         const id = Number(body[0] ? body[0].id : 0);
+         if (id > max) { max = id; seen.push({ id, at }); }
+         await new Promise((r) => setTimeout(r, 1));
+       }
+       parentPort.postMessage(seen);
+     })();`,
+    { eval: true, workerData: { url, from: marker } },
+  );
+  const abs = () => performance.timeOrigin + now();
   const lagStart = now();
   for (let i = 0; i < txns; i++) {
     const due = lagStart + i * 10;
@@ -245,14 +253,17 @@ try {
       `INSERT INTO ${TABLE} SELECT g, 1, 'lag ' || g, 1.5, now() FROM generate_series($1::bigint, $2::bigint) g`,
       [a, b],
     );
-    commits.push({ lastId: b, at: now() });
+    commits.push({ lastId: b, at: abs() });
   }
   const lagElapsed = (now() - lagStart) / 1000;
   const lastId = commits[commits.length - 1]!.lastId;
   const deadline = now() + 60_000;
-  while (maxVisible < lastId && now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  polling = false;
-  await poller;
+  while (!(await visible(lastId)) && now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100));
+  const seenP = new Promise<{ id: number; at: number }[]>((resolve) => poller.once('message', resolve));
+  poller.postMessage('stop');
+  const seen = await seenP;
+  await poller.terminate();
   /** Per transaction: the time from its commit to the first event in `events` that covers its last id. */
   const delays = (events: { id: number; at: number }[]) => {
     const out: number[] = [];
