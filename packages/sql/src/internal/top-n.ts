@@ -15,7 +15,8 @@ import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type St
  */
 interface Partition {
   readonly top: Item[];
-  readonly rest: Map<string, { item: Item; n: number }>;
+  /** By the text of the sort values (short, unlike the row's): the rows with those values. */
+  readonly rest: Map<string, Item[]>;
 }
 
 class Item {
@@ -25,9 +26,8 @@ class Item {
     readonly sort: Value[],
   ) {}
   /**
-   * The row's canonical text: the tie breaker (equal sort keys order by it,
-   * so the order is deterministic) and the key of `rest`. Computed when
-   * first needed: most rows enter the top and never tie.
+   * The row's canonical text, the tie breaker: equal sort keys order by
+   * it, so the order is deterministic. Computed only for rows that tie.
    */
   get rk(): string {
     if (this.key === undefined) this.key = rowKey(this.row);
@@ -140,27 +140,34 @@ export class TopNOperator implements Snapshottable {
   }
 
   private addRest(part: Partition, it: Item): void {
-    const e = part.rest.get(it.rk);
-    if (e) e.n++;
-    else part.rest.set(it.rk, { item: it, n: 1 });
+    const k = keyOfValues(it.sort);
+    const list = part.rest.get(k);
+    if (list) list.push(it);
+    else part.rest.set(k, [it]);
   }
 
   private remove([pk, part]: [string, Partition], it: Item): void {
-    const e = part.rest.get(it.rk);
-    if (e !== undefined) {
-      if (--e.n === 0) part.rest.delete(it.rk);
+    const k = keyOfValues(it.sort);
+    const list = part.rest.get(k);
+    const at = list === undefined ? -1 : list.findIndex((x) => sameRow(x.row, it.row));
+    if (list !== undefined && at >= 0) {
+      list.splice(at, 1);
+      if (list.length === 0) part.rest.delete(k);
     } else {
       const top = part.top;
-      const at = this.lowerBound(top, it);
-      if (at >= top.length || this.compare(top[at]!, it) !== 0) return; // Not there: nothing to retract.
-      top.splice(at, 1);
+      const i = this.lowerBound(top, it);
+      if (i >= top.length || this.compare(top[i]!, it) !== 0) return; // Not there: nothing to retract.
+      top.splice(i, 1);
       // Promote the best of the rest.
-      let best: { item: Item; n: number } | undefined;
-      for (const r of part.rest.values())
-        if (best === undefined || this.compare(r.item, best.item) < 0) best = r;
+      let best: Item | undefined;
+      for (const l of part.rest.values())
+        for (const x of l) if (best === undefined || this.compare(x, best) < 0) best = x;
       if (best !== undefined) {
-        top.push(best.item);
-        if (--best.n === 0) part.rest.delete(best.item.rk);
+        top.push(best);
+        const bk = keyOfValues(best.sort);
+        const bl = part.rest.get(bk)!;
+        bl.splice(bl.indexOf(best), 1);
+        if (bl.length === 0) part.rest.delete(bk);
       }
     }
     if (part.top.length === 0 && part.rest.size === 0) this.parts.delete(pk);
@@ -211,7 +218,7 @@ export class TopNOperator implements Snapshottable {
     return encodeState(
       [...this.parts.entries()].map(([, p]) => [
         ...p.top.map((i) => i.row),
-        ...[...p.rest.values()].flatMap((r) => new Array<Row>(r.n).fill(r.item.row)),
+        ...[...p.rest.values()].flatMap((l) => l.map((i) => i.row)),
       ]),
     );
   }

@@ -1,9 +1,9 @@
--- Auction statistics per day (FILTER clauses written as CASE).
+-- Auction statistics per day.
 SELECT auction, CAST(date_time AS date) AS day,
   COUNT(*) AS total_bids,
-  SUM(CASE WHEN price < 10000 THEN 1 ELSE 0 END) AS rank1_bids,
-  SUM(CASE WHEN price >= 10000 AND price < 1000000 THEN 1 ELSE 0 END) AS rank2_bids,
-  SUM(CASE WHEN price >= 1000000 THEN 1 ELSE 0 END) AS rank3_bids,
+  COUNT(*) FILTER (WHERE price < 10000) AS rank1_bids,
+  COUNT(*) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bids,
+  COUNT(*) FILTER (WHERE price >= 1000000) AS rank3_bids,
   MIN(price) AS min_price,
   MAX(price) AS max_price,
   AVG(price) AS avg_price,
