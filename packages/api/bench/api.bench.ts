@@ -2,7 +2,8 @@
 //   (a) a bare Hono route returning the same JSON bytes as (b): the ceiling;
 //   (b) REST lookup by key;
 //   (c) REST filtered query served from a secondary index;
-//   (d) the gRPC query of (c) on the endpoint's typed service.
+//   (d) the gRPC query of (c) on the endpoint's typed service;
+//   (e) a gRPC call that does no work (getEndpoints): grpc-js's own ceiling.
 // HTTP load comes from autocannon in a worker thread, gRPC load from a
 // grpc-js client in a worker thread, so neither shares the server's event
 // loop. The four run in turn, ROUNDS times, and each figure is the median
@@ -19,13 +20,7 @@ import { Decimal, insertOp, makeSchema, rowToObject, Timestamp } from '@dozer/co
 import { openStore } from '@dozer/store';
 import autocannon from 'autocannon';
 import { Hono } from 'hono';
-import {
-  createRestApp,
-  generateEndpointProto,
-  PROTOS_DIR,
-  startGrpcServer,
-  startHttpServer,
-} from '../src/index.js';
+import { createRestApp, startGrpcServer, startHttpServer, writeProtoFiles } from '../src/index.js';
 
 const SECONDS = Number(process.argv[2] ?? 3);
 const ROWS = Number(process.argv[3] ?? 50_000);
@@ -90,8 +85,7 @@ const grpcServer = await startGrpcServer({
   port: 0,
 });
 const protoDir = path.join(dir, 'protos');
-fs.mkdirSync(protoDir);
-fs.writeFileSync(path.join(protoDir, 'trips.proto'), generateEndpointProto({ name: 'trips', schema }));
+writeProtoFiles(protoDir, [{ name: 'trips', schema }]);
 
 // Check each target answers what it should before loading it.
 const check = async (url: string, init?: RequestInit) => {
@@ -138,16 +132,21 @@ async function http(
   };
 }
 
-function grpcLoad(warmup: boolean): Promise<Figures> {
+function grpcLoad(
+  warmup: boolean,
+  call: { file: string; service: string; method: string; request: object } = {
+    file: 'trips.proto',
+    service: 'dozer.generated.trips.Trips',
+    method: 'query',
+    request: { query: queryBody },
+  },
+): Promise<Figures> {
   return new Promise((resolve, reject) => {
     const w = new Worker(fileURLToPath(new URL('./grpc-load.worker.mjs', import.meta.url)), {
       workerData: {
         address: grpcServer.address,
-        includeDirs: [protoDir, PROTOS_DIR],
-        file: 'trips.proto',
-        service: 'dozer.generated.trips.Trips',
-        method: 'query',
-        request: { query: queryBody },
+        includeDirs: [protoDir],
+        ...call,
         inflight: CONNECTIONS,
         seconds: SECONDS,
         warmupSeconds: warmup ? WARMUP : 0,
@@ -169,7 +168,18 @@ const targets: [string, (warmup: boolean) => Promise<Figures>][] = [
     '(c) REST query, secondary index',
     (w) => http(`${rest.url}/trips/query`, { method: 'POST', body: queryBody }, w),
   ],
-  ['(d) gRPC typed query, as (c)', grpcLoad],
+  ['(d) gRPC typed query, as (c)', (w) => grpcLoad(w)],
+  // The ceiling of grpc-js itself: a call that does no work.
+  [
+    '(e) gRPC getEndpoints (no work)',
+    (w) =>
+      grpcLoad(w, {
+        file: 'dozer/common.proto',
+        service: 'dozer.common.CommonGrpcService',
+        method: 'getEndpoints',
+        request: {},
+      }),
+  ],
 ];
 const runs: Figures[][] = targets.map(() => []);
 for (let round = 0; round < ROUNDS; round++) {
@@ -206,6 +216,16 @@ for (const [name, f] of results) {
     }`,
   );
 }
+const best = runs.map((r) => Math.max(...r.map((f) => f.rps)));
+console.log(
+  `best rounds: ${targets
+    .slice(1)
+    .map(([n], i) => `${n.slice(0, 3)} ${(best[i + 1]! / best[0]!).toFixed(2)}× (a)`)
+    .join(', ')} (the least disturbed round of each; load average at the end ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on ${os.cpus().length} CPUs)`,
+);
 console.log(
   `rounds (req/s): ${targets.map(([n], i) => `${n.slice(0, 3)} ${runs[i]!.map((f) => f.rps.toFixed(0)).join('/')}`).join('; ')}`,
 );
