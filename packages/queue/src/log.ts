@@ -17,6 +17,9 @@ import { decodeSegment, encodeSegment, type SegmentRef } from './segment.js';
 /** Memory a log entry costs beyond its bytes (array slot, view object), for the memory bound. */
 const ENTRY_OVERHEAD = 64;
 
+/** Segments being stored at once: the next one travels while the store answers the previous one. */
+const OFFLOAD_DEPTH = 2;
+
 /** Settings of one log; see `LogQueueOptions` for their meaning and defaults. */
 export interface LogSettings {
   readonly memoryLimitBytes: number;
@@ -311,29 +314,37 @@ export class Log {
   }
 
   /**
-   * Cuts segments off the old end of memory and stores them, one at a time
-   * (the next one is cut while the current one is being stored).
-   * A stored segment leaves memory at once; the index that lists it is
-   * written in the background, at most every `indexIntervalMs` (a restart
-   * adopts stored segments the index does not list yet, see `open`).
+   * Cuts segments off the old end of memory and stores them, up to
+   * {@link OFFLOAD_DEPTH} at a time; they are listed and leave memory in
+   * offset order, each once its `put` succeeded. The index that lists them
+   * is written in the background, at most every `indexIntervalMs` (a
+   * restart adopts stored segments the index does not list yet, see `open`).
    */
   private async offloadLoop(): Promise<void> {
-    let next = this.needsOffload() ? this.cutSegment() : null;
-    while (next !== null && !this.stopped) {
-      const { n, size } = next;
-      const { ref, file } = await next.built;
-      next = null;
-      const stored = this.retrying(() => this.store.put(ref.key, file));
-      // Build the next segment (its hash runs on the thread pool) while this one travels.
-      if (!this.stopped && this.needsOffload()) next = this.cutSegment();
-      if (!(await stored)) return;
+    type Flight = { n: number; size: number; stored: Promise<SegmentRef | null> };
+    const launch = (): Flight => {
+      const { n, size, built } = this.cutSegment();
+      const stored = built.then(async ({ ref, file }) =>
+        (await this.retrying(() => this.store.put(ref.key, file))) ? ref : null,
+      );
+      return { n, size, stored };
+    };
+    const flights: Flight[] = [];
+    for (;;) {
+      while (flights.length < OFFLOAD_DEPTH && !this.stopped && this.needsOffload()) flights.push(launch());
+      const flight = flights.shift();
+      if (flight === undefined) return;
+      const ref = await flight.stored;
+      if (ref === null) {
+        await Promise.all(flights.map((f) => f.stored));
+        return;
+      }
       this.lastError = null;
       this.segments.push(ref);
       this.offloadedEnd = ref.end;
-      this.dropFromMemory(n, size);
+      this.dropFromMemory(flight.n, flight.size);
       this.admitPending();
       this.indexLater();
-      if (next === null && !this.stopped && this.needsOffload()) next = this.cutSegment();
     }
   }
 
