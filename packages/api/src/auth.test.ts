@@ -6,7 +6,7 @@ import { makeSchema } from '@dozer/core';
 import { openStore, type Store } from '@dozer/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthConfig, createAuthenticator, generateToken } from './auth.js';
-import { createRestApp } from './rest.js';
+import { createRestApp, type RunningServer, startHttpServer } from './rest.js';
 
 const { publicKey, privateKey } = generateKeyPairSync('rsa', {
   modulusLength: 2048,
@@ -22,6 +22,8 @@ describe.each(CONFIGS)('bearer tokens (%s) on REST', (_alg, config) => {
   let dir: string;
   let store: Store;
   let app: ReturnType<typeof createRestApp>;
+  let server: RunningServer;
+  const url = () => server.url;
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-auth-'));
@@ -52,8 +54,10 @@ describe.each(CONFIGS)('bearer tokens (%s) on REST', (_alg, config) => {
       ],
       auth: createAuthenticator(config),
     });
+    server = await startHttpServer(app, { host: '127.0.0.1', port: 0 });
   });
   afterAll(async () => {
+    await server?.close();
     await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -62,7 +66,7 @@ describe.each(CONFIGS)('bearer tokens (%s) on REST', (_alg, config) => {
     const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
     const init: RequestInit =
       body === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(body) };
-    const res = await app.fetch(new Request(`http://x${p}`, init));
+    const res = await fetch(`${url()}${p}`, init);
     return { status: res.status, body: (await res.json()) as unknown };
   };
 
@@ -82,8 +86,8 @@ describe.each(CONFIGS)('bearer tokens (%s) on REST', (_alg, config) => {
       body: { code: 'UNAUTHENTICATED' },
     });
     // Health and the API documents stay open.
-    expect((await app.fetch(new Request('http://x/health'))).status).toBe(200);
-    expect((await app.fetch(new Request('http://x/openapi.json'))).status).toBe(200);
+    expect((await fetch(`${url()}/health`)).status).toBe(200);
+    expect((await fetch(`${url()}/openapi.json`)).status).toBe(200);
   });
 
   it('serves everything to a token without restrictions', async () => {
