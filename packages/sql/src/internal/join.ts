@@ -1,7 +1,7 @@
 import type { Operation, Row, Value } from '@dozer/core';
 import { compileExpr } from './compile-expr.js';
 import type { Evaluator, Expr } from './expr.js';
-import { valueKey } from './keys.js';
+import { keyOf, sameValue, valueKey } from './keys.js';
 import type { JoinType } from './logical-plan.js';
 import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type StateStore } from './state.js';
 
@@ -11,8 +11,18 @@ interface Entry {
   matches: number;
 }
 
-/** A join side's state: join key → the rows with that key (a bag: equal rows are separate entries). */
-type Side = StateStore<string, Entry[]>;
+/**
+ * The rows of one join key on one side (a bag: equal rows are separate
+ * entries), in arrival order; when the side's input has a primary key,
+ * also indexed by it, so that retracting a row does not scan the bucket.
+ */
+interface Bucket {
+  readonly entries: Set<Entry>;
+  readonly byPk: Map<string, Entry[]> | null;
+}
+
+/** A join side's state: join key → its bucket. */
+type Side = StateStore<string, Bucket>;
 
 /** Key of the NULL join key: such rows never match, but outer joins still pad them. */
 const NO_MATCH = '\u0002';
@@ -37,6 +47,8 @@ export class HashJoinOperator implements Snapshottable {
     rightKeys: readonly Expr[],
     residual: Expr | null,
     widths: readonly [number, number],
+    /** Primary key positions of each input, [] when it has none. */
+    private readonly pks: readonly [readonly number[], readonly number[]] = [[], []],
   ) {
     this.keyFns = [leftKeys.map(compileExpr), rightKeys.map(compileExpr)];
     this.residual = residual === null ? null : compileExpr(residual);
@@ -92,7 +104,7 @@ export class HashJoinOperator implements Snapshottable {
     if (key !== NO_MATCH) {
       const others = this.sides[o].get(key);
       if (others !== undefined) {
-        for (const e of others) {
+        for (const e of others.entries) {
           const j = this.joined(side, row, e.row);
           if (!this.matches(j)) continue;
           if (e.matches === 0 && this.pad[o]) out.push({ kind: 'delete', old: this.padded(o, e.row) });
@@ -103,24 +115,57 @@ export class HashJoinOperator implements Snapshottable {
       }
     }
     if (entry.matches === 0 && this.pad[side]) out.push({ kind: 'insert', new: this.padded(side, row) });
-    const mine = this.sides[side].get(key);
-    if (mine === undefined) this.sides[side].put(key, [entry]);
-    else mine.push(entry);
+    let mine = this.sides[side].get(key);
+    if (mine === undefined) {
+      mine = { entries: new Set(), byPk: this.pks[side].length > 0 ? new Map() : null };
+      this.sides[side].put(key, mine);
+    }
+    this.addEntry(side, mine, entry);
+  }
+
+  private addEntry(side: 0 | 1, bucket: Bucket, entry: Entry): void {
+    bucket.entries.add(entry);
+    if (bucket.byPk !== null) {
+      const pk = keyOf(entry.row, this.pks[side]);
+      const list = bucket.byPk.get(pk);
+      if (list === undefined) bucket.byPk.set(pk, [entry]);
+      else list.push(entry);
+    }
+  }
+
+  /** Takes one entry equal to `row` out of the bucket; undefined when there is none. */
+  private takeEntry(side: 0 | 1, bucket: Bucket, row: Row): Entry | undefined {
+    if (bucket.byPk === null) {
+      for (const e of bucket.entries) {
+        if (rowsSame(e.row, row)) {
+          bucket.entries.delete(e);
+          return e;
+        }
+      }
+      return undefined;
+    }
+    const pk = keyOf(row, this.pks[side]);
+    const list = bucket.byPk.get(pk);
+    const at = list === undefined ? -1 : list.findIndex((e) => rowsSame(e.row, row));
+    if (list === undefined || at < 0) return undefined;
+    const e = list[at]!;
+    list.splice(at, 1);
+    if (list.length === 0) bucket.byPk.delete(pk);
+    bucket.entries.delete(e);
+    return e;
   }
 
   private remove(side: 0 | 1, row: Row, out: Operation[]): void {
     const o = (1 - side) as 0 | 1;
     const key = this.key(side, row);
     const mine = this.sides[side].get(key);
-    const at = mine === undefined ? -1 : mine.findIndex((e) => rowsSame(e.row, row));
-    if (mine === undefined || at < 0) return; // Deleting a row never inserted: nothing to retract.
-    const entry = mine[at]!;
-    mine.splice(at, 1);
-    if (mine.length === 0) this.sides[side].delete(key);
+    const entry = mine === undefined ? undefined : this.takeEntry(side, mine, row);
+    if (mine === undefined || entry === undefined) return; // Deleting a row never inserted: nothing to retract.
+    if (mine.entries.size === 0) this.sides[side].delete(key);
     if (key !== NO_MATCH) {
       const others = this.sides[o].get(key);
       if (others !== undefined) {
-        for (const e of others) {
+        for (const e of others.entries) {
           const j = this.joined(side, entry.row, e.row);
           if (!this.matches(j)) continue;
           out.push({ kind: 'delete', old: j });
@@ -135,7 +180,9 @@ export class HashJoinOperator implements Snapshottable {
 
   snapshot(): Uint8Array {
     return encodeState(
-      this.sides.map((s) => [...s.entries()].map(([k, es]) => [k, es.map((e) => [e.row, e.matches])])),
+      this.sides.map((s) =>
+        [...s.entries()].map(([k, b]) => [k, [...b.entries].map((e) => [e.row, e.matches])]),
+      ),
     );
   }
 
@@ -144,11 +191,11 @@ export class HashJoinOperator implements Snapshottable {
     state.forEach((entries, i) => {
       const side = this.sides[i]!;
       side.clear();
-      for (const [k, es] of entries)
-        side.put(
-          k,
-          es.map(([row, matches]) => ({ row, matches })),
-        );
+      for (const [k, es] of entries) {
+        const bucket: Bucket = { entries: new Set(), byPk: this.pks[i]!.length > 0 ? new Map() : null };
+        for (const [row, matches] of es) this.addEntry(i as 0 | 1, bucket, { row, matches });
+        side.put(k, bucket);
+      }
     });
   }
 }
@@ -159,8 +206,7 @@ function rowsSame(a: Row, b: Row): boolean {
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
-    if (x === y) continue;
-    if (valueKey(x) !== valueKey(y)) return false;
+    if (x !== y && !sameValue(x, y)) return false;
   }
   return true;
 }

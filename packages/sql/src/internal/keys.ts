@@ -79,7 +79,16 @@ export function sameRow(a: Row, b: Row): boolean {
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
-    if (x !== y && valueKey(x) !== valueKey(y)) return false;
+    if (x !== y && !sameValue(x, y)) return false;
   }
   return true;
+}
+
+/** Equality as {@link valueKey} sees it; primitives other than floats are equal only when `===`. */
+export function sameValue(x: Value, y: Value): boolean {
+  if (x === y) return true;
+  if (x === null || y === null) return false;
+  const tx = typeof x;
+  if (tx !== 'object' && tx !== 'number') return false;
+  return valueKey(x) === valueKey(y);
 }

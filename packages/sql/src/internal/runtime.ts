@@ -61,10 +61,14 @@ function lower(node: PlanNode, sink: Sink, rt: StatementRuntime): void {
       return;
     }
     case 'join': {
-      const op = new HashJoinOperator(node.joinType, node.leftKeys, node.rightKeys, node.residual, [
-        node.left.schema.fields.length,
-        node.right.schema.fields.length,
-      ]);
+      const op = new HashJoinOperator(
+        node.joinType,
+        node.leftKeys,
+        node.rightKeys,
+        node.residual,
+        [node.left.schema.fields.length, node.right.schema.fields.length],
+        [node.left.schema.primaryKey, node.right.schema.primaryKey],
+      );
       rt.stateful.push(op);
       lower(node.left, (ops) => emitTo(sink, op.apply(0, ops)), rt);
       lower(node.right, (ops) => emitTo(sink, op.apply(1, ops)), rt);
