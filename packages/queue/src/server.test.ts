@@ -145,6 +145,19 @@ describe('gRPC log protocol', () => {
     expect(seen).toEqual([...Array(seen.length).keys()].map(BigInt));
   });
 
+  it('a server that shuts down ends its read streams with a retryable error', async () => {
+    const log = await queue.openLog('orders', orders);
+    await log.append(batch(0));
+    const it = client.read('orders', { from: 0n });
+    expect((await it.next()).value!.offset).toBe(0n);
+    const next = it.next().catch((e: unknown) => e);
+    await server.close();
+    const err = await next;
+    expect(err).toBeInstanceOf(RemoteLogError);
+    expect((err as RemoteLogError).retryable).toBe(true);
+    expect((err as Error).message).toMatch(/shutting down; read again from your last offset/);
+  });
+
   it('answers bad requests with clear errors', async () => {
     const log = await queue.openLog('orders', orders);
     await log.append(batch(0));

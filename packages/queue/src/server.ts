@@ -191,6 +191,7 @@ export async function serveLogs(queue: LogQueue, options: LogServerOptions = {})
       return { reads: active.size, bufferedBytes: buffered, peakStreamBufferedBytes: peak };
     },
     async close() {
+      if (closing) return;
       closing = true;
       for (const a of active) {
         const err = toServiceError(
