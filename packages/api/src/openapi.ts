@@ -214,6 +214,42 @@ export function openApiDocument(
         },
       },
     };
+    paths[`${base}/events`] = {
+      get: {
+        tags: tag,
+        operationId: `events_${ep.name}`,
+        summary: `Live changes of ${ep.name} as Server-Sent Events`,
+        description:
+          'After a comment line once the stream follows the change feed, one event per change in commit order: `id` is the version after it, `data` is {"op": "insert"|"update"|"delete", "old"?, "new"?, "version"}. Under a filter an update into it arrives as an insert and out of it as a delete. `event: error` says why the server ended the stream and the Last-Event-ID to resume from.',
+        parameters: [
+          {
+            name: 'filter',
+            in: 'query',
+            description: 'a $filter object as JSON text',
+            schema: { type: 'string' },
+          },
+          {
+            name: 'after',
+            in: 'query',
+            description: 'replay the retained changes after this version first',
+            schema: { type: 'string', pattern: '^[0-9]+$' },
+          },
+          {
+            name: 'Last-Event-ID',
+            in: 'header',
+            description: 'as `after`; sent by an EventSource that reconnects',
+            schema: { type: 'string', pattern: '^[0-9]+$' },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'the event stream',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          ...errors([400, 401, 403]),
+        },
+      },
+    };
     paths[`${base}/oapi`] = {
       get: {
         tags: tag,

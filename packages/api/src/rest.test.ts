@@ -185,6 +185,7 @@ describe('OpenAPI, Swagger UI and compression', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/stats',
       '/stats/count',
+      '/stats/events',
       '/stats/oapi',
       '/stats/query',
       '/stats/{key}',
