@@ -27,6 +27,7 @@ import {
   plan,
   resolveFilter,
   resolveOrder,
+  type Seek,
   type SortTerm,
 } from './internal/planner.js';
 import { ROW_FORMAT_VERSION, RowDecoder, RowEncoder } from './internal/row-codec.js';
@@ -1040,33 +1041,11 @@ class LmdbEndpoint implements EndpointStore {
     const { rows, index } = this.dbs;
     const sort = p.sort;
     const txn = this.root.useReadTransaction();
+    const txnOpt = { transaction: txn };
+    // Plain functions bound once rather than closures: this runs on every query.
+    const hit = this.hit.bind(this, residual, sort, after);
+    const fetch = this.fetch.bind(this, txnOpt);
     try {
-      const hit = (key: Uint8Array, bytes: Buffer): Hit | undefined => {
-        const row = decoder.decode(bytes, off);
-        if (!passes(residual, row)) return undefined;
-        const count = off ? bytes.readUInt32LE(0) : 1;
-        if (!after) return { row, key, count, from: 0 };
-        // The order of the query: the sort terms, then the row key; copies of one row by copy index.
-        let c = 0;
-        for (let i = 0; i < sort.length && c === 0; i++) {
-          const t = sort[i]!;
-          c = compareValues(t.type, row[t.pos] ?? null, after.values[i] ?? null) * t.dir;
-        }
-        if (c === 0) c = compareKeys(key, after.key);
-        if (c < 0) return undefined;
-        const from = c === 0 ? after.copy + 1 : 0;
-        return from < count ? { row, key, count, from } : undefined;
-      };
-      const fastGet = this.fastGet;
-      const fetch = (rowKey: Uint8Array): Buffer => {
-        const bytes = fastGet(rowKey, { transaction: txn });
-        if (bytes === undefined) {
-          throw new StoreError(
-            `index of endpoint "${this.name}" refers to a missing row; reset the endpoint to rebuild it`,
-          );
-        }
-        return bytes;
-      };
       if (access.kind === 'lookup') {
         const n = this.layout.lookupWriter(access.key, scratch, 0);
         const key = scratch.slice(0, n);
@@ -1097,16 +1076,11 @@ class LmdbEndpoint implements EndpointStore {
       }
       let { start, end } = access.range;
       const seek = access.seek;
-      // The entries of the rows whose sort values equal those of `values` start with this.
-      const groupOf = (values: (i: number) => Value): Uint8Array => {
-        const parts: Uint8Array[] = [seek!.base];
-        for (const i of seek!.sortAt) parts.push(encodeKey(sort[i]!.type, values(i)));
-        return Buffer.concat(parts);
-      };
       // Where the cursor's row is (or was) in the scanned keys: its group, then its row key.
       const cursorAt = (group: Uint8Array): Uint8Array =>
         access.index ? Buffer.concat([group, after!.key]) : after!.key;
-      const cursorGroup = after && seek && !seek.rowKey ? groupOf((i) => after.values[i] ?? null) : undefined;
+      const cursorGroup =
+        after && seek && !seek.rowKey ? groupKey(seek, sort, (i) => after.values[i] ?? null) : undefined;
       if (after && seek) {
         // Skip ahead to the cursor (the hit test drops the cursor's row itself).
         if (!access.reverse) {
@@ -1141,7 +1115,7 @@ class LmdbEndpoint implements EndpointStore {
           const row = access.index
             ? decoder.decode(fetch(lk.subarray(2 + last.value.readUInt16BE(0))), off)
             : decoder.decode(last.value, off);
-          const group = groupOf((i) => row[sort[i]!.pos] ?? null);
+          const group = groupKey(seek, sort, (i) => row[sort[i]!.pos] ?? null);
           let from: Uint8Array = group;
           if (start && compareKeys(start, from) > 0) from = start;
           if (cursorGroup && compareKeys(group, cursorGroup) === 0) {
@@ -1192,6 +1166,45 @@ class LmdbEndpoint implements EndpointStore {
     } finally {
       txn.done();
     }
+  }
+
+  /**
+   * The hit for a row the scan read, if it passes the residual predicates and
+   * comes after the cursor (in the query's order: the sort terms, then the
+   * row key; copies of one row by copy index).
+   */
+  private hit(
+    residual: readonly Predicate[],
+    sort: readonly SortTerm[],
+    after: Cursor | undefined,
+    key: Uint8Array,
+    bytes: Buffer,
+  ): Hit | undefined {
+    const off = this.valueOffset;
+    const row = this.layout.decoder.decode(bytes, off);
+    if (residual.length > 0 && !passes(residual, row)) return undefined;
+    const count = off ? bytes.readUInt32LE(0) : 1;
+    if (!after) return { row, key, count, from: 0 };
+    let c = 0;
+    for (let i = 0; i < sort.length && c === 0; i++) {
+      const t = sort[i]!;
+      c = compareValues(t.type, row[t.pos] ?? null, after.values[i] ?? null) * t.dir;
+    }
+    if (c === 0) c = compareKeys(key, after.key);
+    if (c < 0) return undefined;
+    const from = c === 0 ? after.copy + 1 : 0;
+    return from < count ? { row, key, count, from } : undefined;
+  }
+
+  /** The row an index entry refers to. */
+  private fetch(txnOpt: { transaction: Transaction }, rowKey: Uint8Array): Buffer {
+    const bytes = this.fastGet(rowKey, txnOpt);
+    if (bytes === undefined) {
+      throw new StoreError(
+        `index of endpoint "${this.name}" refers to a missing row; reset the endpoint to rebuild it`,
+      );
+    }
+    return bytes;
   }
 
   private prepare(ops: readonly Operation[]): Prepared[] {
@@ -1316,6 +1329,13 @@ class LmdbEndpoint implements EndpointStore {
       for (const [k] of this.indexEntries(ix, row, rowKey)) this.dbs.index.removeSync(k);
     }
   }
+}
+
+/** The key prefix of the entries of the rows whose sort values (at `seek.sortAt`) are `values`. */
+function groupKey(seek: Seek, sort: readonly SortTerm[], values: (i: number) => Value): Uint8Array {
+  const parts: Uint8Array[] = [seek.base];
+  for (const i of seek.sortAt) parts.push(encodeKey(sort[i]!.type, values(i)));
+  return Buffer.concat(parts);
 }
 
 function passes(conds: readonly Predicate[], row: Row): boolean {

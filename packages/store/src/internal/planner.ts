@@ -254,7 +254,7 @@ function fieldRange(conds: readonly Condition[], prefix: Uint8Array): KeyRange |
 
 interface Candidate {
   readonly index: IndexInfo | undefined;
-  readonly label: () => string;
+  readonly positions: readonly number[];
   readonly covered: readonly Predicate[];
   readonly range: KeyRange | 'empty';
   readonly eqCount: number;
@@ -278,45 +278,76 @@ interface Candidate {
  * other fields) are checked on each row, and rows are sorted in memory
  * unless the path yields them in order.
  */
+// Helpers at module level: plan() runs on every query, so it creates few closures.
+
+function fieldName(schema: Schema, pos: number): string {
+  return schema.fields[pos]!.name;
+}
+
+function condsAt(preds: readonly Predicate[], pos: number): Condition[] {
+  const out: Condition[] = [];
+  for (const p of preds) if (p.kind === 'compare' && p.pos === pos) out.push(p);
+  return out;
+}
+
+function eqAt(preds: readonly Predicate[], pos: number): Condition | undefined {
+  for (const p of preds) if (p.kind === 'compare' && p.pos === pos && p.op === '$eq') return p;
+  return undefined;
+}
+
+/** The text of `explain`, built only when asked for. */
+function describePlan(
+  layout: PlannerLayout,
+  sort: readonly SortTerm[],
+  residual: readonly Predicate[],
+  ordered: boolean,
+  why: string,
+): string {
+  const { schema, primaryKey } = layout;
+  const parts = [why];
+  if (residual.length > 0)
+    parts.push(`then filter rows on ${residual.map((p) => predText(schema, p)).join(' AND ')}`);
+  const sortText = sort.map((t) => `${fieldName(schema, t.pos)} ${t.dir === 1 ? 'asc' : 'desc'}`).join(', ');
+  const keyText =
+    primaryKey.length > 0
+      ? `primary key (${primaryKey.map((p) => fieldName(schema, p)).join(', ')})`
+      : 'all fields';
+  if (ordered)
+    parts.push(sort.length > 0 ? `order by ${sortText} comes from the scan` : `rows in ${keyText} order`);
+  else parts.push(`sort in memory by ${sortText ? `${sortText}, then ` : ''}${keyText}`);
+  return parts.join('; ');
+}
+
+function makePlan(
+  layout: PlannerLayout,
+  preds: readonly Predicate[],
+  sort: readonly SortTerm[],
+  access: Access,
+  covered: readonly Predicate[],
+  ordered: boolean,
+  why: () => string,
+): Plan {
+  const residual = covered.length === 0 ? preds : preds.filter((p) => !covered.includes(p));
+  return {
+    access,
+    residual,
+    ordered,
+    sort,
+    get description() {
+      return describePlan(layout, sort, residual, ordered, why());
+    },
+  };
+}
+
+const NO_PREFIX = new Uint8Array(0);
+
 export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: readonly SortTerm[]): Plan {
   const { schema, primaryKey } = layout;
-  const name = (pos: number) => schema.fields[pos]!.name;
-  const pkNames = () => primaryKey.map(name).join(', ');
-  const compares = preds.filter((p): p is Condition => p.kind === 'compare');
-  const condsAt = (pos: number) => compares.filter((c) => c.pos === pos);
-
-  // The description is built only when asked for (explain), not on every query.
-  const describe = (residual: readonly Predicate[], ordered: boolean, why: string): string => {
-    const parts = [why];
-    if (residual.length > 0)
-      parts.push(`then filter rows on ${residual.map((p) => predText(schema, p)).join(' AND ')}`);
-    const sortText = sort.map((t) => `${name(t.pos)} ${t.dir === 1 ? 'asc' : 'desc'}`).join(', ');
-    const keyText = primaryKey.length > 0 ? `primary key (${pkNames()})` : 'all fields';
-    if (ordered)
-      parts.push(sort.length > 0 ? `order by ${sortText} comes from the scan` : `rows in ${keyText} order`);
-    else parts.push(`sort in memory by ${sortText ? `${sortText}, then ` : ''}${keyText}`);
-    return parts.join('; ');
-  };
-  const finish = (
-    access: Access,
-    covered: readonly Predicate[],
-    ordered: boolean,
-    why: () => string,
-  ): Plan => {
-    const residual = preds.filter((p) => !covered.includes(p));
-    return {
-      access,
-      residual,
-      ordered,
-      sort,
-      get description() {
-        return describe(residual, ordered, why());
-      },
-    };
-  };
+  const name = fieldName.bind(null, schema);
+  const finish = makePlan.bind(null, layout, preds, sort);
+  const eqOn = eqAt.bind(null, preds);
 
   // 1. Primary key lookup.
-  const eqOn = (pos: number) => condsAt(pos).find((c) => c.op === '$eq');
   // The primary index serves a prefix of its key fields, up to the first duration:
   // primary keys keep `1 month` and `30 days` apart, which compare equal.
   const durationAt = primaryKey.findIndex((p) => schema.fields[p]!.type === 'duration');
@@ -326,7 +357,8 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
       { kind: 'lookup', key: used.map((c) => c.value) },
       used,
       true,
-      () => `primary key lookup on (${pkNames()}): every primary key field is compared with $eq`,
+      () =>
+        `primary key lookup on (${primaryKey.map(name).join(', ')}): every primary key field is compared with $eq`,
     );
   }
 
@@ -337,20 +369,24 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
   for (const ix of layout.indexes) if (ix.kind === 'sorted') sorted.push([ix, ix.positions]);
 
   for (const [ix, positions] of sorted) {
-    const covered: Predicate[] = [];
-    let prefix: Uint8Array = ix ? ix.prefix : new Uint8Array(0);
     let k = 0;
-    for (; k < positions.length; k++) {
-      const eq = eqOn(positions[k]!);
-      if (!eq) break;
+    while (k < positions.length && eqOn(positions[k]!)) k++;
+    const rangeConds = k < positions.length ? condsAt(preds, positions[k]!) : [];
+    // Cheap test first: an index with no $eq, no range and no first sort field cannot serve.
+    if (k === 0 && rangeConds.length === 0 && sort[0]?.pos !== positions[0] && sort.length > 0) continue;
+    const covered: Predicate[] = [];
+    let prefix: Uint8Array = ix ? ix.prefix : NO_PREFIX;
+    for (let i = 0; i < k; i++) {
+      const eq = eqOn(positions[i]!)!;
       covered.push(eq);
       prefix = Buffer.concat([prefix, encodeKey(eq.type, eq.value)]);
     }
-    const rangeConds = k < positions.length ? condsAt(positions[k]!) : [];
     covered.push(...rangeConds);
     const range = fieldRange(rangeConds, prefix);
-    const eqPositions = new Set(positions.slice(0, k));
-    const rest = sort.filter((t) => !eqPositions.has(t.pos));
+    const rest = sort.filter((t) => {
+      const at = positions.indexOf(t.pos);
+      return at < 0 || at >= k;
+    });
     const remaining = positions.slice(k);
     const dir = rest[0]?.dir ?? 1;
     const uniform = rest.every((t, i) => t.dir === dir && t.pos === remaining[i]);
@@ -368,10 +404,9 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
     const reverse = ordered && !pkTail && dir === -1;
     const hasRange = rangeConds.length > 0;
     if (k === 0 && !hasRange && !ordered) continue;
-    const label = () => `${ix ? 'index' : 'primary index'} on ${positions.map(name).join(', ')}`;
     candidates.push({
       index: ix,
-      label,
+      positions,
       covered,
       range,
       eqCount: k,
@@ -463,14 +498,14 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
             ? 'full scan of the primary index: no equality or range filter on an indexed field'
             : 'full scan of the primary index: no filter';
       } else if (chosen.eqCount === 0 && !chosen.hasRange) {
-        why = `full scan of ${chosen.label()}: no equality or range filter on an indexed field, and the index gives the $order_by order`;
+        why = `full scan of ${chosen.index ? 'index' : 'primary index'} on ${chosen.positions.map(name).join(', ')}: no equality or range filter on an indexed field, and the index gives the $order_by order`;
       } else {
         const conds = chosen.covered.map((p) => predText(schema, p)).join(' AND ');
         const how =
           chosen.eqCount > 0
             ? `$eq on ${chosen.eqCount === 1 ? 'the first field' : `the first ${chosen.eqCount} fields`}${chosen.hasRange ? ' and a range on the next' : ''}`
             : `range (${chosen.covered.map((c) => (c as Condition).op).join(', ')}) on an indexed field, no usable equality`;
-        why = `${chosen.label()} ${chosen.eqCount > 0 ? 'equality' : 'range'} scan (${conds}): ${how}`;
+        why = `${chosen.index ? 'index' : 'primary index'} on ${chosen.positions.map(name).join(', ')} ${chosen.eqCount > 0 ? 'equality' : 'range'} scan (${conds}): ${how}`;
       }
       return why;
     };
