@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as S3 from '@aws-sdk/client-s3';
@@ -48,8 +48,12 @@ const line = (what: string, count: number, bytes: number, s: number) =>
     `  ${what.padEnd(44)} ${fmt(count / s).padStart(10)} batches/s ${fmt(bytes / MiB / s, 1).padStart(8)} MB/s`,
   );
 
+console.log(`@dozer/queue benchmark: ${N} batches of ${ROWS} rows (${fmt(encodedSize)} bytes each encoded)`);
+// CPU-bound work (hashing, encoding) stretches with the machine's load; print it beside the figures.
 console.log(
-  `@dozer/queue benchmark: ${N} batches of ${ROWS} rows (${fmt(encodedSize)} bytes each encoded)\n`,
+  `${cpus().length} CPUs, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}\n`,
 );
 
 // --- in memory -------------------------------------------------------------

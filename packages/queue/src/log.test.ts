@@ -145,6 +145,22 @@ describe('Log', () => {
     await q2.close({ flush: false });
   });
 
+  it('refuses to open a log whose index is damaged, naming the problem', async () => {
+    const q1 = queue();
+    const log1 = await q1.openLog('orders', orders);
+    for (let i = 0; i < 30; i++) await log1.append(batch(i));
+    await q1.close();
+    const indexFile = join(dir, 'objects', 'queue', 'orders', 'index.json');
+    const index = JSON.parse(readFileSync(indexFile, 'utf8'));
+    index.segments[1].first = '999';
+    writeFileSync(indexFile, JSON.stringify(index));
+    await expect(queue().openLog('orders', orders)).rejects.toThrow(
+      /the log index lists segment ".*" for offsets 999\.\.\d+ where \d+ was expected next/,
+    );
+    writeFileSync(indexFile, '{"format": "dozer-queue-index", "version": 2}');
+    await expect(queue().openLog('orders', orders)).rejects.toThrow(/the log index is invalid at version/);
+  });
+
   it('refuses to reopen a log with a different schema', async () => {
     const q1 = queue();
     await q1.openLog('orders', orders);
