@@ -225,6 +225,19 @@ describe('GET /<path>/events', () => {
     expect(JSON.stringify(frames)).not.toContain('secret');
     s.close();
 
+    // As a browser's EventSource, which cannot send headers, would: the token in the URL.
+    const viaQuery = await openEvents(
+      `${server.url}/trips/events?access_token=${(await token({ trips: { tenant: 'globex' } })).authorization.slice(7)}`,
+    );
+    await viaQuery.ready;
+    await trips.apply([
+      { kind: 'insert', new: row(52n, 'acme', null, 'hidden') },
+      { kind: 'insert', new: row(53n, 'globex', null, 'shown') },
+    ]);
+    expect((await viaQuery.take(1)).map((f) => data(f).new!.city)).toEqual(['shown']);
+    viaQuery.close();
+    expect((await fetch(`${server.url}/trips/events?access_token=forged`)).status).toBe(401);
+
     const anonymous = await fetch(`${server.url}/trips/events`);
     expect(anonymous.status).toBe(401);
     expect(await anonymous.json()).toMatchObject({ code: 'UNAUTHENTICATED' });

@@ -235,6 +235,12 @@ export function openApiDocument(
             schema: { type: 'string', pattern: '^[0-9]+$' },
           },
           {
+            name: 'access_token',
+            in: 'query',
+            description: 'the bearer token, for clients that cannot send headers (EventSource)',
+            schema: { type: 'string' },
+          },
+          {
             name: 'Last-Event-ID',
             in: 'header',
             description: 'as `after`; sent by an EventSource that reconnects',

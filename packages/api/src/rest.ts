@@ -91,7 +91,6 @@ export function createRestApp(options: RestOptions): Hono {
 
   const auth = options.auth;
   /** The caller's tenant filter for an endpoint (undefined: none); throws when not allowed. */
-  const access = (c: Context, ep: RestEndpoint) => authorize(auth, header(c, 'authorization'), ep);
   const guard = (c: Context, ep: RestEndpoint): Promise<Filter | undefined> =>
     tenantFilter(auth, header(c, 'authorization'), ep);
 
@@ -137,7 +136,14 @@ export function createRestApp(options: RestOptions): Hono {
       });
     });
     app.get(`${base}/events`, async (c) => {
-      const { tenant, expiresAt } = await access(c, ep);
+      // A browser's EventSource cannot send headers: the token may come as
+      // `?access_token=` (RFC 6750, section 2.3) on this route only.
+      const queryToken = c.req.query('access_token');
+      const { tenant, expiresAt } = await authorize(
+        auth,
+        header(c, 'authorization') ?? (queryToken ? `Bearer ${queryToken}` : undefined),
+        ep,
+      );
       const raw = c.req.query('filter');
       let filter: Filter | undefined;
       if (raw !== undefined && raw.trim() !== '') {
