@@ -16,9 +16,16 @@ interface Entry {
  * entries), in arrival order; when the side's input has a primary key,
  * also indexed by it, so that retracting a row does not scan the bucket.
  */
-interface Bucket {
-  readonly entries: Set<Entry>;
-  readonly byPk: Map<string, Entry[]> | null;
+type Bucket =
+  | { readonly entries: Entry[]; readonly byPk: null }
+  | { readonly entries: Set<Entry>; readonly byPk: Map<string, Entry[]> };
+
+function newBucket(indexed: boolean): Bucket {
+  return indexed ? { entries: new Set(), byPk: new Map() } : { entries: [], byPk: null };
+}
+
+function bucketSize(b: Bucket): number {
+  return b.byPk === null ? b.entries.length : b.entries.size;
 }
 
 /** A join side's state: join key → its bucket. */
@@ -72,7 +79,12 @@ export class HashJoinOperator implements Snapshottable {
   }
 
   private joined(side: 0 | 1, row: Row, other: Row): Row {
-    return side === 0 ? [...row, ...other] : [...other, ...row];
+    const [l, r] = side === 0 ? [row, other] : [other, row];
+    const nl = l.length;
+    const out: Value[] = new Array(nl + r.length);
+    for (let i = 0; i < nl; i++) out[i] = l[i]!;
+    for (let i = 0; i < r.length; i++) out[nl + i] = r[i]!;
+    return out;
   }
 
   private padded(side: 0 | 1, row: Row): Row {
@@ -117,15 +129,16 @@ export class HashJoinOperator implements Snapshottable {
     if (entry.matches === 0 && this.pad[side]) out.push({ kind: 'insert', new: this.padded(side, row) });
     let mine = this.sides[side].get(key);
     if (mine === undefined) {
-      mine = { entries: new Set(), byPk: this.pks[side].length > 0 ? new Map() : null };
+      mine = newBucket(this.pks[side].length > 0);
       this.sides[side].put(key, mine);
     }
     this.addEntry(side, mine, entry);
   }
 
   private addEntry(side: 0 | 1, bucket: Bucket, entry: Entry): void {
-    bucket.entries.add(entry);
-    if (bucket.byPk !== null) {
+    if (bucket.byPk === null) bucket.entries.push(entry);
+    else {
+      bucket.entries.add(entry);
       const pk = keyOf(entry.row, this.pks[side]);
       const list = bucket.byPk.get(pk);
       if (list === undefined) bucket.byPk.set(pk, [entry]);
@@ -136,13 +149,8 @@ export class HashJoinOperator implements Snapshottable {
   /** Takes one entry equal to `row` out of the bucket; undefined when there is none. */
   private takeEntry(side: 0 | 1, bucket: Bucket, row: Row): Entry | undefined {
     if (bucket.byPk === null) {
-      for (const e of bucket.entries) {
-        if (rowsSame(e.row, row)) {
-          bucket.entries.delete(e);
-          return e;
-        }
-      }
-      return undefined;
+      const at = bucket.entries.findIndex((e) => rowsSame(e.row, row));
+      return at < 0 ? undefined : bucket.entries.splice(at, 1)[0];
     }
     const pk = keyOf(row, this.pks[side]);
     const list = bucket.byPk.get(pk);
@@ -161,7 +169,7 @@ export class HashJoinOperator implements Snapshottable {
     const mine = this.sides[side].get(key);
     const entry = mine === undefined ? undefined : this.takeEntry(side, mine, row);
     if (mine === undefined || entry === undefined) return; // Deleting a row never inserted: nothing to retract.
-    if (mine.entries.size === 0) this.sides[side].delete(key);
+    if (bucketSize(mine) === 0) this.sides[side].delete(key);
     if (key !== NO_MATCH) {
       const others = this.sides[o].get(key);
       if (others !== undefined) {
@@ -192,7 +200,7 @@ export class HashJoinOperator implements Snapshottable {
       const side = this.sides[i]!;
       side.clear();
       for (const [k, es] of entries) {
-        const bucket: Bucket = { entries: new Set(), byPk: this.pks[i]!.length > 0 ? new Map() : null };
+        const bucket = newBucket(this.pks[i]!.length > 0);
         for (const [row, matches] of es) this.addEntry(i as 0 | 1, bucket, { row, matches });
         side.put(k, bucket);
       }
