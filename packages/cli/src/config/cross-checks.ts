@@ -1,3 +1,4 @@
+import { BUILTIN_CONNECTORS } from '@dozer/connectors';
 import { DEFAULT_API } from './defaults.js';
 import { type ConfigIssue, type ConfigPath, closestMatch, didYouMean, formatPath } from './issues.js';
 import type { ConnectionValidator, DozerConfig } from './types.js';
@@ -5,7 +6,7 @@ import type { YamlLocator } from './yaml-locator.js';
 import { isPlainObject, valueAt } from './zod-issues.js';
 
 /** Connector kinds built into Dozer; a plugin is named by its npm package name instead. */
-export const BUILTIN_CONNECTOR_KINDS: readonly string[] = ['generator', 'postgres', 'mysql', 'object_store'];
+export const BUILTIN_CONNECTOR_KINDS: readonly string[] = BUILTIN_CONNECTORS.map((f) => f.kind);
 
 /** Anything that can place an issue: the file's locator, or nothing for a config built by hand. */
 export interface IssueSink {

@@ -278,7 +278,7 @@ describe('parseConfig: errors name file, line, column and key path', () => {
       'api:\n  rest:\n    port: 80a\n';
     expect(errorsOf(text)).toEqual([
       'dozer.yaml:1:1: app_name: required key is missing',
-      'dozer.yaml:4:11: connections[0].kind: unknown connector kind "gnerator"; did you mean "generator"? (built-in kinds: generator, postgres, mysql, object_store; a plugin is named by its npm package name, e.g. @acme/dozer-connector-x)',
+      'dozer.yaml:4:11: connections[0].kind: unknown connector kind "gnerator"; did you mean "generator"? (built-in kinds: generator, nexmark, postgres, mysql, object_store; a plugin is named by its npm package name, e.g. @acme/dozer-connector-x)',
       'dozer.yaml:7:17: sources[0].connection: unknown connection "gne"; did you mean "gen"? (connections: gen)',
       'dozer.yaml:10:11: api.rest.port: expected a number, got string "80a"',
     ]);
