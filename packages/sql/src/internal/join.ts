@@ -47,6 +47,7 @@ export class HashJoinOperator implements Snapshottable {
   private readonly residual: Evaluator | null;
   private readonly pad: [boolean, boolean];
   private readonly nulls: [Row, Row];
+  private readonly scratch: Value[];
 
   constructor(
     joinType: JoinType,
@@ -61,6 +62,7 @@ export class HashJoinOperator implements Snapshottable {
     this.residual = residual === null ? null : compileExpr(residual);
     this.pad = [joinType === 'left' || joinType === 'full', joinType === 'right' || joinType === 'full'];
     this.nulls = [new Array(widths[0]).fill(null), new Array(widths[1]).fill(null)];
+    this.scratch = new Array(widths[0] + widths[1]).fill(null);
   }
 
   private key(side: 0 | 1, row: Row): string {
@@ -91,8 +93,19 @@ export class HashJoinOperator implements Snapshottable {
     return side === 0 ? [...row, ...this.nulls[1]] : [...this.nulls[0], ...row];
   }
 
-  private matches(joined: Row): boolean {
-    return this.residual === null || this.residual(joined) === true;
+  /**
+   * Whether `row` (of `side`) and `other` satisfy the residual condition,
+   * checked on a reused scratch row so that pairs that fail allocate nothing.
+   */
+  private pairMatches(side: 0 | 1, row: Row, other: Row): boolean {
+    const residual = this.residual;
+    if (residual === null) return true;
+    const [l, r] = side === 0 ? [row, other] : [other, row];
+    const scratch = this.scratch;
+    const nl = l.length;
+    for (let i = 0; i < nl; i++) scratch[i] = l[i]!;
+    for (let i = 0; i < r.length; i++) scratch[nl + i] = r[i]!;
+    return residual(scratch) === true;
   }
 
   /** Applies the ops of input `side` (0 = left, 1 = right); returns the join's output ops. */
@@ -117,8 +130,8 @@ export class HashJoinOperator implements Snapshottable {
       const others = this.sides[o].get(key);
       if (others !== undefined) {
         for (const e of others.entries) {
+          if (!this.pairMatches(side, row, e.row)) continue;
           const j = this.joined(side, row, e.row);
-          if (!this.matches(j)) continue;
           if (e.matches === 0 && this.pad[o]) out.push({ kind: 'delete', old: this.padded(o, e.row) });
           e.matches++;
           entry.matches++;
@@ -174,8 +187,8 @@ export class HashJoinOperator implements Snapshottable {
       const others = this.sides[o].get(key);
       if (others !== undefined) {
         for (const e of others.entries) {
+          if (!this.pairMatches(side, entry.row, e.row)) continue;
           const j = this.joined(side, entry.row, e.row);
-          if (!this.matches(j)) continue;
           out.push({ kind: 'delete', old: j });
           e.matches--;
           if (e.matches === 0 && this.pad[o]) out.push({ kind: 'insert', new: this.padded(o, e.row) });
