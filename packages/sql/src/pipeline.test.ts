@@ -145,6 +145,10 @@ describe('compile errors', () => {
         'a subquery is not supported in the select list',
       ],
       [
+        'SELECT a.id FROM trips a JOIN trips b ON a.id = b.id, trips INTO o',
+        'a comma after JOIN … ON … is read as part of the ON condition at line 1, column 39',
+      ],
+      [
         'SELECT id FROM trips t WHERE EXISTS (SELECT 1 FROM trips u WHERE u.id = t.id) INTO o',
         'EXISTS (SELECT …) is not supported',
       ],

@@ -1122,6 +1122,13 @@ class QueryPlanner {
     if (Array.isArray(item.using) && item.using.length > 0) {
       throw this.error('JOIN … USING is not supported', at, 'write JOIN … ON a.x = b.x');
     }
+    if (isAst(item.on) && item.on.type === 'expr_list') {
+      throw this.error(
+        'a comma after JOIN … ON … is read as part of the ON condition',
+        this.kwAt('ON'),
+        'write the next table as CROSS JOIN t or JOIN t ON …, or list all tables with commas before any JOIN',
+      );
+    }
     if (isAst(item.on)) {
       // The ON condition is bound over the joined row, with the sides' nullability before padding.
       const onScope: Scope = {

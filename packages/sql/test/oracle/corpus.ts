@@ -283,6 +283,16 @@ export const CORPUS: readonly CorpusEntry[] = [
     sql: 'SELECT t1.id, t2.id AS id2, t3.id AS id3 FROM t1, t2, t3 WHERE t1.a = t2.a AND t3.a = t2.x AND t1.b > 0 INTO out',
   },
   {
+    name: 'left-join-then-cross',
+    features: ['join'],
+    sql: 'SELECT t1.id, t2.id AS i2, t3.id AS i3 FROM t1 LEFT JOIN t2 ON t1.a = t2.a CROSS JOIN t3 WHERE t3.a = t2.x OR t2.x IS NULL INTO out',
+  },
+  {
+    name: 'left-join-cross-equality',
+    features: ['join'],
+    sql: 'SELECT t1.id, t2.id AS i2, t3.id AS i3 FROM t1 LEFT JOIN t2 ON t1.a = t2.a CROSS JOIN t3 WHERE t3.a = t2.x INTO out',
+  },
+  {
     name: 'join-aggregate',
     features: ['join', 'aggregate'],
     sql: 'SELECT t1.a, COUNT(*) AS n, SUM(t2.x) AS sx FROM t1 JOIN t2 ON t1.a = t2.a GROUP BY t1.a INTO out',
