@@ -221,6 +221,11 @@ export const CORPUS: readonly CorpusEntry[] = [
     sql: 'SELECT a, COUNT(*) FILTER (WHERE b > 0) AS pos, SUM(b) FILTER (WHERE s IS NOT NULL) AS sb, COUNT(DISTINCT s) FILTER (WHERE b < 3) AS ds, MAX(d) FILTER (WHERE b <> 1) AS md FROM t1 GROUP BY a INTO out',
   },
   {
+    name: 'having-count-distinct',
+    features: ['aggregate'],
+    sql: 'SELECT a, MIN(s) AS ms FROM t1 GROUP BY a HAVING COUNT(DISTINCT s) > 1 AND MAX(b) IS NOT NULL INTO out',
+  },
+  {
     name: 'aggregate-chain',
     features: ['aggregate', 'chain'],
     sql: 'SELECT a, COUNT(*) AS n FROM t1 GROUP BY a INTO mid; SELECT n, COUNT(*) AS groups FROM mid GROUP BY n INTO out',
@@ -427,6 +432,16 @@ export const CORPUS: readonly CorpusEntry[] = [
     name: 'row-number-over-join',
     features: ['row-number', 'join', 'subquery'],
     sql: 'SELECT id, id2, rn FROM (SELECT t1.id, t2.id AS id2, ROW_NUMBER() OVER (PARTITION BY t1.id ORDER BY t2.x DESC, t2.id) AS rn FROM t1 JOIN t2 ON t1.a = t2.a) r WHERE rn <= 2 INTO out',
+  },
+  {
+    name: 'row-number-all',
+    features: ['row-number'],
+    sql: 'SELECT id, a, ROW_NUMBER() OVER (PARTITION BY a ORDER BY b, id) AS rn FROM t1 INTO out',
+  },
+  {
+    name: 'order-limit-nulls-first',
+    features: ['order-limit'],
+    sql: 'SELECT id, b FROM t1 ORDER BY b DESC NULLS FIRST, id LIMIT 3 INTO out',
   },
   // Windows: TUMBLE(table, time column, size) and HOP(table, time column, slide, size) add window_start and window_end.
   {
