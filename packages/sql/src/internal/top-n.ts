@@ -16,7 +16,8 @@ import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type St
 interface Partition {
   readonly top: Item[];
   /** By the text of the sort values (short, unlike the row's): the rows with those values. */
-  readonly rest: Map<string, Item[]>;
+  /** Created when first needed: most partitions never outgrow their top. */
+  rest: Map<string, Item[]> | null;
 }
 
 class Item {
@@ -103,7 +104,7 @@ export class TopNOperator implements Snapshottable {
       const pk = keyOfValues(this.partFns.map((f) => f(row)));
       let part = this.parts.get(pk);
       if (part === undefined) {
-        part = { top: [], rest: new Map() };
+        part = { top: [], rest: null };
         this.parts.put(pk, part);
       }
       if (!before.has(pk)) before.set(pk, this.visible(part.top));
@@ -141,6 +142,7 @@ export class TopNOperator implements Snapshottable {
 
   private addRest(part: Partition, it: Item): void {
     const k = keyOfValues(it.sort);
+    if (part.rest === null) part.rest = new Map();
     const list = part.rest.get(k);
     if (list) list.push(it);
     else part.rest.set(k, [it]);
@@ -148,11 +150,12 @@ export class TopNOperator implements Snapshottable {
 
   private remove([pk, part]: [string, Partition], it: Item): void {
     const k = keyOfValues(it.sort);
-    const list = part.rest.get(k);
+    const rest = part.rest;
+    const list = rest?.get(k);
     const at = list === undefined ? -1 : list.findIndex((x) => sameRow(x.row, it.row));
     if (list !== undefined && at >= 0) {
       list.splice(at, 1);
-      if (list.length === 0) part.rest.delete(k);
+      if (list.length === 0) rest!.delete(k);
     } else {
       const top = part.top;
       const i = this.lowerBound(top, it);
@@ -160,17 +163,17 @@ export class TopNOperator implements Snapshottable {
       top.splice(i, 1);
       // Promote the best of the rest.
       let best: Item | undefined;
-      for (const l of part.rest.values())
+      for (const l of rest?.values() ?? [])
         for (const x of l) if (best === undefined || this.compare(x, best) < 0) best = x;
       if (best !== undefined) {
         top.push(best);
         const bk = keyOfValues(best.sort);
-        const bl = part.rest.get(bk)!;
+        const bl = rest!.get(bk)!;
         bl.splice(bl.indexOf(best), 1);
-        if (bl.length === 0) part.rest.delete(bk);
+        if (bl.length === 0) rest!.delete(bk);
       }
     }
-    if (part.top.length === 0 && part.rest.size === 0) this.parts.delete(pk);
+    if (part.top.length === 0 && (rest?.size ?? 0) === 0) this.parts.delete(pk);
   }
 
   private visible(items: readonly Item[]): Row[] {
@@ -218,7 +221,7 @@ export class TopNOperator implements Snapshottable {
     return encodeState(
       [...this.parts.entries()].map(([, p]) => [
         ...p.top.map((i) => i.row),
-        ...[...p.rest.values()].flatMap((l) => l.map((i) => i.row)),
+        ...[...(p.rest?.values() ?? [])].flatMap((l) => l.map((i) => i.row)),
       ]),
     );
   }
