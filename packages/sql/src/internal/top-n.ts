@@ -1,4 +1,11 @@
-import { compareValues, type FieldType, type Operation, type Row, type Value } from '@dozer/core';
+import {
+  compareValues,
+  type FieldType,
+  type Operation,
+  type Row,
+  type Timestamp,
+  type Value,
+} from '@dozer/core';
 import { compileExpr } from './compile-expr.js';
 import type { Evaluator, Expr } from './expr.js';
 import { keyOfValues, rowKey, sameRow } from './keys.js';
@@ -48,6 +55,7 @@ export class TopNOperator implements Snapshottable {
   private readonly partFns: Evaluator[];
   private readonly sortFns: Evaluator[];
   private readonly types: FieldType[];
+  private readonly cmps: ((a: Value, b: Value) => number)[];
   private readonly desc: boolean[];
   private readonly nullsFirst: boolean[];
   private readonly parts: StateStore<string, Partition> = new MemoryStateStore();
@@ -61,6 +69,7 @@ export class TopNOperator implements Snapshottable {
     this.partFns = partition.map(compileExpr);
     this.sortFns = order.map((k) => compileExpr(k.expr));
     this.types = order.map((k) => (k.expr.type === 'null' ? 'string' : k.expr.type));
+    this.cmps = this.types.map(comparator);
     this.desc = order.map((k) => k.desc);
     this.nullsFirst = order.map((k) => k.nullsFirst);
   }
@@ -73,7 +82,7 @@ export class TopNOperator implements Snapshottable {
         if (x === y) continue;
         return (x === null) === this.nullsFirst[i] ? -1 : 1;
       }
-      const c = compareValues(this.types[i]!, x, y);
+      const c = this.cmps[i]!(x, y);
       if (c !== 0) return this.desc[i] ? -c : c;
     }
     return a.rk < b.rk ? -1 : a.rk > b.rk ? 1 : 0;
@@ -232,4 +241,17 @@ export class TopNOperator implements Snapshottable {
     for (const rows of decodeState(bytes) as Row[][])
       this.apply(rows.map((r) => ({ kind: 'insert', new: r })));
   }
+}
+
+/** The order of two non-NULL values of a type: bigints and timestamps directly, the rest by `compareValues`. */
+function comparator(type: FieldType): (a: Value, b: Value) => number {
+  if (type === 'int' || type === 'uint') return (a, b) => (a! < b! ? -1 : a! > b! ? 1 : 0);
+  if (type === 'timestamp') {
+    return (a, b) => {
+      const x = (a as Timestamp).micros;
+      const y = (b as Timestamp).micros;
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
+  }
+  return (a, b) => compareValues(type, a, b);
 }
