@@ -8,7 +8,7 @@ import {
 } from '@dozer/core';
 import { compileExpr } from './compile-expr.js';
 import type { Evaluator, Expr } from './expr.js';
-import { keyOfValues, rowKey, sameRow } from './keys.js';
+import { keyOfValues, rowKey, sameRow, valueKey } from './keys.js';
 import type { SortKey } from './logical-plan.js';
 import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type StateStore } from './state.js';
 
@@ -109,22 +109,29 @@ export class TopNOperator implements Snapshottable {
 
   apply(ops: readonly Operation[]): Operation[] {
     const before = new Map<string, Row[]>();
-    const touch = (row: Row): [string, Partition] => {
-      const pk = keyOfValues(this.partFns.map((f) => f(row)));
+    const fns = this.partFns;
+    const one = fns.length === 1;
+    let pk = '';
+    const touch = (row: Row): Partition => {
+      pk = '';
+      for (const f of fns) pk += one ? valueKey(f(row)) : `${valueKey(f(row))}\u0001`;
       let part = this.parts.get(pk);
       if (part === undefined) {
         part = { top: [], rest: null };
         this.parts.put(pk, part);
       }
       if (!before.has(pk)) before.set(pk, this.visible(part.top));
-      return [pk, part];
+      return part;
     };
     for (const op of ops) {
-      if (op.kind === 'insert') this.insert(touch(op.new)[1], this.item(op.new));
-      else if (op.kind === 'delete') this.remove(touch(op.old), this.item(op.old));
-      else {
-        this.remove(touch(op.old), this.item(op.old));
-        this.insert(touch(op.new)[1], this.item(op.new));
+      if (op.kind === 'insert') this.insert(touch(op.new), this.item(op.new));
+      else if (op.kind === 'delete') {
+        const part = touch(op.old); // sets pk
+        this.remove(pk, part, this.item(op.old));
+      } else {
+        const part = touch(op.old); // sets pk
+        this.remove(pk, part, this.item(op.old));
+        this.insert(touch(op.new), this.item(op.new));
       }
     }
     const out: Operation[] = [];
@@ -157,7 +164,7 @@ export class TopNOperator implements Snapshottable {
     else part.rest.set(k, [it]);
   }
 
-  private remove([pk, part]: [string, Partition], it: Item): void {
+  private remove(pk: string, part: Partition, it: Item): void {
     const k = keyOfValues(it.sort);
     const rest = part.rest;
     const list = rest?.get(k);
@@ -200,9 +207,9 @@ export class TopNOperator implements Snapshottable {
       const rn = BigInt(i + 1);
       if (a !== undefined && b !== undefined) {
         if (sameRow(a, b)) continue;
-        out.push({ kind: 'update', old: [...a, rn], new: [...b, rn] });
-      } else if (b !== undefined) out.push({ kind: 'insert', new: [...b, rn] });
-      else if (a !== undefined) out.push({ kind: 'delete', old: [...a, rn] });
+        out.push({ kind: 'update', old: withNumber(a, rn), new: withNumber(b, rn) });
+      } else if (b !== undefined) out.push({ kind: 'insert', new: withNumber(b, rn) });
+      else if (a !== undefined) out.push({ kind: 'delete', old: withNumber(a, rn) });
     }
   }
 
@@ -254,4 +261,13 @@ function comparator(type: FieldType): (a: Value, b: Value) => number {
     };
   }
   return (a, b) => compareValues(type, a, b);
+}
+
+/** `row` with its row number appended. */
+function withNumber(row: Row, rn: bigint): Row {
+  const n = row.length;
+  const out: Value[] = new Array(n + 1);
+  for (let i = 0; i < n; i++) out[i] = row[i]!;
+  out[n] = rn;
+  return out;
 }
