@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Runs the DuckDB oracle alone until the root config has an `oracle` project:
+// The DuckDB oracle alone, without the other projects of the root config (which also has it as the
+// `oracle` project: pnpm exec vitest run --project oracle):
 //   pnpm exec vitest run -c packages/sql/test/vitest.config.ts
 // Same resolve conditions as the root config, so @dozer/* resolve to their sources.
 const conditions = ['@dozer/source', 'node', 'import', 'module', 'default'];
