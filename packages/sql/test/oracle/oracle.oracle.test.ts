@@ -75,6 +75,8 @@ describe('incremental results equal DuckDB over the final tables', () => {
   beforeAll(async () => {
     instance = await DuckDBInstance.create(':memory:', { threads: '1' });
     db = await instance.connect();
+    // NULLs sort as in PostgreSQL, as ours do: last ascending, first descending.
+    await db.run("SET default_null_order = 'nulls_last_on_asc_first_on_desc'");
   });
   afterAll(() => {
     db?.closeSync();
