@@ -1,16 +1,160 @@
-// Key lookups per second: EndpointStore.get against raw lmdb-js `get` of the
-// same number of keys, in the same process and run. Prints figures only.
-//   node --conditions=@dozer/source --import tsx packages/store/bench/store.bench.ts [rows]
+// Writes: EndpointStore.apply of batches of 100 and 1000 operations (inserts, then a mix of
+// updates and deletes) into an endpoint of 8 fields with the default indexes, against raw lmdb-js
+// writing the same number of puts (one per row, one per index entry) in one transactionSync per
+// batch. Reads: EndpointStore.get against raw lmdb-js `get` of the same keys, index queries,
+// cursor pages. All in the same process and run; prints figures only.
+//   pnpm bench store [rows]     (rows of the read benchmark; the write one uses 50,000)
+//   pnpm bench store writes     (the write benchmark only)
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { insertOp, makeSchema } from '@dozer/core';
+import { deleteOp, insertOp, makeSchema, type Operation, type Row, updateOp } from '@dozer/core';
 import { open } from 'lmdb';
-import { openStore } from '../src/index.js';
+import { defaultSecondaryIndexes, openStore } from '../src/index.js';
 
-const N = Number(process.argv[2] ?? 100_000);
+const WRITES_ONLY = process.argv[2] === 'writes';
+const N = WRITES_ONLY ? 0 : Number(process.argv[2] ?? 100_000);
 const ROUNDS = 5;
 const dir = mkdtempSync(join(tmpdir(), 'dozer-store-bench-'));
+
+// ---- writes ----
+const WRITE_ROWS = 50_000;
+const wideSchema = makeSchema(
+  [
+    { name: 'id', type: 'int', nullable: false },
+    { name: 'name', type: 'string', nullable: false },
+    { name: 'city', type: 'string', nullable: false },
+    { name: 'price', type: 'float', nullable: false },
+    { name: 'qty', type: 'int', nullable: true },
+    { name: 'active', type: 'boolean', nullable: false },
+    { name: 'score', type: 'float', nullable: true },
+    { name: 'code', type: 'string', nullable: false },
+  ],
+  ['id'],
+);
+const indexCount = defaultSecondaryIndexes(wideSchema).length;
+const CITIES = ['Paris', 'Berlin', 'Lisbon', 'Oslo', 'Rome', 'Vienna', 'Prague', 'Dublin'];
+const wideRow = (i: number, v: number): Row => [
+  BigInt(i),
+  `customer ${i}`,
+  CITIES[i % 8]!,
+  (i % 1000) * 0.25 + v,
+  BigInt((i + v) % 500),
+  (i + v) % 2 === 0,
+  v === 0 ? null : i * 0.5,
+  `C-${(i * 7919) % 100_000}`,
+];
+
+/** Insert batches, then batches of updates (2 of 3 ops: price and qty change) and deletes. */
+function writeWorkload(batch: number): { inserts: Operation[][]; mix: Operation[][] } {
+  const inserts: Operation[][] = [];
+  for (let i = 0; i < WRITE_ROWS; i += batch) {
+    const ops: Operation[] = [];
+    for (let j = i; j < i + batch; j++) ops.push(insertOp(wideRow(j, 0)));
+    inserts.push(ops);
+  }
+  const mix: Operation[][] = [];
+  for (let i = 0; i < WRITE_ROWS; i += batch) {
+    const ops: Operation[] = [];
+    for (let j = i; j < i + batch; j++) {
+      ops.push(j % 3 === 2 ? deleteOp(wideRow(j, 0)) : updateOp(wideRow(j, 0), wideRow(j, 1)));
+    }
+    mix.push(ops);
+  }
+  return { inserts, mix };
+}
+
+const secsSince = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+
+async function storeWrites(batches: Operation[][][], concurrent: boolean): Promise<number[]> {
+  const path = mkdtempSync(join(dir, 'w-'));
+  const store = openStore({ path });
+  const ep = store.openEndpoint({ name: 'customers', schema: wideSchema });
+  const out: number[] = [];
+  for (const phase of batches) {
+    const t0 = process.hrtime.bigint();
+    if (concurrent) {
+      // Up to 8 applies in flight, as a pipeline with several sources would issue them.
+      const inFlight: Promise<void>[] = [];
+      for (const ops of phase) {
+        inFlight.push(ep.apply(ops));
+        if (inFlight.length >= 8) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+    } else {
+      for (const ops of phase) await ep.apply(ops);
+    }
+    out.push(phase.reduce((n, b) => n + b.length, 0) / secsSince(t0));
+  }
+  await store.close();
+  return out;
+}
+
+/** Raw lmdb-js: per operation one put of the row (msgpack) and one per index entry, one transactionSync per batch. */
+function rawWrites(batches: Operation[][][]): number[] {
+  const path = mkdtempSync(join(dir, 'r-'));
+  const env = open({ path, maxDbs: 4 });
+  const rows = env.openDB({ name: 'rows' });
+  const index = env.openDB({ name: 'index', encoding: 'binary' });
+  const entry = Buffer.from([0, 0]);
+  const out: number[] = [];
+  for (const phase of batches) {
+    const t0 = process.hrtime.bigint();
+    for (const ops of phase) {
+      env.transactionSync(() => {
+        for (const op of ops) {
+          const r = (op.kind === 'delete' ? op.old : op.new) as Row;
+          const id = Number(r[0]);
+          rows.put(id, {
+            name: r[1],
+            city: r[2],
+            price: r[3],
+            qty: r[4] === null ? null : Number(r[4]),
+            active: r[5],
+            score: r[6],
+            code: r[7],
+          });
+          for (let f = 1; f <= indexCount; f++) {
+            const v = r[f] as string | number | boolean | bigint | null;
+            index.put([f, typeof v === 'bigint' ? Number(v) : v === null ? false : v, id], entry);
+          }
+        }
+      });
+    }
+    out.push(phase.reduce((n, b) => n + b.length, 0) / secsSince(t0));
+  }
+  void env.close();
+  return out;
+}
+
+const fmtOps = (n: number) => `${Math.round(n).toLocaleString('en-US')} ops/s`.padStart(15);
+console.log(
+  `writes: ${WRITE_ROWS.toLocaleString('en-US')} inserts, then ${WRITE_ROWS.toLocaleString('en-US')} ops ` +
+    `(2/3 updates of price and qty, 1/3 deletes); 8 fields, ${indexCount} secondary indexes, change feed on; ` +
+    `load average ${loadavg()[0]!.toFixed(1)}`,
+);
+for (const batch of [100, 1000]) {
+  const { inserts, mix } = writeWorkload(batch);
+  const [rawIns, rawMix] = rawWrites([inserts, mix]);
+  const [seqIns, seqMix] = await storeWrites([inserts, mix], false);
+  const [conIns, conMix] = await storeWrites([inserts, mix], true);
+  const line = (what: string, store: number, raw: number) =>
+    console.log(
+      `  ${what}: apply ${fmtOps(store)}   raw lmdb ${fmtOps(raw)}   ratio ${(store / raw).toFixed(2)}x raw`,
+    );
+  console.log(`batches of ${batch}:`);
+  line('inserts, one apply at a time ', seqIns!, rawIns!);
+  line('inserts, 8 applies in flight  ', conIns!, rawIns!);
+  line('updates/deletes, one at a time', seqMix!, rawMix!);
+  line('updates/deletes, 8 in flight  ', conMix!, rawMix!);
+}
+if (WRITES_ONLY) {
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
+console.log();
+
+// ---- reads ----
 
 const schema = makeSchema(
   [

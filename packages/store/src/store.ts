@@ -51,7 +51,17 @@ export interface OpenStoreOptions {
    * (in LMDB, written in the same transaction as the rows). Default 10,000.
    */
   readonly changeRetention?: number;
+  /**
+   * When `apply` resolves: `'process'` (default) once its transaction is
+   * committed, which survives a crash of the process but not necessarily of
+   * the OS (the flush to disk follows within about a second; `flushed()`
+   * waits for it); `'sync'` once it is also flushed to disk.
+   */
+  readonly durability?: Durability;
 }
+
+/** See {@link OpenStoreOptions.durability}. */
+export type Durability = 'process' | 'sync';
 
 /** What to do with an insert whose primary key is taken: ignore it, replace the row, or fail. */
 export type OnInsert = 'nothing' | 'update' | 'panic';
@@ -226,6 +236,17 @@ export function defaultSecondaryIndexes(
 }
 
 const scratch = new Uint8Array(1 << 16);
+/** Values of index entries (uint16 BE length of the indexed part), shared: lmdb copies values on put. */
+const INDEX_VALUES: Buffer[] = [];
+function indexValue(n: number): Buffer {
+  let b = INDEX_VALUES[n];
+  if (b === undefined) {
+    b = Buffer.allocUnsafe(2);
+    b.writeUInt16BE(n, 0);
+    INDEX_VALUES[n] = b;
+  }
+  return b;
+}
 /** Writes a full-text index word (as a string key). */
 const tokenWriter = tupleWriter(['string'], false);
 
@@ -266,8 +287,15 @@ class LmdbStore implements Store {
   readonly defaultLimit: number;
   readonly maxLimit: number;
   readonly changeRetention: number;
+  readonly durability: Durability;
 
   constructor(options: OpenStoreOptions) {
+    this.durability = options.durability ?? 'process';
+    if (this.durability !== 'process' && this.durability !== 'sync') {
+      throw new StoreError(
+        `durability must be 'process' or 'sync', got ${JSON.stringify(options.durability)}`,
+      );
+    }
     this.defaultLimit = options.defaultLimit ?? DEFAULT_QUERY_LIMITS.defaultLimit;
     this.maxLimit = options.maxLimit ?? DEFAULT_QUERY_LIMITS.maxLimit;
     this.changeRetention = options.changeRetention ?? DEFAULT_CHANGE_RETENTION;
@@ -615,6 +643,9 @@ class LmdbEndpoint implements EndpointStore {
   readonly schema: Schema;
   private readonly fastGet: FastGet;
   private readonly valueOffset: number;
+  private readonly fieldTypes: readonly FieldType[];
+  /** Scratch of replaceRow: which indexes the update changes. */
+  private readonly changedIndexes: boolean[];
 
   constructor(
     private readonly store: LmdbStore,
@@ -627,6 +658,8 @@ class LmdbEndpoint implements EndpointStore {
     this.fastGet = dbs.rows.getBinaryFast.bind(dbs.rows) as FastGet;
     // Rows of endpoints without a primary key carry a uint32 multiplicity before the row.
     this.valueOffset = layout.pkless ? 4 : 0;
+    this.fieldTypes = layout.schema.fields.map((f) => f.type);
+    this.changedIndexes = layout.indexes.map(() => true);
   }
 
   private readonly codecs = new Map<string, CursorCodec>();
@@ -635,13 +668,15 @@ class LmdbEndpoint implements EndpointStore {
   async apply(ops: readonly Operation[]): Promise<void> {
     const prepared = this.prepare(ops);
     if (prepared.length === 0) return;
-    let changes: StoreChange[] = [];
-    // A throw inside (a `panic` conflict) aborts the transaction: nothing of the batch is written.
-    this.root.transactionSync(() => {
+    // One child transaction per apply, queued behind the writes already in flight: applies called
+    // in the same event turn share one commit (made off the main thread), in call order, and a
+    // throw inside (a `panic` conflict) aborts this apply's child transaction only.
+    const changes = await this.root.childTransaction(() => {
       const effects: Effect[] = [];
       for (const p of prepared) this.applyOne(p, effects);
-      changes = this.record(effects);
+      return this.record(effects);
     });
+    if (this.store.durability === 'sync') await this.root.flushed;
     if (changes.length > 0) this.notify(changes);
   }
 
@@ -724,13 +759,13 @@ class LmdbEndpoint implements EndpointStore {
     const version = st.version + BigInt(effects.length);
     const floor = version - BigInt(this.store.changeRetention);
     const expired = floor > st.expired ? floor : st.expired;
-    for (let v = st.expired + 1n; v <= expired && v <= st.version; v++) db.removeSync(versionKey(v));
+    for (let v = st.expired + 1n; v <= expired && v <= st.version; v++) db.removeSync(feedKeyOf(v));
     const out: StoreChange[] = [];
     let v = st.version;
     for (const e of effects) {
       v += 1n;
       // Changes already past the retention are not written at all.
-      if (v > expired) db.putSync(versionKey(v), encodeEffect(e));
+      if (v > expired) db.putSync(feedKeyOf(v), encodeEffect(e));
       out.push({ version: v, op: e.op });
     }
     writeFeedState(db, version, expired);
@@ -858,9 +893,25 @@ class LmdbEndpoint implements EndpointStore {
   private replaceRow(old: Buffer, put: PreparedRow, effects: Effect[]): void {
     const { rows, index } = this.dbs;
     const oldRow = this.layout.decoder.decode(old, 0);
-    this.removeIndexEntries(oldRow, put.key);
     rows.putSync(put.key, put.value);
-    for (const [k, v] of put.entries) index.putSync(k, v);
+    // Only the indexes whose values changed are rewritten (same values, same key: same entries).
+    const indexes = this.layout.indexes;
+    const changed = this.changedIndexes;
+    let any = false;
+    for (let i = 0; i < indexes.length; i++) {
+      changed[i] = indexChanged(indexes[i]!, this.fieldTypes, oldRow, put.row);
+      if (changed[i]) any = true;
+    }
+    if (any) {
+      for (let i = 0; i < indexes.length; i++) {
+        if (!changed[i]) continue;
+        for (const [k] of this.indexEntries(indexes[i]!, oldRow, put.key)) index.removeSync(k);
+      }
+      for (const e of put.entries) {
+        const k = e[0];
+        if (changed[((k[0]! << 8) | k[1]!) - 1]) index.putSync(k, e[1]);
+      }
+    }
     effects.push({ op: { kind: 'update', old: oldRow, new: put.row }, oldBytes: old, newBytes: put.value });
   }
 
@@ -1248,7 +1299,11 @@ class LmdbEndpoint implements EndpointStore {
   private prepareRow(row: Row): PreparedRow {
     const value = this.layout.encoder.encode(row, this.valueOffset);
     const key = this.rowKey(row);
-    const entries = this.layout.indexes.flatMap((ix) => this.indexEntries(ix, row, key));
+    const entries: (readonly [Uint8Array, Buffer])[] = [];
+    for (const ix of this.layout.indexes) {
+      if (ix.kind === 'sorted') entries.push(this.indexEntry(ix, ix.writer, row, key));
+      else for (const e of this.indexEntries(ix, row, key)) entries.push(e);
+    }
     return { row, key, value, entries };
   }
 
@@ -1319,9 +1374,7 @@ class LmdbEndpoint implements EndpointStore {
     const key = new Uint8Array(n + rowKey.length);
     key.set(scratch.subarray(0, n));
     key.set(rowKey, n);
-    const value = Buffer.allocUnsafe(2);
-    value.writeUInt16BE(n - 2, 0);
-    return [key, value];
+    return [key, indexValue(n - 2)];
   }
 
   private removeIndexEntries(row: Row, rowKey: Uint8Array): void {
@@ -1336,6 +1389,17 @@ function groupKey(seek: Seek, sort: readonly SortTerm[], values: (i: number) => 
   const parts: Uint8Array[] = [seek.base];
   for (const i of seek.sortAt) parts.push(encodeKey(sort[i]!.type, values(i)));
   return Buffer.concat(parts);
+}
+
+/**
+ * Whether an update from `a` to `b` changes the entries of index `ix` (for the same row key):
+ * values equal by compareValues have the same key encoding, and equal strings the same words.
+ */
+function indexChanged(ix: SecondaryIndex, types: readonly FieldType[], a: Row, b: Row): boolean {
+  for (const p of ix.positions) {
+    if (compareValues(types[p]!, a[p] ?? null, b[p] ?? null) !== 0) return true;
+  }
+  return false;
 }
 
 function passes(conds: readonly Predicate[], row: Row): boolean {
@@ -1357,6 +1421,13 @@ function versionKey(v: bigint): Uint8Array {
   const k = new Uint8Array(8);
   new DataView(k.buffer).setBigUint64(0, v);
   return k;
+}
+
+/** One key buffer for writing the feed: lmdb copies each key (see keyEncoder) before returning. */
+const feedKey = Buffer.alloc(8);
+function feedKeyOf(v: bigint): Buffer {
+  feedKey.writeBigUInt64BE(v, 0);
+  return feedKey;
 }
 
 interface FeedState {
