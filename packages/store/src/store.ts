@@ -236,6 +236,8 @@ export function defaultSecondaryIndexes(
 }
 
 const scratch = new Uint8Array(1 << 16);
+/** `scratch` as a Buffer, for Buffer#copy (`scratch.slice` must stay a copy, so scratch is no Buffer). */
+const scratchBuf = Buffer.from(scratch.buffer, scratch.byteOffset, scratch.byteLength);
 /** Values of index entries (uint16 BE length of the indexed part), shared: lmdb copies values on put. */
 const INDEX_VALUES: Buffer[] = [];
 function indexValue(n: number): Buffer {
@@ -410,13 +412,19 @@ class LmdbStore implements Store {
  */
 function keyEncoder(holder: KeyHolder) {
   return {
-    writeKey(key: Uint8Array | readonly Value[], target: Uint8Array, start: number): number {
+    writeKey(key: Uint8Array | readonly Value[] | ArenaKey, target: Uint8Array, start: number): number {
+      if (key === arenaKey) {
+        const end = start + arenaKey.end - arenaKey.start;
+        if (end > target.length) throw new RangeError('key buffer too small');
+        arenaKey.buf.copy(target, start, arenaKey.start, arenaKey.end);
+        return end;
+      }
       if (key instanceof Uint8Array) {
         if (start + key.length > target.length) throw new RangeError('key buffer too small');
         target.set(key, start);
         return start + key.length;
       }
-      return holder.lookup(key, target, start);
+      return holder.lookup(key as readonly Value[], target, start);
     },
     readKey(buf: Uint8Array, start: number, end: number): Uint8Array {
       // A copy: lmdb-js reuses `buf`, and Buffer#slice would be a view into it.
@@ -604,12 +612,81 @@ function makeLayout(def: EndpointDefinition): Layout {
   };
 }
 
+/**
+ * Index entry keys, written back to back into one buffer (an apply's new rows are encoded
+ * before its transaction; the old rows' entries, inside it, into a reused arena).
+ */
+class EntryArena {
+  buf: Buffer;
+  private size = 0;
+  readonly starts: number[] = [];
+  readonly ends: number[] = [];
+  /** Byte length of each entry's indexed values (its LMDB value, as uint16 BE). */
+  readonly indexed: number[] = [];
+
+  constructor(capacity: number) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  get length(): number {
+    return this.starts.length;
+  }
+
+  reset(): void {
+    this.size = 0;
+    this.starts.length = 0;
+    this.ends.length = 0;
+    this.indexed.length = 0;
+  }
+
+  /** Adds the entry whose index prefix and values are `scratch[0, n)`, followed by `rowKey`. */
+  add(n: number, rowKey: Uint8Array): void {
+    const end = this.size + n + rowKey.length;
+    if (end > this.buf.length) {
+      const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, end));
+      this.buf.copy(b, 0, 0, this.size);
+      this.buf = b;
+    }
+    scratchBuf.copy(this.buf, this.size, 0, n);
+    this.buf.set(rowKey, this.size + n);
+    this.starts.push(this.size);
+    this.ends.push(end);
+    this.indexed.push(n - 2);
+    this.size = end;
+  }
+
+  /** The index number (0-based, in the layout) of entry `i`. */
+  indexOf(i: number): number {
+    const s = this.starts[i]!;
+    return ((this.buf[s]! << 8) | this.buf[s + 1]!) - 1;
+  }
+
+  /** Points {@link arenaKey} at entry `i`, for a put or remove (lmdb copies the key at once). */
+  key(i: number): Key {
+    arenaKey.buf = this.buf;
+    arenaKey.start = this.starts[i]!;
+    arenaKey.end = this.ends[i]!;
+    return arenaKey as unknown as Key;
+  }
+}
+
+interface ArenaKey {
+  buf: Buffer;
+  start: number;
+  end: number;
+}
+/** The one key object the key encoder copies from an arena: no allocation per index entry. */
+const arenaKey: ArenaKey = { buf: scratchBuf, start: 0, end: 0 };
+
 /** A new row, checked and encoded before the write transaction. */
 interface PreparedRow {
   readonly row: Row;
   readonly key: Uint8Array;
   readonly value: Buffer;
-  readonly entries: readonly (readonly [Uint8Array, Buffer])[];
+  /** Its index entries: `from` to `to` (excluded) in `arena`. */
+  readonly arena: EntryArena;
+  readonly from: number;
+  readonly to: number;
 }
 
 type Prepared =
@@ -646,6 +723,8 @@ class LmdbEndpoint implements EndpointStore {
   private readonly fieldTypes: readonly FieldType[];
   /** Scratch of replaceRow: which indexes the update changes. */
   private readonly changedIndexes: boolean[];
+  /** Scratch of the write transaction: index entries of stored rows. */
+  private readonly oldEntries = new EntryArena(4096);
 
   constructor(
     private readonly store: LmdbStore,
@@ -886,7 +965,8 @@ class LmdbEndpoint implements EndpointStore {
       put.value.writeUInt32LE(1, 0);
     }
     rows.putSync(put.key, put.value);
-    for (const [k, v] of put.entries) index.putSync(k, v);
+    const { arena, to } = put;
+    for (let i = put.from; i < to; i++) index.putSync(arena.key(i), indexValue(arena.indexed[i]!));
   }
 
   /** Replaces the stored row `old` (same key, endpoints with a primary key) by the new one. */
@@ -903,13 +983,10 @@ class LmdbEndpoint implements EndpointStore {
       if (changed[i]) any = true;
     }
     if (any) {
-      for (let i = 0; i < indexes.length; i++) {
-        if (!changed[i]) continue;
-        for (const [k] of this.indexEntries(indexes[i]!, oldRow, put.key)) index.removeSync(k);
-      }
-      for (const e of put.entries) {
-        const k = e[0];
-        if (changed[((k[0]! << 8) | k[1]!) - 1]) index.putSync(k, e[1]);
+      this.removeIndexEntries(oldRow, put.key, changed);
+      const { arena, to } = put;
+      for (let i = put.from; i < to; i++) {
+        if (changed[arena.indexOf(i)]) index.putSync(arena.key(i), indexValue(arena.indexed[i]!));
       }
     }
     effects.push({ op: { kind: 'update', old: oldRow, new: put.row }, oldBytes: old, newBytes: put.value });
@@ -1046,9 +1123,10 @@ class LmdbEndpoint implements EndpointStore {
     for (const { key, value } of rows.getRange({ start: EMPTY, end: EMPTY })) {
       const rowKey = key as Uint8Array;
       const row = this.layout.decoder.decode(value, this.valueOffset);
-      for (const ix of this.layout.indexes) {
-        for (const [k, v] of this.indexEntries(ix, row, rowKey)) index.putSync(k, v);
-      }
+      const arena = this.oldEntries;
+      arena.reset();
+      this.addEntries(arena, row, rowKey, undefined);
+      for (let i = 0; i < arena.length; i++) index.putSync(arena.key(i), indexValue(arena.indexed[i]!));
     }
   }
 
@@ -1260,11 +1338,12 @@ class LmdbEndpoint implements EndpointStore {
 
   private prepare(ops: readonly Operation[]): Prepared[] {
     const out: Prepared[] = [];
+    const arena = new EntryArena(Math.min(1 << 20, 64 + ops.length * this.layout.indexes.length * 32));
     ops.forEach((op, i) => {
       try {
         switch (op.kind) {
           case 'insert':
-            out.push({ kind: 'insert', i, put: this.prepareRow(op.new) });
+            out.push({ kind: 'insert', i, put: this.prepareRow(op.new, arena) });
             break;
           case 'delete':
             out.push({ kind: 'delete', i, key: this.rowKey(op.old), old: op.old });
@@ -1275,7 +1354,7 @@ class LmdbEndpoint implements EndpointStore {
               i,
               oldKey: this.rowKey(op.old),
               old: op.old,
-              put: this.prepareRow(op.new),
+              put: this.prepareRow(op.new, arena),
             });
             break;
           default:
@@ -1296,15 +1375,12 @@ class LmdbEndpoint implements EndpointStore {
     return out;
   }
 
-  private prepareRow(row: Row): PreparedRow {
+  private prepareRow(row: Row, arena: EntryArena): PreparedRow {
     const value = this.layout.encoder.encode(row, this.valueOffset);
     const key = this.rowKey(row);
-    const entries: (readonly [Uint8Array, Buffer])[] = [];
-    for (const ix of this.layout.indexes) {
-      if (ix.kind === 'sorted') entries.push(this.indexEntry(ix, ix.writer, row, key));
-      else for (const e of this.indexEntries(ix, row, key)) entries.push(e);
-    }
-    return { row, key, value, entries };
+    const from = arena.length;
+    this.addEntries(arena, row, key, undefined);
+    return { row, key, value, arena, from, to: arena.length };
   }
 
   private rowKey(row: Row): Uint8Array {
@@ -1338,21 +1414,37 @@ class LmdbEndpoint implements EndpointStore {
     return scratch.slice(0, n);
   }
 
-  /** The entries of `row` in index `ix`: one for a sorted index, one per distinct word for a full-text one. */
-  private indexEntries(ix: SecondaryIndex, row: Row, rowKey: Uint8Array): [Uint8Array, Buffer][] {
-    if (ix.kind === 'sorted') return [this.indexEntry(ix, ix.writer, row, rowKey)];
-    const v = row[ix.positions[0]!];
-    if (typeof v !== 'string') return [];
-    const words = new Set(tokenize(v).map(indexedToken));
-    return [...words].map((w) => this.indexEntry(ix, tokenWriter, [w], rowKey));
-  }
-
-  private indexEntry(
-    ix: SecondaryIndex,
-    writer: TupleWriter,
+  /**
+   * Adds the entries of `row` to `arena`, in the indexes `only` marks (all without it): one per
+   * sorted index, one per distinct word for a full-text one.
+   */
+  private addEntries(
+    arena: EntryArena,
     row: Row,
     rowKey: Uint8Array,
-  ): [Uint8Array, Buffer] {
+    only: readonly boolean[] | undefined,
+  ): void {
+    const indexes = this.layout.indexes;
+    for (let i = 0; i < indexes.length; i++) {
+      if (only && !only[i]) continue;
+      const ix = indexes[i]!;
+      if (ix.kind === 'sorted') {
+        arena.add(this.indexKey(ix, ix.writer, row, rowKey), rowKey);
+        continue;
+      }
+      const v = row[ix.positions[0]!];
+      if (typeof v !== 'string') continue;
+      for (const w of new Set(tokenize(v).map(indexedToken))) {
+        arena.add(this.indexKey(ix, tokenWriter, [w], rowKey), rowKey);
+      }
+    }
+  }
+
+  /**
+   * Writes the index prefix and indexed values of an entry of `ix` into `scratch`, and returns
+   * their length, after checking that they fit in a key with `rowKey`.
+   */
+  private indexKey(ix: SecondaryIndex, writer: TupleWriter, row: Row, rowKey: Uint8Array): number {
     scratch[0] = ix.prefix[0]!;
     scratch[1] = ix.prefix[1]!;
     let n: number;
@@ -1371,16 +1463,16 @@ class LmdbEndpoint implements EndpointStore {
           : `the primary key is too long for the full-text index on ${fields} (index keys hold at most ${MAX_KEY_SIZE} bytes with a word)`,
       );
     }
-    const key = new Uint8Array(n + rowKey.length);
-    key.set(scratch.subarray(0, n));
-    key.set(rowKey, n);
-    return [key, indexValue(n - 2)];
+    return n;
   }
 
-  private removeIndexEntries(row: Row, rowKey: Uint8Array): void {
-    for (const ix of this.layout.indexes) {
-      for (const [k] of this.indexEntries(ix, row, rowKey)) this.dbs.index.removeSync(k);
-    }
+  /** Removes the entries of the stored row `row` (in the indexes `only` marks, all without it). */
+  private removeIndexEntries(row: Row, rowKey: Uint8Array, only?: readonly boolean[]): void {
+    const arena = this.oldEntries;
+    arena.reset();
+    this.addEntries(arena, row, rowKey, only);
+    const index = this.dbs.index;
+    for (let i = 0; i < arena.length; i++) index.removeSync(arena.key(i));
   }
 }
 
