@@ -39,6 +39,7 @@ export {
 export {
   /** Conflict resolution of an endpoint: on_insert, on_update, on_delete. */
   type ConflictResolution,
+  type Durability,
   /** The indexes `secondaryIndexes: 'all'` stands for, to extend or trim. */
   defaultSecondaryIndexes,
   /** What an endpoint stores: name, schema, primary key override, secondary indexes. */

@@ -152,10 +152,12 @@ export interface EndpointStore {
   /** The schema, with the effective primary key. */
   readonly schema: Schema;
   /**
-   * Applies the operations in order, in one write transaction, keeping every
-   * index consistent. An insert of an existing key replaces the row, a
-   * delete of a missing key does nothing, an update moves the row from the
-   * old key to the new one. Bad rows are rejected before anything is written.
+   * Applies the operations in order, all or nothing, keeping every index and
+   * the change feed consistent, with the endpoint's conflict resolution. Bad
+   * rows are rejected before anything is written. Resolves once committed
+   * (see {@link OpenStoreOptions.durability}). Applies called without
+   * waiting for each other (on any endpoints of the store) are applied in
+   * call order and share commits; each stays all or nothing on its own.
    */
   apply(ops: readonly Operation[]): Promise<void>;
   /**
@@ -236,8 +238,6 @@ export function defaultSecondaryIndexes(
 }
 
 const scratch = new Uint8Array(1 << 16);
-/** `scratch` as a Buffer, for Buffer#copy (`scratch.slice` must stay a copy, so scratch is no Buffer). */
-const scratchBuf = Buffer.from(scratch.buffer, scratch.byteOffset, scratch.byteLength);
 /** Values of index entries (uint16 BE length of the indexed part), shared: lmdb copies values on put. */
 const INDEX_VALUES: Buffer[] = [];
 function indexValue(n: number): Buffer {
@@ -416,7 +416,9 @@ function keyEncoder(holder: KeyHolder) {
       if (key === arenaKey) {
         const end = start + arenaKey.end - arenaKey.start;
         if (end > target.length) throw new RangeError('key buffer too small');
-        arenaKey.buf.copy(target, start, arenaKey.start, arenaKey.end);
+        // A loop: for keys of a few dozen bytes it beats Buffer#copy's call overhead.
+        const src = arenaKey.buf;
+        for (let i = arenaKey.start, j = start; j < end; i++, j++) target[j] = src[i]!;
         return end;
       }
       if (key instanceof Uint8Array) {
@@ -647,8 +649,10 @@ class EntryArena {
       this.buf.copy(b, 0, 0, this.size);
       this.buf = b;
     }
-    scratchBuf.copy(this.buf, this.size, 0, n);
-    this.buf.set(rowKey, this.size + n);
+    const buf = this.buf;
+    let j = this.size;
+    for (let i = 0; i < n; i++) buf[j++] = scratch[i]!;
+    for (let i = 0; i < rowKey.length; i++) buf[j++] = rowKey[i]!;
     this.starts.push(this.size);
     this.ends.push(end);
     this.indexed.push(n - 2);
@@ -671,12 +675,12 @@ class EntryArena {
 }
 
 interface ArenaKey {
-  buf: Buffer;
+  buf: Uint8Array;
   start: number;
   end: number;
 }
 /** The one key object the key encoder copies from an arena: no allocation per index entry. */
-const arenaKey: ArenaKey = { buf: scratchBuf, start: 0, end: 0 };
+const arenaKey: ArenaKey = { buf: scratch, start: 0, end: 0 };
 
 /** A new row, checked and encoded before the write transaction. */
 interface PreparedRow {
