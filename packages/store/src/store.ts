@@ -206,6 +206,8 @@ const MAX_KEY_SIZE = 1978;
 const ROW_KEY_HASH_THRESHOLD = 480;
 const ROW_KEY_PREFIX = ROW_KEY_HASH_THRESHOLD - 32;
 const EMPTY = new Uint8Array(0);
+/** Put flag (MDB_NOOVERWRITE): the put fails, and putSync returns false, when the key is taken. */
+const NO_OVERWRITE = { noOverwrite: true } as const;
 const META_VERSION = 1;
 const DEFAULT_CHANGE_RETENTION = 10_000;
 /**
@@ -879,9 +881,19 @@ class LmdbEndpoint implements EndpointStore {
     const { pkless, onInsert, onUpdate, onDelete } = this.layout;
     if (p.kind === 'insert') {
       // Without a primary key an insert always adds a copy.
-      const old = pkless ? undefined : rows.getBinary(p.put.key);
-      if (old === undefined) {
+      if (pkless) {
         this.addRow(p.put, effects);
+        return;
+      }
+      // Most inserts are of free keys: a put that fails on a taken key saves a lookup.
+      // putSync returns whether it wrote (lmdb-js README; its typings say void).
+      if ((rows.putSync(p.put.key, p.put.value, NO_OVERWRITE) as unknown as boolean) === true) {
+        this.addedRow(p.put, effects);
+        return;
+      }
+      const old = rows.getBinary(p.put.key);
+      if (old === undefined) {
+        throw new StoreError(`internal: endpoint "${this.name}" refused a row at a key it does not hold`);
       } else if (onInsert === 'update') {
         this.replaceRow(old, p.put, effects);
       } else if (onInsert === 'panic') {
@@ -956,7 +968,7 @@ class LmdbEndpoint implements EndpointStore {
 
   /** Writes a new row (without a primary key: one more copy of it). */
   private addRow(put: PreparedRow, effects: Effect[]): void {
-    const { rows, index } = this.dbs;
+    const rows = this.dbs.rows;
     const newBytes = put.value.subarray(this.valueOffset);
     effects.push({ op: { kind: 'insert', new: put.row }, oldBytes: undefined, newBytes });
     if (this.layout.pkless) {
@@ -969,6 +981,17 @@ class LmdbEndpoint implements EndpointStore {
       put.value.writeUInt32LE(1, 0);
     }
     rows.putSync(put.key, put.value);
+    this.putIndexEntries(put);
+  }
+
+  /** Records and indexes a new row already written (endpoints with a primary key). */
+  private addedRow(put: PreparedRow, effects: Effect[]): void {
+    effects.push({ op: { kind: 'insert', new: put.row }, oldBytes: undefined, newBytes: put.value });
+    this.putIndexEntries(put);
+  }
+
+  private putIndexEntries(put: PreparedRow): void {
+    const index = this.dbs.index;
     const { arena, to } = put;
     for (let i = put.from; i < to; i++) index.putSync(arena.key(i), indexValue(arena.indexed[i]!));
   }
