@@ -25,7 +25,6 @@ import {
 } from '@dozer/store';
 import { resolveAuthConfig } from './auth.js';
 import type { DozerConfig, EndpointConfig, SourceConfig } from './config/index.js';
-import { GroupWriter } from './group-writer.js';
 import type { Logger } from './logger.js';
 import type { SourceStats } from './progress.js';
 import { protoDirOf, writeProtos } from './protos.js';
@@ -111,9 +110,6 @@ export async function planPipeline(
     throw e;
   }
 }
-
-/** Store writes waiting for a commit before connectors are made to wait. */
-const MAX_PENDING_OPS = 20_000;
 
 /** A running pipeline: connectors feeding SQL feeding the store, served over REST. */
 export interface RunningPipeline {
@@ -210,33 +206,12 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
       onInternalError: (e, call) => log.error(`gRPC ${call.method} failed: ${e.stack ?? e.message}`),
     });
 
-    // Each batch goes through SQL at once, in arrival order (the SQL executor is
-    // single-threaded state); its store writes are group-committed by the writer.
-    // A connector's write resolves once the writer has room (the backpressure it
-    // feels); its position is acknowledged only after the commit that holds it.
-    const writer = new GroupWriter<{ source: SourceConfig; batch: OpBatch }>(MAX_PENDING_OPS, (committed) => {
-      // The store holds these batches durably now (LMDB committed them): let each
-      // source drop what comes before (a Postgres slot's confirmed LSN). Until
-      // checkpoints exist this is the durability point; a failed acknowledgement
-      // only delays the source's cleanup.
-      const latest = new Map<string, { source: SourceConfig; batch: OpBatch }>();
-      for (const c of committed)
-        if (c.batch.position !== null) latest.set(`${c.source.connection}\0${c.batch.table}`, c);
-      for (const { source, batch } of latest.values()) {
-        const connector = plan.connectors.get(source.connection);
-        if (!connector?.acknowledge) continue;
-        connector.acknowledge(batch.table, batch.position!).catch((e: unknown) => {
-          if (!abort.signal.aborted) {
-            log.warn(
-              `source ${source.name}: acknowledging position ${batch.position} failed: ${e instanceof Error ? e.message : String(e)}`,
-            );
-          }
-        });
-      }
-    });
+    // One batch at a time through SQL and into the store, in arrival order:
+    // the SQL executor is single-threaded state, and awaiting the chain is
+    // the backpressure each connector sees.
+    let chain: Promise<void> = Promise.resolve();
     let failure: unknown;
-    const enqueue = async (source: SourceConfig, batch: OpBatch): Promise<void> => {
-      if (failure) throw failure;
+    const process = async (source: SourceConfig, batch: OpBatch): Promise<void> => {
       const stats = statsByName.get(source.name)!;
       stats.ops += batch.ops.length;
       stats.batches += 1;
@@ -248,20 +223,34 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
           else writes.set(es, [...ops]);
         }
       };
-      try {
-        add(source.name, batch.ops);
-        if (executor && plan.sql?.inputs.includes(source.name)) {
-          for (const [table, ops] of executor.push(source.name, batch.ops)) add(table, ops);
-        }
-      } catch (e) {
-        failure ??= e;
-        throw e;
+      add(source.name, batch.ops);
+      if (executor && plan.sql?.inputs.includes(source.name)) {
+        for (const [table, ops] of executor.push(source.name, batch.ops)) add(table, ops);
       }
-      await writer.add(writes, { source, batch });
+      await Promise.all([...writes].map(([es, ops]) => es.apply(ops)));
+      // The store holds this batch durably now (LMDB committed it): let the source drop what
+      // comes before (a Postgres slot's confirmed LSN). Until checkpoints exist this is the
+      // durability point; a failed acknowledgement only delays the source's cleanup.
+      const connector = plan.connectors.get(source.connection);
+      if (batch.position !== null && connector?.acknowledge) {
+        connector.acknowledge(batch.table, batch.position).catch((e: unknown) => {
+          if (!abort.signal.aborted) {
+            log.warn(
+              `source ${source.name}: acknowledging position ${batch.position} failed: ${e instanceof Error ? e.message : String(e)}`,
+            );
+          }
+        });
+      }
     };
-    const drain = async () => {
-      await writer.flush();
-      if (failure) throw failure;
+    const enqueue = (source: SourceConfig, batch: OpBatch): Promise<void> => {
+      const next = chain.then(() => {
+        if (failure) throw failure;
+        return process(source, batch);
+      });
+      chain = next.catch((e) => {
+        failure ??= e;
+      });
+      return next;
     };
 
     const runs: Promise<void>[] = [];
@@ -295,9 +284,10 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
           }),
       );
     }
-    // A failed commit ends the run even while every connector waits for changes.
-    const ingestion = Promise.race([Promise.all(runs).then(drain), writer.failed]);
-    ingestion.catch(() => abort.abort());
+    const ingestion = Promise.all(runs).then(async () => {
+      await chain;
+      if (failure) throw failure;
+    });
 
     let stopped = false;
     return {
@@ -312,7 +302,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         stopped = true;
         abort.abort();
         await Promise.allSettled(runs);
-        await writer.flush().catch(() => {});
+        await chain;
         await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
         await grpc?.close();
         await server?.close();
