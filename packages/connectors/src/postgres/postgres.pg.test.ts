@@ -523,6 +523,55 @@ await describeWithService('PostgreSQL', PG, 'postgres connector', () => {
     }
   });
 
+  it('keeps every value intact while a slow sink lets the stream queue up behind it', async () => {
+    // pg hands out replication messages as views into a buffer it reuses; queued messages
+    // must own their bytes, or values read later come out of newer socket data.
+    const name = 'queued';
+    const table = `${PREFIX}_queued`;
+    await dropReplicationObjects(name);
+    await sql(
+      PG,
+      `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int PRIMARY KEY, label text NOT NULL, at timestamptz NOT NULL)`,
+    );
+    const out = collector();
+    const slow: Collector = {
+      ...out,
+      sink: {
+        async write(b) {
+          await new Promise((r) => setTimeout(r, 5));
+          await out.sink.write(b);
+        },
+        snapshotDone: (t, p) => out.sink.snapshotDone(t, p),
+      },
+    };
+    const r = run(
+      configFor(name, { batch_size: 500, tables: [table] }),
+      [{ name: table, resumeFrom: null }],
+      silentLogger,
+      slow,
+    );
+    try {
+      await out.until(() => out.snapshotDone.has(table));
+      const n = 20_000;
+      await sql(
+        PG,
+        `INSERT INTO ${table} SELECT g, 'label-' || g, '2024-01-01'::timestamptz + g * interval '1 second' FROM generate_series(1, ${n}) g`,
+      );
+      await sql(PG, `UPDATE ${table} SET label = label || '!' WHERE id % 2 = 0`);
+      await out.until(() => out.ops(table).length === n + n / 2);
+      const rows = materialize(out.ops(table));
+      expect(rows.size).toBe(n);
+      for (let id = 1; id <= n; id++) {
+        const row = rows.get(String(id))!;
+        expect(row[1]).toBe(`label-${id}${id % 2 === 0 ? '!' : ''}`);
+        expect(row[2]).toEqual(new Timestamp(BigInt(Date.UTC(2024, 0, 1) + id * 1000) * 1000n));
+      }
+    } finally {
+      await r.stop();
+      await dropReplicationObjects(name);
+    }
+  }, 120_000);
+
   it('reconnects and resumes after the walsender is terminated, losing and repeating nothing', async () => {
     const name = 'reconnect';
     const table = `${PREFIX}_reconnect`;

@@ -78,7 +78,9 @@ export class ReplicationStream {
       const walEnd = chunk.readBigUInt64BE(9);
       if (walEnd > this.serverLsn) this.serverLsn = walEnd;
     }
-    this.chunks.push(chunk);
+    // pg hands out each CopyData as a view into its read buffer, which it later reuses for
+    // new socket data; a chunk queued here outlives that, so it must own its bytes.
+    this.chunks.push(Buffer.from(chunk));
     if (!this.paused && this.chunks.length - this.head > HIGH_WATER) {
       this.paused = true;
       this.connection.stream.pause();
