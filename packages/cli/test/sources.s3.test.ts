@@ -1,10 +1,8 @@
 import fs from 'node:fs';
-import Module, { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type * as S3 from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type S3TestServer, startS3Server } from '../../../test/support/s3.js';
 import { type DozerProcess, freePort, postJson, runDozer, spawnDozer, until } from './helpers.js';
 
 // CSV and JSON lines objects in a bucket of a real S3 wire-protocol server
@@ -12,42 +10,15 @@ import { type DozerProcess, freePort, postJson, runDozer, spawnDozer, until } fr
 // object uploaded while running, a malformed row in the dead-letter file, a
 // restart, and a missing bucket reported with its fix.
 
-/*
- * vitest hands Node the `module` condition, which sends require() of the AWS
- * SDK to its `dist-es` builds that Node cannot load; use the `dist-cjs` twin
- * every @aws-sdk and @smithy package ships (this test process only; `dozer
- * run` itself runs without that condition).
- */
-const M = Module as unknown as {
-  _resolveFilename(request: string, parent: unknown, isMain: boolean, options?: unknown): string;
-};
-const originalResolve = M._resolveFilename;
-M._resolveFilename = function resolveCjsTwin(request, parent, isMain, options) {
-  const resolved = originalResolve.call(this, request, parent, isMain, options);
-  if (resolved.includes('/dist-es/') && /[\\/]node_modules[\\/]/.test(resolved)) {
-    const cjs = resolved.replace('/dist-es/', '/dist-cjs/');
-    if (fs.existsSync(cjs)) return cjs;
-  }
-  return resolved;
-};
-const require = createRequire(import.meta.url);
-const sdk = require('@aws-sdk/client-s3') as typeof S3;
-const S3rver = require('s3rver') as new (
-  options: Record<string, unknown>,
-) => { run(): Promise<AddressInfo>; close(): Promise<void> };
-
 const BUCKET = 'dozer-cli-e2e';
-let s3dir: string;
-let server: { close(): Promise<void> };
-let client: S3.S3Client;
+let s3: S3TestServer | undefined;
 let endpoint: string;
 let dir: string;
 let deadLetter: string;
 let base: string;
 let dozer: DozerProcess | undefined;
 
-const put = (key: string, body: string) =>
-  client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+const put = (key: string, body: string) => s3!.put(BUCKET, key, body);
 const query = async (p: string, orderBy: string) =>
   (await postJson(`${base}${p}/query`, { $order_by: { [orderBy]: 'asc' }, $limit: 1000 })).body as Array<
     Record<string, unknown>
@@ -133,18 +104,9 @@ api:
 const env = { S3_KEY: 'S3RVER', S3_SECRET: 'S3RVER' };
 
 beforeAll(async () => {
-  s3dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-cli-s3rver-'));
-  const s = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3dir });
-  const { port } = await s.run();
-  server = s;
-  endpoint = `http://127.0.0.1:${port}`;
-  client = new sdk.S3Client({
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
-  await client.send(new sdk.CreateBucketCommand({ Bucket: BUCKET }));
+  s3 = await startS3Server();
+  endpoint = s3.endpoint;
+  await s3.createBucket(BUCKET);
   await put(
     'trips/2024/01/part-0001.csv',
     'id;city;fare;started_at\n1;Berlin;12.50;2024-01-01T08:00:00Z\n2;"Paris; Rive Gauche";7.25;2024-01-01T09:30:00.25Z\n',
@@ -161,9 +123,7 @@ beforeAll(async () => {
 afterAll(async () => {
   dozer?.child.kill('SIGKILL');
   await dozer?.exited;
-  client?.destroy();
-  await server?.close();
-  if (s3dir) fs.rmSync(s3dir, { recursive: true, force: true });
+  await s3?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

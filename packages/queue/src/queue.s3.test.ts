@@ -1,7 +1,7 @@
 import { encodeBatch, isObjectNotFound } from '@dozer/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3RVER_CREDENTIALS, type S3TestServer, startS3Server } from '../../../test/support/s3.js';
 import { batch, batchNo, orders, take } from '../test/support/fixtures.js';
-import { S3RVER_CREDENTIALS, type S3TestServer, startS3Server } from '../test/support/s3.js';
 import { connectLogClient, openLogQueue, S3ObjectStore, SegmentCorruptError, serveLogs } from './index.js';
 
 const BUCKET = 'dozer-queue-test';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3RVER_CREDENTIALS, type S3TestServer, startS3Server } from '../../test/support/s3.js';
+import { S3RVER_CREDENTIALS, type S3TestServer, startS3Server } from '../../../../test/support/s3.js';
 import { type ConnectorLogger, silentLogger } from '../connector.js';
 import { ConnectorError } from '../errors.js';
 import type { ObjectStoreConfig, ObjectStoreTableConfig, S3StorageConfig } from './config.js';
@@ -29,7 +29,8 @@ function storage(overrides: Partial<S3StorageConfig> = {}): S3StorageConfig {
     region: 'us-east-1',
     endpoint: s3.endpoint,
     force_path_style: true,
-    ...S3RVER_CREDENTIALS,
+    access_key_id: S3RVER_CREDENTIALS.accessKeyId,
+    secret_access_key: S3RVER_CREDENTIALS.secretAccessKey,
     ...overrides,
   };
 }

@@ -9,26 +9,36 @@ import type * as S3 from '@aws-sdk/client-s3';
  * vitest passes its `ssr.resolve.conditions` (which include `module` and
  * `import`) to Node as --conditions, so even require() of the AWS SDK
  * resolves its packages' `exports` to their `dist-es` builds, whose
- * extensionless imports Node cannot load. Until the root vitest config
- * drops `module` from the conditions it hands to Node, CommonJS requests
- * that land in a `dist-es` folder are sent to the `dist-cjs` twin that
- * every @aws-sdk and @smithy package ships. Test processes only.
+ * extensionless imports Node cannot load. CommonJS requests that land in a
+ * `dist-es` folder are sent to the `dist-cjs` twin that every @aws-sdk and
+ * @smithy package ships. Test processes only; installed once per process.
  */
 const M = Module as unknown as {
   _resolveFilename(request: string, parent: unknown, isMain: boolean, options?: unknown): string;
 };
-const originalResolve = M._resolveFilename;
-M._resolveFilename = function resolveCjsTwin(request, parent, isMain, options) {
-  const resolved = originalResolve.call(this, request, parent, isMain, options);
-  if (resolved.includes('/dist-es/') && /[\\/]node_modules[\\/]/.test(resolved)) {
-    const cjs = resolved.replace('/dist-es/', '/dist-cjs/');
-    if (existsSync(cjs)) return cjs;
-  }
-  return resolved;
-};
+const original = M._resolveFilename;
+if (!(original as { dozerCjsTwin?: boolean }).dozerCjsTwin) {
+  const patched = function resolveCjsTwin(
+    this: unknown,
+    request: string,
+    parent: unknown,
+    isMain: boolean,
+    options?: unknown,
+  ) {
+    const resolved = original.call(this, request, parent, isMain, options);
+    if (resolved.includes('/dist-es/') && /[\\/]node_modules[\\/]/.test(resolved)) {
+      const cjs = resolved.replace('/dist-es/', '/dist-cjs/');
+      if (existsSync(cjs)) return cjs;
+    }
+    return resolved;
+  };
+  (patched as { dozerCjsTwin?: boolean }).dozerCjsTwin = true;
+  M._resolveFilename = patched;
+}
 
 const require = createRequire(import.meta.url);
-const sdk = require('@aws-sdk/client-s3') as typeof S3;
+/** The AWS SDK, loaded through the resolver fix above (use it rather than importing the SDK in a test). */
+export const sdk = require('@aws-sdk/client-s3') as typeof S3;
 
 interface S3rverInstance {
   run(): Promise<AddressInfo>;
@@ -36,8 +46,8 @@ interface S3rverInstance {
 }
 const S3rver = require('s3rver') as new (options: Record<string, unknown>) => S3rverInstance;
 
-/** The credentials s3rver accepts. */
-export const S3RVER_CREDENTIALS = { access_key_id: 'S3RVER', secret_access_key: 'S3RVER' } as const;
+/** The credentials s3rver accepts, in the SDK's shape. */
+export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
 /** A real S3 wire-protocol server (s3rver) on 127.0.0.1, with its data in a temporary directory. */
 export interface S3TestServer {
@@ -65,10 +75,7 @@ export async function startS3Server(): Promise<S3TestServer> {
     region: 'us-east-1',
     endpoint,
     forcePathStyle: true,
-    credentials: {
-      accessKeyId: S3RVER_CREDENTIALS.access_key_id,
-      secretAccessKey: S3RVER_CREDENTIALS.secret_access_key,
-    },
+    credentials: S3RVER_CREDENTIALS,
   });
   return {
     endpoint,
