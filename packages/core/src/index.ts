@@ -62,6 +62,19 @@ export {
   type StreamMessage,
   updateOp,
 } from './operation.js';
+/** The micro-node runtime: nodes created in worker threads from a module + args, batches between threads in frames of codec messages. */
+export { FRAME_FORMAT_VERSION } from './runtime/frame.js';
+export {
+  type EdgeSource,
+  type EdgeTarget,
+  type MicroNode,
+  type MicroNodeContext,
+  MicroNodeError,
+  type MicroNodeFactory,
+  type MicroNodeSpec,
+  type MicroRuntimeSpec,
+} from './runtime/micro-node.js';
+export { type MicroRuntime, type MicroRuntimeOptions, startMicroRuntime } from './runtime/runtime.js';
 export { type FieldDefinition, fieldIndex, makeSchema, primaryKeyNames, type Schema } from './schema.js';
 export {
   canonicalJson,

@@ -1,0 +1,42 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { SerializedError } from './micro-node.js';
+import type { RuntimePlan } from './plan.js';
+
+/** What a worker thread starts with. */
+export interface WorkerInit {
+  readonly thread: number;
+  readonly plan: RuntimePlan;
+  /** Frames in flight per channel. */
+  readonly capacity: number;
+  /** A frame is cut once it holds this many bytes. */
+  readonly frameBytes: number;
+  /** One port per thread this one exchanges data with. */
+  readonly peers: readonly { readonly thread: number; readonly port: MessagePort }[];
+}
+
+/**
+ * Host → worker, besides frames (ArrayBuffer) and acknowledgements of the
+ * worker's frames (a number: how many).
+ */
+export type HostMessage =
+  | { readonly t: 'snapshot'; readonly id: number }
+  | { readonly t: 'restore'; readonly id: number; readonly states: Map<string, Uint8Array> }
+  | { readonly t: 'close' };
+
+/** Worker → host, besides frames and acknowledgements. */
+export type WorkerMessage =
+  | { readonly t: 'ready'; readonly thread: number }
+  | { readonly t: 'passed'; readonly thread: number; readonly epoch: bigint }
+  | {
+      readonly t: 'states';
+      readonly thread: number;
+      readonly id: number;
+      readonly states: Map<string, Uint8Array>;
+    }
+  | { readonly t: 'restored'; readonly thread: number; readonly id: number }
+  | {
+      readonly t: 'error';
+      readonly thread: number;
+      readonly node: string | null;
+      readonly error: SerializedError;
+    };

@@ -1,0 +1,146 @@
+// Worker thread entry of the micro-node runtime: hosts the nodes assigned to this thread.
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import { decodeStreamMessage, encodeStreamMessage } from '../codec.js';
+import type { StreamMessage } from '../operation.js';
+import { OutChannel } from './channel.js';
+import { FrameWriter, readFrame } from './frame.js';
+import { serializeError } from './micro-node.js';
+import { NodeFailure, NodeHost } from './node-host.js';
+import { HOST, type PlannedEdge, type RuntimePlan } from './plan.js';
+import type { HostMessage, WorkerInit, WorkerMessage } from './protocol.js';
+
+const init = workerData as WorkerInit;
+const plan: RuntimePlan = init.plan;
+const me = init.thread;
+const port = parentPort!;
+
+type Item =
+  | { readonly kind: 'frame'; readonly from: number; readonly frame: ArrayBuffer }
+  | { readonly kind: 'snapshot'; readonly id: number }
+  | { readonly kind: 'restore'; readonly id: number; readonly states: Map<string, Uint8Array> };
+
+const inbox: Item[] = [];
+const toHost = new OutChannel((m, t) => port.postMessage(m, t ?? []), init.capacity);
+const peers = new Map<number, MessagePort>();
+const out = new Map<number, OutChannel>([[HOST, toHost]]);
+const writers = new Map<number, FrameWriter>();
+let passed: bigint[] = [];
+let failed = false;
+let pumping = false;
+
+const send = (msg: WorkerMessage) => toHost.sendControl(msg);
+
+for (const { thread, port: p } of init.peers) {
+  peers.set(thread, p);
+  out.set(thread, new OutChannel((m, t) => p.postMessage(m, t ?? []), init.capacity));
+  p.on('message', (m: ArrayBuffer | number) => {
+    if (typeof m === 'number') out.get(thread)!.ack(m);
+    else inbox.push({ kind: 'frame', from: thread, frame: m });
+    pump();
+  });
+}
+
+// The last message encoded, so that an emit fanning out to several edges of one thread is encoded once.
+let lastMessage: StreamMessage | null = null;
+let lastSchema: unknown = null;
+let lastBytes: Uint8Array | null = null;
+
+const host = new NodeHost(plan, me, {
+  remote(edge: PlannedEdge, message: StreamMessage) {
+    if (message !== lastMessage || edge.schema !== lastSchema) {
+      lastBytes = encodeStreamMessage(edge.schema, message);
+      lastMessage = message;
+      lastSchema = edge.schema;
+    }
+    let w = writers.get(edge.toThread);
+    if (w === undefined) {
+      w = new FrameWriter();
+      writers.set(edge.toThread, w);
+    }
+    w.add(edge.id, lastBytes!);
+    if (w.size >= init.frameBytes) out.get(edge.toThread)!.sendFrame(w.finish());
+  },
+  passed(epoch: bigint) {
+    passed.push(epoch);
+  },
+});
+
+function flush(): void {
+  for (const [t, w] of writers) if (!w.empty) out.get(t)!.sendFrame(w.finish());
+  lastMessage = null;
+  lastBytes = null;
+  for (const epoch of passed) send({ t: 'passed', thread: me, epoch });
+  passed = [];
+}
+
+function blocked(): boolean {
+  for (const c of out.values()) if (c.blocked) return true;
+  return false;
+}
+
+function fail(e: unknown): void {
+  failed = true;
+  inbox.length = 0;
+  const node = e instanceof NodeFailure ? e.node : null;
+  const error = serializeError(e instanceof NodeFailure ? e.error : e);
+  port.postMessage({ t: 'error', thread: me, node, error } satisfies WorkerMessage);
+}
+
+function handle(item: Item): void {
+  if (item.kind === 'frame') {
+    readFrame(item.frame, (id, bytes) => {
+      const edge = plan.edges[id]!;
+      host.deliver(edge, decodeStreamMessage(edge.schema, bytes));
+    });
+    if (item.from === HOST) port.postMessage(1);
+    else peers.get(item.from)!.postMessage(1);
+    flush();
+  } else if (item.kind === 'snapshot') {
+    const states = host.snapshot();
+    send({ t: 'states', thread: me, id: item.id, states });
+  } else {
+    host.restore(item.states);
+    send({ t: 'restored', thread: me, id: item.id });
+  }
+}
+
+function pump(): void {
+  if (pumping || failed) return;
+  pumping = true;
+  try {
+    while (inbox.length > 0 && !blocked()) handle(inbox.shift()!);
+  } catch (e) {
+    fail(e);
+  } finally {
+    pumping = false;
+  }
+}
+
+port.on('message', (m: ArrayBuffer | number | HostMessage) => {
+  if (typeof m === 'number') {
+    toHost.ack(m);
+    pump();
+  } else if (m instanceof ArrayBuffer) {
+    inbox.push({ kind: 'frame', from: HOST, frame: m });
+    pump();
+  } else if (m.t === 'snapshot') {
+    inbox.push({ kind: 'snapshot', id: m.id });
+    pump();
+  } else if (m.t === 'restore') {
+    inbox.push({ kind: 'restore', id: m.id, states: m.states });
+    pump();
+  } else if (m.t === 'close') {
+    try {
+      host.close();
+    } finally {
+      process.exit(0);
+    }
+  }
+});
+
+try {
+  await host.create();
+  send({ t: 'ready', thread: me });
+} catch (e) {
+  fail(e);
+}
