@@ -1,0 +1,288 @@
+import type { CheckpointStore, RestoredState } from './checkpoint-store.js';
+import { SnapshotError } from './errors.js';
+import type { ByteWriter } from './internal/bytes.js';
+import { checkEpoch } from './internal/bytes.js';
+import {
+  checkChain,
+  deleteRecord,
+  type EncodedStateObject,
+  finishStateObject,
+  forEachRecord,
+  putRecord,
+  type StateObjectRef,
+  startStateObject,
+} from './state-object.js';
+
+/** How a {@link KeyedState} turns its values into bytes and back. */
+export interface StateCodec<V> {
+  encode(value: V): Uint8Array;
+  /** `bytes` is a view into a larger buffer; copy what must outlive the call. */
+  decode(bytes: Uint8Array): V;
+}
+
+/** Values that are bytes already (copied on decode, so they do not pin the object they came from). */
+export const bytesCodec: StateCodec<Uint8Array> = {
+  encode: (v) => v,
+  decode: (b) => new Uint8Array(b),
+};
+
+/** Values that are strings, as UTF-8. */
+export const stringCodec: StateCodec<string> = {
+  encode: (v) => Buffer.from(v, 'utf8'),
+  decode: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'),
+};
+
+export interface KeyedStateOptions<V> {
+  readonly codec: StateCodec<V>;
+  /** Write a new base instead of a delta once the chain holds this many deltas; default 32. */
+  readonly maxDeltas?: number;
+  /**
+   * Write a new base instead of a delta once the chain's deltas (the new one
+   * included) would exceed this fraction of the base's bytes; default 0.5.
+   * Restore reads at most base × (1 + fraction) bytes.
+   */
+  readonly maxDeltaRatio?: number;
+}
+
+/**
+ * A snapshot taken at a barrier (its bytes are encoded already, so the
+ * state may change right away) that still has to be written.
+ */
+export interface PendingStateSnapshot {
+  readonly epoch: bigint;
+  /**
+   * `base` when the whole state is shipped (first snapshot, after `clear`,
+   * or compaction), `delta` for the changes only, `none` when nothing
+   * changed: no object is written and the previous chain stands for this
+   * epoch too.
+   */
+  readonly kind: 'base' | 'delta' | 'none';
+  /** Keys written (base) or put and deleted (delta). */
+  readonly records: number;
+  /** Size of the object to write. */
+  readonly bytes: number;
+  /**
+   * Writes the object and returns the operator's chain for the manifest.
+   * If the write fails, the changes it carried are shipped by the next
+   * snapshot instead; the state stays consistent.
+   */
+  write(store: CheckpointStore, operatorId: string): Promise<readonly StateObjectRef[]>;
+}
+
+/**
+ * Keyed operator state (string keys, values of type `V`) in memory, which
+ * tracks the keys put and deleted since the last snapshot so that a
+ * checkpoint ships only a delta on top of the previous one, compacted into
+ * a new base when the chain grows long (see {@link KeyedStateOptions}).
+ *
+ * It has the shape of the SQL operators' `StateStore<string, V>` (get,
+ * put, delete, entries, size, clear). A value changed in place must be
+ * announced with {@link KeyedState.touch} (or put again), or the next delta
+ * misses it.
+ */
+export interface KeyedState<V> {
+  get(key: string): V | undefined;
+  has(key: string): boolean;
+  put(key: string, value: V): void;
+  delete(key: string): void;
+  /** Marks a key whose value was changed in place as changed. A key with no value is shipped as deleted. */
+  touch(key: string): void;
+  entries(): IterableIterator<[string, V]>;
+  readonly size: number;
+  /** Removes every key; the next snapshot is a base. */
+  clear(): void;
+  /** Keys changed since the last snapshot (what the next delta would hold, at least). */
+  readonly changedKeys: number;
+  /** The chain of the last snapshot whose write completed (or of the restored checkpoint). */
+  readonly chain: readonly StateObjectRef[];
+  /**
+   * Encodes the changes since the last completed snapshot (or everything,
+   * as a base), for the checkpoint of `epoch`. Call it at the barrier;
+   * write the result with {@link PendingStateSnapshot.write}.
+   * @throws SnapshotError when `epoch` is not above the last snapshot's.
+   */
+  snapshot(epoch: bigint): PendingStateSnapshot;
+  /** Replaces the contents with a verified chain read from a checkpoint; later snapshots continue that chain. */
+  restore(state: RestoredState): void;
+}
+
+interface Pending {
+  readonly epoch: bigint;
+  readonly base: boolean;
+  /** The keys this snapshot took out of the dirty set. */
+  readonly keys: Set<string>;
+}
+
+/** Creates an empty {@link KeyedState}. */
+export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V> {
+  const codec = options.codec;
+  const maxDeltas = options.maxDeltas ?? 32;
+  const maxDeltaRatio = options.maxDeltaRatio ?? 0.5;
+  if (!Number.isSafeInteger(maxDeltas) || maxDeltas < 0) {
+    throw new SnapshotError(`createKeyedState: maxDeltas must be an integer ≥ 0, got ${maxDeltas}`, {
+      code: 'CONFIG',
+    });
+  }
+  if (!(maxDeltaRatio >= 0)) {
+    throw new SnapshotError(`createKeyedState: maxDeltaRatio must be a number ≥ 0, got ${maxDeltaRatio}`, {
+      code: 'CONFIG',
+    });
+  }
+
+  const map = new Map<string, V>();
+  let dirty = new Set<string>();
+  /** Set by `clear` (deleted keys are not tracked one by one) until a base is written. */
+  let needsBase = true;
+  let chain: readonly StateObjectRef[] = [];
+  let chainEpoch: bigint | undefined;
+  let lastSnapshotEpoch: bigint | undefined;
+  let pendings: Pending[] = [];
+
+  function encodeBase(epoch: bigint): EncodedStateObject {
+    const w = startStateObject(map.size * 32);
+    for (const [key, value] of map) putRecord(w, key, codec.encode(value));
+    return finishStateObject(w, 'base', epoch, epoch, map.size);
+  }
+
+  function encodeDelta(
+    epoch: bigint,
+    previous: bigint,
+    keys: Iterable<string>,
+    count: number,
+  ): EncodedStateObject {
+    const w: ByteWriter = startStateObject(count * 32);
+    let n = 0;
+    for (const key of keys) {
+      const value = map.get(key);
+      if (value === undefined && !map.has(key)) deleteRecord(w, key);
+      else putRecord(w, key, codec.encode(value as V));
+      n++;
+    }
+    return finishStateObject(w, 'delta', epoch, previous, n);
+  }
+
+  function complete(
+    p: Pending,
+    ref: StateObjectRef,
+    prefix: readonly StateObjectRef[],
+  ): readonly StateObjectRef[] {
+    const next = p.base ? [ref] : [...prefix, ref];
+    if (chainEpoch === undefined || p.epoch > chainEpoch) {
+      chain = next;
+      chainEpoch = p.epoch;
+      // Older pending snapshots are covered: this one carried their keys too.
+      pendings = pendings.filter((q) => q.epoch > p.epoch);
+    }
+    return next;
+  }
+
+  function fail(p: Pending): void {
+    const i = pendings.indexOf(p);
+    if (i < 0) return; // superseded by a later snapshot that completed
+    pendings.splice(i, 1);
+    for (const k of p.keys) dirty.add(k);
+    if (p.base) needsBase = true;
+  }
+
+  return {
+    get: (key) => map.get(key),
+    has: (key) => map.has(key),
+    put(key, value) {
+      map.set(key, value);
+      dirty.add(key);
+    },
+    delete(key) {
+      if (map.delete(key)) dirty.add(key);
+    },
+    touch(key) {
+      dirty.add(key);
+    },
+    entries: () => map.entries(),
+    get size() {
+      return map.size;
+    },
+    clear() {
+      map.clear();
+      dirty.clear();
+      needsBase = true;
+    },
+    get changedKeys() {
+      return dirty.size;
+    },
+    get chain() {
+      return chain;
+    },
+
+    snapshot(epoch) {
+      checkEpoch(epoch, 'KeyedState.snapshot');
+      if (lastSnapshotEpoch !== undefined && epoch <= lastSnapshotEpoch) {
+        throw new SnapshotError(
+          `KeyedState.snapshot: epoch ${epoch} is not above the previous snapshot's ${lastSnapshotEpoch}; epochs must increase`,
+        );
+      }
+      const prefix = chain;
+      if (dirty.size === 0 && pendings.length === 0 && !needsBase && prefix.length > 0) {
+        lastSnapshotEpoch = epoch;
+        return { epoch, kind: 'none', records: 0, bytes: 0, write: async () => prefix };
+      }
+      // A delta carries what this snapshot and every unresolved one took from the dirty set,
+      // so that it applies on top of the last completed chain whatever happens to them.
+      const pendingBase = pendings.some((p) => p.base);
+      let object: EncodedStateObject | undefined;
+      if (!needsBase && !pendingBase && prefix.length > 0 && prefix.length - 1 < maxDeltas) {
+        const keys = new Set<string>(dirty);
+        for (const p of pendings) for (const k of p.keys) keys.add(k);
+        const delta = encodeDelta(epoch, chainEpoch!, keys, keys.size);
+        let deltaBytes = delta.file.length;
+        for (let i = 1; i < prefix.length; i++) deltaBytes += prefix[i]!.bytes;
+        if (deltaBytes <= maxDeltaRatio * prefix[0]!.bytes) object = delta;
+      }
+      object ??= encodeBase(epoch);
+      const p: Pending = { epoch, base: object.kind === 'base', keys: dirty };
+      dirty = new Set();
+      if (p.base) needsBase = false;
+      pendings.push(p);
+      lastSnapshotEpoch = epoch;
+      const encoded = object;
+      return {
+        epoch,
+        kind: encoded.kind as 'base' | 'delta',
+        records: encoded.count,
+        bytes: encoded.file.length,
+        async write(store, operatorId) {
+          let ref: StateObjectRef;
+          try {
+            ref = await store.writeState(operatorId, encoded);
+          } catch (e) {
+            fail(p);
+            throw e;
+          }
+          return complete(p, ref, prefix);
+        },
+      };
+    },
+
+    restore(state) {
+      const objects = state.objects;
+      checkChain(objects, `restore of operator "${state.operatorId}"`);
+      if (objects[0]!.kind === 'blob') {
+        throw new SnapshotError(
+          `restore of operator "${state.operatorId}": its checkpoint state is a blob, not a keyed state`,
+        );
+      }
+      map.clear();
+      for (const o of objects) {
+        forEachRecord(o, (key, value) => {
+          if (value === null) map.delete(key);
+          else map.set(key, codec.decode(value));
+        });
+      }
+      dirty = new Set();
+      pendings = [];
+      needsBase = false;
+      chain = state.refs;
+      chainEpoch = objects[objects.length - 1]!.epoch;
+      lastSnapshotEpoch = chainEpoch;
+    },
+  };
+}
