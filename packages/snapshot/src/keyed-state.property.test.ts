@@ -31,7 +31,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     weight: 5,
     arbitrary: fc.record({
       t: fc.constant('checkpoint' as const),
-      fail: fc.boolean({ biasFactor: 4 }),
+      fail: fc.boolean(),
       commit: fc.boolean(),
     }),
   },
