@@ -4,3 +4,13 @@ export { SqlError, SqlEvalError, type SqlPosition } from './errors.js';
 export type { SqlDagPayload } from './internal/dag.js';
 /** {@link compileSql} turns SQL into a {@link SqlPipeline}, whose {@link SqlExecutor}s run it incrementally. */
 export { compileSql, type SqlExecutor, type SqlPipeline } from './pipeline.js';
+/**
+ * {@link createThreadedExecutor} runs a pipeline on worker threads (micro-nodes over `@dozer/core`'s runtime),
+ * with the single-thread executor's results and snapshots.
+ */
+export {
+  createThreadedExecutor,
+  type MicroNodeInfo,
+  type ThreadedExecutorOptions,
+  type ThreadedSqlExecutor,
+} from './threaded.js';

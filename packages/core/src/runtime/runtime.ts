@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { decodeStreamMessage, encodeStreamMessage } from '../codec.js';
@@ -515,7 +517,12 @@ function spawnWorker(init: WorkerInit, transferList: import('node:worker_threads
   }
   let api: string;
   try {
-    api = createRequire(here).resolve('tsx/esm/api');
+    // The ESM entry of tsx's API (its CommonJS one cannot register from an eval'd worker).
+    const pkgPath = createRequire(here).resolve('tsx/package.json');
+    const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as {
+      exports: Record<string, { import: { default: string } }>;
+    };
+    api = pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api']!.import.default)).href;
   } catch (e) {
     throw new ConfigError(
       'the micro-node runtime is running from its TypeScript sources, so its worker threads need tsx (install it in the workspace), or build the packages',
@@ -523,7 +530,7 @@ function spawnWorker(init: WorkerInit, transferList: import('node:worker_threads
     );
   }
   const entry = new URL('./worker.ts', here).href;
-  const code = `import(${JSON.stringify(pathToFileURL(api).href)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(entry)}); });`;
+  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(code, {
     eval: true,
     workerData: init,

@@ -109,7 +109,7 @@ function floorDiv(a: bigint, b: bigint): bigint {
  * window. An update becomes updates for the windows both versions share
  * position in, inserts and deletes for the rest.
  */
-function windowStage(
+export function windowStage(
   node: Extract<PlanNode, { kind: 'window' }>,
 ): (ops: readonly Operation[]) => Operation[] {
   const time = compileExpr(node.time);

@@ -1,0 +1,209 @@
+import { MicroNodeError, makeSchema, type Operation, type Row, Timestamp } from '@dozer/core';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { compileSql, createThreadedExecutor, type ThreadedSqlExecutor } from './index.js';
+
+// Worker threads compile the TypeScript sources they load, which takes a while on a busy machine.
+vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
+
+// Joins (inner, outer, self), aggregates (grouped, whole-input, DISTINCT), unions, top-N,
+// ROW_NUMBER, HOP and TUMBLE windows, TTL, subqueries and a statement reading another's output.
+const t = makeSchema(
+  [
+    { name: 'id', type: 'int', nullable: false },
+    { name: 'k', type: 'int', nullable: true },
+    { name: 'v', type: 'int', nullable: true },
+    { name: 's', type: 'string', nullable: true },
+    { name: 'ts', type: 'timestamp', nullable: true },
+  ],
+  ['id'],
+);
+const u = makeSchema(
+  [
+    { name: 'id', type: 'int', nullable: false },
+    { name: 'k', type: 'int', nullable: true },
+    { name: 'w', type: 'int', nullable: true },
+  ],
+  ['id'],
+);
+const SOURCES = new Map([
+  ['t', t],
+  ['u', u],
+]);
+const SQL = `
+  SELECT k, COUNT(*) AS n, COUNT(DISTINCT s) AS ds, MIN(v) AS lo, MAX(v) AS hi, AVG(v) AS av FROM t GROUP BY k INTO agg;
+  SELECT COUNT(*) AS n, MAX(s) AS ms FROM t INTO whole;
+  SELECT 1 AS one INTO constant;
+  SELECT t.id, u.id AS uid, u.w FROM t FULL JOIN u ON t.k = u.k AND u.w > t.v INTO fj;
+  SELECT a.id, b.id AS bid FROM t a LEFT JOIN t b ON a.k = b.v INTO self;
+  SELECT u.k, SUM(t.v) AS total, COUNT(*) AS n FROM t JOIN u ON t.k = u.k GROUP BY u.k INTO joined_agg;
+  SELECT k FROM t UNION SELECT k FROM u INTO un;
+  SELECT k, v AS x FROM t WHERE v > 1 UNION ALL SELECT k, w AS x FROM u WHERE w < 3 INTO un_all;
+  SELECT id, v FROM t WHERE v IS NOT NULL ORDER BY v DESC, id LIMIT 3 INTO top;
+  SELECT id, k, rn FROM (SELECT id, k, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v, id) AS rn FROM t) r WHERE rn <= 2 INTO rn;
+  SELECT window_start, COUNT(*) AS n, MAX(v) AS hi FROM HOP(t, ts, '1 MINUTE', '3 MINUTES') GROUP BY window_start INTO hop;
+  SELECT window_start, k, SUM(v) AS sv FROM TUMBLE(t, ts, '2 MINUTES') GROUP BY window_start, k INTO tumble;
+  SELECT k, COUNT(*) AS n FROM TTL(t, ts, '2 MINUTES') GROUP BY k INTO recent;
+  SELECT id FROM t WHERE k IN (SELECT k FROM u WHERE w > 0) AND v >= (SELECT MIN(w) FROM u) INTO sub;
+  SELECT lo, COUNT(*) AS groups FROM agg GROUP BY lo INTO chained;
+  SELECT j.k, j.total, a.n FROM joined_agg j JOIN agg a ON j.k = a.k INTO chained_join`;
+
+const PIPELINE = compileSql(SQL, SOURCES);
+const FRESH = PIPELINE.createExecutor().snapshot();
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+const BASE = Timestamp.parse('2024-01-01T00:00:00Z').micros;
+const small = (max: number) => fc.option(fc.integer({ min: 0, max }).map(BigInt), { nil: null, freq: 4 });
+const time = fc.option(
+  fc.integer({ min: 0, max: 20 }).map((i) => new Timestamp(BASE + BigInt(i) * 30_000_000n)),
+  { nil: null, freq: 5 },
+);
+const command = fc.oneof(
+  fc.record({
+    table: fc.constant('t' as const),
+    key: fc.integer({ min: 0, max: 5 }),
+    remove: fc.boolean(),
+    values: fc.tuple(small(3), small(4), fc.option(fc.constantFrom('a', 'b', 'c'), { nil: null }), time),
+  }),
+  fc.record({
+    table: fc.constant('u' as const),
+    key: fc.integer({ min: 0, max: 5 }),
+    remove: fc.boolean(),
+    values: fc.tuple(small(3), small(4)),
+  }),
+);
+
+interface Command {
+  readonly table: 't' | 'u';
+  readonly key: number;
+  readonly remove: boolean;
+  readonly values: Row;
+}
+
+/** Valid batches (insert new keys, update or delete existing ones) of up to `size` ops, one table per batch. */
+function toBatches(commands: readonly Command[], size: number): [string, Operation[]][] {
+  const tables = new Map<string, Map<number, Row>>([
+    ['t', new Map()],
+    ['u', new Map()],
+  ]);
+  const batches: [string, Operation[]][] = [];
+  for (const c of commands) {
+    const rows = tables.get(c.table)!;
+    const old = rows.get(c.key);
+    let op: Operation | null = null;
+    if (c.remove) {
+      if (old !== undefined) op = { kind: 'delete', old };
+      rows.delete(c.key);
+    } else {
+      const row: Row = [BigInt(c.key), ...c.values];
+      op = old === undefined ? { kind: 'insert', new: row } : { kind: 'update', old, new: row };
+      rows.set(c.key, row);
+    }
+    if (op === null) continue;
+    const last = batches[batches.length - 1];
+    if (last !== undefined && last[0] === c.table && last[1].length < size) last[1].push(op);
+    else batches.push([c.table, [op]]);
+  }
+  return batches;
+}
+
+/** Same tables, same ops, same order (of tables and of ops). */
+function expectSame(got: Map<string, Operation[]>, expected: Map<string, Operation[]>): void {
+  expect([...got]).toEqual([...expected]);
+}
+
+describe.each([0, 1, 2, 3])('threaded executor, threads: %i', (threads) => {
+  let executor: ThreadedSqlExecutor;
+  beforeAll(async () => {
+    executor = await createThreadedExecutor(SQL, SOURCES, { threads });
+  });
+  afterAll(async () => {
+    await executor?.close();
+    expect(executor.liveThreads).toBe(0);
+  });
+
+  it('uses the threads it was given, each heavy operator in its own micro-node', () => {
+    expect(executor.threads).toBe(threads);
+    expect(new Set(executor.microNodes.map((m) => m.thread)).size).toBe(Math.max(1, threads));
+    const heavy = PIPELINE.dag()
+      .nodes()
+      .filter((n) => ['aggregate', 'hash-join', 'top-n', 'row-number', 'window', 'ttl'].includes(n.kind))
+      .map((n) => n.id);
+    expect(executor.microNodes.map((m) => m.id).filter((id) => heavy.includes(id))).toEqual(
+      expect.arrayContaining(heavy),
+    );
+    for (const m of executor.microNodes) {
+      const inside = m.operators.map((o) => o.split(':')[0] + ':' + o.split(':')[1]);
+      expect(inside.filter((id) => heavy.includes(id)).length).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('gives exactly the single-thread outputs over random streams, and snapshots interchangeably', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(command, { maxLength: 50 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.nat(),
+        async (commands, size, cut) => {
+          const batches = toBatches(commands, size);
+          const at = cut % (batches.length + 1);
+          const single = PIPELINE.createExecutor();
+          await executor.restore(FRESH);
+          // Before the cut: every push issued at once (pipelined across the threads).
+          const first = batches.slice(0, at);
+          const got = await Promise.all(first.map(([table, ops]) => executor.push(table, ops)));
+          for (const [i, [table, ops]] of first.entries()) expectSame(got[i]!, single.push(table, ops));
+          // The threaded snapshot is the single-thread one, byte for byte...
+          const threadedBytes = await executor.snapshot();
+          const singleBytes = single.snapshot();
+          expect(text(threadedBytes)).toBe(text(singleBytes));
+          // ...and each restores into the other kind, which continue identically.
+          const resumed = PIPELINE.createExecutor();
+          resumed.restore(threadedBytes);
+          await executor.restore(singleBytes);
+          expectSame(await executor.start(), resumed.start());
+          for (const [table, ops] of batches.slice(at))
+            expectSame(await executor.push(table, ops), resumed.push(table, ops));
+          expect(text(await executor.snapshot())).toBe(text(resumed.snapshot()));
+        },
+      ),
+      { numRuns: threads === 0 ? 100 : 50 },
+    );
+  });
+});
+
+describe('threaded executor errors', () => {
+  it('rejects a push with the failing operator named, and its threads end', async () => {
+    const sql = `
+      SELECT id, CAST(s AS int) AS n FROM t INTO casted;
+      SELECT c.n, COUNT(*) AS c FROM casted c JOIN u ON c.id = u.id GROUP BY c.n INTO counted`;
+    const executor = await createThreadedExecutor(sql, SOURCES, { threads: 2 });
+    try {
+      expect(executor.liveThreads).toBe(2);
+      const ok = await executor.push('t', [{ kind: 'insert', new: [1n, 1n, 1n, '12', null] }]);
+      expect(ok.get('casted')).toEqual([{ kind: 'insert', new: [1n, 12n] }]);
+      const error = await executor.push('t', [{ kind: 'insert', new: [2n, 1n, 1n, 'abc', null] }]).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(MicroNodeError);
+      expect((error as MicroNodeError).node).toBe('casted/1:filter-project');
+      expect((error as MicroNodeError).code).toBe('EVAL');
+      expect((error as Error).message).toMatch(
+        /^micro-node "casted\/1:filter-project" on worker thread \d failed: invalid input for type int: "abc" in "CAST\(s AS int\)" at line 2, column /,
+      );
+      expect(executor.liveThreads).toBe(0);
+      await expect(executor.push('u', [{ kind: 'insert', new: [1n, 1n, 1n] }])).rejects.toBe(error);
+    } finally {
+      await executor.close();
+    }
+  });
+
+  it('refuses a table that is not an input, as the single-thread executor does', async () => {
+    const executor = await createThreadedExecutor('SELECT id FROM t INTO o', SOURCES, { threads: 0 });
+    await expect(executor.push('nope', [])).rejects.toThrow(
+      'push: "nope" is not an input of this pipeline; its inputs are: t',
+    );
+    await executor.close();
+  });
+});
