@@ -52,7 +52,7 @@ describe('BarrierAligner under random interleavings of its inputs', () => {
         const arrival: Event[] = [];
         const cursors = streams.map(() => 0);
         for (let step = 0; ; step++) {
-          const open = streams.map((s, i) => i).filter((i) => cursors[i]! < streams[i]!.length);
+          const open = streams.map((_s, i) => i).filter((i) => cursors[i]! < streams[i]!.length);
           if (open.length === 0) break;
           const i = open[(schedule[step % schedule.length]! + step) % open.length]!;
           arrival.push(streams[i]![cursors[i]!++]!);
