@@ -5,12 +5,26 @@ import { parseArgs } from 'node:util';
 import { generateToken } from '@dozer/api';
 import { createConnectorRegistry, silentLogger } from '@dozer/connectors';
 import { ConfigError, isDozerError, type JsonValue } from '@dozer/core';
+import { serveLogs } from '@dozer/queue';
 import { resolveAuthConfig } from './auth.js';
 import { type DozerConfig, loadConfig, renderInitTemplate } from './config/index.js';
-import { createLogger } from './logger.js';
-import { planPipeline, startPipeline } from './pipeline.js';
-import { Progress } from './progress.js';
+import { UpstreamLostError } from './errors.js';
+import { createLogger, type Logger } from './logger.js';
+import {
+  endpointSchemasOf,
+  planPipeline,
+  planTransforms,
+  queueErrorReporter,
+  startPipeline,
+} from './pipeline.js';
+import { Progress, type SourceStats } from './progress.js';
 import { protoDirOf, writeProtos } from './protos.js';
+import { AckPolicy, startIngestor } from './roles/ingest.js';
+import { openFreshQueue, openObjectStore, QUEUE_PREFIX } from './roles/object-store.js';
+import { startProcessor } from './roles/process.js';
+import { startServer } from './roles/serve.js';
+import { createSqlTransform } from './roles/transform.js';
+import { connectUpstream, type UpstreamLog } from './roles/upstream.js';
 import { VERSION } from './version.js';
 
 const HELP = `dozer ${VERSION}: real-time SQL over your data, served as REST APIs
@@ -19,7 +33,10 @@ Usage: dozer <command> [options]
 
 Commands:
   init [dir]        write a commented sample dozer.yaml (uses the built-in generator)
-  run               ingest, transform with SQL, store and serve over REST and gRPC
+  run               ingest, transform with SQL, store and serve over REST and gRPC (the three roles below, in one process)
+  ingest            the ingestor role: run the connectors, serve their changes as logs at nodes.ingestor
+  process           the processor role: read the ingestor's logs, run the SQL, serve the outputs at nodes.processor
+  serve             the API role: read the processor's outputs into the store, serve REST and gRPC
   build             check dozer.yaml, the sources and the SQL, write the .proto files; --explain prints the plan
   clean             delete the home_dir (the store and local state)
   connectors ls [connection]
@@ -66,6 +83,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         return init(positionals[1] ?? '.', Boolean(values.force));
       case 'run':
         return await run(configPath);
+      case 'ingest':
+        return await ingest(configPath);
+      case 'process':
+        return await processRole(configPath);
+      case 'serve':
+        return await serve(configPath);
       case 'build':
         return await build(configPath, Boolean(values.explain));
       case 'clean':
@@ -288,55 +311,340 @@ function clean(configPath: string): number {
   return 0;
 }
 
-async function run(configPath: string): Promise<number> {
-  const { config, registry } = await load(configPath);
-  let progress: Progress | undefined;
-  const log = createLogger((line) => (progress ? progress.log(line) : process.stderr.write(`${line}\n`)));
-  log.info(`dozer ${VERSION}: starting "${config.app_name}" (home ${config.home_dir})`);
-  const plan = await planPipeline(config, registry, log);
-  const pipeline = await startPipeline(plan, log);
-  progress = new Progress({ sources: pipeline.sources, endpointRows: () => pipeline.endpointRows() });
-  log.info(`REST API listening on ${pipeline.url}`);
-  log.info(
-    `gRPC API listening on ${pipeline.grpcAddress} (reflection on; .proto files in ${protoDirOf(config.home_dir)})`,
-  );
-  for (const ep of config.endpoints) log.info(`  ${pipeline.url}${ep.path}`);
-  process.stdout.write(
-    `Serving ${config.endpoints.length} endpoint(s) at ${pipeline.url} — try: curl ${pipeline.url}${config.endpoints[0]?.path ?? '/health'}\n`,
-  );
-  progress.start();
+/**
+ * Ctrl-C and SIGTERM for a long-running command: the first aborts `signal`
+ * (the command stops cleanly), a second exits at once.
+ */
+function interrupts(log: Logger): { signal: AbortSignal; stop(why: string): void } {
+  const abort = new AbortController();
+  const stop = (why: string) => {
+    if (abort.signal.aborted) {
+      log.warn('second interrupt: exiting now');
+      process.exit(130);
+    }
+    log.info(`${why}: shutting down (Ctrl-C again to force)`);
+    abort.abort();
+  };
+  process.on('SIGINT', () => stop('interrupted'));
+  process.on('SIGTERM', () => stop('terminated'));
+  return { signal: abort.signal, stop };
+}
 
+/**
+ * Waits until `interrupt` fires or `work` fails (exit code 1, logged as
+ * `<what> failed: …`); `work` resolving is only logged with `whenDone`.
+ */
+async function untilStopped(
+  interrupt: ReturnType<typeof interrupts>,
+  log: Logger,
+  what: string,
+  work: Promise<unknown>,
+  whenDone?: string,
+): Promise<number> {
   let exitCode = 0;
-  let stopping = false;
   await new Promise<void>((resolve) => {
-    const shutdown = (why: string) => {
-      if (stopping) {
-        log.warn('second interrupt: exiting now');
-        process.exit(130);
-      }
-      stopping = true;
-      log.info(`${why}: shutting down (Ctrl-C again to force)`);
-      resolve();
-    };
-    process.once('SIGINT', () => shutdown('interrupted'));
-    process.once('SIGTERM', () => shutdown('terminated'));
-    pipeline.ingestion.then(
+    if (interrupt.signal.aborted) return resolve();
+    interrupt.signal.addEventListener('abort', () => resolve(), { once: true });
+    work.then(
       () => {
-        if (!stopping) log.info('all sources finished; still serving (Ctrl-C to stop)');
+        if (!interrupt.signal.aborted && whenDone) log.info(whenDone);
       },
       (e) => {
+        if (interrupt.signal.aborted) return;
         exitCode = 1;
-        log.error(`ingestion failed: ${e instanceof Error ? e.message : String(e)}`);
-        shutdown('failure');
+        log.error(`${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+        interrupt.stop('failure');
       },
     );
   });
-  process.on('SIGINT', () => process.exit(130));
-  progress.stop();
-  progress = undefined;
+  return exitCode;
+}
+
+/** A logger whose lines go around the progress line once there is one. */
+function progressLogger(): { log: Logger; show(progress: Progress | undefined): void } {
+  let progress: Progress | undefined;
+  const log = createLogger((line) => (progress ? progress.log(line) : process.stderr.write(`${line}\n`)));
+  return {
+    log,
+    show(p) {
+      progress?.stop();
+      progress = p;
+      p?.start();
+    },
+  };
+}
+
+async function run(configPath: string): Promise<number> {
+  const { config, registry } = await load(configPath);
+  const { log, show } = progressLogger();
+  log.info(`dozer ${VERSION}: starting "${config.app_name}" (home ${config.home_dir})`);
+  const plan = await planPipeline(config, registry, log);
+  const pipeline = await startPipeline(plan, log);
+  const interrupt = interrupts(log);
+  announceApi(log, config, pipeline.url, pipeline.grpcAddress);
+  show(new Progress({ sources: pipeline.sources, endpointRows: () => pipeline.endpointRows() }));
+  const exitCode = await untilStopped(
+    interrupt,
+    log,
+    'ingestion',
+    pipeline.ingestion,
+    'all sources finished; still serving (Ctrl-C to stop)',
+  );
+  show(undefined);
   await pipeline.stop();
   log.info('stopped cleanly');
   return exitCode;
+}
+
+function announceApi(log: Logger, config: DozerConfig, url: string, grpcAddress: string): void {
+  log.info(`REST API listening on ${url}`);
+  log.info(
+    `gRPC API listening on ${grpcAddress} (reflection on; .proto files in ${protoDirOf(config.home_dir)})`,
+  );
+  for (const ep of config.endpoints) log.info(`  ${url}${ep.path}`);
+  process.stdout.write(
+    `Serving ${config.endpoints.length} endpoint(s) at ${url} — try: curl ${url}${config.endpoints[0]?.path ?? '/health'}\n`,
+  );
+}
+
+function addressOf(a: { host: string; port: number }): string {
+  return `${a.host}:${a.port}`;
+}
+
+/** `serveLogs` at a `nodes` address, with a message that names the setting when it cannot listen. */
+async function serveRoleLogs(
+  queue: Parameters<typeof serveLogs>[0],
+  at: { host: string; port: number },
+  key: string,
+) {
+  try {
+    return await serveLogs(queue, { host: at.host, port: at.port });
+  } catch (e) {
+    throw new Error(
+      `cannot serve logs on ${addressOf(at)} (${key}): ${e instanceof Error ? e.message : String(e)}; is another dozer running there?`,
+      { cause: e },
+    );
+  }
+}
+
+/** `dozer ingest`: the connectors, one log per source, served at `nodes.ingestor`. */
+async function ingest(configPath: string): Promise<number> {
+  const { config, registry } = await load(configPath);
+  const { log, show } = progressLogger();
+  log.info(`dozer ${VERSION}: starting the ingestor of "${config.app_name}"`);
+  const plan = await planPipeline(config, registry, log);
+  const objects = openObjectStore(config.nodes.object_store);
+  let interrupt: ReturnType<typeof interrupts> | undefined;
+  const cleanup: Array<() => Promise<void> | void> = [
+    () => objects.close(),
+    async () => {
+      await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
+    },
+  ];
+  try {
+    const queue = await openFreshQueue(objects, QUEUE_PREFIX.ingest, config.nodes, queueErrorReporter(log));
+    cleanup.unshift(() => queue.close({ flush: false }));
+    const ingestor = await startIngestor({
+      config,
+      connectors: plan.connectors,
+      sourceSchemas: plan.sourceSchemas,
+      queue,
+      log,
+      ack: AckPolicy.offloaded,
+    });
+    cleanup.unshift(() => ingestor.stop());
+    const server = await serveRoleLogs(queue, config.nodes.ingestor, 'nodes.ingestor');
+    cleanup.unshift(() => server.close());
+    interrupt = interrupts(log);
+    log.info(`segments go to ${objects.label}`);
+    process.stdout.write(
+      `Ingesting ${config.sources.length} source(s); logs served at ${server.address} for "dozer process"\n`,
+    );
+    show(new Progress({ sources: ingestor.sources, endpointRows: () => [] }));
+    const exitCode = await untilStopped(
+      interrupt,
+      log,
+      'ingestion',
+      ingestor.finished,
+      'all sources finished; still serving their logs (Ctrl-C to stop)',
+    );
+    show(undefined);
+    return exitCode;
+  } finally {
+    for (const step of cleanup) await step();
+    if (interrupt?.signal.aborted) log.info('stopped cleanly');
+  }
+}
+
+/** The upstream logs a role needs, with a message naming the config entry that needs a missing one. */
+function requireLogs(
+  logs: ReadonlyMap<string, UpstreamLog>,
+  needed: ReadonlyArray<{ table: string; who: string }>,
+  upstream: string,
+  role: string,
+): Map<string, UpstreamLog> {
+  const found = new Map<string, UpstreamLog>();
+  for (const { table, who } of needed) {
+    const l = logs.get(table);
+    if (!l) {
+      throw new ConfigError(
+        `${who}: ${upstream} has no log "${table}" (its logs: ${[...logs.keys()].join(', ') || 'none'}); ` +
+          `run "dozer ${role}" there with the same dozer.yaml`,
+      );
+    }
+    found.set(table, l);
+  }
+  return found;
+}
+
+type Cleanup = Array<() => Promise<void> | void>;
+
+/**
+ * Runs a role that reads from an upstream role until Ctrl-C. `start`
+ * connects (waiting, with backoff, while the upstream is unreachable),
+ * starts the role and registers how to stop it in `cleanup`; it returns the
+ * role's failure promise (wrapped: an async function would await it), or
+ * `undefined` when interrupted while connecting.
+ * When the upstream goes away mid-stream, the role is stopped and started
+ * again: until checkpoints exist a restarted upstream has reset its logs,
+ * so the role rebuilds from their start. Other failures end the command
+ * (exit 1); errors while starting are thrown.
+ */
+async function superviseRole(
+  log: Logger,
+  interrupt: ReturnType<typeof interrupts>,
+  what: string,
+  start: (cleanup: Cleanup) => Promise<{ failed: Promise<never> } | undefined>,
+): Promise<number> {
+  for (;;) {
+    const cleanup: Cleanup = [];
+    let failure: unknown;
+    try {
+      const started = await start(cleanup);
+      if (started !== undefined) {
+        const { failed } = started;
+        failure = await new Promise<unknown>((resolve) => {
+          if (interrupt.signal.aborted) return resolve(undefined);
+          interrupt.signal.addEventListener('abort', () => resolve(undefined), { once: true });
+          failed.catch((e: unknown) => resolve(e));
+        });
+      }
+    } finally {
+      for (const step of cleanup) await step();
+    }
+    if (failure === undefined || interrupt.signal.aborted) {
+      log.info('stopped cleanly');
+      return 0;
+    }
+    if (failure instanceof UpstreamLostError) {
+      log.warn(`${failure.message}; reconnecting, then rebuilding from the start of its logs`);
+      continue;
+    }
+    log.error(`${what} failed: ${failure instanceof Error ? failure.message : String(failure)}`);
+    return 1;
+  }
+}
+
+/** `dozer process`: the ingestor's logs through the SQL, outputs served at `nodes.processor`. */
+async function processRole(configPath: string): Promise<number> {
+  const { config } = await load(configPath);
+  const { log, show } = progressLogger();
+  log.info(`dozer ${VERSION}: starting the processor of "${config.app_name}"`);
+  const interrupt = interrupts(log);
+  const objects = openObjectStore(config.nodes.object_store);
+  try {
+    return await superviseRole(log, interrupt, 'processing', async (cleanup) => {
+      const connected = await connectUpstream(
+        'ingestor',
+        addressOf(config.nodes.ingestor),
+        objects.store,
+        objects.label,
+        log,
+        interrupt.signal,
+      );
+      if (!connected) return undefined;
+      const { upstream } = connected;
+      cleanup.unshift(() => upstream.close());
+      const inputs = requireLogs(
+        connected.logs,
+        config.sources.map((s, i) => ({ table: s.name, who: `sources[${i}] (${s.name})` })),
+        upstream.label,
+        'ingest',
+      );
+      const sourceSchemas = new Map([...inputs].map(([name, l]) => [name, l.schema]));
+      const { sql } = planTransforms(config, sourceSchemas);
+      const queue = await openFreshQueue(
+        objects,
+        QUEUE_PREFIX.process,
+        config.nodes,
+        queueErrorReporter(log),
+      );
+      cleanup.unshift(() => queue.close({ flush: false }));
+      const processor = await startProcessor({
+        config,
+        sourceSchemas,
+        transform: sql ? createSqlTransform(sql) : undefined,
+        upstream,
+        queue,
+        log,
+      });
+      cleanup.unshift(() => processor.stop());
+      const server = await serveRoleLogs(queue, config.nodes.processor, 'nodes.processor');
+      cleanup.unshift(() => server.close());
+      log.info(`segments go to ${objects.label}`);
+      process.stdout.write(
+        `Processing ${inputs.size} source log(s) from ${upstream.label}; ${processor.outputs.size} output log(s) served at ${server.address} for "dozer serve"\n`,
+      );
+      show(new Progress({ sources: processor.inputs, endpointRows: () => [] }));
+      cleanup.unshift(() => show(undefined));
+      return { failed: processor.failed };
+    });
+  } finally {
+    objects.close();
+  }
+}
+
+/** `dozer serve`: the processor's outputs into the store, served over REST and gRPC. */
+async function serve(configPath: string): Promise<number> {
+  const { config } = await load(configPath);
+  const { log, show } = progressLogger();
+  log.info(`dozer ${VERSION}: starting the API of "${config.app_name}" (home ${config.home_dir})`);
+  const interrupt = interrupts(log);
+  const objects = openObjectStore(config.nodes.object_store);
+  try {
+    return await superviseRole(log, interrupt, 'serving', async (cleanup) => {
+      const connected = await connectUpstream(
+        'processor',
+        addressOf(config.nodes.processor),
+        objects.store,
+        objects.label,
+        log,
+        interrupt.signal,
+      );
+      if (!connected) return undefined;
+      const { upstream } = connected;
+      cleanup.unshift(() => upstream.close());
+      const tables = requireLogs(
+        connected.logs,
+        config.endpoints.map((e, i) => ({ table: e.table_name, who: `endpoints[${i}] (${e.name})` })),
+        upstream.label,
+        'process',
+      );
+      const endpointSchemas = endpointSchemasOf(
+        config,
+        new Map([...tables].map(([name, l]) => [name, l.schema])),
+      );
+      const api = await startServer({ config, endpointSchemas, upstream, log });
+      cleanup.unshift(() => api.stop());
+      announceApi(log, config, api.url, api.grpcAddress);
+      const tableStats: readonly SourceStats[] = api.tables;
+      show(new Progress({ sources: tableStats, endpointRows: () => api.endpointRows() }));
+      cleanup.unshift(() => show(undefined));
+      return { failed: api.failed };
+    });
+  } finally {
+    objects.close();
+  }
 }
 
 const invokedDirectly = process.argv[1] && /main\.(ts|js)$/.test(process.argv[1]);

@@ -1,12 +1,3 @@
-import path from 'node:path';
-import {
-  createAuthenticator,
-  createRestApp,
-  type RunningGrpcServer,
-  type RunningServer,
-  startGrpcServer,
-  startHttpServer,
-} from '@dozer/api';
 import {
   type Connector,
   type ConnectorRegistry,
@@ -14,20 +5,21 @@ import {
   projectTable,
   type TableInfo,
 } from '@dozer/connectors';
-import { ConfigError, makeSchema, type OpBatch, type Operation, type Schema } from '@dozer/core';
-import { compileSql, type SqlExecutor, type SqlPipeline } from '@dozer/sql';
-import {
-  defaultSecondaryIndexes,
-  type EndpointStore,
-  openStore,
-  type SecondaryIndexDefinition,
-  type Store,
-} from '@dozer/store';
-import { resolveAuthConfig } from './auth.js';
-import type { DozerConfig, EndpointConfig, SourceConfig } from './config/index.js';
+import { ConfigError, makeSchema, type Schema, type SourcePosition } from '@dozer/core';
+import type { LogQueue } from '@dozer/queue';
+import { compileSql, type SqlPipeline } from '@dozer/sql';
+import type { Store } from '@dozer/store';
+import type { DozerConfig } from './config/index.js';
 import type { Logger } from './logger.js';
 import type { SourceStats } from './progress.js';
-import { protoDirOf, writeProtos } from './protos.js';
+import { AckPolicy, type RunningIngestor, startIngestor } from './roles/ingest.js';
+import { openFreshQueue, openObjectStore, QUEUE_PREFIX } from './roles/object-store.js';
+import { type RunningProcessor, startProcessor } from './roles/process.js';
+import { type RunningServe, startServer } from './roles/serve.js';
+import { createSqlTransform } from './roles/transform.js';
+import { localUpstream } from './roles/upstream.js';
+
+export { secondaryIndexesOf } from './roles/endpoint-indexes.js';
 
 /** Everything `dozer build` checks, resolved: source schemas, the compiled SQL, endpoint schemas. */
 export interface PipelinePlan {
@@ -82,28 +74,7 @@ export async function planPipeline(
       }
       sourceSchemas.set(source.name, projectTable(table, source.columns).schema);
     }
-    const sql = config.sql?.trim() ? compileSql(config.sql, sourceSchemas) : undefined;
-    const endpointSchemas = new Map<string, Schema>();
-    for (const [i, ep] of config.endpoints.entries()) {
-      const schema = sql?.outputs.get(ep.table_name) ?? sourceSchemas.get(ep.table_name);
-      if (!schema) {
-        const known = [...sourceSchemas.keys(), ...(sql?.outputs.keys() ?? [])];
-        throw new ConfigError(
-          `endpoints[${i}] (${ep.name}): table_name "${ep.table_name}" is neither a source nor a table the SQL writes with INTO (known: ${known.join(', ') || 'none'})`,
-        );
-      }
-      let keyed = schema;
-      if (ep.index.primary_key) {
-        const missing = ep.index.primary_key.filter((k) => !schema.fields.some((f) => f.name === k));
-        if (missing.length > 0) {
-          throw new ConfigError(
-            `endpoints[${i}] (${ep.name}): index.primary_key names ${missing.map((m) => `"${m}"`).join(', ')}, not a field of "${ep.table_name}" (fields: ${schema.fields.map((f) => f.name).join(', ')})`,
-          );
-        }
-        keyed = makeSchema(schema.fields, ep.index.primary_key);
-      }
-      endpointSchemas.set(ep.name, keyed);
-    }
+    const { sql, endpointSchemas } = planTransforms(config, sourceSchemas);
     return { config, connectors, sourceSchemas, sql, endpointSchemas };
   } catch (e) {
     await Promise.allSettled([...connectors.values()].map((c) => c.close()));
@@ -111,7 +82,54 @@ export async function planPipeline(
   }
 }
 
-/** A running pipeline: connectors feeding SQL feeding the store, served over REST. */
+/**
+ * Compiles the SQL against the source schemas and resolves each endpoint's
+ * schema (its table's, keyed by `index.primary_key` when given). Used by
+ * `planPipeline`, and by `dozer process`, which learns the source schemas
+ * from the ingestor instead of the connectors.
+ */
+export function planTransforms(
+  config: DozerConfig,
+  sourceSchemas: ReadonlyMap<string, Schema>,
+): { sql: SqlPipeline | undefined; endpointSchemas: Map<string, Schema> } {
+  const sql = config.sql?.trim() ? compileSql(config.sql, sourceSchemas) : undefined;
+  const endpointSchemas = new Map<string, Schema>();
+  for (const [i, ep] of config.endpoints.entries()) {
+    const schema = sql?.outputs.get(ep.table_name) ?? sourceSchemas.get(ep.table_name);
+    if (!schema) {
+      const known = [...sourceSchemas.keys(), ...(sql?.outputs.keys() ?? [])];
+      throw new ConfigError(
+        `endpoints[${i}] (${ep.name}): table_name "${ep.table_name}" is neither a source nor a table the SQL writes with INTO (known: ${known.join(', ') || 'none'})`,
+      );
+    }
+    let keyed = schema;
+    if (ep.index.primary_key) {
+      const missing = ep.index.primary_key.filter((k) => !schema.fields.some((f) => f.name === k));
+      if (missing.length > 0) {
+        throw new ConfigError(
+          `endpoints[${i}] (${ep.name}): index.primary_key names ${missing.map((m) => `"${m}"`).join(', ')}, not a field of "${ep.table_name}" (fields: ${schema.fields.map((f) => f.name).join(', ')})`,
+        );
+      }
+      keyed = makeSchema(schema.fields, ep.index.primary_key);
+    }
+    endpointSchemas.set(ep.name, keyed);
+  }
+  return { sql, endpointSchemas };
+}
+
+/**
+ * Endpoint schemas from the schemas of their tables (an SQL output or a
+ * source), keyed by `index.primary_key` when given: what `dozer serve`
+ * builds from the processor's logs.
+ */
+export function endpointSchemasOf(
+  config: DozerConfig,
+  tableSchemas: ReadonlyMap<string, Schema>,
+): Map<string, Schema> {
+  return planTransforms({ ...config, sql: '' }, tableSchemas).endpointSchemas;
+}
+
+/** A running pipeline: the three roles in one process, served over REST and gRPC. */
 export interface RunningPipeline {
   readonly url: string;
   /** `host:port` of the gRPC API. */
@@ -119,72 +137,79 @@ export interface RunningPipeline {
   readonly store: Store;
   readonly sources: readonly SourceStats[];
   endpointRows(): Array<[string, number]>;
-  /** Settles when every connector has finished (rejects on the first failure). */
+  /**
+   * Settles when every connector has finished and everything they produced
+   * is in the store; rejects on the first failure of any role.
+   */
   readonly ingestion: Promise<void>;
-  /** Stops ingesting, waits for in-flight writes, closes the server and the store. */
+  /** Stops ingesting, waits for in-flight writes, closes the server, the store and the queues. */
   stop(): Promise<void>;
 }
 
+/** Reader names of the in-process roles on the logs they read (retention waits for them). */
+const RUN_READERS = { processor: 'processor', api: 'api' } as const;
+
+/** How often `dozer run` commits how far its roles read, so retention can drop consumed segments. */
+const RUN_COMMIT_INTERVAL_MS = 1000;
+
 /**
- * Starts a planned pipeline. Until checkpoints exist (a later release), each
- * start rebuilds the store from scratch: endpoints are reset and every source
- * is read again from its beginning, so nothing stale or duplicated is served.
+ * Starts a planned pipeline as `dozer run` does: the ingestor, the processor
+ * and the API in one process, wired through their log queues in memory
+ * (`Log.read`, no network), offloading to `nodes.object_store`.
+ *
+ * Until checkpoints exist (a later release), each start rebuilds
+ * everything: the queues and the store are reset and every source is read
+ * again from its beginning, so nothing stale or duplicated is served. A
+ * source position is acknowledged to its connector once the store has
+ * committed every row derived from it and from what came before.
  */
 export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<RunningPipeline> {
   const { config } = plan;
-  const store = openStore({
-    path: path.join(config.home_dir, 'store'),
-    maxLimit: config.api.max_limit,
-    defaultLimit: config.api.default_limit,
-  });
-  const endpointsByTable = new Map<string, EndpointStore[]>();
-  const endpointStores: Array<[string, EndpointStore]> = [];
-  let server: RunningServer | undefined;
-  let grpc: RunningGrpcServer | undefined;
-  const abort = new AbortController();
+  const objects = openObjectStore(config.nodes.object_store);
+  const onError = queueErrorReporter(log);
+  const queues: LogQueue[] = [];
+  let ingestor: RunningIngestor | undefined;
+  let processor: RunningProcessor | undefined;
+  let serve: RunningServe | undefined;
+  const stopAll = async () => {
+    await ingestor?.stop();
+    await processor?.stop();
+    await serve?.stop();
+    await Promise.allSettled(queues.map((q) => q.close({ flush: false })));
+    objects.close();
+  };
   try {
-    for (const ep of config.endpoints) {
-      const schema = plan.endpointSchemas.get(ep.name)!;
-      const es = store.openEndpoint(
-        {
-          name: ep.name,
-          schema,
-          ...(ep.index.primary_key ? { primaryKey: ep.index.primary_key } : {}),
-          secondaryIndexes: secondaryIndexesOf(ep, schema),
-          conflictResolution: {
-            onInsert: ep.conflict_resolution.on_insert,
-            onUpdate: ep.conflict_resolution.on_update,
-            onDelete: ep.conflict_resolution.on_delete,
-          },
-        },
-        { reset: true },
-      );
-      endpointStores.push([ep.name, es]);
-      const list = endpointsByTable.get(ep.table_name) ?? [];
-      list.push(es);
-      endpointsByTable.set(ep.table_name, list);
-    }
+    const ingestQueue = await openFreshQueue(objects, QUEUE_PREFIX.ingest, config.nodes, onError);
+    queues.push(ingestQueue);
+    const processQueue = await openFreshQueue(objects, QUEUE_PREFIX.process, config.nodes, onError);
+    queues.push(processQueue);
 
-    const sources: SourceStats[] = config.sources.map((s) => ({
-      name: s.name,
-      ops: 0,
-      batches: 0,
-      snapshotDone: false,
-      finished: false,
-    }));
-    const statsByName = new Map(sources.map((s) => [s.name, s]));
-    const executor: SqlExecutor | undefined = plan.sql?.createExecutor();
-
-    const auth = config.api.auth ? createAuthenticator(resolveAuthConfig(config.api.auth)) : undefined;
-    const app = createRestApp({
-      info: { title: config.app_name, version: '1' },
-      ...(auth ? { auth } : {}),
-      endpoints: config.endpoints.map((ep) => ({
-        name: ep.name,
-        path: ep.path,
-        store: endpointStores.find(([n]) => n === ep.name)![1],
-      })),
-      onInternalError: (e, req) => log.error(`${req.method} ${req.path} failed: ${e.stack ?? e.message}`),
+    const acks = new AckTracker((source, position) => ingestor?.acknowledge(source, position));
+    ingestor = await startIngestor({
+      config,
+      connectors: plan.connectors,
+      sourceSchemas: plan.sourceSchemas,
+      queue: ingestQueue,
+      log,
+      ack: AckPolicy.caller,
+      readers: [RUN_READERS.processor],
+    });
+    processor = await startProcessor({
+      config,
+      sourceSchemas: plan.sourceSchemas,
+      transform: plan.sql ? createSqlTransform(plan.sql) : undefined,
+      upstream: localUpstream(ingestQueue, 'the ingestor'),
+      queue: processQueue,
+      log,
+      readers: [RUN_READERS.api],
+      onProcessed: (source, position, outputNext) => acks.processed(source, position, outputNext),
+    });
+    const sources = ingestor.sources;
+    serve = await startServer({
+      config,
+      endpointSchemas: plan.endpointSchemas,
+      upstream: localUpstream(processQueue, 'the processor'),
+      log,
       health: () => ({
         sources: Object.fromEntries(
           sources.map((s) => [
@@ -193,166 +218,134 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
           ]),
         ),
       }),
-    });
-    server = await startHttpServer(app, config.api.rest);
-    const protoDir = protoDirOf(config.home_dir);
-    writeProtos(protoDir, plan.endpointSchemas);
-    grpc = await startGrpcServer({
-      endpoints: endpointStores.map(([name, store]) => ({ name, store })),
-      host: config.api.grpc.host,
-      port: config.api.grpc.port,
-      protoDir,
-      ...(auth ? { auth } : {}),
-      onInternalError: (e, call) => log.error(`gRPC ${call.method} failed: ${e.stack ?? e.message}`),
+      onApplied: (table, next) => acks.applied(table, next),
     });
 
-    // One batch at a time through SQL and into the store, in arrival order:
-    // the SQL executor is single-threaded state, and awaiting the chain is
-    // the backpressure each connector sees.
-    let chain: Promise<void> = Promise.resolve();
-    let failure: unknown;
-    const process = async (source: SourceConfig, batch: OpBatch): Promise<void> => {
-      const stats = statsByName.get(source.name)!;
-      stats.ops += batch.ops.length;
-      stats.batches += 1;
-      const writes = new Map<EndpointStore, Operation[]>();
-      const add = (table: string, ops: readonly Operation[]) => {
-        for (const es of endpointsByTable.get(table) ?? []) {
-          const list = writes.get(es);
-          if (list) list.push(...ops);
-          else writes.set(es, [...ops]);
-        }
-      };
-      add(source.name, batch.ops);
-      if (executor && plan.sql?.inputs.includes(source.name)) {
-        for (const [table, ops] of executor.push(source.name, batch.ops)) add(table, ops);
-      }
-      await Promise.all([...writes].map(([es, ops]) => es.apply(ops)));
-      // The store holds this batch durably now (LMDB committed it): let the source drop what
-      // comes before (a Postgres slot's confirmed LSN). Until checkpoints exist this is the
-      // durability point; a failed acknowledgement only delays the source's cleanup.
-      const connector = plan.connectors.get(source.connection);
-      if (batch.position !== null && connector?.acknowledge) {
-        connector.acknowledge(batch.table, batch.position).catch((e: unknown) => {
-          if (!abort.signal.aborted) {
-            log.warn(
-              `source ${source.name}: acknowledging position ${batch.position} failed: ${e instanceof Error ? e.message : String(e)}`,
-            );
+    // Restarts rebuild everything, so what the roles consumed can go: commit it now and then.
+    const committed = new Map<string, bigint>();
+    let commits: Promise<void> = Promise.resolve();
+    const commitTimer = setInterval(() => {
+      commits = commits.then(async () => {
+        const marks: Array<[LogQueue, string, string, bigint]> = [
+          ...[...ingestor!.logs.keys()].map((name): [LogQueue, string, string, bigint] => [
+            ingestQueue,
+            name,
+            RUN_READERS.processor,
+            processor!.watermarks.get(name),
+          ]),
+          ...[...processor!.outputs.keys()].map((name): [LogQueue, string, string, bigint] => [
+            processQueue,
+            name,
+            RUN_READERS.api,
+            serve!.watermarks.get(name),
+          ]),
+        ];
+        for (const [queue, name, reader, next] of marks) {
+          const key = `${reader}/${name}`;
+          if ((committed.get(key) ?? 0n) >= next) continue;
+          try {
+            await queue.log(name).commit(reader, next);
+            committed.set(key, next);
+          } catch (e) {
+            log.warn(`log "${name}": committing ${reader} at ${next} failed: ${(e as Error).message}`);
           }
-        });
-      }
-    };
-    const enqueue = (source: SourceConfig, batch: OpBatch): Promise<void> => {
-      const next = chain.then(() => {
-        if (failure) throw failure;
-        return process(source, batch);
+        }
       });
-      chain = next.catch((e) => {
-        failure ??= e;
-      });
-      return next;
-    };
+    }, RUN_COMMIT_INTERVAL_MS);
+    commitTimer.unref();
 
-    const runs: Promise<void>[] = [];
-    for (const [connName, connector] of plan.connectors) {
-      const connSources = config.sources.filter((s) => s.connection === connName);
-      const byTable = new Map(connSources.map((s) => [s.table_name, s]));
-      runs.push(
-        connector
-          .start({
-            tables: connSources.map((s) => ({
-              name: s.table_name,
-              ...(s.columns ? { columns: s.columns } : {}),
-              resumeFrom: null,
-            })),
-            signal: abort.signal,
-            sink: {
-              write: (batch) => enqueue(byTable.get(batch.table)!, batch),
-              snapshotDone: async (table) => {
-                const s = byTable.get(table);
-                if (s) {
-                  statsByName.get(s.name)!.snapshotDone = true;
-                  log.info(
-                    `source ${s.name}: snapshot done (${statsByName.get(s.name)!.ops.toLocaleString('en-US')} ops)`,
-                  );
-                }
-              },
-            },
-          })
-          .then(() => {
-            for (const s of connSources) statsByName.get(s.name)!.finished = true;
-          }),
-      );
-    }
-    const ingestion = Promise.all(runs).then(async () => {
-      await chain;
-      if (failure) throw failure;
-    });
+    const failed = Promise.race([processor.failed, serve.failed]);
+    const ingestion = (async () => {
+      const p = processor!;
+      const s = serve!;
+      await Promise.race([ingestor!.finished, failed]);
+      // Every connector finished: wait until what they appended went through the SQL, then into the store.
+      const inputsDone = [...ingestor!.logs].map(([name, l]) => p.watermarks.reach(name, l.next));
+      await Promise.race([Promise.all(inputsDone), failed]);
+      const outputsDone = [...p.outputs].map(([name, l]) => s.watermarks.reach(name, l.next));
+      await Promise.race([Promise.all(outputsDone), failed]);
+    })();
+    ingestion.catch(() => {});
 
     let stopped = false;
     return {
-      url: server.url,
-      grpcAddress: grpc.address,
-      store,
+      url: serve.url,
+      grpcAddress: serve.grpcAddress,
+      store: serve.store,
       sources,
-      endpointRows: () => endpointStores.map(([name, es]) => [name, es.count()]),
+      endpointRows: () => serve!.endpointRows(),
       ingestion,
       stop: async () => {
         if (stopped) return;
         stopped = true;
-        abort.abort();
-        await Promise.allSettled(runs);
-        await chain;
-        await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
-        await grpc?.close();
-        await server?.close();
-        await store.close();
+        clearInterval(commitTimer);
+        await commits;
+        await stopAll();
       },
     };
   } catch (e) {
-    abort.abort();
-    await grpc?.close();
-    await server?.close();
-    await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
-    await store.close();
+    await stopAll();
     throw e;
   }
 }
 
 /**
- * The store indexes of an endpoint from `index.secondary`, as in Dozer: the
- * default one per field minus `skip_default`, plus `create`.
+ * Which source positions `dozer run` may acknowledge: a position is safe
+ * once the store has committed every output entry that existed when the
+ * processor finished the input entry carrying it (so what came of it, and
+ * of everything before it, is stored).
  */
-export function secondaryIndexesOf(ep: EndpointConfig, schema: Schema): SecondaryIndexDefinition[] {
-  const { skip_default, create } = ep.index.secondary;
-  const where = `endpoint "${ep.name}": index.secondary`;
-  const names = schema.fields.map((f) => f.name);
-  const check = (field: string, key: string) => {
-    if (!names.includes(field)) {
-      throw new ConfigError(
-        `${where}.${key} names "${field}", not a field of "${ep.table_name}" (fields: ${names.join(', ')})`,
-      );
+class AckTracker {
+  private readonly pending: Array<{
+    source: string;
+    position: SourcePosition;
+    needs: ReadonlyMap<string, bigint>;
+  }> = [];
+  private readonly appliedNext = new Map<string, bigint>();
+
+  constructor(private readonly acknowledge: (source: string, position: SourcePosition) => void) {}
+
+  processed(source: string, position: SourcePosition, outputNext: ReadonlyMap<string, bigint>): void {
+    this.pending.push({ source, position, needs: outputNext });
+    this.check();
+  }
+
+  applied(table: string, next: bigint): void {
+    this.appliedNext.set(table, next);
+    this.check();
+  }
+
+  private check(): void {
+    // Acknowledgements are cumulative: only the newest safe position of each source is sent.
+    const latest = new Map<string, SourcePosition>();
+    while (this.pending.length > 0) {
+      const head = this.pending[0]!;
+      let safe = true;
+      for (const [table, need] of head.needs) {
+        if ((this.appliedNext.get(table) ?? 0n) < need) {
+          safe = false;
+          break;
+        }
+      }
+      if (!safe) break;
+      this.pending.shift();
+      latest.set(head.source, head.position);
     }
+    for (const [source, position] of latest) this.acknowledge(source, position);
+  }
+}
+
+/** Reports the queues' offload failures (they are retried): once per log and failure streak of 10 s. */
+export function queueErrorReporter(log: Logger): (e: unknown, logName: string) => void {
+  const last = new Map<string, number>();
+  return (e, logName) => {
+    const now = Date.now();
+    if (now - (last.get(logName) ?? 0) < 10_000) return;
+    last.set(logName, now);
+    log.warn(
+      `log "${logName}": ${e instanceof Error ? e.message : String(e)} (retrying; appends wait meanwhile)`,
+    );
   };
-  for (const f of skip_default) check(f, 'skip_default');
-  const defaults = defaultSecondaryIndexes(schema, ep.index.primary_key).filter(
-    (ix) => !skip_default.includes(ix.fields[0]!),
-  );
-  const extra = create.map((c, i): SecondaryIndexDefinition => {
-    if ('sorted_inverted' in c) {
-      for (const f of c.sorted_inverted.fields) check(f, `create[${i}].sorted_inverted.fields`);
-      return { kind: 'sorted', fields: c.sorted_inverted.fields };
-    }
-    check(c.full_text.field, `create[${i}].full_text.field`);
-    const type = schema.fields.find((f) => f.name === c.full_text.field)!.type;
-    if (type !== 'string' && type !== 'text') {
-      throw new ConfigError(
-        `${where}.create[${i}].full_text.field: "${c.full_text.field}" is ${type}; full-text indexes need a string or text field`,
-      );
-    }
-    return { kind: 'full_text', field: c.full_text.field };
-  });
-  return [...defaults, ...extra];
 }
 
 function connectorLogger(log: Logger, name: string) {

@@ -1,5 +1,5 @@
 import { BUILTIN_CONNECTORS } from '@dozer/connectors';
-import { DEFAULT_API } from './defaults.js';
+import { DEFAULT_API, DEFAULT_NODE_ADDRESSES, DEFAULT_QUEUE_MEMORY_LIMIT_BYTES } from './defaults.js';
 import { type ConfigIssue, type ConfigPath, closestMatch, didYouMean, formatPath } from './issues.js';
 import type { ConnectionValidator, DozerConfig } from './types.js';
 import type { YamlLocator } from './yaml-locator.js';
@@ -134,6 +134,7 @@ export function crossCheck(
   });
   issues.push(...tableIssues(tables, sourceNames, sqlOutputs, locator));
   issues.push(...apiIssues(raw, locator));
+  issues.push(...nodesIssues(raw, locator));
   return issues;
 }
 
@@ -299,4 +300,125 @@ function apiIssues(raw: unknown, locator: YamlLocator): ConfigIssue[] {
 /** The endpoint tables of a loaded config, for {@link tableIssues}. */
 export function endpointTables(config: DozerConfig): { index: number; table: string }[] {
   return config.endpoints.map((e, index) => ({ index, table: e.table_name }));
+}
+
+const S3_KEYS = ['bucket', 'prefix', 'region', 'endpoint', 'force_path_style', 'credentials'] as const;
+
+/** `nodes`: the object store's kind against its keys, queue sizes, and listeners that would collide. */
+function nodesIssues(raw: unknown, locator: YamlLocator): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const os = valueAt(raw, ['nodes', 'object_store']);
+  if (isPlainObject(os)) {
+    const at = ['nodes', 'object_store'];
+    if (os.kind === 's3') {
+      if (os.path !== undefined) {
+        issues.push(
+          locator.issueAt(
+            [...at, 'path'],
+            'nodes.object_store.path: path is a setting of the local store; an s3 store takes bucket and prefix',
+          ),
+        );
+      }
+      if (os.bucket === undefined) {
+        issues.push(
+          locator.issueAt(at, 'nodes.object_store: an s3 store needs a bucket, e.g. `bucket: my-dozer-data`'),
+        );
+      } else if (typeof os.bucket === 'string' && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(os.bucket)) {
+        issues.push(
+          locator.issueAt(
+            [...at, 'bucket'],
+            `nodes.object_store.bucket: ${JSON.stringify(os.bucket)} is not an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens`,
+          ),
+        );
+      }
+      if (
+        typeof os.prefix === 'string' &&
+        os.prefix !== '' &&
+        (!os.prefix.endsWith('/') || os.prefix.startsWith('/'))
+      ) {
+        issues.push(
+          locator.issueAt(
+            [...at, 'prefix'],
+            `nodes.object_store.prefix: expected a key prefix ending in "/" and not starting with one, like "dozer/", got ${JSON.stringify(os.prefix)}`,
+          ),
+        );
+      }
+    } else if (os.kind === 'local' || os.kind === undefined) {
+      for (const key of S3_KEYS) {
+        if (os[key] === undefined) continue;
+        issues.push(
+          locator.issueAt(
+            [...at, key],
+            `nodes.object_store.${key}: ${key} is a setting of an s3 store; add \`kind: s3\` (the default kind is local, a directory given by path)`,
+          ),
+        );
+      }
+    }
+  }
+
+  const bytes = (key: string): number | undefined => {
+    const v = valueAt(raw, ['nodes', 'queue', key]);
+    return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : undefined;
+  };
+  const offloadAt = bytes('offload_at_bytes');
+  const memory = bytes('memory_limit_bytes') ?? DEFAULT_QUEUE_MEMORY_LIMIT_BYTES;
+  if (offloadAt !== undefined && offloadAt > memory) {
+    issues.push(
+      locator.issueAt(
+        ['nodes', 'queue', 'offload_at_bytes'],
+        `nodes.queue.offload_at_bytes: ${offloadAt} is more than nodes.queue.memory_limit_bytes (${memory}); ` +
+          'offloading must start before memory is full: lower offload_at_bytes or raise memory_limit_bytes',
+      ),
+    );
+  }
+
+  // Listeners of one machine: a node's host is both where it listens and where the next role connects.
+  const listener = (path: ConfigPath, fallback: { host: string; port: number }) => {
+    const host = valueAt(raw, [...path, 'host']);
+    const port = valueAt(raw, [...path, 'port']);
+    return {
+      path,
+      host: typeof host === 'string' ? host : fallback.host,
+      port: typeof port === 'number' && Number.isInteger(port) ? port : fallback.port,
+      given: port !== undefined,
+    };
+  };
+  const nodes = [
+    listener(['nodes', 'ingestor'], DEFAULT_NODE_ADDRESSES.ingestor),
+    listener(['nodes', 'processor'], DEFAULT_NODE_ADDRESSES.processor),
+  ];
+  for (const n of nodes) {
+    if (n.given && n.port === 0) {
+      issues.push(
+        locator.issueAt(
+          [...n.path, 'port'],
+          `${formatPath([...n.path, 'port'])}: expected a fixed port from 1 to 65535; the next role connects to it, so 0 (any free port) cannot work`,
+        ),
+      );
+    }
+  }
+  const all = [
+    ...nodes,
+    listener(['api', 'rest'], DEFAULT_API.rest),
+    listener(['api', 'grpc'], DEFAULT_API.grpc),
+  ];
+  const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::';
+  // Node pairs first; REST against gRPC is apiIssues' to report.
+  for (let i = 0; i < nodes.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      const a = all[i]!;
+      const b = all[j]!;
+      if (a.port !== b.port || a.port === 0) continue;
+      if (a.host !== b.host && !wildcard(a.host) && !wildcard(b.host)) continue;
+      const [blame, other] = a.given || !b.given ? [a, b] : [b, a];
+      const path = [...blame.path, 'port'];
+      issues.push(
+        locator.issueAt(
+          path,
+          `${formatPath(path)}: ${formatPath(blame.path)} and ${formatPath(other.path)} both listen on ${blame.host === other.host ? blame.host : 'this machine'} port ${a.port}; give each its own port`,
+        ),
+      );
+    }
+  }
+  return issues;
 }

@@ -1,4 +1,4 @@
-import type { ApiConfig } from './types.js';
+import type { ApiConfig, ServerAddress } from './types.js';
 
 /** `home_dir` when the file gives none, relative to the config file's directory. */
 export const DEFAULT_HOME_DIR = './.dozer';
@@ -10,3 +10,19 @@ export const DEFAULT_API: ApiConfig = {
   default_limit: 50,
   max_limit: 5000,
 };
+
+/** Where the ingestor and the processor serve their logs when `nodes` gives no address. */
+export const DEFAULT_NODE_ADDRESSES: { readonly ingestor: ServerAddress; readonly processor: ServerAddress } =
+  {
+    ingestor: { host: '127.0.0.1', port: 50052 },
+    processor: { host: '127.0.0.1', port: 50053 },
+  };
+
+/** The local object store's directory when `nodes.object_store` gives none, relative to `home_dir`. */
+export const DEFAULT_OBJECT_STORE_DIR = 'objects';
+
+/** Per-log memory bound of the queues: 64 MiB, offloading from half of it. */
+export const DEFAULT_QUEUE_MEMORY_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** Largest default segment file. */
+export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;

@@ -7,6 +7,8 @@ export {
   DEFAULT_API,
   /** Default `home_dir`, relative to the config file. */
   DEFAULT_HOME_DIR,
+  /** Default addresses of the ingestor and the processor. */
+  DEFAULT_NODE_ADDRESSES,
 } from './defaults.js';
 export {
   type Env,
@@ -50,7 +52,10 @@ export type {
   DozerConfig,
   EndpointConfig,
   EndpointIndexConfig,
+  NodesConfig,
+  ObjectStoreSettings,
   ParseConfigOptions,
+  QueueSettings,
   SecondaryIndexSpec,
   ServerAddress,
   SourceConfig,

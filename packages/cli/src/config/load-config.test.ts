@@ -95,6 +95,16 @@ describe('parseConfig: a valid file', () => {
         default_limit: 20,
         max_limit: 100,
       },
+      nodes: {
+        ingestor: { host: '127.0.0.1', port: 50052 },
+        processor: { host: '127.0.0.1', port: 50053 },
+        object_store: { kind: 'local', path: '/srv/app/state/objects' },
+        queue: {
+          memory_limit_bytes: 64 * 1024 * 1024,
+          offload_at_bytes: 32 * 1024 * 1024,
+          segment_bytes: 8 * 1024 * 1024,
+        },
+      },
     } satisfies DozerConfig);
   });
 

@@ -3,7 +3,14 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError } from '@dozer/core';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
 import { crossCheck, endpointTables, type IssueSink, tableIssues } from './cross-checks.js';
-import { DEFAULT_API, DEFAULT_HOME_DIR } from './defaults.js';
+import {
+  DEFAULT_API,
+  DEFAULT_HOME_DIR,
+  DEFAULT_NODE_ADDRESSES,
+  DEFAULT_OBJECT_STORE_DIR,
+  DEFAULT_QUEUE_MEMORY_LIMIT_BYTES,
+  DEFAULT_SEGMENT_BYTES,
+} from './defaults.js';
 import { substituteEnv } from './env-substitution.js';
 import {
   type ConfigIssue,
@@ -14,7 +21,14 @@ import {
 } from './issues.js';
 import { NUMERIC_PATHS, type RawConfig, rawConfigSchema } from './schema.js';
 import { scanSqlOutputs } from './sql-outputs.js';
-import type { DozerConfig, EndpointConfig, ParseConfigOptions, SecondaryIndexSpec } from './types.js';
+import type {
+  DozerConfig,
+  EndpointConfig,
+  NodesConfig,
+  ObjectStoreSettings,
+  ParseConfigOptions,
+  SecondaryIndexSpec,
+} from './types.js';
 import { YamlLocator } from './yaml-locator.js';
 import { isPlainObject, valueAt, zodIssuesToConfigIssues } from './zod-issues.js';
 
@@ -141,12 +155,65 @@ function setAt(data: unknown, path: readonly string[], value: unknown): void {
   if (isPlainObject(parent) && key !== undefined) parent[key] = value;
 }
 
+function nodesWithDefaults(raw: RawConfig['nodes'], baseDir: string, homeDir: string): NodesConfig {
+  const nodes = raw ?? {};
+  const os = nodes.object_store ?? {};
+  // cross-checks.ts made sure an s3 store has a bucket and a local one has no s3 keys.
+  const objectStore: ObjectStoreSettings =
+    os.kind === 's3'
+      ? {
+          kind: 's3',
+          bucket: os.bucket!,
+          prefix: os.prefix ?? '',
+          ...(os.region === undefined ? {} : { region: os.region }),
+          ...(os.endpoint === undefined ? {} : { endpoint: os.endpoint }),
+          force_path_style: os.force_path_style ?? false,
+          ...(os.credentials === undefined
+            ? {}
+            : {
+                credentials: {
+                  access_key_id: os.credentials.access_key_id,
+                  secret_access_key: os.credentials.secret_access_key,
+                  ...(os.credentials.session_token === undefined
+                    ? {}
+                    : { session_token: os.credentials.session_token }),
+                },
+              }),
+        }
+      : {
+          kind: 'local',
+          path:
+            os.path === undefined ? resolve(homeDir, DEFAULT_OBJECT_STORE_DIR) : resolve(baseDir, os.path),
+        };
+  const q = nodes.queue ?? {};
+  const memory = q.memory_limit_bytes ?? DEFAULT_QUEUE_MEMORY_LIMIT_BYTES;
+  const offloadAt = q.offload_at_bytes ?? Math.max(1, Math.floor(memory / 2));
+  return {
+    ingestor: {
+      host: nodes.ingestor?.host ?? DEFAULT_NODE_ADDRESSES.ingestor.host,
+      port: nodes.ingestor?.port ?? DEFAULT_NODE_ADDRESSES.ingestor.port,
+    },
+    processor: {
+      host: nodes.processor?.host ?? DEFAULT_NODE_ADDRESSES.processor.host,
+      port: nodes.processor?.port ?? DEFAULT_NODE_ADDRESSES.processor.port,
+    },
+    object_store: objectStore,
+    queue: {
+      memory_limit_bytes: memory,
+      offload_at_bytes: offloadAt,
+      segment_bytes: q.segment_bytes ?? Math.min(DEFAULT_SEGMENT_BYTES, offloadAt),
+    },
+  };
+}
+
 function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
   const api = raw.api ?? {};
+  const baseDir = dirname(resolve(fileName));
+  const homeDir = resolve(baseDir, raw.home_dir ?? DEFAULT_HOME_DIR);
   const config: DozerConfig = {
     version: raw.version,
     app_name: raw.app_name,
-    home_dir: resolve(dirname(resolve(fileName)), raw.home_dir ?? DEFAULT_HOME_DIR),
+    home_dir: homeDir,
     connections: (raw.connections ?? []).map((c) => ({ name: c.name, kind: c.kind, config: c.config ?? {} })),
     sources: (raw.sources ?? []).map((s) => ({
       name: s.name,
@@ -201,6 +268,7 @@ function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
             },
           }),
     },
+    nodes: nodesWithDefaults(raw.nodes, baseDir, homeDir),
   };
   return config;
 }

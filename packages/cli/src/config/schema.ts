@@ -84,6 +84,40 @@ const endpoint = z.strictObject({
 
 const server = z.strictObject({ host: text.optional(), port: port.optional() });
 
+const byteCount = z.int().min(1, { error: 'expected a number of bytes of at least 1' });
+
+// One shape for both kinds, so a key of the other kind gets a located message from cross-checks.ts
+// ("bucket is an s3 setting") rather than zod's union error.
+const objectStore = z.strictObject({
+  kind: z.enum(['local', 's3'], { error: 'expected local (a directory) or s3 (a bucket)' }).optional(),
+  path: text.optional(),
+  bucket: text.optional(),
+  prefix: z.string().optional(),
+  region: text.optional(),
+  endpoint: text.optional(),
+  force_path_style: z.boolean().optional(),
+  credentials: z
+    .strictObject({
+      access_key_id: text,
+      secret_access_key: text,
+      session_token: text.optional(),
+    })
+    .optional(),
+});
+
+const nodes = z.strictObject({
+  ingestor: server.optional(),
+  processor: server.optional(),
+  object_store: objectStore.optional(),
+  queue: z
+    .strictObject({
+      memory_limit_bytes: byteCount.optional(),
+      offload_at_bytes: byteCount.optional(),
+      segment_bytes: byteCount.optional(),
+    })
+    .optional(),
+});
+
 /** dozer.yaml as written, before defaults. */
 export const rawConfigSchema = z.strictObject({
   version: z.literal(1, { error: 'expected 1, the only config version this Dozer reads' }),
@@ -113,6 +147,7 @@ export const rawConfigSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  nodes: nodes.optional(),
 });
 
 /** dozer.yaml as written, before defaults. */
@@ -125,6 +160,11 @@ export const NUMERIC_PATHS: readonly (readonly string[])[] = [
   ['api', 'grpc', 'port'],
   ['api', 'default_limit'],
   ['api', 'max_limit'],
+  ['nodes', 'ingestor', 'port'],
+  ['nodes', 'processor', 'port'],
+  ['nodes', 'queue', 'memory_limit_bytes'],
+  ['nodes', 'queue', 'offload_at_bytes'],
+  ['nodes', 'queue', 'segment_bytes'],
 ];
 
 interface SchemaDef {

@@ -94,6 +94,56 @@ export interface AuthSettings {
   readonly audience?: string;
 }
 
+/** Where the log queues of the ingestor and the processor offload their segments. */
+export type ObjectStoreSettings =
+  | {
+      readonly kind: 'local';
+      /** Absolute path of the directory (default `<home_dir>/objects`; relative paths are resolved against the config file). */
+      readonly path: string;
+    }
+  | {
+      readonly kind: 's3';
+      readonly bucket: string;
+      /** Prepended to every key; empty or ending in `/` (default empty). */
+      readonly prefix: string;
+      /** Default: the SDK's (`us-east-1` when nothing is configured). */
+      readonly region?: string;
+      /** An S3-compatible server (MinIO, R2, s3rver); default AWS. */
+      readonly endpoint?: string;
+      /** Path-style URLs, which most S3-compatible servers need (default false). */
+      readonly force_path_style: boolean;
+      /** Default: the SDK's credential chain (environment, profile, instance role). */
+      readonly credentials?: {
+        readonly access_key_id: string;
+        readonly secret_access_key: string;
+        readonly session_token?: string;
+      };
+    };
+
+/** Memory bounds of each log queue (per log, in bytes). */
+export interface QueueSettings {
+  /** Upper bound of a log's in-memory tail; appends wait beyond it (default 64 MiB). */
+  readonly memory_limit_bytes: number;
+  /** Past this the oldest entries are written to segments in the object store (default half the limit). */
+  readonly offload_at_bytes: number;
+  /** Target size of one segment file (default min(8 MiB, offload_at_bytes)). */
+  readonly segment_bytes: number;
+}
+
+/**
+ * `nodes`: how `dozer ingest`, `dozer process` and `dozer serve` find each
+ * other, and what they share. `dozer run` uses only `object_store` and `queue`.
+ */
+export interface NodesConfig {
+  /** Where `dozer ingest` serves its logs (default 127.0.0.1:50052); the processor connects here. */
+  readonly ingestor: ServerAddress;
+  /** Where `dozer process` serves its outputs (default 127.0.0.1:50053); `dozer serve` connects here. */
+  readonly processor: ServerAddress;
+  /** The object store every role reaches: segments are written by one role and read by the next. */
+  readonly object_store: ObjectStoreSettings;
+  readonly queue: QueueSettings;
+}
+
 /** A validated dozer.yaml with every default filled in. */
 export interface DozerConfig {
   readonly version: 1;
@@ -106,6 +156,7 @@ export interface DozerConfig {
   readonly sql?: string;
   readonly endpoints: readonly EndpointConfig[];
   readonly api: ApiConfig;
+  readonly nodes: NodesConfig;
 }
 
 /** One problem a connector finds in its `config`; `path` is relative to that `config` key. */

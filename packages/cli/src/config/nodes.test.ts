@@ -1,0 +1,144 @@
+import { resolve } from 'node:path';
+import { ConfigError } from '@dozer/core';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from './index.js';
+
+const HEAD = 'version: 1\napp_name: a\n';
+
+function errorsOf(text: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(text, 'dozer.yaml', { env });
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).message.split('\n');
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('nodes: defaults', () => {
+  it('lets `dozer run` work without a nodes section: local objects under home_dir, 64 MiB logs', () => {
+    const config = parseConfig(HEAD, 'conf/dozer.yaml', { env: {} });
+    expect(config.nodes).toEqual({
+      ingestor: { host: '127.0.0.1', port: 50052 },
+      processor: { host: '127.0.0.1', port: 50053 },
+      object_store: { kind: 'local', path: resolve('conf', '.dozer', 'objects') },
+      queue: {
+        memory_limit_bytes: 64 * 1024 * 1024,
+        offload_at_bytes: 32 * 1024 * 1024,
+        segment_bytes: 8 * 1024 * 1024,
+      },
+    });
+  });
+
+  it('reads addresses, an S3 store and queue sizes, with variables in numbers', () => {
+    const config = parseConfig(
+      `${HEAD}nodes:
+  ingestor: { host: ingest-1.internal, port: 7001 }
+  processor: { host: proc-1.internal, port: "\${PROC_PORT}" }
+  object_store:
+    kind: s3
+    bucket: dozer-data
+    prefix: apps/a/
+    region: eu-west-1
+    endpoint: http://127.0.0.1:9000
+    force_path_style: true
+    credentials: { access_key_id: AK, secret_access_key: "\${SECRET}" }
+  queue: { memory_limit_bytes: 4096, segment_bytes: 512 }
+`,
+      '/srv/dozer.yaml',
+      { env: { PROC_PORT: '7002', SECRET: 's3cr3t' } },
+    );
+    expect(config.nodes).toEqual({
+      ingestor: { host: 'ingest-1.internal', port: 7001 },
+      processor: { host: 'proc-1.internal', port: 7002 },
+      object_store: {
+        kind: 's3',
+        bucket: 'dozer-data',
+        prefix: 'apps/a/',
+        region: 'eu-west-1',
+        endpoint: 'http://127.0.0.1:9000',
+        force_path_style: true,
+        credentials: { access_key_id: 'AK', secret_access_key: 's3cr3t' },
+      },
+      queue: { memory_limit_bytes: 4096, offload_at_bytes: 2048, segment_bytes: 512 },
+    });
+  });
+
+  it('resolves a local path against the config file', () => {
+    const config = parseConfig(
+      `${HEAD}nodes: { object_store: { path: ../shared/objects } }\n`,
+      '/srv/app/dozer.yaml',
+      {
+        env: {},
+      },
+    );
+    expect(config.nodes.object_store).toEqual({ kind: 'local', path: '/srv/shared/objects' });
+  });
+});
+
+describe('nodes: errors name the line and key', () => {
+  it('an s3 store without a bucket, with a bad bucket or prefix, or with a local path', () => {
+    expect(errorsOf(`${HEAD}nodes:\n  object_store: { kind: s3, path: ./x }\n`)).toEqual([
+      'dozer.yaml:4:17: nodes.object_store: an s3 store needs a bucket, e.g. `bucket: my-dozer-data`',
+      'dozer.yaml:4:35: nodes.object_store.path: path is a setting of the local store; an s3 store takes bucket and prefix',
+    ]);
+    expect(
+      errorsOf(`${HEAD}nodes:\n  object_store:\n    kind: s3\n    bucket: My_Bucket\n    prefix: /a\n`),
+    ).toEqual([
+      'dozer.yaml:6:13: nodes.object_store.bucket: "My_Bucket" is not an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens',
+      'dozer.yaml:7:13: nodes.object_store.prefix: expected a key prefix ending in "/" and not starting with one, like "dozer/", got "/a"',
+    ]);
+  });
+
+  it('s3 keys on a local store say to add kind: s3', () => {
+    expect(errorsOf(`${HEAD}nodes:\n  object_store:\n    bucket: dozer-data\n`)).toEqual([
+      'dozer.yaml:5:13: nodes.object_store.bucket: bucket is a setting of an s3 store; add `kind: s3` (the default kind is local, a directory given by path)',
+    ]);
+  });
+
+  it('an unknown kind, an unknown key, and a misspelt queue key', () => {
+    expect(
+      errorsOf(
+        `${HEAD}nodes:\n  object_store: { kind: gcs }\n  ingester: {}\n  queue: { memory_limit: 10 }\n`,
+      ),
+    ).toEqual([
+      'dozer.yaml:4:25: nodes.object_store.kind: expected local (a directory) or s3 (a bucket), got string "gcs"',
+      'dozer.yaml:5:3: unknown key "ingester" in nodes; did you mean "ingestor"?',
+      'dozer.yaml:6:12: unknown key "memory_limit" in nodes.queue; did you mean "memory_limit_bytes"?',
+    ]);
+  });
+
+  it('queue sizes: positive, and offloading starts before memory is full', () => {
+    expect(errorsOf(`${HEAD}nodes:\n  queue: { memory_limit_bytes: 0 }\n`)).toEqual([
+      'dozer.yaml:4:32: nodes.queue.memory_limit_bytes: expected a number of bytes of at least 1, got number 0',
+    ]);
+    expect(
+      errorsOf(`${HEAD}nodes:\n  queue:\n    memory_limit_bytes: 1000\n    offload_at_bytes: 2000\n`),
+    ).toEqual([
+      'dozer.yaml:6:23: nodes.queue.offload_at_bytes: 2000 is more than nodes.queue.memory_limit_bytes (1000); offloading must start before memory is full: lower offload_at_bytes or raise memory_limit_bytes',
+    ]);
+  });
+
+  it('listeners that collide on one machine, and port 0 for a node', () => {
+    expect(
+      errorsOf(
+        `${HEAD}api: { rest: { port: 7000 } }\nnodes:\n  ingestor: { port: 7000 }\n  processor: { host: 0.0.0.0, port: 50051 }\n`,
+      ),
+    ).toEqual([
+      'dozer.yaml:5:21: nodes.ingestor.port: nodes.ingestor and api.rest both listen on 127.0.0.1 port 7000; give each its own port',
+      'dozer.yaml:6:37: nodes.processor.port: nodes.processor and api.grpc both listen on this machine port 50051; give each its own port',
+    ]);
+    expect(errorsOf(`${HEAD}nodes:\n  processor: { port: 0 }\n`)).toEqual([
+      'dozer.yaml:4:22: nodes.processor.port: expected a fixed port from 1 to 65535; the next role connects to it, so 0 (any free port) cannot work',
+    ]);
+  });
+
+  it('accepts the same port on different hosts (roles on separate machines)', () => {
+    const config = parseConfig(
+      `${HEAD}nodes:\n  ingestor: { host: 10.0.0.1, port: 7000 }\n  processor: { host: 10.0.0.2, port: 7000 }\n`,
+      'dozer.yaml',
+      { env: {} },
+    );
+    expect(config.nodes.processor).toEqual({ host: '10.0.0.2', port: 7000 });
+  });
+});

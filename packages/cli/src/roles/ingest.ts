@@ -1,0 +1,162 @@
+import type { Connector } from '@dozer/connectors';
+import type { Schema, SourcePosition } from '@dozer/core';
+import type { Log, LogQueue } from '@dozer/queue';
+import type { DozerConfig } from '../config/index.js';
+import type { Logger } from '../logger.js';
+import type { SourceStats } from '../progress.js';
+
+/** When the ingestor tells a connector that a position is consumed. */
+export const AckPolicy = {
+  /** Once the log entry carrying it is in a segment in the object store (`dozer ingest`). */
+  offloaded: 'offloaded',
+  /** When the caller says so with `acknowledge` (`dozer run`: once the store committed what came of it). */
+  caller: 'caller',
+} as const;
+export type AckPolicy = (typeof AckPolicy)[keyof typeof AckPolicy];
+
+/** What {@link startIngestor} needs. */
+export interface IngestOptions {
+  readonly config: DozerConfig;
+  /** One per connection that a source uses (`planPipeline`). */
+  readonly connectors: ReadonlyMap<string, Connector>;
+  readonly sourceSchemas: ReadonlyMap<string, Schema>;
+  /** The ingestor's queue: one log per source, named after it. */
+  readonly queue: LogQueue;
+  readonly log: Logger;
+  readonly ack: AckPolicy;
+  /** Readers registered at the start of every log, so retention keeps their data. */
+  readonly readers?: readonly string[];
+}
+
+/** A running ingestor. */
+export interface RunningIngestor {
+  readonly sources: readonly SourceStats[];
+  /** The log of each source. */
+  readonly logs: ReadonlyMap<string, Log>;
+  /** Settles when every connector has finished; rejects on the first failure. */
+  readonly finished: Promise<void>;
+  /** Tells the source's connector that everything up to `position` is consumed (policy `caller`). */
+  acknowledge(source: string, position: SourcePosition): void;
+  /** Stops the connectors and closes them; the queue stays open. */
+  stop(): Promise<void>;
+}
+
+/** How often the `offloaded` policy looks for entries that reached the object store. */
+const ACK_SWEEP_MS = 500;
+
+/**
+ * Opens a log per source in `queue` and runs the connectors: each batch is
+ * appended to its source's log, and awaiting the append is the
+ * backpressure a connector feels (the log's memory bound, which holds while
+ * the object store is slow or unreachable). Every start reads the sources
+ * from their beginning (`resumeFrom: null`) until checkpoints exist.
+ */
+export async function startIngestor(options: IngestOptions): Promise<RunningIngestor> {
+  const { config, queue, log } = options;
+  const logs = new Map<string, Log>();
+  for (const source of config.sources) {
+    const schema = options.sourceSchemas.get(source.name)!;
+    logs.set(source.name, await queue.openLog(source.name, schema, { readers: options.readers ?? [] }));
+  }
+  const sources: SourceStats[] = config.sources.map((s) => ({
+    name: s.name,
+    ops: 0,
+    batches: 0,
+    snapshotDone: false,
+    finished: false,
+  }));
+  const statsByName = new Map(sources.map((s) => [s.name, s]));
+  const abort = new AbortController();
+
+  const acknowledge = (sourceName: string, table: string, position: SourcePosition): void => {
+    const source = config.sources.find((s) => s.name === sourceName)!;
+    const connector = options.connectors.get(source.connection);
+    if (!connector?.acknowledge) return;
+    // A failed acknowledgement only delays the source's cleanup: the next one covers it.
+    connector.acknowledge(table, position).catch((e: unknown) => {
+      if (!abort.signal.aborted) {
+        log.warn(
+          `source ${sourceName}: acknowledging position ${position} failed: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      }
+    });
+  };
+
+  // Policy `offloaded`: the positions appended, oldest first, until their entry leaves memory.
+  const unacked = new Map<string, Array<{ offset: bigint; table: string; position: SourcePosition }>>();
+  let sweeper: NodeJS.Timeout | undefined;
+  if (options.ack === AckPolicy.offloaded) {
+    sweeper = setInterval(() => {
+      for (const [name, list] of unacked) {
+        const offloadedTo = logs.get(name)!.stats().memoryStart;
+        let last: (typeof list)[number] | undefined;
+        while (list.length > 0 && list[0]!.offset < offloadedTo) last = list.shift();
+        if (last) acknowledge(name, last.table, last.position);
+      }
+    }, ACK_SWEEP_MS);
+    sweeper.unref();
+  }
+
+  const runs: Promise<void>[] = [];
+  for (const [connName, connector] of options.connectors) {
+    const connSources = config.sources.filter((s) => s.connection === connName);
+    const byTable = new Map(connSources.map((s) => [s.table_name, s]));
+    runs.push(
+      connector
+        .start({
+          tables: connSources.map((s) => ({
+            name: s.table_name,
+            ...(s.columns ? { columns: s.columns } : {}),
+            resumeFrom: null,
+          })),
+          signal: abort.signal,
+          sink: {
+            write: async (batch) => {
+              const source = byTable.get(batch.table)!;
+              const offset = await logs.get(source.name)!.append(batch);
+              const stats = statsByName.get(source.name)!;
+              stats.ops += batch.ops.length;
+              stats.batches += 1;
+              if (batch.position !== null && options.ack === AckPolicy.offloaded) {
+                const list = unacked.get(source.name) ?? [];
+                unacked.set(source.name, list);
+                list.push({ offset, table: batch.table, position: batch.position });
+              }
+            },
+            snapshotDone: async (table) => {
+              const s = byTable.get(table);
+              if (!s) return;
+              const stats = statsByName.get(s.name)!;
+              stats.snapshotDone = true;
+              log.info(`source ${s.name}: snapshot done (${stats.ops.toLocaleString('en-US')} ops)`);
+            },
+          },
+        })
+        .then(() => {
+          for (const s of connSources) statsByName.get(s.name)!.finished = true;
+        }),
+    );
+  }
+  const finished = Promise.all(runs).then(() => {});
+  // The caller may look at `finished` only later; a failure is still reported there.
+  finished.catch(() => {});
+
+  let stopped = false;
+  return {
+    sources,
+    logs,
+    finished,
+    acknowledge(source, position) {
+      const s = config.sources.find((x) => x.name === source);
+      if (s) acknowledge(source, s.table_name, position);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      abort.abort();
+      if (sweeper) clearInterval(sweeper);
+      await Promise.allSettled(runs);
+      await Promise.allSettled([...options.connectors.values()].map((c) => c.close()));
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import type { Operation, Schema, SourcePosition } from '@dozer/core';
+import type { Log, LogQueue } from '@dozer/queue';
+import type { DozerConfig } from '../config/index.js';
+import { UpstreamLostError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { SourceStats } from '../progress.js';
+import type { Transform } from './transform.js';
+import type { Upstream } from './upstream.js';
+import { Watermarks } from './watermarks.js';
+
+/** What {@link startProcessor} needs. */
+export interface ProcessOptions {
+  readonly config: DozerConfig;
+  /** The schema of every source log (from the ingestor). */
+  readonly sourceSchemas: ReadonlyMap<string, Schema>;
+  /** The compiled SQL, if the config has any. */
+  readonly transform: Transform | undefined;
+  /** The ingestor's logs. */
+  readonly upstream: Upstream;
+  /** Where the outputs go: one log per table an endpoint serves. */
+  readonly queue: LogQueue;
+  readonly log: Logger;
+  /** Readers registered at the start of every output log, so retention keeps their data. */
+  readonly readers?: readonly string[];
+  /**
+   * Called after an input entry carrying a source position went through the
+   * SQL and its outputs were appended, with the `next` offset of every
+   * output log at that moment: once each output log is served up to
+   * there, the position is safe to acknowledge.
+   */
+  readonly onProcessed?: (
+    source: string,
+    position: SourcePosition,
+    outputNext: ReadonlyMap<string, bigint>,
+  ) => void;
+}
+
+/** A running processor. */
+export interface RunningProcessor {
+  /** Per input log: entries and ops read. `snapshotDone` means it caught up with the log's end when it connected. */
+  readonly inputs: readonly SourceStats[];
+  /** The output log of each endpoint table. */
+  readonly outputs: ReadonlyMap<string, Log>;
+  /** The next offset to process in each input log. */
+  readonly watermarks: Watermarks;
+  /** Rejects on the first failure (upstream lost, SQL or log error); never resolves. */
+  readonly failed: Promise<never>;
+  /** Stops reading and waits for the entry in flight. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The tables the processor writes: each one an endpoint serves, an SQL
+ * output or a source (a source served directly is forwarded as it is, so
+ * the API role reads every endpoint table from the processor alone).
+ */
+export function outputTables(config: DozerConfig): string[] {
+  return [...new Set(config.endpoints.map((e) => e.table_name))];
+}
+
+/**
+ * Reads every source log of the ingestor from its first offset (segments
+ * from the object store, then the live stream), runs the batches through
+ * the SQL one at a time, and appends what changes in each endpoint table
+ * to that table's output log. Until checkpoints exist it keeps no state
+ * across restarts: a restarted processor rebuilds from offset 0, which is
+ * why readers here commit nothing (retention would delete what that needs).
+ */
+export async function startProcessor(options: ProcessOptions): Promise<RunningProcessor> {
+  const { config, queue, transform, upstream } = options;
+  const outputs = new Map<string, Log>();
+  for (const table of outputTables(config)) {
+    const schema = transform?.outputs.get(table) ?? options.sourceSchemas.get(table)!;
+    outputs.set(table, await queue.openLog(table, schema, { readers: options.readers ?? [] }));
+  }
+  const forwarded = new Set(config.sources.filter((s) => outputs.has(s.name)).map((s) => s.name));
+  const sqlInputs = new Set(transform?.inputs ?? []);
+  const watermarks = new Watermarks();
+  const abort = new AbortController();
+  let fail!: (e: unknown) => void;
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  failed.catch(() => {});
+  let failure: unknown;
+  const stopWith = (e: unknown) => {
+    if (failure !== undefined || abort.signal.aborted) return;
+    failure = e;
+    fail(e);
+    abort.abort();
+  };
+
+  const append = async (writes: Map<string, Operation[]>): Promise<void> => {
+    await Promise.all(
+      [...writes].map(([table, ops]) => outputs.get(table)!.append({ table, ops, position: null })),
+    );
+  };
+  const collect = (into: Map<string, Operation[]>, table: string, ops: readonly Operation[]) => {
+    if (ops.length === 0 || !outputs.has(table)) return;
+    const list = into.get(table);
+    if (list) list.push(...ops);
+    else into.set(table, [...ops]);
+  };
+
+  // One entry at a time through the SQL, in arrival order: the executor is
+  // single-threaded state, and awaiting the chain is each reader's backpressure.
+  let chain: Promise<void> = Promise.resolve();
+  const enqueue = (work: () => Promise<void>): Promise<void> => {
+    const next = chain.then(() => {
+      if (failure !== undefined) throw failure;
+      return work();
+    });
+    chain = next.catch(stopWith);
+    return next;
+  };
+
+  if (transform) {
+    void enqueue(async () => {
+      const writes = new Map<string, Operation[]>();
+      for (const [table, ops] of await transform.start()) collect(writes, table, ops);
+      await append(writes);
+    }).catch(() => {});
+  }
+
+  const described = await upstream.logs();
+  const inputs: SourceStats[] = config.sources.map((s) => ({
+    name: s.name,
+    ops: 0,
+    batches: 0,
+    snapshotDone: (described.get(s.name)?.next ?? 0n) === 0n,
+    finished: false,
+  }));
+  const readers = config.sources.map(async (source, i) => {
+    const stats = inputs[i]!;
+    const caughtUpAt = described.get(source.name)?.next ?? 0n;
+    try {
+      for await (const entry of upstream.read(source.name, 0n, abort.signal)) {
+        const batch = entry.batch;
+        const next = entry.offset + 1n;
+        await enqueue(async () => {
+          if (batch !== null) {
+            stats.ops += batch.ops.length;
+            stats.batches += 1;
+            const writes = new Map<string, Operation[]>();
+            if (forwarded.has(source.name)) collect(writes, source.name, batch.ops);
+            if (transform && sqlInputs.has(source.name)) {
+              for (const [table, ops] of await transform.push(source.name, batch.ops))
+                collect(writes, table, ops);
+            }
+            await append(writes);
+            if (batch.position !== null && options.onProcessed) {
+              options.onProcessed(
+                source.name,
+                batch.position,
+                new Map([...outputs].map(([t, l]) => [t, l.next])),
+              );
+            }
+          }
+          watermarks.set(source.name, next);
+          if (next >= caughtUpAt) stats.snapshotDone = true;
+        });
+      }
+    } catch (e) {
+      if (abort.signal.aborted) return;
+      stopWith(readError(e, upstream.label, source.name));
+    }
+  });
+
+  let stopped = false;
+  return {
+    inputs,
+    outputs,
+    watermarks,
+    failed,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      abort.abort();
+      await Promise.allSettled(readers);
+      await chain;
+      await transform?.close();
+    },
+  };
+}
+
+/** A failed read of an upstream log: a lost connection is an {@link UpstreamLostError}, the rest as it is. */
+export function readError(e: unknown, upstream: string, log: string): Error {
+  if ((e as { retryable?: boolean }).retryable === true) return new UpstreamLostError(upstream, log, e);
+  return e instanceof Error ? e : new Error(String(e));
+}

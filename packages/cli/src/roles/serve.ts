@@ -1,0 +1,197 @@
+import path from 'node:path';
+import {
+  createAuthenticator,
+  createRestApp,
+  type RunningGrpcServer,
+  type RunningServer,
+  startGrpcServer,
+  startHttpServer,
+} from '@dozer/api';
+import type { JsonValue, Schema } from '@dozer/core';
+import { type EndpointStore, openStore, type Store } from '@dozer/store';
+import { resolveAuthConfig } from '../auth.js';
+import type { DozerConfig } from '../config/index.js';
+import type { Logger } from '../logger.js';
+import type { SourceStats } from '../progress.js';
+import { protoDirOf, writeProtos } from '../protos.js';
+import { secondaryIndexesOf } from './endpoint-indexes.js';
+import { readError } from './process.js';
+import type { Upstream } from './upstream.js';
+import { Watermarks } from './watermarks.js';
+
+/** What {@link startServer} needs. */
+export interface ServeOptions {
+  readonly config: DozerConfig;
+  /** Schema of each endpoint: its table's, keyed by `index.primary_key` when given. */
+  readonly endpointSchemas: ReadonlyMap<string, Schema>;
+  /** The processor's logs, one per endpoint table. */
+  readonly upstream: Upstream;
+  readonly log: Logger;
+  /** Extra fields of `GET /health`; default: the tables read and their ops. */
+  readonly health?: () => { [key: string]: JsonValue };
+  /** Called once the store committed the entries of `table` before `next`. */
+  readonly onApplied?: (table: string, next: bigint) => void;
+}
+
+/** A running API role. */
+export interface RunningServe {
+  readonly url: string;
+  /** `host:port` of the gRPC API. */
+  readonly grpcAddress: string;
+  readonly store: Store;
+  /** Per endpoint table: ops applied; `snapshotDone` once caught up with the log's end when it connected. */
+  readonly tables: readonly SourceStats[];
+  endpointRows(): Array<[string, number]>;
+  /** The next offset to apply of each table's log. */
+  readonly watermarks: Watermarks;
+  /** Rejects on the first failure (a store conflict, the processor lost); never resolves. */
+  readonly failed: Promise<never>;
+  /** Stops reading, waits for the writes in flight, closes the servers and the store. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens the store under `home_dir/store` (reset: until checkpoints exist it
+ * is rebuilt from offset 0 of the processor's logs on every start), serves
+ * REST and gRPC, and applies each endpoint table's log to the endpoints
+ * over it, in log order; an entry counts as applied once the store
+ * committed it.
+ */
+export async function startServer(options: ServeOptions): Promise<RunningServe> {
+  const { config, log, upstream } = options;
+  const store = openStore({
+    path: path.join(config.home_dir, 'store'),
+    maxLimit: config.api.max_limit,
+    defaultLimit: config.api.default_limit,
+  });
+  const endpointsByTable = new Map<string, EndpointStore[]>();
+  const endpointStores: Array<[string, EndpointStore]> = [];
+  let server: RunningServer | undefined;
+  let grpc: RunningGrpcServer | undefined;
+  const abort = new AbortController();
+  try {
+    for (const ep of config.endpoints) {
+      const schema = options.endpointSchemas.get(ep.name)!;
+      const es = store.openEndpoint(
+        {
+          name: ep.name,
+          schema,
+          ...(ep.index.primary_key ? { primaryKey: ep.index.primary_key } : {}),
+          secondaryIndexes: secondaryIndexesOf(ep, schema),
+          conflictResolution: {
+            onInsert: ep.conflict_resolution.on_insert,
+            onUpdate: ep.conflict_resolution.on_update,
+            onDelete: ep.conflict_resolution.on_delete,
+          },
+        },
+        { reset: true },
+      );
+      endpointStores.push([ep.name, es]);
+      const list = endpointsByTable.get(ep.table_name) ?? [];
+      list.push(es);
+      endpointsByTable.set(ep.table_name, list);
+    }
+
+    const described = await upstream.logs();
+    const tables: SourceStats[] = [...endpointsByTable.keys()].map((name) => ({
+      name,
+      ops: 0,
+      batches: 0,
+      snapshotDone: (described.get(name)?.next ?? 0n) === 0n,
+      finished: false,
+    }));
+
+    const auth = config.api.auth ? createAuthenticator(resolveAuthConfig(config.api.auth)) : undefined;
+    const app = createRestApp({
+      info: { title: config.app_name, version: '1' },
+      ...(auth ? { auth } : {}),
+      endpoints: config.endpoints.map((ep) => ({
+        name: ep.name,
+        path: ep.path,
+        store: endpointStores.find(([n]) => n === ep.name)![1],
+      })),
+      onInternalError: (e, req) => log.error(`${req.method} ${req.path} failed: ${e.stack ?? e.message}`),
+      health:
+        options.health ??
+        (() => ({
+          tables: Object.fromEntries(
+            tables.map((t) => [t.name, { ops: t.ops, phase: t.snapshotDone ? 'live' : 'catching up' }]),
+          ),
+        })),
+    });
+    server = await startHttpServer(app, config.api.rest);
+    const protoDir = protoDirOf(config.home_dir);
+    writeProtos(protoDir, options.endpointSchemas);
+    grpc = await startGrpcServer({
+      endpoints: endpointStores.map(([name, store]) => ({ name, store })),
+      host: config.api.grpc.host,
+      port: config.api.grpc.port,
+      protoDir,
+      ...(auth ? { auth } : {}),
+      onInternalError: (e, call) => log.error(`gRPC ${call.method} failed: ${e.stack ?? e.message}`),
+    });
+
+    const watermarks = new Watermarks();
+    let fail!: (e: unknown) => void;
+    const failed = new Promise<never>((_, reject) => {
+      fail = reject;
+    });
+    failed.catch(() => {});
+    let failure: unknown;
+    const stopWith = (e: unknown) => {
+      if (failure !== undefined || abort.signal.aborted) return;
+      failure = e;
+      fail(e);
+      abort.abort();
+    };
+    // A loop per table: each endpoint store is written by one loop, in log order.
+    const readers = tables.map(async (stats) => {
+      const stores = endpointsByTable.get(stats.name)!;
+      const caughtUpAt = described.get(stats.name)?.next ?? 0n;
+      try {
+        for await (const entry of upstream.read(stats.name, 0n, abort.signal)) {
+          const batch = entry.batch;
+          if (batch !== null && batch.ops.length > 0) {
+            await Promise.all(stores.map((es) => es.apply(batch.ops)));
+            stats.ops += batch.ops.length;
+            stats.batches += 1;
+          }
+          const next = entry.offset + 1n;
+          watermarks.set(stats.name, next);
+          if (next >= caughtUpAt) stats.snapshotDone = true;
+          options.onApplied?.(stats.name, next);
+        }
+      } catch (e) {
+        if (abort.signal.aborted) return;
+        stopWith(readError(e, upstream.label, stats.name));
+      }
+    });
+
+    let stopped = false;
+    const running: RunningServe = {
+      url: server.url,
+      grpcAddress: grpc.address,
+      store,
+      tables,
+      endpointRows: () => endpointStores.map(([name, es]) => [name, es.count()]),
+      watermarks,
+      failed,
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        abort.abort();
+        await Promise.allSettled(readers);
+        await grpc?.close();
+        await server?.close();
+        await store.close();
+      },
+    };
+    return running;
+  } catch (e) {
+    abort.abort();
+    await grpc?.close();
+    await server?.close();
+    await store.close();
+    throw e;
+  }
+}

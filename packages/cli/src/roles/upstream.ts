@@ -1,0 +1,109 @@
+import type { ObjectStore, Schema } from '@dozer/core';
+import { connectLogClient, type LogClient, type LogEntry, type LogQueue } from '@dozer/queue';
+import type { Logger } from '../logger.js';
+
+/** A log an upstream role serves: its schema and the offset its next append gets. */
+export interface UpstreamLog {
+  readonly schema: Schema;
+  readonly next: bigint;
+}
+
+/**
+ * The logs of the role before this one: the ingestor's for a processor, the
+ * processor's for the API. `dozer run` reads them in process (`Log.read`),
+ * the separate roles over the gRPC log protocol.
+ */
+export interface Upstream {
+  /** `the ingestor at 127.0.0.1:50052`: names it in messages. */
+  readonly label: string;
+  /** The logs it serves now, by name. */
+  logs(): Promise<Map<string, UpstreamLog>>;
+  /** Entries of `log` from `from` on, then live ones; ends quietly on `signal`. */
+  read(log: string, from: bigint, signal: AbortSignal): AsyncGenerator<LogEntry>;
+  close(): void;
+}
+
+/** The logs of a queue in this process. */
+export function localUpstream(queue: LogQueue, label: string): Upstream {
+  return {
+    label,
+    async logs() {
+      return new Map(queue.logs().map((l) => [l.name, { schema: l.schema, next: l.next }]));
+    },
+    read: (log, from, signal) => queue.log(log).read({ from, signal }),
+    close() {},
+  };
+}
+
+/** Backoff of {@link connectUpstream}: from 250 ms, doubling, up to 5 s between attempts. */
+const FIRST_WAIT_MS = 250;
+const LONGEST_WAIT_MS = 5000;
+
+/**
+ * Connects to the log server of an upstream role at `address` and waits
+ * until it answers: while it is unreachable (not started yet, restarting,
+ * a network problem) each failed attempt is logged and retried with
+ * exponential backoff. Errors that a retry cannot fix are thrown; so is
+ * nothing when `signal` aborts (it resolves `undefined`).
+ */
+export async function connectUpstream(
+  role: string,
+  address: string,
+  store: ObjectStore,
+  storeLabel: string,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<{ upstream: Upstream; logs: Map<string, UpstreamLog> } | undefined> {
+  const label = `the ${role} at ${address}`;
+  let wait = FIRST_WAIT_MS;
+  for (let attempt = 1; ; attempt++) {
+    const client = connectLogClient({ address, store, storeLabel });
+    try {
+      const described = await client.describe();
+      if (attempt > 1) log.info(`reached ${label}`);
+      const upstream = remoteUpstream(client, label);
+      return {
+        upstream,
+        logs: new Map(described.map((d) => [d.name, { schema: d.schema, next: d.next }])),
+      };
+    } catch (e) {
+      client.close();
+      if ((e as { retryable?: boolean }).retryable !== true) throw e;
+      if (signal.aborted) return undefined;
+      log.warn(
+        `${label} is unreachable (${(e as Error).message}); is "dozer ${role === 'ingestor' ? 'ingest' : 'process'}" running there? retrying in ${formatMs(wait)}`,
+      );
+      await sleep(wait, signal);
+      if (signal.aborted) return undefined;
+      wait = Math.min(wait * 2, LONGEST_WAIT_MS);
+    }
+  }
+}
+
+function remoteUpstream(client: LogClient, label: string): Upstream {
+  return {
+    label,
+    async logs() {
+      const described = await client.describe();
+      return new Map(described.map((d) => [d.name, { schema: d.schema, next: d.next }]));
+    },
+    read: (log, from, signal) => client.read(log, { from, signal }),
+    close: () => client.close(),
+  };
+}
+
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${ms / 1000} s`;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
