@@ -36,6 +36,33 @@ const row = (id: number, name: string | null, price: string | null): Value[] => 
 ];
 
 describe('EndpointStore writes', () => {
+  it('keeps binary values read earlier intact when later reads reuse lmdb buffers', async () => {
+    const { store } = tempStore();
+    const ep = store.openEndpoint({
+      name: 'blobs',
+      schema: makeSchema(
+        [
+          { name: 'id', type: 'int', nullable: false },
+          { name: 'k', type: 'int', nullable: false },
+          { name: 'b', type: 'binary', nullable: false },
+        ],
+        ['id'],
+      ),
+    });
+    await ep.apply([
+      insertOp([1n, 7n, new Uint8Array([1, 2, 3])]),
+      insertOp([2n, 7n, new Uint8Array([9, 9, 9])]),
+    ]);
+    const first = ep.get([1n])!;
+    ep.get([2n]);
+    expect([...(first[2] as Uint8Array)]).toEqual([1, 2, 3]);
+    const rows = ep.query({ filter: { kind: 'compare', field: 'k', op: '$eq', value: 7n } });
+    expect(rows.map((r) => [...(r[2] as Uint8Array)])).toEqual([
+      [1, 2, 3],
+      [9, 9, 9],
+    ]);
+  });
+
   it('inserts, upserts, updates and deletes by primary key', async () => {
     const { store } = tempStore();
     const ep = store.openEndpoint(def);

@@ -33,6 +33,7 @@ import { StoreError } from '../errors.js';
 export const ROW_FORMAT_VERSION = 1;
 
 const textEncoder = new TextEncoder();
+const Uint8ArraySlice = Uint8Array.prototype.slice;
 
 /** Encodes rows of one schema into fresh buffers, reusing one growable scratch buffer. */
 export class RowEncoder {
@@ -235,7 +236,8 @@ export class RowDecoder {
         }
         case 'binary': {
           const len = dv.getUint32(p, true);
-          row[i] = buf.slice(p + 4, p + 4 + len);
+          // A copy (Buffer#slice would be a view): lmdb-js reuses the buffer rows are read into.
+          row[i] = Uint8ArraySlice.call(buf, p + 4, p + 4 + len);
           p += 4 + len;
           break;
         }
