@@ -14,6 +14,7 @@ import { type Cursor, CursorCodec } from './internal/cursor.js';
 import {
   compareKeys,
   encodeKey,
+  fixedKeySize,
   KEY_FORMAT_VERSION,
   prefixSuccessor,
   type TupleWriter,
@@ -431,8 +432,10 @@ function keyEncoder(holder: KeyHolder) {
       return holder.lookup(key as readonly Value[], target, start);
     },
     readKey(buf: Uint8Array, start: number, end: number): Uint8Array {
-      // A copy: lmdb-js reuses `buf`, and Buffer#slice would be a view into it.
-      return new Uint8Array(buf.subarray(start, end));
+      // A copy: lmdb-js reuses `buf`. Copied by loop: keys are short, and this allocates one array.
+      const key = new Uint8Array(end - start);
+      for (let i = start, j = 0; i < end; i++, j++) key[j] = buf[i]!;
+      return key;
     },
   };
 }
@@ -483,6 +486,12 @@ interface Layout {
   readonly indexes: readonly SecondaryIndex[];
   readonly rowKeyWriter: TupleWriter;
   readonly lookupWriter: TupleWriter;
+  /**
+   * The byte length of every row key, when it is the same for all rows (a primary key of
+   * NOT NULL fixed-size fields): index scans then find the row key at the end of an entry's key
+   * and need not read the entry's value.
+   */
+  readonly rowKeySize: number | undefined;
   readonly encoder: RowEncoder;
   readonly decoder: RowDecoder;
   readonly onInsert: OnInsert;
@@ -608,12 +617,23 @@ function makeLayout(def: EndpointDefinition): Layout {
     }),
     rowKeyWriter: tupleWriter(keyTypes, true, keyPositions),
     lookupWriter: tupleWriter(keyTypes, true),
+    rowKeySize: pkless ? undefined : fixedRowKeySize(primaryKey.map((p) => fields[p]!)),
     encoder: new RowEncoder(effective),
     decoder: new RowDecoder(effective),
     onInsert,
     onUpdate,
     onDelete,
   };
+}
+
+function fixedRowKeySize(keyFields: readonly FieldDefinition[]): number | undefined {
+  let size = 0;
+  for (const f of keyFields) {
+    const n = f.nullable ? undefined : fixedKeySize(f.type);
+    if (n === undefined) return undefined;
+    size += n;
+  }
+  return size;
 }
 
 /**
@@ -1196,131 +1216,128 @@ class LmdbEndpoint implements EndpointStore {
     const off = this.valueOffset;
     const { rows, index } = this.dbs;
     const sort = p.sort;
-    const txn = this.root.useReadTransaction();
-    const txnOpt = { transaction: txn };
-    // Plain functions bound once rather than closures: this runs on every query.
-    const hit = this.hit.bind(this, residual, sort, after);
-    const fetch = this.fetch.bind(this, txnOpt);
-    try {
-      if (access.kind === 'lookup') {
-        const n = this.layout.lookupWriter(access.key, scratch, 0);
-        const key = scratch.slice(0, n);
-        const bytes = rows.get(key, { transaction: txn });
-        const h = bytes && hit(key, bytes);
-        if (h) visit(h);
-        return;
-      }
-      if (access.kind === 'tokens') {
-        // Rows holding any of the words, each once.
-        const keys = new Map<string, Uint8Array>();
-        for (const r of access.ranges) {
-          for (const { key, value } of index.getRange({
-            start: r.start ?? EMPTY,
-            end: r.end ?? EMPTY,
-            transaction: txn,
-          })) {
-            const k = key as Uint8Array;
-            const rowKey = k.subarray(2 + value.readUInt16BE(0));
-            keys.set(Buffer.from(rowKey).toString('latin1'), rowKey);
-          }
-        }
-        for (const rowKey of keys.values()) {
-          const h = hit(rowKey, fetch(rowKey));
-          if (h && visit(h)) return;
-        }
-        return;
-      }
-      let { start, end } = access.range;
-      const seek = access.seek;
-      // Where the cursor's row is (or was) in the scanned keys: its group, then its row key.
-      const cursorAt = (group: Uint8Array): Uint8Array =>
-        access.index ? Buffer.concat([group, after!.key]) : after!.key;
-      const cursorGroup =
-        after && seek && !seek.rowKey ? groupKey(seek, sort, (i) => after.values[i] ?? null) : undefined;
-      if (after && seek) {
-        // Skip ahead to the cursor (the hit test drops the cursor's row itself).
-        if (!access.reverse) {
-          const at = seek.rowKey ? Buffer.concat([seek.base, after.key]) : cursorAt(cursorGroup!);
-          if (!start || compareKeys(at, start) > 0) start = at;
-        } else if (cursorGroup) {
-          const upTo = prefixSuccessor(cursorGroup);
-          if (upTo && (!end || compareKeys(upTo, end) < 0)) end = upTo;
-        }
-        if (start && end && compareKeys(start, end) >= 0) return;
-      }
-      if (access.reverse && access.regroup && seek) {
-        // Descending order with ties in ascending key order: walk the groups of equal sort values
-        // backwards, and each group forwards, so that no group is ever buffered.
-        const db = access.index ? index : rows;
-        let upper = end;
-        for (;;) {
-          let last: { key: Key; value: Buffer } | undefined;
-          for (const e of db.getRange({
-            start: upper ?? EMPTY,
-            end: start ?? EMPTY,
-            reverse: true,
-            limit: 1,
-            ...(upper ? { exclusiveStart: true } : {}),
-            ...(start ? { inclusiveEnd: true } : {}),
-            transaction: txn,
-          })) {
-            last = e;
-          }
-          if (!last) return;
-          const lk = last.key as Uint8Array;
-          const row = access.index
-            ? decoder.decode(fetch(lk.subarray(2 + last.value.readUInt16BE(0))), off)
-            : decoder.decode(last.value, off);
-          const group = groupKey(seek, sort, (i) => row[sort[i]!.pos] ?? null);
-          let from: Uint8Array = group;
-          if (start && compareKeys(start, from) > 0) from = start;
-          if (cursorGroup && compareKeys(group, cursorGroup) === 0) {
-            const at = cursorAt(group);
-            if (compareKeys(at, from) > 0) from = at;
-          }
-          let to = prefixSuccessor(group);
-          if (end && (!to || compareKeys(end, to) < 0)) to = end;
-          for (const { key, value } of db.getRange({ start: from, end: to ?? EMPTY, transaction: txn })) {
-            const k = key as Uint8Array;
-            let h: Hit | undefined;
-            if (access.index) {
-              const rowKey = k.subarray(2 + value.readUInt16BE(0));
-              h = hit(rowKey, fetch(rowKey));
-            } else {
-              h = hit(k, value);
-            }
-            if (h && visit(h)) return;
-          }
-          upper = group;
+    // Every read below uses lmdb-js's shared read transaction, which stays the same snapshot for
+    // the whole synchronous scan (it is renewed at the earliest on a later event turn); without an
+    // explicit transaction, range reads reuse a cursor instead of opening one each time.
+    if (access.kind === 'lookup') {
+      const n = this.layout.lookupWriter(access.key, scratch, 0);
+      const key = scratch.slice(0, n);
+      const bytes = this.fastGet(key);
+      const h = bytes && this.hit(residual, sort, after, key, bytes);
+      if (h) visit(h);
+      return;
+    }
+    if (access.kind === 'tokens') {
+      // Rows holding any of the words, each once.
+      const keys = new Map<string, Uint8Array>();
+      for (const r of access.ranges) {
+        for (const { key, value } of index.getRange({ start: r.start ?? EMPTY, end: r.end ?? EMPTY })) {
+          const k = key as Uint8Array;
+          const rowKey = k.subarray(2 + value.readUInt16BE(0));
+          keys.set(Buffer.from(rowKey).toString('latin1'), rowKey);
         }
       }
-      const opts = access.reverse
-        ? {
-            start: end ?? EMPTY,
-            end: start ?? EMPTY,
-            reverse: true,
-            ...(end ? { exclusiveStart: true } : {}),
-            ...(start ? { inclusiveEnd: true } : {}),
-            transaction: txn,
-          }
-        : { start: start ?? EMPTY, end: end ?? EMPTY, transaction: txn };
-      if (access.reverse && access.regroup) {
-        throw new StoreError('internal: a reverse scan with ties needs a seek description');
-      }
-      if (!access.index) {
-        for (const { key, value } of rows.getRange(opts)) {
-          const h = hit(key as Uint8Array, value);
-          if (h && visit(h)) return;
-        }
-        return;
-      }
-      for (const { key, value } of index.getRange(opts)) {
-        const rowKey = (key as Uint8Array).subarray(2 + value.readUInt16BE(0));
-        const h = hit(rowKey, fetch(rowKey));
+      for (const rowKey of keys.values()) {
+        const h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey));
         if (h && visit(h)) return;
       }
-    } finally {
-      txn.done();
+      return;
+    }
+    let { start, end } = access.range;
+    const seek = access.seek;
+    const cursorGroup = after && seek && !seek.rowKey ? groupKey(seek, sort, after.values, true) : undefined;
+    if (after && seek) {
+      // Skip ahead to the cursor (the hit test drops the cursor's row itself).
+      if (!access.reverse) {
+        const at = seek.rowKey
+          ? Buffer.concat([seek.base, after.key])
+          : cursorAt(access.index !== undefined, cursorGroup!, after.key);
+        if (!start || compareKeys(at, start) > 0) start = at;
+      } else if (cursorGroup) {
+        const upTo = prefixSuccessor(cursorGroup);
+        if (upTo && (!end || compareKeys(upTo, end) < 0)) end = upTo;
+      }
+      if (start && end && compareKeys(start, end) >= 0) return;
+    }
+    if (access.reverse && access.regroup && seek) {
+      // Descending order with ties in ascending key order: walk the groups of equal sort values
+      // backwards, and each group forwards, so that no group is ever buffered.
+      const db = access.index ? index : rows;
+      let upper = end;
+      for (;;) {
+        let last: { key: Key; value: Buffer } | undefined;
+        for (const e of db.getRange({
+          start: upper ?? EMPTY,
+          end: start ?? EMPTY,
+          reverse: true,
+          limit: 1,
+          ...(upper ? { exclusiveStart: true } : {}),
+          ...(start ? { inclusiveEnd: true } : {}),
+        })) {
+          last = e;
+        }
+        if (!last) return;
+        const lk = last.key as Uint8Array;
+        const row = access.index
+          ? decoder.decode(this.fetch(lk.subarray(2 + last.value.readUInt16BE(0))), off)
+          : decoder.decode(last.value, off);
+        const group = groupKey(seek, sort, row, false);
+        let from: Uint8Array = group;
+        if (start && compareKeys(start, from) > 0) from = start;
+        if (cursorGroup && compareKeys(group, cursorGroup) === 0) {
+          const at = cursorAt(access.index !== undefined, group, after!.key);
+          if (compareKeys(at, from) > 0) from = at;
+        }
+        let to = prefixSuccessor(group);
+        if (end && (!to || compareKeys(end, to) < 0)) to = end;
+        for (const { key, value } of db.getRange({ start: from, end: to ?? EMPTY })) {
+          const k = key as Uint8Array;
+          let h: Hit | undefined;
+          if (access.index) {
+            const rowKey = k.subarray(2 + value.readUInt16BE(0));
+            h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey));
+          } else {
+            h = this.hit(residual, sort, after, k, value);
+          }
+          if (h && visit(h)) return;
+        }
+        upper = group;
+      }
+    }
+    const opts = access.reverse
+      ? {
+          start: end ?? EMPTY,
+          end: start ?? EMPTY,
+          reverse: true,
+          ...(end ? { exclusiveStart: true } : {}),
+          ...(start ? { inclusiveEnd: true } : {}),
+        }
+      : { start: start ?? EMPTY, end: end ?? EMPTY };
+    if (access.reverse && access.regroup) {
+      throw new StoreError('internal: a reverse scan with ties needs a seek description');
+    }
+    if (!access.index) {
+      for (const { key, value } of rows.getRange(opts)) {
+        const h = this.hit(residual, sort, after, key as Uint8Array, value);
+        if (h && visit(h)) return;
+      }
+      return;
+    }
+    const rowKeySize = this.layout.rowKeySize;
+    if (rowKeySize !== undefined) {
+      // Row keys of one size end each entry's key: the entries' values need not be read.
+      for (const key of index.getKeys(opts)) {
+        const k = key as Uint8Array;
+        const rowKey = k.subarray(k.length - rowKeySize);
+        const h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey));
+        if (h && visit(h)) return;
+      }
+      return;
+    }
+    for (const { key, value } of index.getRange(opts)) {
+      const rowKey = (key as Uint8Array).subarray(2 + value.readUInt16BE(0));
+      const h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey));
+      if (h && visit(h)) return;
     }
   }
 
@@ -1353,8 +1370,8 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   /** The row an index entry refers to. */
-  private fetch(txnOpt: { transaction: Transaction }, rowKey: Uint8Array): Buffer {
-    const bytes = this.fastGet(rowKey, txnOpt);
+  private fetch(rowKey: Uint8Array): Buffer {
+    const bytes = this.fastGet(rowKey);
     if (bytes === undefined) {
       throw new StoreError(
         `index of endpoint "${this.name}" refers to a missing row; reset the endpoint to rebuild it`,
@@ -1503,11 +1520,21 @@ class LmdbEndpoint implements EndpointStore {
   }
 }
 
-/** The key prefix of the entries of the rows whose sort values (at `seek.sortAt`) are `values`. */
-function groupKey(seek: Seek, sort: readonly SortTerm[], values: (i: number) => Value): Uint8Array {
+/**
+ * The key prefix of the entries of the rows whose sort values (at `seek.sortAt`) are given: by
+ * sort term (`bySortTerm`, a cursor's values) or as a row.
+ */
+function groupKey(seek: Seek, sort: readonly SortTerm[], values: Row, bySortTerm: boolean): Uint8Array {
   const parts: Uint8Array[] = [seek.base];
-  for (const i of seek.sortAt) parts.push(encodeKey(sort[i]!.type, values(i)));
+  for (const i of seek.sortAt) {
+    parts.push(encodeKey(sort[i]!.type, (bySortTerm ? values[i] : values[sort[i]!.pos]) ?? null));
+  }
   return Buffer.concat(parts);
+}
+
+/** Where a cursor's row is (or was) in the scanned keys: its group, then (in an index) its row key. */
+function cursorAt(inIndex: boolean, group: Uint8Array, rowKey: Uint8Array): Uint8Array {
+  return inIndex ? Buffer.concat([group, rowKey]) : rowKey;
 }
 
 /**

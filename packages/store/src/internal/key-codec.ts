@@ -297,6 +297,27 @@ export function tupleWriter(
   };
 }
 
+/**
+ * The byte length every non-NULL key value of `type` encodes to (with its 0x01 marker), or
+ * undefined when it varies (strings, decimals, ...).
+ */
+export function fixedKeySize(type: FieldType): number | undefined {
+  switch (type) {
+    case 'int':
+    case 'uint':
+    case 'float':
+    case 'timestamp':
+    case 'date':
+      return 9;
+    case 'boolean':
+      return 2;
+    case 'point':
+      return 17;
+    default:
+      return undefined;
+  }
+}
+
 /** Encodes one value as a standalone key (for tests and range bounds). */
 const writerCache = new Map<string, KeyWriter>();
 
@@ -318,6 +339,26 @@ export function encodeKey(type: FieldType, v: Value, exact = false): Uint8Array 
     }
   }
 }
+
+/** `prefix` followed by the key encoding of one value, in one fresh array (for range bounds). */
+export function encodeKeyAfter(prefix: Uint8Array, type: FieldType, v: Value): Uint8Array {
+  let w = writerCache.get(type);
+  if (!w) {
+    w = keyWriter(type, false);
+    writerCache.set(type, w);
+  }
+  let buf = boundScratch;
+  for (;;) {
+    try {
+      buf.set(prefix, 0);
+      return buf.slice(0, w(v, buf, prefix.length));
+    } catch (e) {
+      if (!(e instanceof RangeError) || buf.length > 1 << 24) throw e;
+      buf = new Uint8Array(buf.length * 4 + prefix.length);
+    }
+  }
+}
+const boundScratch = new Uint8Array(4096);
 
 /** memcmp order with the shorter key first, as LMDB orders keys. */
 export function compareKeys(a: Uint8Array, b: Uint8Array): number {

@@ -1,7 +1,7 @@
 import { compareValues, type FieldType, type Schema, type Value } from '@dozer/core';
 import { InvalidQueryError } from '../errors.js';
 import type { ComparisonOp, Filter, OrderBy } from '../query.js';
-import { compareKeys, encodeKey, prefixSuccessor } from './key-codec.js';
+import { compareKeys, encodeKeyAfter, prefixSuccessor } from './key-codec.js';
 import { indexedToken, substringTokens, tokenize, tokenSet } from './text.js';
 
 /** A comparison resolved against the schema. */
@@ -110,57 +110,60 @@ export interface Plan {
 
 /** Flattens a filter into the predicates it ANDs together, resolving fields and text modes. */
 export function resolveFilter(filter: Filter | undefined, schema: Schema): Predicate[] {
-  const posOf = (field: string) => {
-    const pos = schema.fields.findIndex((d) => d.name === field);
-    if (pos < 0) {
-      throw new InvalidQueryError(
-        `unknown field "${field}" in $filter (fields: ${schema.fields.map((d) => d.name).join(', ')})`,
-      );
-    }
-    return pos;
-  };
-  const walk = (f: Filter, out: Predicate[]): void => {
-    switch (f.kind) {
-      case 'and':
-        for (const g of f.filters) walk(g, out);
-        return;
-      case 'or': {
-        const branches = f.filters.map((g) => {
-          const b: Predicate[] = [];
-          walk(g, b);
-          return b;
-        });
-        if (branches.length === 1) out.push(...branches[0]!);
-        else out.push({ kind: 'or', branches });
-        return;
-      }
-      case 'compare': {
-        const pos = posOf(f.field);
-        out.push({ kind: 'compare', pos, type: schema.fields[pos]!.type, op: f.op, value: f.value });
-        return;
-      }
-      case 'text': {
-        const pos = posOf(f.field);
-        const type = schema.fields[pos]!.type;
-        if (type !== 'string' && type !== 'text') {
-          throw new InvalidQueryError(
-            `${f.op} applies to string and text fields, but "${f.field}" is ${type}`,
-          );
-        }
-        const mode = f.op === '$matches_any' ? 'any' : f.op === '$matches_all' ? 'all' : 'substring';
-        const tokens = mode === 'substring' ? substringTokens(f.value) : tokenize(f.value);
-        out.push({ kind: 'text', pos, mode, needle: f.value, tokens: [...new Set(tokens)], op: f.op });
-        return;
-      }
-    }
-  };
   const out: Predicate[] = [];
-  if (filter) walk(filter, out);
+  if (filter) walkFilter(filter, schema, out);
   return out;
 }
 
+// Module-level helpers rather than closures: planning runs on every query, and a named closure
+// costs a property definition per call when the source runs through tsx (esbuild keepNames).
+
+function filterFieldPos(schema: Schema, field: string): number {
+  const fields = schema.fields;
+  for (let i = 0; i < fields.length; i++) if (fields[i]!.name === field) return i;
+  throw new InvalidQueryError(
+    `unknown field "${field}" in $filter (fields: ${fields.map((d) => d.name).join(', ')})`,
+  );
+}
+
+function walkFilter(f: Filter, schema: Schema, out: Predicate[]): void {
+  switch (f.kind) {
+    case 'and':
+      for (const g of f.filters) walkFilter(g, schema, out);
+      return;
+    case 'or': {
+      const branches: Predicate[][] = [];
+      for (const g of f.filters) {
+        const b: Predicate[] = [];
+        walkFilter(g, schema, b);
+        branches.push(b);
+      }
+      if (branches.length === 1) out.push(...branches[0]!);
+      else out.push({ kind: 'or', branches });
+      return;
+    }
+    case 'compare': {
+      const pos = filterFieldPos(schema, f.field);
+      out.push({ kind: 'compare', pos, type: schema.fields[pos]!.type, op: f.op, value: f.value });
+      return;
+    }
+    case 'text': {
+      const pos = filterFieldPos(schema, f.field);
+      const type = schema.fields[pos]!.type;
+      if (type !== 'string' && type !== 'text') {
+        throw new InvalidQueryError(`${f.op} applies to string and text fields, but "${f.field}" is ${type}`);
+      }
+      const mode = f.op === '$matches_any' ? 'any' : f.op === '$matches_all' ? 'all' : 'substring';
+      const tokens = mode === 'substring' ? substringTokens(f.value) : tokenize(f.value);
+      out.push({ kind: 'text', pos, mode, needle: f.value, tokens: [...new Set(tokens)], op: f.op });
+      return;
+    }
+  }
+}
+
 export function resolveOrder(orderBy: readonly OrderBy[] | undefined, schema: Schema): SortTerm[] {
-  return (orderBy ?? []).map((o) => {
+  if (orderBy === undefined || orderBy.length === 0) return [];
+  return orderBy.map((o) => {
     const pos = schema.fields.findIndex((d) => d.name === o.field);
     if (pos < 0) {
       throw new InvalidQueryError(
@@ -229,9 +232,8 @@ function showValue(v: Value): string {
 function fieldRange(conds: readonly Condition[], prefix: Uint8Array): KeyRange | 'empty' {
   let lo: Uint8Array | undefined;
   let hi: Uint8Array | undefined;
-  const withPrefix = (k: Uint8Array) => Buffer.concat([prefix, k]);
   for (const c of conds) {
-    const k = withPrefix(encodeKey(c.type, c.value));
+    const k = encodeKeyAfter(prefix, c.type, c.value);
     // Encodings are prefix-free, so the successor of an encoded value bounds all keys that start with it.
     const after = prefixSuccessor(k);
     let cLo: Uint8Array | undefined;
@@ -266,28 +268,23 @@ interface Candidate {
   readonly score: number;
 }
 
-/**
- * Picks how to answer a query:
- * 1. all primary key fields compared with $eq → one primary key lookup;
- * 2. else the sorted index (secondary, composite, or the primary index) that
- *    covers the most: $eq on a prefix of its fields (4 points a field), a
- *    range on the next field (2), the requested order for free (1); or a
- *    full-text index for a word search (3);
- * 3. else a full scan of the primary index.
- * Predicates an access path does not cover (`$or`, text tests, conditions on
- * other fields) are checked on each row, and rows are sorted in memory
- * unless the path yields them in order.
- */
-// Helpers at module level: plan() runs on every query, so it creates few closures.
+// Helpers at module level: plan() runs on every query, so it creates no closures (under tsx, a
+// named closure costs a property definition each time it is created).
 
 function fieldName(schema: Schema, pos: number): string {
   return schema.fields[pos]!.name;
 }
 
-function condsAt(preds: readonly Predicate[], pos: number): Condition[] {
-  const out: Condition[] = [];
-  for (const p of preds) if (p.kind === 'compare' && p.pos === pos) out.push(p);
-  return out;
+const NO_CONDITIONS: readonly Condition[] = [];
+
+function condsAt(preds: readonly Predicate[], pos: number): readonly Condition[] {
+  let out: Condition[] | undefined;
+  for (const p of preds) {
+    if (p.kind !== 'compare' || p.pos !== pos) continue;
+    if (out === undefined) out = [];
+    out.push(p);
+  }
+  return out ?? NO_CONDITIONS;
 }
 
 function eqAt(preds: readonly Predicate[], pos: number): Condition | undefined {
@@ -295,7 +292,57 @@ function eqAt(preds: readonly Predicate[], pos: number): Condition | undefined {
   return undefined;
 }
 
-/** The text of `explain`, built only when asked for. */
+/** Why a plan was chosen, as data: the text is built only when `explain` asks for it. */
+type Why =
+  | { readonly kind: 'lookup' }
+  | { readonly kind: 'tokens'; readonly cond: TextCondition; readonly words: readonly string[] }
+  | { readonly kind: 'candidate'; readonly chosen: Candidate }
+  | { readonly kind: 'full' }
+  | { readonly kind: 'text'; readonly text: string };
+
+function whyText(
+  layout: PlannerLayout,
+  preds: readonly Predicate[],
+  sort: readonly SortTerm[],
+  why: Why,
+): string {
+  const { schema, primaryKey } = layout;
+  switch (why.kind) {
+    case 'text':
+      return why.text;
+    case 'lookup':
+      return `primary key lookup on (${primaryKey.map((p) => fieldName(schema, p)).join(', ')}): every primary key field is compared with $eq`;
+    case 'full':
+      return preds.length > 0
+        ? 'full scan of the primary index: no equality or range filter on an indexed field'
+        : 'full scan of the primary index: no filter';
+    case 'tokens': {
+      const { cond, words } = why;
+      const what = cond.mode === 'any' ? 'each word' : 'its longest word';
+      return `full-text index on ${fieldName(schema, cond.pos)} word lookup (${words.map((w) => JSON.stringify(w)).join(' OR ')}): ${cond.op} on a field with a full-text index reads the rows of ${what}`;
+    }
+    case 'candidate': {
+      const chosen = why.chosen;
+      const names = chosen.positions.map((p) => fieldName(schema, p)).join(', ');
+      if (chosen.eqCount === 0 && !chosen.hasRange && sort.length === 0) {
+        return preds.length > 0
+          ? 'full scan of the primary index: no equality or range filter on an indexed field'
+          : 'full scan of the primary index: no filter';
+      }
+      if (chosen.eqCount === 0 && !chosen.hasRange) {
+        return `full scan of ${chosen.index ? 'index' : 'primary index'} on ${names}: no equality or range filter on an indexed field, and the index gives the $order_by order`;
+      }
+      const conds = chosen.covered.map((p) => predText(schema, p)).join(' AND ');
+      const how =
+        chosen.eqCount > 0
+          ? `$eq on ${chosen.eqCount === 1 ? 'the first field' : `the first ${chosen.eqCount} fields`}${chosen.hasRange ? ' and a range on the next' : ''}`
+          : `range (${chosen.covered.map((c) => (c as Condition).op).join(', ')}) on an indexed field, no usable equality`;
+      return `${chosen.index ? 'index' : 'primary index'} on ${names} ${chosen.eqCount > 0 ? 'equality' : 'range'} scan (${conds}): ${how}`;
+    }
+  }
+}
+
+/** The text of `explain`. */
 function describePlan(
   layout: PlannerLayout,
   sort: readonly SortTerm[],
@@ -318,6 +365,33 @@ function describePlan(
   return parts.join('; ');
 }
 
+/** A plan; its description is built from the data kept for it, on first use. */
+class PlanImpl implements Plan {
+  private text: string | undefined;
+
+  constructor(
+    readonly access: Access,
+    readonly residual: readonly Predicate[],
+    readonly ordered: boolean,
+    readonly sort: readonly SortTerm[],
+    private readonly layout: PlannerLayout,
+    private readonly preds: readonly Predicate[],
+    private readonly why: Why,
+  ) {}
+
+  get description(): string {
+    if (this.text === undefined) {
+      const why = whyText(this.layout, this.preds, this.sort, this.why);
+      // Plans that read nothing say only why.
+      this.text =
+        this.access.kind === 'empty'
+          ? why
+          : describePlan(this.layout, this.sort, this.residual, this.ordered, why);
+    }
+    return this.text;
+  }
+}
+
 function makePlan(
   layout: PlannerLayout,
   preds: readonly Predicate[],
@@ -325,161 +399,142 @@ function makePlan(
   access: Access,
   covered: readonly Predicate[],
   ordered: boolean,
-  why: () => string,
+  why: Why,
 ): Plan {
-  const residual = covered.length === 0 ? preds : preds.filter((p) => !covered.includes(p));
-  return {
-    access,
-    residual,
-    ordered,
-    sort,
-    get description() {
-      return describePlan(layout, sort, residual, ordered, why());
-    },
-  };
+  let residual: readonly Predicate[] = preds;
+  if (covered.length > 0) {
+    const left: Predicate[] = [];
+    for (const p of preds) if (!covered.includes(p)) left.push(p);
+    residual = left;
+  }
+  return new PlanImpl(access, residual, ordered, sort, layout, preds, why);
+}
+
+function emptyPlan(layout: PlannerLayout, sort: readonly SortTerm[], text: string): Plan {
+  return new PlanImpl({ kind: 'empty' }, [], true, sort, layout, [], { kind: 'text', text });
 }
 
 const NO_PREFIX = new Uint8Array(0);
+const FULL_SCAN_SEEK: Seek = { base: NO_PREFIX, rowKey: true, sortAt: [] };
 
+/**
+ * Picks how to answer a query:
+ * 1. all primary key fields compared with $eq → one primary key lookup;
+ * 2. else the sorted index (secondary, composite, or the primary index) that
+ *    covers the most: $eq on a prefix of its fields (4 points a field), a
+ *    range on the next field (2), the requested order for free (1); or a
+ *    full-text index for a word search (3);
+ * 3. else a full scan of the primary index.
+ * Predicates an access path does not cover (`$or`, text tests, conditions on
+ * other fields) are checked on each row, and rows are sorted in memory
+ * unless the path yields them in order.
+ */
 export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: readonly SortTerm[]): Plan {
   const { schema, primaryKey } = layout;
-  const name = fieldName.bind(null, schema);
-  const finish = makePlan.bind(null, layout, preds, sort);
-  const eqOn = eqAt.bind(null, preds);
 
   // 1. Primary key lookup.
   // The primary index serves a prefix of its key fields, up to the first duration:
   // primary keys keep `1 month` and `30 days` apart, which compare equal.
-  const durationAt = primaryKey.findIndex((p) => schema.fields[p]!.type === 'duration');
-  if (primaryKey.length > 0 && durationAt < 0 && primaryKey.every((p) => eqOn(p))) {
-    const used = primaryKey.map((p) => eqOn(p)!);
-    return finish(
-      { kind: 'lookup', key: used.map((c) => c.value) },
-      used,
-      true,
-      () =>
-        `primary key lookup on (${primaryKey.map(name).join(', ')}): every primary key field is compared with $eq`,
-    );
+  let durationAt = -1;
+  for (let i = 0; i < primaryKey.length; i++) {
+    if (schema.fields[primaryKey[i]!]!.type === 'duration') {
+      durationAt = i;
+      break;
+    }
+  }
+  if (primaryKey.length > 0 && durationAt < 0) {
+    const used: Condition[] = [];
+    for (const p of primaryKey) {
+      const eq = eqAt(preds, p);
+      if (!eq) break;
+      used.push(eq);
+    }
+    if (used.length === primaryKey.length) {
+      const key: Value[] = [];
+      for (const c of used) key.push(c.value);
+      return makePlan(layout, preds, sort, { kind: 'lookup', key }, used, true, { kind: 'lookup' });
+    }
   }
 
-  const candidates: Candidate[] = [];
   const primaryPositions = durationAt < 0 ? primaryKey : primaryKey.slice(0, durationAt);
-  const sorted: [IndexInfo | undefined, readonly number[]][] = [];
-  if (primaryPositions.length > 0) sorted.push([undefined, primaryPositions]);
-  for (const ix of layout.indexes) if (ix.kind === 'sorted') sorted.push([ix, ix.positions]);
-
-  for (const [ix, positions] of sorted) {
-    let k = 0;
-    while (k < positions.length && eqOn(positions[k]!)) k++;
-    const rangeConds = k < positions.length ? condsAt(preds, positions[k]!) : [];
-    // Cheap test first: an index with no $eq, no range and no first sort field cannot serve.
-    if (k === 0 && rangeConds.length === 0 && sort[0]?.pos !== positions[0] && sort.length > 0) continue;
-    const covered: Predicate[] = [];
-    let prefix: Uint8Array = ix ? ix.prefix : NO_PREFIX;
-    for (let i = 0; i < k; i++) {
-      const eq = eqOn(positions[i]!)!;
-      covered.push(eq);
-      prefix = Buffer.concat([prefix, encodeKey(eq.type, eq.value)]);
+  let best: Candidate | undefined;
+  for (let n = -1; n < layout.indexes.length; n++) {
+    let ix: IndexInfo | undefined;
+    let positions: readonly number[];
+    if (n < 0) {
+      if (primaryPositions.length === 0) continue;
+      ix = undefined;
+      positions = primaryPositions;
+    } else {
+      ix = layout.indexes[n]!;
+      if (ix.kind !== 'sorted') continue;
+      positions = ix.positions;
     }
-    covered.push(...rangeConds);
-    const range = fieldRange(rangeConds, prefix);
-    const rest = sort.filter((t) => {
-      const at = positions.indexOf(t.pos);
-      return at < 0 || at >= k;
-    });
-    const remaining = positions.slice(k);
-    const dir = rest[0]?.dir ?? 1;
-    const uniform = rest.every((t, i) => t.dir === dir && t.pos === remaining[i]);
-    // Index entries are ordered by the index fields, then the row key: they give the requested
-    // order (ties by primary key) when the sort names the remaining fields in order. The primary
-    // index orders by key, so a prefix of its remaining fields suffices.
-    const pkTail =
-      ix !== undefined &&
-      remaining.length === 0 &&
-      primaryKey.length > 0 &&
-      rest.every((t, i) => t.dir === 1 && t.pos === primaryKey[i]);
-    const ordered =
-      pkTail ||
-      (uniform && (ix === undefined ? rest.length <= remaining.length : rest.length === remaining.length));
-    const reverse = ordered && !pkTail && dir === -1;
-    const hasRange = rangeConds.length > 0;
-    if (k === 0 && !hasRange && !ordered) continue;
-    candidates.push({
-      index: ix,
-      positions,
-      covered,
-      range,
-      eqCount: k,
-      hasRange,
-      ordered,
-      reverse,
-      // In a reverse scan of the primary index over its whole key, ties cannot occur.
-      regroup:
-        reverse && !(ix === undefined && durationAt < 0 && rest.length === remaining.length)
-          ? rest.map((t) => t.pos)
-          : undefined,
-      seek: ordered ? { base: prefix, rowKey: pkTail, sortAt: rest.map((t) => sort.indexOf(t)) } : undefined,
-      score: k * 4 + (hasRange ? 2 : 0) + (ordered ? 1 : 0),
-    });
+    const c = candidate(layout, preds, sort, ix, positions, durationAt);
+    if (c && (!best || c.score > best.score)) best = c;
   }
 
   // Full-text indexes: a word search reads the entries of its rarest-looking (longest) word, or
   // for $matches_any of each word; the text test itself stays on every row.
-  let textPlan: { ix: IndexInfo; cond: TextCondition } | undefined;
+  let textIx: IndexInfo | undefined;
+  let textCond: TextCondition | undefined;
   for (const p of preds) {
     if (p.kind !== 'text') continue;
-    const ix = layout.indexes.find((i) => i.kind === 'full_text' && i.positions[0] === p.pos);
+    let ix: IndexInfo | undefined;
+    for (const i of layout.indexes) {
+      if (i.kind === 'full_text' && i.positions[0] === p.pos) {
+        ix = i;
+        break;
+      }
+    }
     if (!ix) continue;
     // Without words, $matches_all and $contains say nothing an index could look up.
     if (p.mode !== 'any' && p.tokens.length === 0) continue;
-    if (!textPlan || (p.mode !== 'any' && textPlan.cond.mode === 'any')) textPlan = { ix, cond: p };
+    if (!textCond || (p.mode !== 'any' && textCond.mode === 'any')) {
+      textIx = ix;
+      textCond = p;
+    }
   }
 
-  let best: Candidate | undefined;
-  for (const c of candidates) if (!best || c.score > best.score) best = c;
-
-  if (textPlan && (!best || best.score < 3)) {
-    const { ix, cond } = textPlan;
+  if (textIx && textCond && (!best || best.score < 3)) {
+    const cond = textCond;
     const words =
       cond.mode === 'any' ? cond.tokens : [cond.tokens.reduce((a, b) => (b.length > a.length ? b : a))];
     if (words.length === 0) {
-      return {
-        access: { kind: 'empty' },
-        residual: [],
-        ordered: true,
+      return emptyPlan(
+        layout,
         sort,
-        description: `no rows can match: $matches_any on ${name(cond.pos)} lists no words`,
-      };
+        `no rows can match: $matches_any on ${fieldName(schema, cond.pos)} lists no words`,
+      );
     }
-    const ranges = words.map(
-      (w) =>
+    const ranges: KeyRange[] = [];
+    for (const w of words) {
+      ranges.push(
         fieldRange(
           [{ kind: 'compare', pos: cond.pos, type: 'string', op: '$eq', value: indexedToken(w) }],
-          ix.prefix,
+          textIx.prefix,
         ) as KeyRange,
-    );
-    const what = cond.mode === 'any' ? 'each word' : 'its longest word';
-    return finish(
-      { kind: 'tokens', index: ix, ranges },
-      [],
-      false,
-      () =>
-        `full-text index on ${name(cond.pos)} word lookup (${words.map((w) => JSON.stringify(w)).join(' OR ')}): ${cond.op} on a field with a full-text index reads the rows of ${what}`,
-    );
+      );
+    }
+    return makePlan(layout, preds, sort, { kind: 'tokens', index: textIx, ranges }, [], false, {
+      kind: 'tokens',
+      cond,
+      words,
+    });
   }
 
   if (best) {
     if (best.range === 'empty') {
-      return {
-        access: { kind: 'empty' },
-        residual: [],
-        ordered: true,
+      const names: string[] = [];
+      for (const c of best.covered) {
+        const name = fieldName(schema, (c as Condition).pos);
+        if (!names.includes(name)) names.push(name);
+      }
+      return emptyPlan(
+        layout,
         sort,
-        description: `no rows can match: the conditions on ${best.covered
-          .map((c) => name((c as Condition).pos))
-          .filter((n, i, a) => a.indexOf(n) === i)
-          .join(', ')} exclude each other`,
-      };
+        `no rows can match: the conditions on ${names.join(', ')} exclude each other`,
+      );
     }
     const access: Access = {
       kind: 'scan',
@@ -489,45 +544,106 @@ export function plan(layout: PlannerLayout, preds: readonly Predicate[], sort: r
       regroup: best.regroup,
       seek: best.seek,
     };
-    const chosen = best;
-    const why = (): string => {
-      let why: string;
-      if (chosen.eqCount === 0 && !chosen.hasRange && sort.length === 0) {
-        why =
-          preds.length > 0
-            ? 'full scan of the primary index: no equality or range filter on an indexed field'
-            : 'full scan of the primary index: no filter';
-      } else if (chosen.eqCount === 0 && !chosen.hasRange) {
-        why = `full scan of ${chosen.index ? 'index' : 'primary index'} on ${chosen.positions.map(name).join(', ')}: no equality or range filter on an indexed field, and the index gives the $order_by order`;
-      } else {
-        const conds = chosen.covered.map((p) => predText(schema, p)).join(' AND ');
-        const how =
-          chosen.eqCount > 0
-            ? `$eq on ${chosen.eqCount === 1 ? 'the first field' : `the first ${chosen.eqCount} fields`}${chosen.hasRange ? ' and a range on the next' : ''}`
-            : `range (${chosen.covered.map((c) => (c as Condition).op).join(', ')}) on an indexed field, no usable equality`;
-        why = `${chosen.index ? 'index' : 'primary index'} on ${chosen.positions.map(name).join(', ')} ${chosen.eqCount > 0 ? 'equality' : 'range'} scan (${conds}): ${how}`;
-      }
-      return why;
-    };
-    return finish(access, best.covered, best.ordered, why);
+    return makePlan(layout, preds, sort, access, best.covered, best.ordered, {
+      kind: 'candidate',
+      chosen: best,
+    });
   }
 
   // 3. Full scan.
   const unkeyedOrder = sort.length === 0;
-  return finish(
+  return makePlan(
+    layout,
+    preds,
+    sort,
     {
       kind: 'scan',
       index: undefined,
       range: { start: undefined, end: undefined },
       reverse: false,
       regroup: undefined,
-      seek: unkeyedOrder ? { base: new Uint8Array(0), rowKey: true, sortAt: [] } : undefined,
+      seek: unkeyedOrder ? FULL_SCAN_SEEK : undefined,
     },
     [],
     unkeyedOrder,
-    () =>
-      preds.length > 0
-        ? 'full scan of the primary index: no equality or range filter on an indexed field'
-        : 'full scan of the primary index: no filter',
+    { kind: 'full' },
   );
+}
+
+/** How well the sorted index `ix` (undefined: the primary index over `positions`) serves the query, if at all. */
+function candidate(
+  layout: PlannerLayout,
+  preds: readonly Predicate[],
+  sort: readonly SortTerm[],
+  ix: IndexInfo | undefined,
+  positions: readonly number[],
+  durationAt: number,
+): Candidate | undefined {
+  const primaryKey = layout.primaryKey;
+  let k = 0;
+  while (k < positions.length && eqAt(preds, positions[k]!)) k++;
+  const rangeConds = k < positions.length ? condsAt(preds, positions[k]!) : NO_CONDITIONS;
+  // Cheap test first: with no $eq and no range, an index serves only by giving the order, which
+  // needs the sort to start with its first field (or, for the primary index, no sort at all).
+  if (k === 0 && rangeConds.length === 0) {
+    const first = sort[0];
+    if (first === undefined ? ix !== undefined : first.pos !== positions[0]) return undefined;
+  }
+  const covered: Predicate[] = [];
+  let prefix: Uint8Array = ix ? ix.prefix : NO_PREFIX;
+  for (let i = 0; i < k; i++) {
+    const eq = eqAt(preds, positions[i]!)!;
+    covered.push(eq);
+    prefix = encodeKeyAfter(prefix, eq.type, eq.value);
+  }
+  for (const c of rangeConds) covered.push(c);
+  const range = fieldRange(rangeConds, prefix);
+  // The sort terms the equalities leave open, and the index fields after the equalities.
+  const rest: SortTerm[] = [];
+  for (const t of sort) {
+    const at = positions.indexOf(t.pos);
+    if (at < 0 || at >= k) rest.push(t);
+  }
+  const remaining = positions.length - k;
+  const dir = rest[0]?.dir ?? 1;
+  let uniform = true;
+  for (let i = 0; i < rest.length && uniform; i++) {
+    uniform = rest[i]!.dir === dir && rest[i]!.pos === positions[k + i];
+  }
+  // Index entries are ordered by the index fields, then the row key: they give the requested
+  // order (ties by primary key) when the sort names the remaining fields in order. The primary
+  // index orders by key, so a prefix of its remaining fields suffices.
+  let pkTail = ix !== undefined && remaining === 0 && primaryKey.length > 0;
+  for (let i = 0; i < rest.length && pkTail; i++)
+    pkTail = rest[i]!.dir === 1 && rest[i]!.pos === primaryKey[i];
+  const ordered =
+    pkTail || (uniform && (ix === undefined ? rest.length <= remaining : rest.length === remaining));
+  const reverse = ordered && !pkTail && dir === -1;
+  const hasRange = rangeConds.length > 0;
+  if (k === 0 && !hasRange && !ordered) return undefined;
+  let seek: Seek | undefined;
+  if (ordered) {
+    const sortAt: number[] = [];
+    for (const t of rest) sortAt.push(sort.indexOf(t));
+    seek = { base: prefix, rowKey: pkTail, sortAt };
+  }
+  let regroup: number[] | undefined;
+  // In a reverse scan of the primary index over its whole key, ties cannot occur.
+  if (reverse && !(ix === undefined && durationAt < 0 && rest.length === remaining)) {
+    regroup = [];
+    for (const t of rest) regroup.push(t.pos);
+  }
+  return {
+    index: ix,
+    positions,
+    covered,
+    range,
+    eqCount: k,
+    hasRange,
+    ordered,
+    reverse,
+    regroup,
+    seek,
+    score: k * 4 + (hasRange ? 2 : 0) + (ordered ? 1 : 0),
+  };
 }
