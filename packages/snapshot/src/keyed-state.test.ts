@@ -112,7 +112,7 @@ describe('KeyedState', () => {
     expect([...back.entries()]).toEqual([['a', new Uint8Array([9, 2, 3])]]);
   });
 
-  it('writes nothing when nothing changed, and the manifest reuses the previous chain', async () => {
+  it('writes nothing when nothing changed, and the manifest reuses the previous chain; a base on request', async () => {
     const s = strings();
     s.put('a', '1');
     const chain1 = await s.snapshot(1n).write(cs, 'op');
@@ -125,6 +125,9 @@ describe('KeyedState', () => {
     await commit(2n, chain2);
     expect(await objects.list('ck/state/')).toEqual(before);
     expect([...(await restoreAt(2n, strings)).entries()]).toEqual([['a', '1']]);
+    const forced = s.snapshot(3n, { base: true });
+    expect([forced.kind, forced.records]).toEqual(['base', 1]);
+    expect((await forced.write(cs, 'op')).map((r) => [r.kind, r.epoch])).toEqual([['base', 3n]]);
   });
 
   it('compacts into a new base after maxDeltas deltas, or when the deltas outgrow maxDeltaRatio of the base', async () => {

@@ -99,9 +99,11 @@ export interface KeyedState<V> {
    * Encodes the changes since the last completed snapshot (or everything,
    * as a base), for the checkpoint of `epoch`. Call it at the barrier;
    * write the result with {@link PendingStateSnapshot.write}.
+   * `{ base: true }` forces a base (a full snapshot), e.g. to compact
+   * before a planned restart.
    * @throws SnapshotError when `epoch` is not above the last snapshot's.
    */
-  snapshot(epoch: bigint): PendingStateSnapshot;
+  snapshot(epoch: bigint, options?: { readonly base?: boolean }): PendingStateSnapshot;
   /** Replaces the contents with a verified chain read from a checkpoint; later snapshots continue that chain. */
   restore(state: RestoredState): void;
 }
@@ -213,7 +215,8 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
       return chain;
     },
 
-    snapshot(epoch) {
+    snapshot(epoch, snapshotOptions = {}) {
+      const forceBase = snapshotOptions.base === true;
       checkEpoch(epoch, 'KeyedState.snapshot');
       if (lastSnapshotEpoch !== undefined && epoch <= lastSnapshotEpoch) {
         throw new SnapshotError(
@@ -221,7 +224,7 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
         );
       }
       const prefix = chain;
-      if (dirty.size === 0 && pendings.length === 0 && !needsBase && prefix.length > 0) {
+      if (!forceBase && dirty.size === 0 && pendings.length === 0 && !needsBase && prefix.length > 0) {
         lastSnapshotEpoch = epoch;
         return { epoch, kind: 'none', records: 0, bytes: 0, write: async () => prefix };
       }
@@ -229,7 +232,7 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
       // so that it applies on top of the last completed chain whatever happens to them.
       const pendingBase = pendings.some((p) => p.base);
       let object: EncodedStateObject | undefined;
-      if (!needsBase && !pendingBase && prefix.length > 0 && prefix.length - 1 < maxDeltas) {
+      if (!forceBase && !needsBase && !pendingBase && prefix.length > 0 && prefix.length - 1 < maxDeltas) {
         const keys = new Set<string>(dirty);
         for (const p of pendings) for (const k of p.keys) keys.add(k);
         const delta = encodeDelta(epoch, chainEpoch!, keys, keys.size);
