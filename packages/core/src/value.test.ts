@@ -16,6 +16,26 @@ describe('Decimal', () => {
     expect(Decimal.parse('1.5e-3').toString()).toBe('0.0015');
     expect(() => Decimal.parse('1.2.3')).toThrow('not a decimal number: "1.2.3"');
   });
+  it('reads short and long decimals alike (the short ones take a fast path)', () => {
+    const digits = (min: number, max: number) =>
+      fc.array(fc.integer({ min: 0, max: 9 }), { minLength: min, maxLength: max }).map((d) => d.join(''));
+    fc.assert(
+      fc.property(
+        fc.constantFrom('', '-', '+'),
+        digits(1, 12),
+        fc.option(digits(1, 10)),
+        (sign, int, frac) => {
+          const text = `${sign}${int}${frac === null ? '' : `.${frac}`}`;
+          const d = Decimal.parse(text);
+          // Surrounding blanks send the same text down the general parser.
+          const general = Decimal.parse(` ${text} `);
+          expect([d.unscaled, d.scale]).toEqual([general.unscaled, general.scale]);
+          expect(d.scale).toBe(frac?.length ?? 0);
+          expect(d.unscaled).toBe(BigInt(`${sign === '-' ? '-' : ''}${int}${frac ?? ''}`));
+        },
+      ),
+    );
+  });
   it('does exact arithmetic and numeric comparison', () => {
     expect(Decimal.parse('0.1').add(Decimal.parse('0.2')).toString()).toBe('0.3');
     expect(Decimal.parse('1.10').equals(Decimal.parse('1.1'))).toBe(true);
@@ -34,6 +54,41 @@ describe('Timestamp', () => {
     expect(Timestamp.parse('1969-12-31T23:59:59.999999Z').micros).toBe(-1n);
     expect(Timestamp.parse('2024-01-01').toISOString()).toBe('2024-01-01T00:00:00.000000Z');
     expect(() => Timestamp.parse('2023-02-29T00:00:00Z')).toThrow('not a valid timestamp');
+  });
+  it('reads every spelling of a timestamp the same way (separator, fraction digits, offsets)', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          y: fc.integer({ min: 1000, max: 9999 }),
+          mo: fc.integer({ min: 1, max: 12 }),
+          d: fc.integer({ min: 1, max: 28 }),
+          h: fc.integer({ min: 0, max: 23 }),
+          mi: fc.integer({ min: 0, max: 59 }),
+          s: fc.integer({ min: 0, max: 59 }),
+          frac: fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 9 }).map((x) => x.join('')),
+          sep: fc.constantFrom('T', ' '),
+          zone: fc.constantFrom('', 'Z', 'z', '+02:00', '-0530', '+11', '-00:45'),
+        }),
+        (t) => {
+          const p2 = (n: number) => String(n).padStart(2, '0');
+          const text = `${t.y}-${p2(t.mo)}-${p2(t.d)}${t.sep}${p2(t.h)}:${p2(t.mi)}:${p2(t.s)}${t.frac ? `.${t.frac}` : ''}${t.zone}`;
+          const z = /^([+-])(\d{2}):?(\d{2})?$/.exec(t.zone);
+          const offset = z ? (z[1] === '-' ? -1 : 1) * (Number(z[2]) * 3600 + Number(z[3] ?? 0) * 60) : 0;
+          const utc = new Date(0);
+          utc.setUTCFullYear(t.y, t.mo - 1, t.d);
+          utc.setUTCHours(t.h, t.mi, t.s, 0);
+          const expected =
+            (BigInt(utc.getTime()) / 1000n - BigInt(offset)) * 1_000_000n +
+            BigInt(t.frac.slice(0, 6).padEnd(6, '0'));
+          expect(Timestamp.parse(text).micros).toBe(expected);
+          // Surrounding blanks send the same text down the general parser.
+          expect(Timestamp.parse(` ${text} `).micros).toBe(expected);
+        },
+      ),
+    );
+    expect(() => Timestamp.parse('2023-02-29 00:00:00')).toThrow('not a valid timestamp');
+    expect(() => Timestamp.parse('2024-01-01T24:00:00Z')).toThrow('not a valid timestamp');
+    expect(() => Timestamp.parse('2024-01-01T10:00:00+5')).toThrow('not a timestamp');
   });
   it('round-trips any microsecond in years 0001..9999', () => {
     fc.assert(

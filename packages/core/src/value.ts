@@ -23,6 +23,8 @@ export class Decimal {
 
   /** Parses `-12.3400`, `5`, `.5`, `1e3`. Throws RangeError on anything else. */
   static parse(text: string): Decimal {
+    const fast = parseSmallDecimal(text);
+    if (fast !== null) return fast;
     const m = /^\s*([+-])?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/.exec(text);
     if (!m || (m[2] === '' && (m[3] ?? '') === '')) throw new RangeError(`not a decimal number: "${text}"`);
     const intPart = m[2] ?? '';
@@ -159,6 +161,8 @@ export class Timestamp {
    * fractional digits exactly.
    */
   static parse(text: string): Timestamp {
+    const fast = parseCommonTimestamp(text);
+    if (fast !== null) return new Timestamp(fast);
     const m =
       /^\s*(-?\d{4,6})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?\s*$/.exec(
         text,
@@ -504,6 +508,127 @@ export function isInt64(v: bigint): boolean {
 }
 
 // Howard Hinnant's civil-date algorithms (public domain), proleptic Gregorian.
+/**
+ * `-12.34` / `5` / `0.5` with at most 15 digits in all, without a regex and
+ * with one BigInt conversion; null for every other shape (the general
+ * parser decides). Ingest parses millions of these.
+ */
+function parseSmallDecimal(text: string): Decimal | null {
+  const n = text.length;
+  if (n === 0 || n > 17) return null;
+  let i = 0;
+  let neg = false;
+  const c0 = text.charCodeAt(0);
+  if (c0 === 45 || c0 === 43) {
+    neg = c0 === 45;
+    i = 1;
+  }
+  let v = 0;
+  let digits = 0;
+  let scale = -1;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (scale >= 0) return null;
+      scale = 0;
+      continue;
+    }
+    const d = c - 48;
+    if (d < 0 || d > 9) return null;
+    v = v * 10 + d;
+    digits++;
+    if (scale >= 0) scale++;
+  }
+  // A bare sign or point and `5.` are left to the general parser, which knows their rules.
+  if (digits === 0 || digits > 15 || scale === 0) return null;
+  const unscaled = BigInt(v);
+  return new Decimal(neg ? -unscaled : unscaled, Math.max(scale, 0));
+}
+
+/** Two ASCII digits at `i` as a number, or -1. */
+function twoDigits(text: string, i: number): number {
+  const a = text.charCodeAt(i) - 48;
+  const b = text.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
+/**
+ * Microseconds of `YYYY-MM-DD[T ]HH:MM:SS[.f{1,9}][Z|±HH[:MM]]`, the shape
+ * nearly every file and driver writes, read without a regex and with one
+ * BigInt conversion; null for any other shape or a year outside
+ * 1000..9999 (the general parser decides, with its error messages).
+ */
+function parseCommonTimestamp(text: string): bigint | null {
+  const n = text.length;
+  if (n < 19 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return null;
+  const sep = text.charCodeAt(10);
+  if ((sep !== 84 && sep !== 32) || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return null;
+  const y1 = twoDigits(text, 0);
+  const y2 = twoDigits(text, 2);
+  const mo = twoDigits(text, 5);
+  const d = twoDigits(text, 8);
+  const h = twoDigits(text, 11);
+  const mi = twoDigits(text, 14);
+  const sec = twoDigits(text, 17);
+  if (
+    y1 < 10 ||
+    y2 < 0 ||
+    mo < 1 ||
+    mo > 12 ||
+    d < 1 ||
+    h < 0 ||
+    h > 23 ||
+    mi < 0 ||
+    mi > 59 ||
+    sec < 0 ||
+    sec > 59
+  ) {
+    return null;
+  }
+  const y = y1 * 100 + y2;
+  if (d > daysInMonth(y, mo)) return null;
+  let i = 19;
+  let frac = 0;
+  if (i < n && text.charCodeAt(i) === 46) {
+    i++;
+    const start = i;
+    while (i < n) {
+      const c = text.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) break;
+      if (i - start < 6) frac = frac * 10 + c;
+      i++;
+    }
+    const count = i - start;
+    if (count === 0 || count > 9) return null;
+    for (let k = Math.min(count, 6); k < 6; k++) frac *= 10;
+  }
+  let offsetSeconds = 0;
+  if (i < n) {
+    const z = text.charCodeAt(i);
+    if (z === 90 || z === 122) {
+      i++;
+    } else if (z === 43 || z === 45) {
+      const oh = twoDigits(text, i + 1);
+      if (oh < 0) return null;
+      i += 3;
+      let om = 0;
+      if (i < n) {
+        if (text.charCodeAt(i) === 58) i++;
+        om = twoDigits(text, i);
+        if (om < 0) return null;
+        i += 2;
+      }
+      offsetSeconds = (z === 45 ? -1 : 1) * (oh * 3600 + om * 60);
+    } else return null;
+  }
+  if (i !== n) return null;
+  const seconds = daysFromCivil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offsetSeconds;
+  // Exact in a double: |seconds| < 2.6e11 for years 1000..9999, so micros < 2^53 needs |seconds| < 9e9;
+  // beyond that (years past 2255 or before 1685) the BigInt arithmetic stays exact.
+  if (seconds > -9e9 && seconds < 9e9) return BigInt(seconds * 1_000_000 + frac);
+  return BigInt(seconds) * MICROS_PER_SECOND + BigInt(frac);
+}
+
 function daysFromCivil(y: number, m: number, d: number): number {
   const yy = m <= 2 ? y - 1 : y;
   const era = Math.floor(yy / 400);

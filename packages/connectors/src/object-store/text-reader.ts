@@ -42,14 +42,22 @@ export async function* textChunks(
   let pending: Buffer | null = null;
   for await (const chunk of bytes) {
     const c = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const buf: Buffer = pending === null ? c : Buffer.concat([pending, c]);
-    const last = buf.lastIndexOf(10);
+    const last = c.lastIndexOf(10);
     if (last < 0) {
-      pending = buf;
+      pending = pending === null ? c : Buffer.concat([pending, c]);
       continue;
     }
-    pending = last + 1 < buf.length ? buf.subarray(last + 1) : null;
-    yield { text: buf.toString('utf8', 0, last + 1), final: false };
+    let text: string;
+    if (pending === null) {
+      text = c.toString('utf8', 0, last + 1);
+    } else {
+      // Only the carried-over partial line and the rest of it are copied together, not the whole chunk.
+      const first = c.indexOf(10);
+      text = Buffer.concat([pending, c.subarray(0, first + 1)]).toString('utf8');
+      if (first < last) text += c.toString('utf8', first + 1, last + 1);
+    }
+    pending = last + 1 < c.length ? c.subarray(last + 1) : null;
+    yield { text, final: false };
   }
   yield { text: pending === null ? '' : pending.toString('utf8'), final: true };
 }
