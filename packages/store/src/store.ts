@@ -209,17 +209,32 @@ const ROW_KEY_PREFIX = ROW_KEY_HASH_THRESHOLD - 32;
 const EMPTY = new Uint8Array(0);
 /** Put flag (MDB_NOOVERWRITE): the put fails, and putSync returns false, when the key is taken. */
 const NO_OVERWRITE = { noOverwrite: true } as const;
-const META_VERSION = 1;
+/**
+ * Put flag (MDB_APPEND): the key must sort after every key of the database, or the put fails
+ * (putSync returns false) and writes nothing. Appending skips the page search and fills pages
+ * densely (an append split leaves the old page full), so a commit has fewer pages to write.
+ */
+const APPEND = { append: true } as const;
+/** After a row append fails (keys not increasing), this many puts go the ordinary way first. */
+const APPEND_RETRY = 64;
+/** Version 2: the change feed holds one record per apply (format below). */
+const META_VERSION = 2;
 const DEFAULT_CHANGE_RETENTION = 10_000;
 /**
- * Change feed (format version 1), database `endpoint/<name>/changes`:
- * key 8-byte big-endian version → kind byte (0 insert, 1 delete, 2 update),
- * uint32 LE byte length of the old row, the old row, the new row (rows in
- * the row encoding, without the copy count of endpoints without a primary
- * key). Key FEED_STATE_KEY → uint64 BE version of the last change, uint64 BE
- * version through which changes are pruned.
+ * Change feed (format version 2), database `endpoint/<name>/changes`: one record per apply,
+ * key 8-byte big-endian version of its first change → uint32 LE number of changes, then per
+ * change: kind byte (0 insert, 1 delete, 2 update), uint32 LE byte length of the old row,
+ * uint32 LE byte length of the new row, the old row, the new row (rows in the row encoding,
+ * without the copy count of endpoints without a primary key; a missing row has length 0).
+ * Key FEED_STATE_KEY (one byte 0x00, which sorts before every record, so that records are
+ * appended) → uint64 BE version of the last change, uint64 BE version through which changes are
+ * expired. A record is deleted once all its changes are expired. (Format 1 kept one entry per
+ * change and the state under the key 0xff.)
  */
-const FEED_STATE_KEY = new Uint8Array([0xff]);
+const FEED_STATE_KEY = new Uint8Array([0x00]);
+const LEGACY_FEED_STATE_KEY = new Uint8Array([0xff]);
+/** The smallest key of a feed record (version 0; records start at version 1). */
+const FIRST_RECORD_KEY = new Uint8Array(8);
 const OP_KINDS = ['insert', 'delete', 'update'] as const;
 /** Types left out of the default `'all'` indexes: long or unordered values (give text a full-text index). */
 const UNINDEXED_BY_DEFAULT: readonly FieldType[] = ['text', 'binary', 'json'];
@@ -643,24 +658,28 @@ function fixedRowKeySize(keyFields: readonly FieldDefinition[]): number | undefi
 class EntryArena {
   buf: Buffer;
   private size = 0;
-  readonly starts: number[] = [];
-  readonly ends: number[] = [];
+  private count = 0;
+  // Typed arrays rather than JS arrays: reset() keeps their memory (a JS array whose length is
+  // set to 0 gives its storage back, and grows it again entry by entry).
+  starts: Uint32Array;
+  ends: Uint32Array;
   /** Byte length of each entry's indexed values (its LMDB value, as uint16 BE). */
-  readonly indexed: number[] = [];
+  indexed: Uint16Array;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, entries = 64) {
     this.buf = Buffer.allocUnsafe(capacity);
+    this.starts = new Uint32Array(entries);
+    this.ends = new Uint32Array(entries);
+    this.indexed = new Uint16Array(entries);
   }
 
   get length(): number {
-    return this.starts.length;
+    return this.count;
   }
 
   reset(): void {
     this.size = 0;
-    this.starts.length = 0;
-    this.ends.length = 0;
-    this.indexed.length = 0;
+    this.count = 0;
   }
 
   /** Adds the entry whose index prefix and values are `scratch[0, n)`, followed by `rowKey`. */
@@ -671,13 +690,26 @@ class EntryArena {
       this.buf.copy(b, 0, 0, this.size);
       this.buf = b;
     }
+    const c = this.count;
+    if (c === this.starts.length) {
+      const starts = new Uint32Array(c * 2);
+      starts.set(this.starts);
+      this.starts = starts;
+      const ends = new Uint32Array(c * 2);
+      ends.set(this.ends);
+      this.ends = ends;
+      const indexed = new Uint16Array(c * 2);
+      indexed.set(this.indexed);
+      this.indexed = indexed;
+    }
     const buf = this.buf;
     let j = this.size;
     for (let i = 0; i < n; i++) buf[j++] = scratch[i]!;
     for (let i = 0; i < rowKey.length; i++) buf[j++] = rowKey[i]!;
-    this.starts.push(this.size);
-    this.ends.push(end);
-    this.indexed.push(n - 2);
+    this.starts[c] = this.size;
+    this.ends[c] = end;
+    this.indexed[c] = n - 2;
+    this.count = c + 1;
     this.size = end;
   }
 
@@ -751,6 +783,8 @@ class LmdbEndpoint implements EndpointStore {
   private readonly changedIndexes: boolean[];
   /** Scratch of the write transaction: index entries of stored rows. */
   private readonly oldEntries = new EntryArena(4096);
+  /** Inserts left before a row is appended again (see putFreeRow). */
+  private appendMisses = 0;
 
   constructor(
     private readonly store: LmdbStore,
@@ -817,16 +851,33 @@ class LmdbEndpoint implements EndpointStore {
       }
       const out: StoreChange[] = [];
       if (limit === 0 || after === st.version) return out;
-      const range = db.getRange({
-        start: versionKey(after + 1n),
-        end: FEED_STATE_KEY,
+      const max = limit ?? Number.POSITIVE_INFINITY;
+      // The record holding version after + 1 is the last one starting at or before it.
+      let start: Uint8Array = versionKey(after + 1n);
+      for (const key of db.getKeys({
+        start,
+        end: FIRST_RECORD_KEY,
+        reverse: true,
+        inclusiveEnd: true,
+        limit: 1,
         transaction: txn,
-        ...(limit === undefined ? {} : { limit }),
-      });
-      for (const { key, value } of range) {
+      })) {
+        start = key as Uint8Array;
+      }
+      for (const { key, value } of db.getRange({ start, transaction: txn })) {
         const k = key as Uint8Array;
-        const version = new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(0);
-        out.push({ version, op: this.decodeChange(value) });
+        let version = new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(0);
+        const n = value.readUInt32LE(0);
+        let p = 4;
+        for (let i = 0; i < n; i++, version++) {
+          const oldLen = value.readUInt32LE(p + 1);
+          const newLen = value.readUInt32LE(p + 5);
+          if (version > after) {
+            out.push({ version, op: this.decodeChange(value, p) });
+            if (out.length >= max) return out;
+          }
+          p += 9 + oldLen + newLen;
+        }
       }
       return out;
     } finally {
@@ -856,41 +907,69 @@ class LmdbEndpoint implements EndpointStore {
     }
   }
 
-  /** Gives the effects of one apply their versions, writes the retained ones and prunes the feed. */
+  /**
+   * Gives the effects of one apply their versions, writes the retained ones as one feed record
+   * and deletes the records whose changes are all expired.
+   */
   private record(effects: readonly Effect[]): StoreChange[] {
-    if (effects.length === 0) return [];
+    const n = effects.length;
+    if (n === 0) return [];
     const db = this.dbs.changes;
     const st = readFeedState(db);
-    const version = st.version + BigInt(effects.length);
+    const version = st.version + BigInt(n);
     const floor = version - BigInt(this.store.changeRetention);
     const expired = floor > st.expired ? floor : st.expired;
-    for (let v = st.expired + 1n; v <= expired && v <= st.version; v++) db.removeSync(feedKeyOf(v));
-    const out: StoreChange[] = [];
-    let v = st.version;
-    for (const e of effects) {
-      v += 1n;
-      // Changes already past the retention are not written at all.
-      if (v > expired) db.putSync(feedKeyOf(v), encodeEffect(e));
-      out.push({ version: v, op: e.op });
+    if (expired > st.expired) this.pruneFeed(expired, st.version);
+    // Changes already past the retention are not written at all.
+    const skip = expired > st.version ? Number(expired - st.version) : 0;
+    if (skip < n) {
+      const key = versionKey(st.version + 1n + BigInt(skip));
+      const value = encodeFeedRecord(effects, skip);
+      if ((db.putSync(key, value, APPEND) as unknown as boolean) !== true) db.putSync(key, value);
     }
+    const out = new Array<StoreChange>(n);
+    let v = st.version;
+    for (let i = 0; i < n; i++) out[i] = { version: ++v, op: effects[i]!.op };
     writeFeedState(db, version, expired);
     return out;
   }
 
-  private decodeChange(b: Buffer): Operation {
-    const kind = OP_KINDS[b[0]!];
-    const oldLen = b.readUInt32LE(1);
+  /**
+   * Deletes the feed records all of whose changes have versions up to `expired`. A record ends
+   * before the next one starts (between them lie only changes that were never written, being
+   * expired already), and the last one at `last`, the version of the last change: keys suffice.
+   */
+  private pruneFeed(expired: bigint, last: bigint): void {
+    const db = this.dbs.changes;
+    const gone: Uint8Array[] = [];
+    let prev: Uint8Array | undefined;
+    for (const key of db.getKeys({ start: FIRST_RECORD_KEY })) {
+      const k = key as Uint8Array;
+      const first = new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(0);
+      if (first - 1n > expired) break;
+      if (prev) gone.push(prev);
+      prev = k;
+    }
+    if (prev && last <= expired) gone.push(prev);
+    for (const k of gone) db.removeSync(k);
+  }
+
+  /** The change at byte `p` of a feed record. */
+  private decodeChange(b: Buffer, p: number): Operation {
+    const kind = OP_KINDS[b[p]!];
+    const oldLen = b.readUInt32LE(p + 1);
     const decoder = this.layout.decoder;
+    const at = p + 9;
     switch (kind) {
       case 'insert':
-        return { kind, new: decoder.decode(b, 5) };
+        return { kind, new: decoder.decode(b, at) };
       case 'delete':
-        return { kind, old: decoder.decode(b, 5) };
+        return { kind, old: decoder.decode(b, at) };
       case 'update':
-        return { kind, old: decoder.decode(b, 5), new: decoder.decode(b, 5 + oldLen) };
+        return { kind, old: decoder.decode(b, at), new: decoder.decode(b, at + oldLen) };
       default:
         throw new StoreError(
-          `the change feed of endpoint "${this.name}" holds an entry of unknown kind ${b[0]}; reset the endpoint`,
+          `the change feed of endpoint "${this.name}" holds an entry of unknown kind ${b[p]}; reset the endpoint`,
         );
     }
   }
@@ -907,7 +986,7 @@ class LmdbEndpoint implements EndpointStore {
       }
       // Most inserts are of free keys: a put that fails on a taken key saves a lookup.
       // putSync returns whether it wrote (lmdb-js README; its typings say void).
-      if ((rows.putSync(p.put.key, p.put.value, NO_OVERWRITE) as unknown as boolean) === true) {
+      if (this.putFreeRow(p.put)) {
         this.addedRow(p.put, effects);
         return;
       }
@@ -1002,6 +1081,23 @@ class LmdbEndpoint implements EndpointStore {
     }
     rows.putSync(put.key, put.value);
     this.putIndexEntries(put);
+  }
+
+  /**
+   * Writes a row if its key is free (endpoints with a primary key): appended when its key sorts
+   * after every stored key, as when keys come in increasing order (a serial id, a load in key
+   * order), else put without overwriting. False when the key is taken.
+   */
+  private putFreeRow(put: PreparedRow): boolean {
+    const rows = this.dbs.rows;
+    // putSync returns whether it wrote (lmdb-js README; its typings say void).
+    if (this.appendMisses === 0) {
+      if ((rows.putSync(put.key, put.value, APPEND) as unknown as boolean) === true) return true;
+      this.appendMisses = APPEND_RETRY;
+    } else {
+      this.appendMisses--;
+    }
+    return (rows.putSync(put.key, put.value, NO_OVERWRITE) as unknown as boolean) === true;
   }
 
   /** Records and indexes a new row already written (endpoints with a primary key). */
@@ -1382,7 +1478,8 @@ class LmdbEndpoint implements EndpointStore {
 
   private prepare(ops: readonly Operation[]): Prepared[] {
     const out: Prepared[] = [];
-    const arena = new EntryArena(Math.min(1 << 20, 64 + ops.length * this.layout.indexes.length * 32));
+    const entries = ops.length * this.layout.indexes.length;
+    const arena = new EntryArena(Math.min(1 << 20, 64 + entries * 32), Math.max(16, entries));
     ops.forEach((op, i) => {
       try {
         switch (op.kind) {
@@ -1569,13 +1666,6 @@ function versionKey(v: bigint): Uint8Array {
   return k;
 }
 
-/** One key buffer for writing the feed: lmdb copies each key (see keyEncoder) before returning. */
-const feedKey = Buffer.alloc(8);
-function feedKeyOf(v: bigint): Buffer {
-  feedKey.writeBigUInt64BE(v, 0);
-  return feedKey;
-}
-
 interface FeedState {
   /** Version of the last change. */
   readonly version: bigint;
@@ -1584,7 +1674,9 @@ interface FeedState {
 }
 
 function readFeedState(db: Database<Buffer, Key>, transaction?: Transaction): FeedState {
-  const b = transaction ? db.get(FEED_STATE_KEY, { transaction }) : db.getBinary(FEED_STATE_KEY);
+  let b = transaction ? db.get(FEED_STATE_KEY, { transaction }) : db.getBinary(FEED_STATE_KEY);
+  // A store of format 1 being reset: versions keep counting from its state.
+  b ??= transaction ? db.get(LEGACY_FEED_STATE_KEY, { transaction }) : db.getBinary(LEGACY_FEED_STATE_KEY);
   if (b === undefined) return { version: 0n, expired: 0n };
   return { version: b.readBigUInt64BE(0), expired: b.readBigUInt64BE(8) };
 }
@@ -1596,13 +1688,29 @@ function writeFeedState(db: Database<Buffer, Key>, version: bigint, expired: big
   db.putSync(FEED_STATE_KEY, b);
 }
 
-function encodeEffect(e: Effect): Buffer {
-  const oldLen = e.oldBytes?.length ?? 0;
-  const b = Buffer.allocUnsafe(5 + oldLen + (e.newBytes?.length ?? 0));
-  b[0] = OP_KINDS.indexOf(e.op.kind);
-  b.writeUInt32LE(oldLen, 1);
-  if (e.oldBytes) b.set(e.oldBytes, 5);
-  if (e.newBytes) b.set(e.newBytes, 5 + oldLen);
+/** A feed record of the effects from `from` on (format in FEED_STATE_KEY's comment). */
+function encodeFeedRecord(effects: readonly Effect[], from: number): Buffer {
+  let size = 4;
+  for (let i = from; i < effects.length; i++) {
+    const e = effects[i]!;
+    size += 9 + (e.oldBytes?.length ?? 0) + (e.newBytes?.length ?? 0);
+  }
+  const b = Buffer.allocUnsafe(size);
+  b.writeUInt32LE(effects.length - from, 0);
+  let p = 4;
+  for (let i = from; i < effects.length; i++) {
+    const e = effects[i]!;
+    const oldLen = e.oldBytes?.length ?? 0;
+    const newLen = e.newBytes?.length ?? 0;
+    b[p] = OP_KINDS.indexOf(e.op.kind);
+    b.writeUInt32LE(oldLen, p + 1);
+    b.writeUInt32LE(newLen, p + 5);
+    p += 9;
+    if (e.oldBytes) b.set(e.oldBytes, p);
+    p += oldLen;
+    if (e.newBytes) b.set(e.newBytes, p);
+    p += newLen;
+  }
   return b;
 }
 
