@@ -71,7 +71,7 @@ export async function connectUpstream(
       if ((e as { retryable?: boolean }).retryable !== true) throw e;
       if (signal.aborted) return undefined;
       log.warn(
-        `${label} is unreachable (${(e as Error).message}); is "dozer ${role === 'ingestor' ? 'ingest' : 'process'}" running there? retrying in ${formatMs(wait)}`,
+        `${label} is unreachable (${transportReason(e)}); is "dozer ${role === 'ingestor' ? 'ingest' : 'process'}" running there? retrying in ${formatMs(wait)}`,
       );
       await sleep(wait, signal);
       if (signal.aborted) return undefined;
@@ -90,6 +90,13 @@ function remoteUpstream(client: LogClient, label: string): Upstream {
     read: (log, from, signal) => client.read(log, { from, signal }),
     close: () => client.close(),
   };
+}
+
+/** The socket error inside grpc-js' "No connection established. Last error: …" message, else the message. */
+function transportReason(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const m = /Last error: (?:Error: )?(.*?)\.?(?: Resolution note:.*)?$/s.exec(message);
+  return m?.[1] ? m[1] : message;
 }
 
 function formatMs(ms: number): string {
