@@ -87,8 +87,21 @@ export interface RetentionResult {
  */
 export interface CheckpointStore {
   readonly prefix: string;
-  /** Seals (checksums) and writes one state object of `operatorId`; returns its reference for the manifest. */
-  writeState(operatorId: string, object: EncodedStateObject): Promise<StateObjectRef>;
+  /**
+   * Seals (checksums) and writes one state object of `operatorId`; returns
+   * its reference for the manifest. `keyEpoch` (default: the object's epoch,
+   * never below it) is the epoch in its key, which retention reads: an
+   * object is safe from retention until a checkpoint of that epoch or later
+   * is kept. A compacted base holds the state of an older epoch but is first
+   * referenced by the checkpoint it is written for.
+   */
+  writeState(
+    operatorId: string,
+    object: EncodedStateObject,
+    options?: { readonly keyEpoch?: bigint },
+  ): Promise<StateObjectRef>;
+  /** Reads and verifies the objects of one operator's chain (as `load` does for a whole checkpoint). */
+  readChain(operatorId: string, refs: readonly StateObjectRef[]): Promise<StateObject[]>;
   /** Writes an opaque snapshot (e.g. `SqlExecutor.snapshot()`) as a blob; returns the one-object chain. */
   writeBlob(operatorId: string, epoch: bigint, bytes: Uint8Array): Promise<readonly StateObjectRef[]>;
   /**
@@ -147,9 +160,20 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
     return run;
   };
 
-  async function writeState(operatorId: string, object: EncodedStateObject): Promise<StateObjectRef> {
+  async function writeState(
+    operatorId: string,
+    object: EncodedStateObject,
+    opts: { readonly keyEpoch?: bigint } = {},
+  ): Promise<StateObjectRef> {
     checkEpoch(object.epoch, `writeState of operator "${operatorId}"`);
-    const key = `${stateDir}${escapeKeySegment(operatorId)}/${epochDigits(object.epoch)}-${randomBytes(4).toString('hex')}.${object.kind}`;
+    const keyEpoch = opts.keyEpoch ?? object.epoch;
+    checkEpoch(keyEpoch, `writeState of operator "${operatorId}": keyEpoch`);
+    if (keyEpoch < object.epoch) {
+      throw new SnapshotError(
+        `writeState of operator "${operatorId}": keyEpoch ${keyEpoch} is below the object's epoch ${object.epoch}`,
+      );
+    }
+    const key = `${stateDir}${escapeKeySegment(operatorId)}/${epochDigits(keyEpoch)}-${randomBytes(4).toString('hex')}.${object.kind}`;
     const sha256 = await sealStateObject(object);
     await store.put(key, object.file);
     return { key, kind: object.kind, epoch: object.epoch, bytes: object.file.length, sha256 };
@@ -180,6 +204,17 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
     return decodeManifest(key, bytes, epoch);
   }
 
+  async function readObject(ref: StateObjectRef, epoch: bigint): Promise<StateObject> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await store.get(ref.key);
+    } catch (e) {
+      if (isObjectNotFound(e)) throw new CheckpointObjectMissingError(ref.key, epoch, { cause: e });
+      throw e;
+    }
+    return decodeStateObject(ref, bytes);
+  }
+
   async function load(
     epoch: bigint,
     rejected: readonly RejectedCheckpoint[] = [],
@@ -188,16 +223,7 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
     const jobs: { operatorId: string; ref: StateObjectRef }[] = [];
     for (const [operatorId, refs] of manifest.operators)
       for (const ref of refs) jobs.push({ operatorId, ref });
-    const objects = await mapLimit(jobs, concurrency, async ({ ref }) => {
-      let bytes: Uint8Array;
-      try {
-        bytes = await store.get(ref.key);
-      } catch (e) {
-        if (isObjectNotFound(e)) throw new CheckpointObjectMissingError(ref.key, epoch, { cause: e });
-        throw e;
-      }
-      return decodeStateObject(ref, bytes);
-    });
+    const objects = await mapLimit(jobs, concurrency, ({ ref }) => readObject(ref, epoch));
     const states = new Map<string, RestoredState>();
     let i = 0;
     for (const [operatorId, refs] of manifest.operators) {
@@ -243,6 +269,15 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
   return {
     prefix,
     writeState,
+
+    async readChain(operatorId, refs) {
+      const last = refs.at(-1);
+      if (last === undefined)
+        throw new SnapshotError(`readChain of operator "${operatorId}": the chain is empty`);
+      const objects = await mapLimit(refs, concurrency, (ref) => readObject(ref, last.epoch));
+      checkChain(objects, `the state chain of operator "${operatorId}"`);
+      return objects;
+    },
 
     async writeBlob(operatorId, epoch, bytes) {
       checkEpoch(epoch, `writeBlob of operator "${operatorId}"`);

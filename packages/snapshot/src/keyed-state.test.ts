@@ -147,6 +147,72 @@ describe('KeyedState', () => {
     expect(s.chain.map((r) => r.epoch)).toEqual([8n, 9n]);
   });
 
+  it('in background mode, keeps shipping deltas and compacts from the stored chain off the barrier', async () => {
+    const s = createKeyedState({ codec: stringCodec, maxDeltas: 2, compaction: 'background' });
+    for (let i = 0; i < 1000; i++) s.put(key(i), value(i, 0));
+    const kinds: string[] = [];
+    const step = async (e: bigint, changes: number) => {
+      for (let i = 0; i < changes; i++) s.put(key((Number(e) * 13 + i) % 1000), value(i, Number(e)));
+      s.delete(key(Number(e)));
+      const snap = s.snapshot(e);
+      kinds.push(snap.kind);
+      await commit(e, await snap.write(cs, 'op'));
+    };
+    await step(1n, 0);
+    await step(2n, 10);
+    expect(s.compactionDue).toBe(false);
+    await step(3n, 700); // over half the base: due, but still a delta
+    await step(4n, 10);
+    expect(kinds).toEqual(['base', 'delta', 'delta', 'delta']);
+    expect(s.compactionDue).toBe(true);
+
+    expect(await s.compact(cs, 'op')).toBe(true);
+    // Changes while compacting are fine: the live state is not involved.
+    s.put('during', 'compaction');
+    await step(5n, 10);
+    expect(kinds.at(-1)).toBe('delta');
+    // The compacted base holds the state of epoch 4 and is followed by the delta of 5.
+    expect(s.chain.map((r) => [r.kind, r.epoch])).toEqual([
+      ['base', 4n],
+      ['delta', 5n],
+    ]);
+    expect(s.chain[0]!.key).toMatch(/\/00000000000000000005-[0-9a-f]{8}\.base$/);
+    expect(s.compactionDue).toBe(false);
+    for (const e of [3n, 4n, 5n]) {
+      const back = await restoreAt(e, strings);
+      if (e === 5n) expect(new Map(back.entries())).toEqual(new Map(s.entries()));
+    }
+    // Retention keeping only 5 keeps the compacted base and drops the old chain.
+    await cs.retain(1);
+    expect(new Set(await objects.list('ck/state/'))).toEqual(new Set(s.chain.map((r) => r.key)));
+    expect(new Map((await restoreAt(5n, strings)).entries())).toEqual(new Map(s.entries()));
+    expect(await s.compact(cs, 'op')).toBe(true);
+    const single = createKeyedState({ codec: stringCodec });
+    single.put('a', 'b');
+    await single.snapshot(1n).write(cs, 'single');
+    expect(await single.compact(cs, 'single')).toBe(false);
+  });
+
+  it('keeps the deltas written while a background compaction ran, after its base', async () => {
+    const s = createKeyedState({ codec: stringCodec, compaction: 'background' });
+    const put = async (e: bigint, k: string, v: string) => {
+      s.put(k, v);
+      await commit(e, await s.snapshot(e).write(cs, 'op'));
+    };
+    await put(1n, 'a', '1');
+    await put(2n, 'b', '2');
+    const compaction = s.compact(cs, 'op'); // merges epochs 1..2
+    await put(3n, 'c', '3'); // written meanwhile
+    expect(await compaction).toBe(true);
+    await put(4n, 'a', '4');
+    expect(s.chain.map((r) => [r.kind, r.epoch])).toEqual([
+      ['base', 2n],
+      ['delta', 3n],
+      ['delta', 4n],
+    ]);
+    expect(Object.fromEntries((await restoreAt(4n, strings)).entries())).toEqual({ a: '4', b: '2', c: '3' });
+  });
+
   it('after a failed write, ships those changes with the next snapshot', async () => {
     const s = deltas();
     s.put('a', '1');

@@ -2,6 +2,7 @@ import type { CheckpointStore, RestoredState } from './checkpoint-store.js';
 import { SnapshotError } from './errors.js';
 import type { ByteWriter } from './internal/bytes.js';
 import { checkEpoch } from './internal/bytes.js';
+import { compactChain } from './internal/compact.js';
 import {
   checkChain,
   deleteRecord,
@@ -42,6 +43,15 @@ export interface KeyedStateOptions<V> {
    * Restore reads at most base × (1 + fraction) bytes.
    */
   readonly maxDeltaRatio?: number;
+  /**
+   * When the chain is due for compaction (see `maxDeltas`, `maxDeltaRatio`):
+   * `barrier` (default) encodes a base from the live state at the next
+   * snapshot, which costs time proportional to the whole state at the
+   * barrier; `background` keeps writing deltas and sets
+   * {@link KeyedState.compactionDue}: the caller then runs
+   * {@link KeyedState.compact}, off the barrier path.
+   */
+  readonly compaction?: 'barrier' | 'background';
 }
 
 /**
@@ -95,6 +105,17 @@ export interface KeyedState<V> {
   readonly changedKeys: number;
   /** The chain of the last snapshot whose write completed (or of the restored checkpoint). */
   readonly chain: readonly StateObjectRef[];
+  /** True when the chain has `maxDeltas` deltas or its deltas exceed `maxDeltaRatio` of its base. */
+  readonly compactionDue: boolean;
+  /**
+   * Reads the current chain back from `store`, merges it into one base in
+   * the background (from the stored bytes, yielding to the event loop), and
+   * keeps it for the next snapshot, which writes it (under its own epoch, so
+   * retention keeps it) and chains its delta to it. Resolves false when the
+   * chain is a single object already. The live state is not touched, so
+   * the operator keeps processing meanwhile.
+   */
+  compact(store: CheckpointStore, operatorId: string): Promise<boolean>;
   /**
    * Encodes the changes since the last completed snapshot (or everything,
    * as a base), for the checkpoint of `epoch`. Call it at the barrier;
@@ -120,6 +141,7 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
   const codec = options.codec;
   const maxDeltas = options.maxDeltas ?? 32;
   const maxDeltaRatio = options.maxDeltaRatio ?? 0.5;
+  const background = options.compaction === 'background';
   if (!Number.isSafeInteger(maxDeltas) || maxDeltas < 0) {
     throw new SnapshotError(`createKeyedState: maxDeltas must be an integer ≥ 0, got ${maxDeltas}`, {
       code: 'CONFIG',
@@ -139,6 +161,18 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
   let chainEpoch: bigint | undefined;
   let lastSnapshotEpoch: bigint | undefined;
   let pendings: Pending[] = [];
+  /** A compacted base of `replaces` (a prefix of the chain), for the next snapshot to write. */
+  let offer:
+    | { readonly object: EncodedStateObject; readonly replaces: readonly StateObjectRef[] }
+    | undefined;
+
+  const deltaBytesOf = (c: readonly StateObjectRef[]) => {
+    let n = 0;
+    for (let i = 1; i < c.length; i++) n += c[i]!.bytes;
+    return n;
+  };
+  const isPrefix = (p: readonly StateObjectRef[], of: readonly StateObjectRef[]) =>
+    p.length <= of.length && p.every((r, i) => r.key === of[i]!.key);
 
   function encodeBase(epoch: bigint): EncodedStateObject {
     const w = startStateObject(map.size * 32);
@@ -214,6 +248,19 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
     get chain() {
       return chain;
     },
+    get compactionDue() {
+      return chain.length - 1 >= maxDeltas || deltaBytesOf(chain) > maxDeltaRatio * (chain[0]?.bytes ?? 0);
+    },
+
+    async compact(store, operatorId) {
+      const replaces = chain;
+      if (replaces.length < 2) return false;
+      const object = await compactChain(await store.readChain(operatorId, replaces));
+      // The chain may have been replaced meanwhile (a base was written, a restore): then this is stale.
+      if (!isPrefix(replaces, chain)) return false;
+      offer = { object, replaces };
+      return true;
+    },
 
     snapshot(epoch, snapshotOptions = {}) {
       const forceBase = snapshotOptions.base === true;
@@ -223,22 +270,40 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
           `KeyedState.snapshot: epoch ${epoch} is not above the previous snapshot's ${lastSnapshotEpoch}; epochs must increase`,
         );
       }
-      const prefix = chain;
-      if (!forceBase && dirty.size === 0 && pendings.length === 0 && !needsBase && prefix.length > 0) {
+      // A compacted base ready for this chain replaces its prefix.
+      const usable = offer !== undefined && isPrefix(offer.replaces, chain) ? offer : undefined;
+      offer = undefined;
+      const rest = usable === undefined ? chain : chain.slice(usable.replaces.length);
+      const baseBytes = usable === undefined ? (chain[0]?.bytes ?? 0) : usable.object.file.length;
+      const deltasBefore = usable === undefined ? chain.length - 1 : rest.length;
+      const restBytes = usable === undefined ? deltaBytesOf(chain) : rest.reduce((n, r) => n + r.bytes, 0);
+      if (
+        usable === undefined &&
+        !forceBase &&
+        dirty.size === 0 &&
+        pendings.length === 0 &&
+        !needsBase &&
+        chain.length > 0
+      ) {
         lastSnapshotEpoch = epoch;
-        return { epoch, kind: 'none', records: 0, bytes: 0, write: async () => prefix };
+        const same = chain;
+        return { epoch, kind: 'none', records: 0, bytes: 0, write: async () => same };
       }
       // A delta carries what this snapshot and every unresolved one took from the dirty set,
       // so that it applies on top of the last completed chain whatever happens to them.
       const pendingBase = pendings.some((p) => p.base);
       let object: EncodedStateObject | undefined;
-      if (!forceBase && !needsBase && !pendingBase && prefix.length > 0 && prefix.length - 1 < maxDeltas) {
+      if (
+        !forceBase &&
+        !needsBase &&
+        !pendingBase &&
+        chain.length > 0 &&
+        (background || deltasBefore < maxDeltas)
+      ) {
         const keys = new Set<string>(dirty);
         for (const p of pendings) for (const k of p.keys) keys.add(k);
         const delta = encodeDelta(epoch, chainEpoch!, keys, keys.size);
-        let deltaBytes = delta.file.length;
-        for (let i = 1; i < prefix.length; i++) deltaBytes += prefix[i]!.bytes;
-        if (deltaBytes <= maxDeltaRatio * prefix[0]!.bytes) object = delta;
+        if (background || restBytes + delta.file.length <= maxDeltaRatio * baseBytes) object = delta;
       }
       object ??= encodeBase(epoch);
       const p: Pending = { epoch, base: object.kind === 'base', keys: dirty };
@@ -246,6 +311,8 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
       if (p.base) needsBase = false;
       pendings.push(p);
       lastSnapshotEpoch = epoch;
+      const compacted = p.base ? undefined : usable;
+      const prefixBefore = chain;
       const encoded = object;
       return {
         epoch,
@@ -254,7 +321,13 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
         bytes: encoded.file.length,
         async write(store, operatorId) {
           let ref: StateObjectRef;
+          let prefix = prefixBefore;
           try {
+            if (compacted !== undefined) {
+              // Named after this epoch: retention keeps it until a checkpoint that references it is kept.
+              const baseRef = await store.writeState(operatorId, compacted.object, { keyEpoch: epoch });
+              prefix = [baseRef, ...rest];
+            }
             ref = await store.writeState(operatorId, encoded);
           } catch (e) {
             fail(p);
@@ -282,6 +355,7 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
       }
       dirty = new Set();
       pendings = [];
+      offer = undefined;
       needsBase = false;
       chain = state.refs;
       chainEpoch = objects[objects.length - 1]!.epoch;

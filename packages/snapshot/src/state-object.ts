@@ -228,6 +228,25 @@ export async function decodeStateObject(ref: StateObjectRef, file: Uint8Array): 
  * A value view is a plain `Uint8Array` (not a `Buffer`).
  */
 export function forEachRecord(obj: StateObject, fn: (key: string, value: Uint8Array | null) => void): void {
+  readRecords(obj, { pos: 0, index: 0 }, Number.POSITIVE_INFINITY, fn);
+}
+
+/** Where {@link readRecords} stopped: byte position in the body and record index. */
+export interface RecordCursor {
+  pos: number;
+  index: number;
+}
+
+/**
+ * Reads up to `max` records from `cursor` on (advancing it); returns true
+ * once every record was read and the body checked to end there.
+ */
+export function readRecords(
+  obj: StateObject,
+  cursor: RecordCursor,
+  max: number,
+  fn: (key: string, value: Uint8Array | null) => void,
+): boolean {
   const bad = (detail: string) => new CheckpointCorruptError(obj.ref.key, detail);
   if (obj.kind === 'blob') throw bad('it is a blob, which has no records');
   const buf = asBuffer(obj.body);
@@ -236,8 +255,10 @@ export function forEachRecord(obj: StateObject, fn: (key: string, value: Uint8Ar
   const ab = buf.buffer;
   const at = buf.byteOffset;
   const end = buf.length;
-  let pos = 0;
-  for (let i = 0; i < obj.count; i++) {
+  let pos = cursor.pos;
+  let i = cursor.index;
+  const stop = Math.min(obj.count, i + max);
+  for (; i < stop; i++) {
     if (pos + 5 > end) throw bad(`record ${i} of ${obj.count} starts past the end`);
     const op = buf[pos]!;
     const klen = view.getUint32(pos + 1, true);
@@ -259,7 +280,11 @@ export function forEachRecord(obj: StateObject, fn: (key: string, value: Uint8Ar
       throw bad(`record ${i} has unknown op ${op}`);
     }
   }
+  cursor.pos = pos;
+  cursor.index = i;
+  if (i < obj.count) return false;
   if (pos !== end) throw bad(`${end - pos} unexpected bytes after the last record`);
+  return true;
 }
 
 /**
