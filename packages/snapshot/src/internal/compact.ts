@@ -18,7 +18,7 @@ import {
  */
 export async function compactChain(
   objects: readonly StateObject[],
-  sliceRecords = 50_000,
+  sliceRecords = 20_000,
 ): Promise<EncodedStateObject> {
   const base = objects[0]!;
   const last = objects[objects.length - 1]!;
