@@ -328,6 +328,14 @@ async function readBodyText(c: Context, max: number): Promise<string> {
   const declared = header(c, 'content-length');
   if (declared !== undefined && Number(declared) > max) throw new PayloadTooLargeError(max);
   const incoming = (c.env as NodeEnv | undefined)?.incoming;
+  if (incoming && !incoming.readableEnded && incoming.complete && !incoming.readableFlowing) {
+    // The whole message is in (a small body usually comes with the headers): take what the
+    // parser buffered at once, without switching the stream to flowing mode and waiting for
+    // its events. The stream then ends as usual.
+    if (incoming.readableLength > max) throw new PayloadTooLargeError(max);
+    const b = incoming.read() as Buffer | null;
+    return b === null ? '' : b.toString('utf8');
+  }
   if (incoming && !incoming.readableEnded) {
     // Listeners passed inline: a named closure costs a property definition per request under tsx.
     return new Promise((resolve, reject) => {
