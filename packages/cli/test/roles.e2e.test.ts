@@ -85,6 +85,12 @@ describe('dozer ingest / process / serve as three processes', () => {
     const runBase = `http://127.0.0.1:${runPorts[1]}`;
     await settle(runBase, expected, 'dozer run to serve the expected contents');
     expect(await contents(runBase)).toEqual(served);
+    // dozer run commits what its roles consumed, so retention deletes those segments.
+    const runSegments = () => {
+      const at = path.join(dir, 'run-objects', 'ingest', 'orders', 'segments');
+      return fs.existsSync(at) ? fs.readdirSync(at).filter((f) => f.endsWith('.seg')).length : 0;
+    };
+    await until(async () => runSegments() < 3, 30_000, 'dozer run to delete the consumed segments');
     await stopped(run);
 
     // A restarted processor: the API notices, reconnects and rebuilds the same contents.
