@@ -10,6 +10,7 @@ import {
   updateOp,
   type Value,
 } from '@dozer/core';
+import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChangesExpiredError, ConflictError, InvalidQueryError } from './errors.js';
 import {
@@ -115,6 +116,23 @@ describe('change feed', () => {
     expect(() => reset.changesSince(6n)).toThrow(ChangesExpiredError);
     await reset.apply([insertOp(r(1, 'fresh'))]);
     expect(reset.changesSince(8n)).toEqual([{ version: 9n, op: insertOp(r(1, 'fresh')) }]);
+  });
+
+  it('deletes expired changes from disk, so the feed stays as small as its retention', async () => {
+    const { store, path } = tempStore({ changeRetention: 5 });
+    const ep = store.openEndpoint(def);
+    for (let i = 1; i <= 200; i++) {
+      await ep.apply(i % 2 === 0 ? [insertOp(r(i, 'a')), deleteOp(r(i - 1, null))] : [insertOp(r(i, 'b'))]);
+    }
+    expect(ep.version()).toBe(300n);
+    expect(ep.changesSince(295n).map((c) => c.version)).toEqual([296n, 297n, 298n, 299n, 300n]);
+    expect(() => ep.changesSince(294n)).toThrow(ChangesExpiredError);
+    await store.close();
+    const env = open({ path, maxDbs: 10, readOnly: true });
+    const feed = env.openDB({ name: 'endpoint/people/changes', encoding: 'binary', keyEncoding: 'binary' });
+    // The state entry and the few records holding the last 5 changes (two changes a record at most).
+    expect(feed.getKeysCount()).toBeLessThanOrEqual(1 + 4);
+    await env.close();
   });
 
   it('records changes of an endpoint without primary key copy by copy', async () => {
