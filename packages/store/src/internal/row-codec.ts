@@ -32,7 +32,6 @@ import { StoreError } from '../errors.js';
  */
 export const ROW_FORMAT_VERSION = 1;
 
-const textEncoder = new TextEncoder();
 const Uint8ArraySlice = Uint8Array.prototype.slice;
 
 /** Encodes rows of one schema into fresh buffers, reusing one growable scratch buffer. */
@@ -153,7 +152,8 @@ export class RowEncoder {
         if (!(v instanceof Decimal)) this.bad(i, type, v, 'a Decimal');
         this.ensure(1);
         this.buf[this.pos++] = v.scale;
-        this.bytes(textEncoder.encode(v.unscaled.toString()));
+        // ASCII digits: the same bytes as the UTF-8 of the text, written without an array between.
+        this.text(v.unscaled.toString());
         return;
       case 'timestamp':
         if (!(v instanceof Timestamp)) this.bad(i, type, v, 'a Timestamp');
