@@ -172,7 +172,9 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
   let processor: RunningProcessor | undefined;
   let serve: RunningServe | undefined;
   const stopAll = async () => {
-    await ingestor?.stop();
+    // The ingestor closes the connectors; before it exists they are still the plan's to close.
+    if (ingestor) await ingestor.stop();
+    else await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
     await processor?.stop();
     await serve?.stop();
     await Promise.allSettled(queues.map((q) => q.close({ flush: false })));
