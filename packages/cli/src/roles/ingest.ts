@@ -7,7 +7,10 @@ import type { SourceStats } from '../progress.js';
 
 /** When the ingestor tells a connector that a position is consumed. */
 export const AckPolicy = {
-  /** Once the log entry carrying it is in a segment in the object store (`dozer ingest`). */
+  /**
+   * Once the log entry carrying it is in a segment in the object store (`dozer ingest`); a log
+   * whose oldest unacknowledged position waited 5 s is flushed, so quiet sources get there too.
+   */
   offloaded: 'offloaded',
   /** When the caller says so with `acknowledge` (`dozer run`: once the store committed what came of it). */
   caller: 'caller',
@@ -43,6 +46,9 @@ export interface RunningIngestor {
 
 /** How often the `offloaded` policy looks for entries that reached the object store. */
 const ACK_SWEEP_MS = 500;
+
+/** Policy `offloaded`: a position that waited this long has its log flushed to the object store. */
+const ACK_FLUSH_AFTER_MS = 5000;
 
 /**
  * Opens a log per source in `queue` and runs the connectors: each batch is
@@ -83,15 +89,33 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
   };
 
   // Policy `offloaded`: the positions appended, oldest first, until their entry leaves memory.
-  const unacked = new Map<string, Array<{ offset: bigint; table: string; position: SourcePosition }>>();
+  const unacked = new Map<
+    string,
+    Array<{ offset: bigint; table: string; position: SourcePosition; at: number }>
+  >();
+  const flushing = new Set<string>();
   let sweeper: NodeJS.Timeout | undefined;
   if (options.ack === AckPolicy.offloaded) {
     sweeper = setInterval(() => {
       for (const [name, list] of unacked) {
-        const offloadedTo = logs.get(name)!.stats().memoryStart;
+        const sourceLog = logs.get(name)!;
+        const offloadedTo = sourceLog.stats().memoryStart;
         let last: (typeof list)[number] | undefined;
         while (list.length > 0 && list[0]!.offset < offloadedTo) last = list.shift();
         if (last) acknowledge(name, last.table, last.position);
+        // A quiet source may never fill memory up to the offload threshold; without this its
+        // positions would wait forever (and a Postgres slot would hold the server's WAL).
+        const oldest = list[0];
+        if (oldest && Date.now() - oldest.at >= ACK_FLUSH_AFTER_MS && !flushing.has(name)) {
+          flushing.add(name);
+          sourceLog
+            .flush()
+            .catch((e: unknown) => {
+              if (!abort.signal.aborted)
+                log.warn(`source ${name}: flushing its log failed: ${(e as Error).message}`);
+            })
+            .finally(() => flushing.delete(name));
+        }
       }
     }, ACK_SWEEP_MS);
     sweeper.unref();
@@ -120,7 +144,7 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
               if (batch.position !== null && options.ack === AckPolicy.offloaded) {
                 const list = unacked.get(source.name) ?? [];
                 unacked.set(source.name, list);
-                list.push({ offset, table: batch.table, position: batch.position });
+                list.push({ offset, table: batch.table, position: batch.position, at: Date.now() });
               }
             },
             snapshotDone: async (table) => {
