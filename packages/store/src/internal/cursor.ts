@@ -1,4 +1,4 @@
-import type { Row, Schema } from '@dozer/core';
+import type { Row, Schema, Value } from '@dozer/core';
 import { InvalidQueryError } from '../errors.js';
 import type { SortTerm } from './planner.js';
 import { RowDecoder, RowEncoder } from './row-codec.js';
@@ -42,21 +42,22 @@ export class CursorCodec {
   }
 
   encode(row: Row, key: Uint8Array, copy: number): string {
-    const values = this.encoder.encode(this.positions.map((p) => row[p] ?? null));
-    const head = Buffer.alloc(13);
-    head[0] = VERSION;
-    head.writeUInt32BE(this.fingerprint, 1);
-    head.writeUInt32BE(copy, 5);
-    head.writeUInt32BE(values.length, 9);
-    return Buffer.concat([head, values, key]).toString('base64url');
+    const positions = this.positions;
+    const picked = new Array<Value>(positions.length);
+    for (let i = 0; i < positions.length; i++) picked[i] = row[positions[i]!] ?? null;
+    const values = this.encoder.encode(picked);
+    // One buffer for the whole cursor: REST answers a cursor with every page that has a next one.
+    const out = Buffer.allocUnsafe(13 + values.length + key.length);
+    out[0] = VERSION;
+    out.writeUInt32BE(this.fingerprint, 1);
+    out.writeUInt32BE(copy, 5);
+    out.writeUInt32BE(values.length, 9);
+    out.set(values, 13);
+    out.set(key, 13 + values.length);
+    return out.toString('base64url');
   }
 
   decode(text: string): Cursor {
-    const bad = (why: string): never => {
-      throw new InvalidQueryError(
-        `$after: ${why}; pass the cursor returned by the previous page of the same query (same $order_by)`,
-      );
-    };
     if (!/^[A-Za-z0-9_-]+$/.test(text)) bad('not a cursor (expected base64url text)');
     const buf = Buffer.from(text, 'base64url');
     if (buf.length < 13 || buf[0] !== VERSION) bad('not a cursor of this store');
@@ -72,4 +73,11 @@ export class CursorCodec {
     }
     return { values, key: new Uint8Array(buf.subarray(13 + n)), copy };
   }
+}
+
+/** A refused cursor (a module-level function: decode runs on every page, and avoids a closure). */
+function bad(why: string): never {
+  throw new InvalidQueryError(
+    `$after: ${why}; pass the cursor returned by the previous page of the same query (same $order_by)`,
+  );
 }
