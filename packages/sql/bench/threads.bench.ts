@@ -1,16 +1,19 @@
 // pnpm bench threads: a join + aggregate pipeline on the single-thread executor (the baseline),
 // then on the threaded executor with 1 and 2 worker threads, over the same events, in one run.
 // THREADS_EVENTS sets the stream length (default 400,000), THREADS_BATCH the events per batch
-// (default 2,000), THREADS_IN_FLIGHT the pushes in flight (default 4), THREADS_ROUNDS the timed
-// rounds (default 5).
+// (default 2,000), THREADS_IN_FLIGHT the pushes in flight (default 8), THREADS_CAPACITY the frames
+// in flight per channel between threads (default 8), THREADS_ROUNDS the timed rounds (default 5).
+// Besides events/s it prints the CPU time of the process's threads (Linux), which a busy machine
+// does not distort as it does wall-clock time.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { makeSchema, type OpBatch, type Operation, type Row } from '@dozer/core';
 import { compileSql, createThreadedExecutor, type ThreadedSqlExecutor } from '../src/index.js';
 
 const EVENTS = Number(process.env.THREADS_EVENTS ?? 400_000);
 const BATCH = Number(process.env.THREADS_BATCH ?? 2_000);
-const IN_FLIGHT = Number(process.env.THREADS_IN_FLIGHT ?? 4);
+const IN_FLIGHT = Number(process.env.THREADS_IN_FLIGHT ?? 8);
 const ROUNDS = Number(process.env.THREADS_ROUNDS ?? 5);
-const CAPACITY = Number(process.env.THREADS_CAPACITY ?? 4);
+const CAPACITY = Number(process.env.THREADS_CAPACITY ?? 8);
 
 const customers = makeSchema(
   [
@@ -148,6 +151,29 @@ async function runThreaded(
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const fmt = (v: number) => Math.round(v).toLocaleString('en-US');
 
+/**
+ * CPU time of every thread of this process so far, in ms (Linux: /proc/self/task; elsewhere
+ * empty). Worker threads, the main thread and V8's helper threads each count.
+ */
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!existsSync('/proc/self/task')) return out;
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      const fields = readFileSync(`/proc/self/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      out.set(t, (Number(fields[11]) + Number(fields[12])) * 10);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** Adds the CPU each thread used between `before` and now to `into`. */
+function addCpu(into: Map<string, number>, before: Map<string, number>): void {
+  for (const [t, ms] of threadCpu()) into.set(t, (into.get(t) ?? 0) + ms - (before.get(t) ?? 0));
+}
+
 const warmup = generate(50_000, 7);
 const stream = generate(EVENTS, 42);
 const events = countEvents(stream);
@@ -158,7 +184,9 @@ const configs: {
   threads: number | null;
   executor: ThreadedSqlExecutor | null;
   ms: number[];
-}[] = [{ name: 'single-thread executor (baseline)', threads: null, executor: null, ms: [] }];
+  /** CPU ms per OS thread over the timed runs. */
+  cpu: Map<string, number>;
+}[] = [{ name: 'single-thread executor (baseline)', threads: null, executor: null, ms: [], cpu: new Map() }];
 for (const threads of [1, 2]) {
   const executor = await createThreadedExecutor(SQL, SOURCES, {
     threads,
@@ -170,6 +198,7 @@ for (const threads of [1, 2]) {
     threads,
     executor,
     ms: [],
+    cpu: new Map(),
   });
 }
 try {
@@ -183,7 +212,9 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < configs.length; k++) {
       const c = configs[(round + k) % configs.length]!;
+      const before = threadCpu();
       const r = c.executor === null ? runSingle(stream) : await runThreaded(c.executor, stream);
+      addCpu(c.cpu, before);
       if (expected === -1) expected = r.outputs;
       if (r.outputs !== expected) {
         throw new Error(`${c.name} gave ${r.outputs} output ops where another run gave ${expected}`);
@@ -201,18 +232,30 @@ const baseline = rate(median(configs[0]!.ms));
 console.log(
   `\nJoin + aggregate (orders ⋈ customers, GROUP BY customer, then GROUP BY region): ${fmt(events)} events, batches of ${fmt(BATCH)}, ${IN_FLIGHT} pushes in flight, median of ${ROUNDS} interleaved rounds after a warm-up\n`,
 );
-const header = ['run', 'events/s', 'vs baseline', 'micro-nodes@thread'];
+// CPU columns (Linux): all threads of the process together, and the busiest one, per run. The
+// busiest thread bounds the throughput when every thread has a core of its own.
+const header = ['run', 'events/s', 'vs baseline', 'CPU s/run', 'busiest thread', 'micro-nodes@thread'];
 const cells = configs.map((c) => {
   const r = rate(median(c.ms));
   const layout =
     c.executor === null
       ? 'everything inline'
       : c.executor.microNodes.map((m) => `${m.id}@${m.thread}`).join(', ');
-  return [c.name, fmt(r), `${(r / baseline).toFixed(2)}×`, layout];
+  const cpu = [...c.cpu.values()];
+  const total = cpu.reduce((a, b) => a + b, 0) / ROUNDS / 1000;
+  const busiest = Math.max(0, ...cpu) / ROUNDS / 1000;
+  return [
+    c.name,
+    fmt(r),
+    `${(r / baseline).toFixed(2)}×`,
+    cpu.length === 0 ? '—' : total.toFixed(2),
+    cpu.length === 0 ? '—' : `${busiest.toFixed(2)} s`,
+    layout,
+  ];
 });
 const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
 const line = (c: string[]) =>
-  c.map((x, i) => (i === 1 || i === 2 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join('  ');
+  c.map((x, i) => (i >= 1 && i <= 4 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join('  ');
 console.log(line(header));
 for (const c of cells) console.log(line(c));
 // Paired per round: the two runs of a round saw about the same machine.
@@ -220,3 +263,9 @@ const paired = median(configs[1]!.ms.map((one, i) => one / configs[2]!.ms[i]!));
 console.log(
   `\n2 threads vs 1 thread: ${paired.toFixed(2)}× (median of the per-round ratios) ${paired >= 1 ? '— not slower' : '— SLOWER than 1 thread'}`,
 );
+const busiest = (c: (typeof configs)[number]) => Math.max(0, ...c.cpu.values());
+if (busiest(configs[2]!) > 0) {
+  console.log(
+    `busiest thread, 1 vs 2 worker threads: ${(busiest(configs[1]!) / busiest(configs[2]!)).toFixed(2)}× less CPU on the busiest of 2 (the speed-up with a free core per thread)`,
+  );
+}

@@ -15,15 +15,16 @@ export interface WorkerInit {
 }
 
 /**
- * Host → worker, besides frames (ArrayBuffer) and acknowledgements of the
- * worker's frames (a number: how many).
+ * Every postMessage between threads carries an array of items: frames
+ * (ArrayBuffer), acknowledgements of frames received (a number: how many)
+ * and control messages. Host → worker control messages:
  */
 export type HostMessage =
   | { readonly t: 'snapshot'; readonly id: number }
   | { readonly t: 'restore'; readonly id: number; readonly states: Map<string, Uint8Array> }
   | { readonly t: 'close' };
 
-/** Worker → host, besides frames and acknowledgements. */
+/** Worker → host control messages. */
 export type WorkerMessage =
   | { readonly t: 'ready'; readonly thread: number }
   | { readonly t: 'passed'; readonly thread: number; readonly epoch: bigint }

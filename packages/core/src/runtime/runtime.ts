@@ -171,7 +171,7 @@ class Runtime implements MicroRuntime {
       );
       this.workers.push(worker);
       this.live++;
-      this.channels.push(new OutChannel((m, tr) => worker.postMessage(m, tr ?? []), capacity));
+      this.channels.push(new OutChannel((m, tr) => worker.postMessage(m, tr), capacity));
       this.writers.push(new FrameWriter());
       this.exits.push(
         new Promise((resolve) =>
@@ -189,9 +189,14 @@ class Runtime implements MicroRuntime {
       ready.push(
         new Promise<void>((resolve, reject) => {
           this.failWaiters.push(reject);
-          worker.on('message', (m: ArrayBuffer | number | WorkerMessage) => {
-            if (typeof m === 'object' && !(m instanceof ArrayBuffer) && m.t === 'ready') resolve();
-            else this.message(t, m);
+          worker.on('message', (items: (ArrayBuffer | number | WorkerMessage)[]) => {
+            let frames = 0;
+            for (const m of items) {
+              if (typeof m === 'object' && !(m instanceof ArrayBuffer) && m.t === 'ready') resolve();
+              else frames += this.message(t, m);
+            }
+            // One acknowledgement for every frame of the message.
+            if (frames > 0 && this.failure === null) this.channels[t]!.sendAck(frames);
           });
         }),
       );
@@ -274,7 +279,7 @@ class Runtime implements MicroRuntime {
         this.inline.close();
         return;
       }
-      for (const w of this.workers) w.postMessage({ t: 'close' } satisfies HostMessage);
+      for (const w of this.workers) w.postMessage([{ t: 'close' } satisfies HostMessage]);
       await Promise.all(this.exits);
     })();
     return this.closing;
@@ -355,11 +360,12 @@ class Runtime implements MicroRuntime {
     }
   }
 
-  private message(thread: number, m: ArrayBuffer | number | WorkerMessage): void {
-    if (this.failure) return;
+  /** Handles one item of a worker's message; 1 when it was a frame (to acknowledge). */
+  private message(thread: number, m: ArrayBuffer | number | WorkerMessage): number {
+    if (this.failure) return 0;
     if (typeof m === 'number') {
-      this.channels[thread]!.ack(m);
-      return;
+      this.channels[thread]!.credit(m);
+      return 0;
     }
     if (m instanceof ArrayBuffer) {
       try {
@@ -369,22 +375,20 @@ class Runtime implements MicroRuntime {
         });
       } catch (e) {
         void this.fail(this.toError(e, thread));
-        return;
       }
-      this.workers[thread]!.postMessage(1);
-      return;
+      return 1;
     }
     switch (m.t) {
       case 'passed':
         this.passed(m.epoch);
-        return;
+        return 0;
       case 'states':
       case 'restored': {
         const r = this.replies.get(m.id);
-        if (r === undefined) return;
+        if (r === undefined) return 0;
         if (m.t === 'states') for (const [k, v] of m.states) r.states.set(k, v);
         if (--r.left === 0) r.done();
-        return;
+        return 0;
       }
       case 'error': {
         const cause = deserializeError(m.error);
@@ -393,10 +397,10 @@ class Runtime implements MicroRuntime {
             ? `worker thread ${m.thread}`
             : `micro-node "${m.node}" on worker thread ${m.thread}`;
         void this.fail(new MicroNodeError(`${what} failed: ${cause.message}`, m.node, m.thread, cause));
-        return;
+        return 0;
       }
       default:
-        return;
+        return 0;
     }
   }
 

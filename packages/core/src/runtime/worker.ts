@@ -1,5 +1,5 @@
 // Worker thread entry of the micro-node runtime: hosts the nodes assigned to this thread.
-import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { decodeStreamMessage, encodeStreamMessage } from '../codec.js';
 import type { StreamMessage } from '../operation.js';
 import { OutChannel } from './channel.js';
@@ -20,8 +20,7 @@ type Item =
   | { readonly kind: 'restore'; readonly id: number; readonly states: Map<string, Uint8Array> };
 
 const inbox: Item[] = [];
-const toHost = new OutChannel((m, t) => port.postMessage(m, t ?? []), init.capacity);
-const peers = new Map<number, MessagePort>();
+const toHost = new OutChannel((m, t) => port.postMessage(m, t), init.capacity);
 const out = new Map<number, OutChannel>([[HOST, toHost]]);
 const writers = new Map<number, FrameWriter>();
 let passed: bigint[] = [];
@@ -31,11 +30,12 @@ let pumping = false;
 const send = (msg: WorkerMessage) => toHost.sendControl(msg);
 
 for (const { thread, port: p } of init.peers) {
-  peers.set(thread, p);
-  out.set(thread, new OutChannel((m, t) => p.postMessage(m, t ?? []), init.capacity));
-  p.on('message', (m: ArrayBuffer | number) => {
-    if (typeof m === 'number') out.get(thread)!.ack(m);
-    else inbox.push({ kind: 'frame', from: thread, frame: m });
+  out.set(thread, new OutChannel((m, t) => p.postMessage(m, t), init.capacity));
+  p.on('message', (items: (ArrayBuffer | number)[]) => {
+    for (const m of items) {
+      if (typeof m === 'number') out.get(thread)!.credit(m);
+      else inbox.push({ kind: 'frame', from: thread, frame: m });
+    }
     pump();
   });
 }
@@ -83,7 +83,7 @@ function fail(e: unknown): void {
   inbox.length = 0;
   const node = e instanceof NodeFailure ? e.node : null;
   const error = serializeError(e instanceof NodeFailure ? e.error : e);
-  port.postMessage({ t: 'error', thread: me, node, error } satisfies WorkerMessage);
+  port.postMessage([{ t: 'error', thread: me, node, error } satisfies WorkerMessage]);
 }
 
 function handle(item: Item): void {
@@ -92,8 +92,7 @@ function handle(item: Item): void {
       const edge = plan.edges[id]!;
       host.deliver(edge, decodeStreamMessage(edge.schema, bytes));
     });
-    if (item.from === HOST) port.postMessage(1);
-    else peers.get(item.from)!.postMessage(1);
+    out.get(item.from)!.sendAck(1);
     flush();
   } else if (item.kind === 'snapshot') {
     const states = host.snapshot();
@@ -107,35 +106,34 @@ function handle(item: Item): void {
 function pump(): void {
   if (pumping || failed) return;
   pumping = true;
+  // Corked while processing: what the frames produce, their acknowledgements and notices
+  // go out as one message per channel.
+  for (const c of out.values()) c.cork();
   try {
     while (inbox.length > 0 && !blocked()) handle(inbox.shift()!);
   } catch (e) {
     fail(e);
   } finally {
     pumping = false;
+    if (!failed) for (const c of out.values()) c.uncork();
   }
 }
 
-port.on('message', (m: ArrayBuffer | number | HostMessage) => {
-  if (typeof m === 'number') {
-    toHost.ack(m);
-    pump();
-  } else if (m instanceof ArrayBuffer) {
-    inbox.push({ kind: 'frame', from: HOST, frame: m });
-    pump();
-  } else if (m.t === 'snapshot') {
-    inbox.push({ kind: 'snapshot', id: m.id });
-    pump();
-  } else if (m.t === 'restore') {
-    inbox.push({ kind: 'restore', id: m.id, states: m.states });
-    pump();
-  } else if (m.t === 'close') {
-    try {
-      host.close();
-    } finally {
-      process.exit(0);
+port.on('message', (items: (ArrayBuffer | number | HostMessage)[]) => {
+  for (const m of items) {
+    if (typeof m === 'number') toHost.credit(m);
+    else if (m instanceof ArrayBuffer) inbox.push({ kind: 'frame', from: HOST, frame: m });
+    else if (m.t === 'snapshot') inbox.push({ kind: 'snapshot', id: m.id });
+    else if (m.t === 'restore') inbox.push({ kind: 'restore', id: m.id, states: m.states });
+    else if (m.t === 'close') {
+      try {
+        host.close();
+      } finally {
+        process.exit(0);
+      }
     }
   }
+  pump();
 });
 
 try {
