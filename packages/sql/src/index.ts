@@ -2,8 +2,21 @@
 export { SqlError, SqlEvalError, type SqlPosition } from './errors.js';
 /** What each node of {@link SqlPipeline.dag} carries. */
 export type { SqlDagPayload } from './internal/dag.js';
+/**
+ * Operator state: the {@link StateStore} each piece of it lives in, made by a {@link StateFactory}
+ * (`ExecutorOptions.stateFactory`) with a {@link StateValueCodec} for its values
+ * (format {@link STATE_VALUE_FORMAT_VERSION}); {@link memoryStateFactory} is the default.
+ */
+export {
+  MemoryStateStore,
+  memoryStateFactory,
+  STATE_VALUE_FORMAT_VERSION,
+  type StateFactory,
+  type StateStore,
+  type StateValueCodec,
+} from './internal/state.js';
 /** {@link compileSql} turns SQL into a {@link SqlPipeline}, whose {@link SqlExecutor}s run it incrementally. */
-export { compileSql, type SqlExecutor, type SqlPipeline } from './pipeline.js';
+export { compileSql, type ExecutorOptions, type SqlExecutor, type SqlPipeline } from './pipeline.js';
 /**
  * {@link createThreadedExecutor} runs a pipeline on worker threads (micro-nodes over `@dozer/core`'s runtime),
  * with the single-thread executor's results and snapshots.

@@ -4,7 +4,14 @@ import { planDag, type SqlDagPayload } from './internal/dag.js';
 import { formatPlan, formatSchema, type StatementPlan } from './internal/logical-plan.js';
 import { planSql } from './internal/planner.js';
 import { lowerPlan, type StatementRuntime } from './internal/runtime.js';
-import { decodeState, encodeState } from './internal/state.js';
+import {
+  decodeState,
+  encodeState,
+  jsonValueCodec,
+  memoryStateFactory,
+  type StateFactory,
+  type StateStore,
+} from './internal/state.js';
 
 /** A compiled SQL text: its statements planned, ready to run incrementally. */
 export interface SqlPipeline {
@@ -22,8 +29,21 @@ export interface SqlPipeline {
    * table feeding the statements that read it. `dag().toText()` renders it.
    */
   dag(): Dag<SqlDagPayload>;
-  /** An executor with fresh state. */
-  createExecutor(): SqlExecutor;
+  /** An executor with fresh state (in memory, or in the stores of `options.stateFactory`). */
+  createExecutor(options?: ExecutorOptions): SqlExecutor;
+}
+
+/** How {@link SqlPipeline.createExecutor} builds an executor. */
+export interface ExecutorOptions {
+  /**
+   * Makes the store of each piece of operator state (default: in memory).
+   * Pass one that returns stores with dirty tracking (`@dozer/snapshot`'s
+   * `createKeyedState({ codec })` fits `create(id, codec)` as is) and keep
+   * them by id: a checkpoint is then a snapshot of each store (only the
+   * keys changed since the previous one), and a restart restores each
+   * store and calls {@link SqlExecutor.stateRestored}.
+   */
+  readonly stateFactory?: StateFactory;
 }
 
 /** Runs a pipeline incrementally. */
@@ -52,6 +72,23 @@ export interface SqlExecutor {
    * was. @throws SqlError if the snapshot is of another pipeline.
    */
   restore(bytes: Uint8Array): void;
+  /**
+   * The ids of the stores this executor's state factory made, in the order
+   * it made them: `executor` (whether it started), then per statement and
+   * stateful operator `<into>#<k>.<part>` (k from 0 in plan order, as in
+   * {@link SqlExecutor.snapshot}; part `groups`, `left`/`right`,
+   * `partitions`, `rows`/`watermark`). The same for every compilation of
+   * the same SQL.
+   */
+  readonly stateIds: readonly string[];
+  /**
+   * Tells the executor that the caller restored its stores (those of the
+   * state factory) from a checkpoint: it rebuilds what it derives from them
+   * (whether it started, TTL heaps and watermarks) and continues exactly
+   * where that checkpoint was taken. Call it between calls, after every
+   * store is restored; not after {@link SqlExecutor.restore}.
+   */
+  stateRestored(): void;
 }
 
 /**
@@ -69,7 +106,8 @@ export function compileSql(sql: string, sources: ReadonlyMap<string, Schema>): S
     outputs: planned.outputs,
     explain: () => explainStatements(statements),
     dag: () => planDag(statements, planned.inputs),
-    createExecutor: () => new Executor(statements, planned.inputs),
+    createExecutor: (options = {}) =>
+      new Executor(statements, planned.inputs, options.stateFactory ?? memoryStateFactory),
   };
 }
 
@@ -90,14 +128,30 @@ interface RunningStatement {
 class Executor implements SqlExecutor {
   private readonly statements: RunningStatement[];
   private started = false;
+  private readonly startedState: StateStore<string, boolean>;
+  private readonly ids: string[] = [];
 
   constructor(
     statements: readonly StatementPlan[],
     private readonly inputs: readonly string[],
+    factory: StateFactory,
   ) {
+    const create: StateFactory['create'] = (id, codec) => {
+      if (this.ids.includes(id)) {
+        throw new SqlError(
+          `two pieces of operator state would have the id "${id}"; rename the output tables so that no name contains "#"`,
+        );
+      }
+      this.ids.push(id);
+      return factory.create(id, codec);
+    };
+    this.startedState = create('executor', jsonValueCodec<boolean>());
     // Statements are in dependency order, so one pass propagates everything.
     this.statements = statements.map((plan) => {
-      const lowered = lowerPlan(plan.root);
+      const lowered = lowerPlan(
+        plan.root,
+        (k) => (part, codec) => create(`${plan.into}#${k}.${part}`, codec),
+      );
       const st: RunningStatement = { plan, runtime: lowered.runtime, out: [] };
       lowered.connect((ops) => {
         for (const op of ops) st.out.push(op);
@@ -110,6 +164,7 @@ class Executor implements SqlExecutor {
     const result = new Map<string, Operation[]>();
     if (this.started) return result;
     this.started = true;
+    this.startedState.put('started', true);
     this.run(new Map(), result, true);
     return result;
   }
@@ -148,10 +203,21 @@ class Executor implements SqlExecutor {
       );
     }
     this.started = state.started;
+    if (state.started) this.startedState.put('started', true);
+    else this.startedState.delete('started');
     state.statements.forEach(([, ops], i) => {
       const stateful = this.statements[i]!.runtime.stateful;
       for (let k = 0; k < ops.length; k++) stateful[k]!.restore(ops[k]!);
     });
+  }
+
+  get stateIds(): readonly string[] {
+    return this.ids;
+  }
+
+  stateRestored(): void {
+    this.started = this.startedState.get('started') === true;
+    for (const st of this.statements) for (const op of st.runtime.stateful) op.reload?.();
   }
 
   private run(pending: Map<string, Operation[]>, result: Map<string, Operation[]>, starting: boolean): void {

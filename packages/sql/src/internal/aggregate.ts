@@ -14,7 +14,16 @@ import type { Evaluator } from './expr.js';
 import { valueKey } from './keys.js';
 import type { AggregateCall } from './logical-plan.js';
 import type { IncrementalOperator } from './operators.js';
-import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type StateStore } from './state.js';
+import {
+  decodeState,
+  decodeStateValue,
+  encodeState,
+  encodeStateValue,
+  memoryStates,
+  type OperatorStates,
+  type Snapshottable,
+  type StateStore,
+} from './state.js';
 
 /** An aggregate's running state for one group; `add` with sign -1 retracts a value. */
 interface Accumulator {
@@ -182,7 +191,8 @@ interface Group {
 export class AggregateOperator implements IncrementalOperator, Snapshottable {
   private readonly keyFns: Evaluator[];
   private readonly argFns: (Evaluator | null)[];
-  private readonly groups: StateStore<string, Group> = new MemoryStateStore();
+  /** Group key → group; each value encoded as `[keyValues, count, out, accumulator states]`. */
+  private readonly groups: StateStore<string, Group>;
   private readonly nKeys: number;
 
   constructor(
@@ -190,10 +200,31 @@ export class AggregateOperator implements IncrementalOperator, Snapshottable {
     private readonly aggs: readonly AggregateCall[],
     private readonly global: boolean,
     private readonly schema: Schema,
+    states: OperatorStates = memoryStates,
   ) {
     this.keyFns = keys.map(compileExpr);
     this.argFns = aggs.map((a) => (a.arg === null ? null : compileExpr(a.arg)));
     this.nKeys = keys.length;
+    this.groups = states<Group>('groups', {
+      encode: (g) => encodeStateValue([g.keyValues, g.count, g.out, g.accs.map((a) => a.save())]),
+      decode: (bytes) => {
+        const [keyValues, count, out, accs] = decodeStateValue(bytes) as [
+          Value[],
+          number,
+          Row | null,
+          unknown[],
+        ];
+        return this.loadGroup(keyValues, count, out, accs);
+      },
+    });
+  }
+
+  private loadGroup(keyValues: Value[], count: number, out: Row | null, accs: readonly unknown[]): Group {
+    const g = this.newGroup(keyValues);
+    g.count = count;
+    g.out = out;
+    for (let i = 0; i < g.accs.length; i++) g.accs[i]!.load(accs[i]);
+    return g;
   }
 
   private newGroup(keyValues: Value[]): Group {
@@ -214,6 +245,7 @@ export class AggregateOperator implements IncrementalOperator, Snapshottable {
     const g = this.group('', []);
     const row = this.outputRow(g);
     g.out = row;
+    this.groups.touch('');
     return [{ kind: 'insert', new: row }];
   }
 
@@ -274,7 +306,9 @@ export class AggregateOperator implements IncrementalOperator, Snapshottable {
       else if (old !== null && row !== null && !rowsEqual(this.schema, old, row))
         out.push({ kind: 'update', old, new: row });
       g.out = row;
-      if (!alive) this.groups.delete(key);
+      // Every group the batch visited changed in place (count, accumulators, last row).
+      if (alive) this.groups.touch(key);
+      else this.groups.delete(key);
     }
     return out;
   }
@@ -300,11 +334,7 @@ export class AggregateOperator implements IncrementalOperator, Snapshottable {
       Row | null,
       unknown[],
     ][]) {
-      const g = this.newGroup(keyValues);
-      g.count = count;
-      g.out = out;
-      for (let i = 0; i < g.accs.length; i++) g.accs[i]!.load(accs[i]);
-      this.groups.put(k, g);
+      this.groups.put(k, this.loadGroup(keyValues, count, out, accs));
     }
   }
 }

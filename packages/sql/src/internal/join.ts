@@ -3,7 +3,16 @@ import { compileExpr } from './compile-expr.js';
 import type { Evaluator, Expr } from './expr.js';
 import { keyOf, sameValue, valueKey } from './keys.js';
 import type { JoinType } from './logical-plan.js';
-import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type StateStore } from './state.js';
+import {
+  decodeState,
+  decodeStateValue,
+  encodeState,
+  encodeStateValue,
+  memoryStates,
+  type OperatorStates,
+  type Snapshottable,
+  type StateStore,
+} from './state.js';
 
 /** One row held by a join side, with how many rows of the other side it currently matches. */
 interface Entry {
@@ -42,7 +51,8 @@ const NO_MATCH = '\u0002';
  * (its first match arrived).
  */
 export class HashJoinOperator implements Snapshottable {
-  private readonly sides: [Side, Side] = [new MemoryStateStore(), new MemoryStateStore()];
+  /** Per side, join key → bucket; each bucket encoded as its `[row, matches]` entries in order. */
+  private readonly sides: [Side, Side];
   private readonly keyFns: [Evaluator[], Evaluator[]];
   private readonly residual: Evaluator | null;
   private readonly pad: [boolean, boolean];
@@ -57,12 +67,25 @@ export class HashJoinOperator implements Snapshottable {
     widths: readonly [number, number],
     /** Primary key positions of each input, [] when it has none. */
     private readonly pks: readonly [readonly number[], readonly number[]] = [[], []],
+    states: OperatorStates = memoryStates,
   ) {
+    const side = (i: 0 | 1, part: string): Side =>
+      states<Bucket>(part, {
+        encode: (b) => encodeStateValue(bucketEntries(b)),
+        decode: (bytes) => this.loadBucket(i, decodeStateValue(bytes) as [Row, number][]),
+      });
+    this.sides = [side(0, 'left'), side(1, 'right')];
     this.keyFns = [leftKeys.map(compileExpr), rightKeys.map(compileExpr)];
     this.residual = residual === null ? null : compileExpr(residual);
     this.pad = [joinType === 'left' || joinType === 'full', joinType === 'right' || joinType === 'full'];
     this.nulls = [new Array(widths[0]).fill(null), new Array(widths[1]).fill(null)];
     this.scratch = new Array(widths[0] + widths[1]).fill(null);
+  }
+
+  private loadBucket(side: 0 | 1, entries: readonly [Row, number][]): Bucket {
+    const bucket = newBucket(this.pks[side].length > 0);
+    for (const [row, matches] of entries) this.addEntry(side, bucket, { row, matches });
+    return bucket;
   }
 
   private key(side: 0 | 1, row: Row): string {
@@ -137,15 +160,20 @@ export class HashJoinOperator implements Snapshottable {
           entry.matches++;
           out.push({ kind: 'insert', new: j });
         }
+        // Their match counts changed in place.
+        if (entry.matches > 0) this.sides[o].touch(key);
       }
     }
     if (entry.matches === 0 && this.pad[side]) out.push({ kind: 'insert', new: this.padded(side, row) });
-    let mine = this.sides[side].get(key);
+    const mine = this.sides[side].get(key);
     if (mine === undefined) {
-      mine = newBucket(this.pks[side].length > 0);
-      this.sides[side].put(key, mine);
+      const bucket = newBucket(this.pks[side].length > 0);
+      this.addEntry(side, bucket, entry);
+      this.sides[side].put(key, bucket);
+    } else {
+      this.addEntry(side, mine, entry);
+      this.sides[side].touch(key);
     }
-    this.addEntry(side, mine, entry);
   }
 
   private addEntry(side: 0 | 1, bucket: Bucket, entry: Entry): void {
@@ -183,16 +211,20 @@ export class HashJoinOperator implements Snapshottable {
     const entry = mine === undefined ? undefined : this.takeEntry(side, mine, row);
     if (mine === undefined || entry === undefined) return; // Deleting a row never inserted: nothing to retract.
     if (bucketSize(mine) === 0) this.sides[side].delete(key);
+    else this.sides[side].touch(key);
     if (key !== NO_MATCH) {
       const others = this.sides[o].get(key);
       if (others !== undefined) {
+        let changed = false;
         for (const e of others.entries) {
           if (!this.pairMatches(side, entry.row, e.row)) continue;
           const j = this.joined(side, entry.row, e.row);
           out.push({ kind: 'delete', old: j });
           e.matches--;
+          changed = true;
           if (e.matches === 0 && this.pad[o]) out.push({ kind: 'insert', new: this.padded(o, e.row) });
         }
+        if (changed) this.sides[o].touch(key);
       }
     }
     if (entry.matches === 0 && this.pad[side])
@@ -200,11 +232,7 @@ export class HashJoinOperator implements Snapshottable {
   }
 
   snapshot(): Uint8Array {
-    return encodeState(
-      this.sides.map((s) =>
-        [...s.entries()].map(([k, b]) => [k, [...b.entries].map((e) => [e.row, e.matches])]),
-      ),
-    );
+    return encodeState(this.sides.map((s) => [...s.entries()].map(([k, b]) => [k, bucketEntries(b)])));
   }
 
   restore(bytes: Uint8Array): void {
@@ -212,13 +240,16 @@ export class HashJoinOperator implements Snapshottable {
     state.forEach((entries, i) => {
       const side = this.sides[i]!;
       side.clear();
-      for (const [k, es] of entries) {
-        const bucket = newBucket(this.pks[i]!.length > 0);
-        for (const [row, matches] of es) this.addEntry(i as 0 | 1, bucket, { row, matches });
-        side.put(k, bucket);
-      }
+      for (const [k, es] of entries) side.put(k, this.loadBucket(i as 0 | 1, es));
     });
   }
+}
+
+/** A bucket's rows and match counts, in arrival order (what snapshots hold). */
+function bucketEntries(b: Bucket): [Row, number][] {
+  const out: [Row, number][] = [];
+  for (const e of b.entries) out.push([e.row, e.matches]);
+  return out;
 }
 
 /** Equality of two rows as stored (same canonical values). */

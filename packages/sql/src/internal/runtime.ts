@@ -4,7 +4,7 @@ import { compileExpr } from './compile-expr.js';
 import { HashJoinOperator } from './join.js';
 import type { PlanNode } from './logical-plan.js';
 import { buildStatelessChain, isStateless } from './operators.js';
-import type { Snapshottable } from './state.js';
+import { memoryStates, type OperatorStates, type Snapshottable } from './state.js';
 import { TopNOperator } from './top-n.js';
 import { TtlOperator, timeMicros } from './ttl.js';
 
@@ -21,12 +21,22 @@ export interface StatementRuntime {
   readonly stateful: Snapshottable[];
 }
 
-/** Connects the operators of `root`, sending its output to `sink`. */
-export function lowerPlan(root: PlanNode): { runtime: StatementRuntime; connect(sink: Sink): void } {
+/** Where the stateful operator at position `index` (in plan order) keeps its state. */
+export type StatesOf = (index: number) => OperatorStates;
+
+/**
+ * Connects the operators of `root`, sending its output to `sink`; the
+ * stateful operators keep their state in the stores `statesOf` gives them
+ * (in memory by default).
+ */
+export function lowerPlan(
+  root: PlanNode,
+  statesOf: StatesOf = () => memoryStates,
+): { runtime: StatementRuntime; connect(sink: Sink): void } {
   const runtime: StatementRuntime = { leaves: new Map(), starters: [], stateful: [] };
   return {
     runtime,
-    connect: (sink) => lower(root, sink, runtime),
+    connect: (sink) => lower(root, sink, runtime, statesOf),
   };
 }
 
@@ -34,12 +44,12 @@ function emitTo(sink: Sink, ops: Operation[]): void {
   if (ops.length > 0) sink(ops);
 }
 
-function lower(node: PlanNode, sink: Sink, rt: StatementRuntime): void {
+function lower(node: PlanNode, sink: Sink, rt: StatementRuntime, statesOf: StatesOf): void {
   if (isStateless(node)) {
     let base: PlanNode = node;
     while (isStateless(base)) base = base.input;
     const chain = buildStatelessChain(node);
-    lower(base, (ops) => emitTo(sink, chain.apply(ops)), rt);
+    lower(base, (ops) => emitTo(sink, chain.apply(ops)), rt, statesOf);
     return;
   }
   switch (node.kind) {
@@ -53,11 +63,17 @@ function lower(node: PlanNode, sink: Sink, rt: StatementRuntime): void {
       rt.starters.push(() => sink([{ kind: 'insert', new: [] }]));
       return;
     case 'aggregate': {
-      const op = new AggregateOperator(node.keys, node.aggs, node.global, node.schema);
+      const op = new AggregateOperator(
+        node.keys,
+        node.aggs,
+        node.global,
+        node.schema,
+        statesOf(rt.stateful.length),
+      );
       rt.stateful.push(op);
       // Before the input's starters, so the initial row precedes any change to it.
       if (node.global) rt.starters.push(() => emitTo(sink, op.start()));
-      lower(node.input, (ops) => emitTo(sink, op.apply(ops)), rt);
+      lower(node.input, (ops) => emitTo(sink, op.apply(ops)), rt, statesOf);
       return;
     }
     case 'join': {
@@ -68,30 +84,37 @@ function lower(node: PlanNode, sink: Sink, rt: StatementRuntime): void {
         node.residual,
         [node.left.schema.fields.length, node.right.schema.fields.length],
         [node.left.schema.primaryKey, node.right.schema.primaryKey],
+        statesOf(rt.stateful.length),
       );
       rt.stateful.push(op);
-      lower(node.left, (ops) => emitTo(sink, op.apply(0, ops)), rt);
-      lower(node.right, (ops) => emitTo(sink, op.apply(1, ops)), rt);
+      lower(node.left, (ops) => emitTo(sink, op.apply(0, ops)), rt, statesOf);
+      lower(node.right, (ops) => emitTo(sink, op.apply(1, ops)), rt, statesOf);
       return;
     }
     case 'union':
-      for (const input of node.inputs) lower(input, sink, rt);
+      for (const input of node.inputs) lower(input, sink, rt, statesOf);
       return;
     case 'top-n': {
-      const op = new TopNOperator(node.partition, node.order, node.limit, node.rowNumber);
+      const op = new TopNOperator(
+        node.partition,
+        node.order,
+        node.limit,
+        node.rowNumber,
+        statesOf(rt.stateful.length),
+      );
       rt.stateful.push(op);
-      lower(node.input, (ops) => emitTo(sink, op.apply(ops)), rt);
+      lower(node.input, (ops) => emitTo(sink, op.apply(ops)), rt, statesOf);
       return;
     }
     case 'ttl': {
-      const op = new TtlOperator(node.time, node.ttl);
+      const op = new TtlOperator(node.time, node.ttl, statesOf(rt.stateful.length));
       rt.stateful.push(op);
-      lower(node.input, (ops) => emitTo(sink, op.apply(ops)), rt);
+      lower(node.input, (ops) => emitTo(sink, op.apply(ops)), rt, statesOf);
       return;
     }
     case 'window': {
       const stage = windowStage(node);
-      lower(node.input, (ops) => emitTo(sink, stage(ops)), rt);
+      lower(node.input, (ops) => emitTo(sink, stage(ops)), rt, statesOf);
       return;
     }
   }

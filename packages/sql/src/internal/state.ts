@@ -2,13 +2,20 @@ import { DateValue, Decimal, Duration, Json, type JsonValue, Point, Timestamp } 
 
 /**
  * The one state interface of the stateful operators: keyed state with
- * get / put / delete and iteration. This implementation keeps it in a Map;
- * a disk-backed one can replace it without touching the operators.
+ * get / put / delete and iteration. {@link MemoryStateStore} keeps it in a
+ * Map; a store with dirty tracking (`@dozer/snapshot`'s `KeyedState`) or a
+ * disk-backed one can replace it without touching the operators.
  */
 export interface StateStore<K, V> {
   get(key: K): V | undefined;
   put(key: K, value: V): void;
   delete(key: K): void;
+  /**
+   * The value of `key` was changed in place (a counter, an accumulator, a
+   * match count). Operators call it for every key a batch changed and did
+   * not put or delete, so that an incremental checkpoint ships it.
+   */
+  touch(key: K): void;
   entries(): IterableIterator<[K, V]>;
   readonly size: number;
   clear(): void;
@@ -26,6 +33,9 @@ export class MemoryStateStore<K, V> implements StateStore<K, V> {
   delete(key: K): void {
     this.map.delete(key);
   }
+  touch(_key: K): void {
+    // Nothing to track: this store is only ever saved whole (Snapshottable.snapshot).
+  }
   entries(): IterableIterator<[K, V]> {
     return this.map.entries();
   }
@@ -38,6 +48,38 @@ export class MemoryStateStore<K, V> implements StateStore<K, V> {
 }
 
 /**
+ * How one operator state's values become bytes and back: the shape of
+ * `@dozer/snapshot`'s `StateCodec`, so a `KeyedState` can be created with it
+ * as is. Values are encoded in {@link STATE_VALUE_FORMAT_VERSION}.
+ */
+export interface StateValueCodec<V> {
+  encode(value: V): Uint8Array;
+  /** `bytes` may be a view into a larger buffer; the decoded value does not keep it. */
+  decode(bytes: Uint8Array): V;
+}
+
+/**
+ * Makes the store of one piece of operator state. `id` is unique within an
+ * executor and stable across compilations of the same SQL
+ * (`<statement>/<k>:<part>`, see the README); `codec` turns its values into
+ * bytes, for a store that checkpoints them.
+ */
+export interface StateFactory {
+  create<V>(id: string, codec: StateValueCodec<V>): StateStore<string, V>;
+}
+
+/** The default {@link StateFactory}: every store a {@link MemoryStateStore}. */
+export const memoryStateFactory: StateFactory = {
+  create: <V>() => new MemoryStateStore<string, V>(),
+};
+
+/** What an operator gets to create its stores: `part` names the store within the operator. */
+export type OperatorStates = <V>(part: string, codec: StateValueCodec<V>) => StateStore<string, V>;
+
+/** Stores in memory, for operators built without a factory (tests, the threaded executor). */
+export const memoryStates: OperatorStates = <V>() => new MemoryStateStore<string, V>();
+
+/**
  * An operator whose state can be saved at a checkpoint and restored after
  * a restart: `restore(snapshot())` on a fresh operator of the same plan
  * gives one that behaves exactly like the original from then on.
@@ -45,6 +87,12 @@ export class MemoryStateStore<K, V> implements StateStore<K, V> {
 export interface Snapshottable {
   snapshot(): Uint8Array;
   restore(bytes: Uint8Array): void;
+  /**
+   * The operator's stores were restored behind its back (from a checkpoint
+   * of their own): rebuild what it derives from them (TTL's heap and
+   * watermark). Not needed after {@link Snapshottable.restore}.
+   */
+  reload?(): void;
 }
 
 /**
@@ -59,56 +107,98 @@ export const STATE_FORMAT_VERSION = 1;
 
 /** Encodes operator state (plain objects, arrays and SQL values) as {@link STATE_FORMAT_VERSION} bytes. */
 export function encodeState(state: unknown): Uint8Array {
-  const text = JSON.stringify({ version: STATE_FORMAT_VERSION, state }, function (this: unknown, k, v) {
-    const raw = (this as Record<string, unknown>)[k];
-    if (typeof raw === 'bigint') return { $: 'i', v: raw.toString() };
-    if (typeof raw === 'number' && !Number.isFinite(raw)) return { $: 'f', v: String(raw) };
-    if (raw instanceof Decimal) return { $: 'd', u: raw.unscaled.toString(), s: raw.scale };
-    if (raw instanceof Timestamp) return { $: 't', v: raw.micros.toString() };
-    if (raw instanceof DateValue) return { $: 'D', v: raw.days };
-    if (raw instanceof Duration) return { $: 'u', m: raw.months, d: raw.days, us: raw.micros.toString() };
-    if (raw instanceof Json) return { $: 'j', v: raw.value };
-    if (raw instanceof Point) return { $: 'p', x: raw.x, y: raw.y };
-    if (raw instanceof Uint8Array) return { $: 'b', v: Buffer.from(raw).toString('hex') };
-    if (raw instanceof Map) return { $: 'M', v: [...raw.entries()] };
-    return v;
-  });
+  const text = JSON.stringify({ version: STATE_FORMAT_VERSION, state }, tagValues);
   return new TextEncoder().encode(text);
+}
+
+/**
+ * State value format version 1, the values of an operator's store one by
+ * one (what {@link StateValueCodec}s write): one byte, the version (1),
+ * then the value as UTF-8 JSON tagged as in {@link STATE_FORMAT_VERSION}.
+ */
+export const STATE_VALUE_FORMAT_VERSION = 1;
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+/** Encodes one state value as {@link STATE_VALUE_FORMAT_VERSION} bytes. */
+export function encodeStateValue(value: unknown): Uint8Array {
+  const text = JSON.stringify(value, tagValues);
+  const out = new Uint8Array(1 + text.length * 3);
+  out[0] = STATE_VALUE_FORMAT_VERSION;
+  const { written } = utf8.encodeInto(text, out.subarray(1));
+  return out.subarray(0, 1 + written);
+}
+
+/** Decodes bytes written by {@link encodeStateValue}. @throws RangeError on another version. */
+export function decodeStateValue(bytes: Uint8Array): unknown {
+  if (bytes.length === 0 || bytes[0] !== STATE_VALUE_FORMAT_VERSION) {
+    throw new RangeError(
+      `operator state value has format version ${bytes[0] ?? '(empty)'}; this build reads ${STATE_VALUE_FORMAT_VERSION}`,
+    );
+  }
+  return JSON.parse(fromUtf8.decode(bytes.subarray(1)), untagValues);
+}
+
+/** The codec of values that are plain data and SQL values. */
+export function jsonValueCodec<V>(): StateValueCodec<V> {
+  return { encode: encodeStateValue, decode: (b) => decodeStateValue(b) as V };
+}
+
+function tagValues(this: unknown, k: string, v: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[k];
+  if (typeof raw === 'bigint') return { $: 'i', v: raw.toString() };
+  if (typeof raw === 'number' && !Number.isFinite(raw)) return { $: 'f', v: String(raw) };
+  if (raw instanceof Decimal) return { $: 'd', u: raw.unscaled.toString(), s: raw.scale };
+  if (raw instanceof Timestamp) return { $: 't', v: raw.micros.toString() };
+  if (raw instanceof DateValue) return { $: 'D', v: raw.days };
+  if (raw instanceof Duration) return { $: 'u', m: raw.months, d: raw.days, us: raw.micros.toString() };
+  if (raw instanceof Json) return { $: 'j', v: raw.value };
+  if (raw instanceof Point) return { $: 'p', x: raw.x, y: raw.y };
+  if (raw instanceof Uint8Array) return { $: 'b', v: Buffer.from(raw).toString('hex') };
+  if (raw instanceof Map) return { $: 'M', v: [...raw.entries()] };
+  return v;
 }
 
 /** Decodes bytes written by {@link encodeState}. */
 export function decodeState(bytes: Uint8Array): unknown {
-  const parsed = JSON.parse(new TextDecoder().decode(bytes), (_k, v) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof v.$ !== 'string') return v;
-    switch (v.$) {
-      case 'i':
-        return BigInt(v.v);
-      case 'f':
-        return Number(v.v);
-      case 'd':
-        return new Decimal(BigInt(v.u), v.s);
-      case 't':
-        return new Timestamp(BigInt(v.v));
-      case 'D':
-        return new DateValue(v.v);
-      case 'u':
-        return new Duration(v.m, v.d, BigInt(v.us));
-      case 'j':
-        return new Json(v.v as JsonValue);
-      case 'p':
-        return new Point(v.x, v.y);
-      case 'b':
-        return new Uint8Array(Buffer.from(v.v, 'hex'));
-      case 'M':
-        return new Map(v.v);
-      default:
-        return v;
-    }
-  }) as { version: number; state: unknown };
+  const parsed = JSON.parse(new TextDecoder().decode(bytes), untagValues) as {
+    version: number;
+    state: unknown;
+  };
   if (parsed.version !== STATE_FORMAT_VERSION) {
     throw new RangeError(
       `operator state has format version ${parsed.version}; this build reads ${STATE_FORMAT_VERSION}`,
     );
   }
   return parsed.state;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON.parse reviver values are untyped.
+function untagValues(_k: string, v: any): unknown {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof v.$ !== 'string') return v;
+  switch (v.$) {
+    case 'i':
+      return BigInt(v.v);
+    case 'f':
+      return Number(v.v);
+    case 'd':
+      return new Decimal(BigInt(v.u), v.s);
+    case 't':
+      return new Timestamp(BigInt(v.v));
+    case 'D':
+      return new DateValue(v.v);
+    case 'u':
+      return new Duration(v.m, v.d, BigInt(v.us));
+    case 'j':
+      return new Json(v.v as JsonValue);
+    case 'p':
+      return new Point(v.x, v.y);
+    case 'b':
+      return new Uint8Array(Buffer.from(v.v, 'hex'));
+    case 'M':
+      return new Map(v.v);
+    default:
+      return v;
+  }
 }

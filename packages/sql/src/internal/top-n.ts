@@ -10,7 +10,16 @@ import { compileExpr } from './compile-expr.js';
 import type { Evaluator, Expr } from './expr.js';
 import { keyOfValues, rowKey, sameRow, valueKey } from './keys.js';
 import type { SortKey } from './logical-plan.js';
-import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type StateStore } from './state.js';
+import {
+  decodeState,
+  decodeStateValue,
+  encodeState,
+  encodeStateValue,
+  memoryStates,
+  type OperatorStates,
+  type Snapshottable,
+  type StateStore,
+} from './state.js';
 
 /**
  * A partition's rows: the first `limit` in order, sorted, and the rest
@@ -58,14 +67,25 @@ export class TopNOperator implements Snapshottable {
   private readonly cmps: ((a: Value, b: Value) => number)[];
   private readonly desc: boolean[];
   private readonly nullsFirst: boolean[];
-  private readonly parts: StateStore<string, Partition> = new MemoryStateStore();
+  /** Partition key → partition; each encoded as its rows (the top in order, then the rest). */
+  private readonly parts: StateStore<string, Partition>;
 
   constructor(
     partition: readonly Expr[],
     order: readonly SortKey[],
     private readonly limit: number,
     private readonly rowNumber: boolean,
+    states: OperatorStates = memoryStates,
   ) {
+    this.parts = states<Partition>('partitions', {
+      encode: (p) => encodeStateValue(partitionRows(p)),
+      decode: (bytes) => {
+        // Inserting the rows again rebuilds the split between top and rest.
+        const part: Partition = { top: [], rest: null };
+        for (const row of decodeStateValue(bytes) as Row[]) this.insert(part, this.item(row));
+        return part;
+      },
+    });
     this.partFns = partition.map(compileExpr);
     this.sortFns = order.map((k) => compileExpr(k.expr));
     this.types = order.map((k) => (k.expr.type === 'null' ? 'string' : k.expr.type));
@@ -136,7 +156,10 @@ export class TopNOperator implements Snapshottable {
     }
     const out: Operation[] = [];
     for (const [pk, old] of before) {
-      const now = this.visible(this.parts.get(pk)?.top ?? []);
+      const part = this.parts.get(pk);
+      // Every partition the batch visited and kept changed in place.
+      if (part !== undefined) this.parts.touch(pk);
+      const now = this.visible(part?.top ?? []);
       if (this.rowNumber) this.diffPositional(old, now, out);
       else this.diffSet(old, now, out);
     }
@@ -234,12 +257,7 @@ export class TopNOperator implements Snapshottable {
   }
 
   snapshot(): Uint8Array {
-    return encodeState(
-      [...this.parts.entries()].map(([, p]) => [
-        ...p.top.map((i) => i.row),
-        ...[...(p.rest?.values() ?? [])].flatMap((l) => l.map((i) => i.row)),
-      ]),
-    );
+    return encodeState([...this.parts.entries()].map(([, p]) => partitionRows(p)));
   }
 
   restore(bytes: Uint8Array): void {
@@ -248,6 +266,13 @@ export class TopNOperator implements Snapshottable {
     for (const rows of decodeState(bytes) as Row[][])
       this.apply(rows.map((r) => ({ kind: 'insert', new: r })));
   }
+}
+
+/** A partition's rows: its top in order, then the rest. */
+function partitionRows(p: Partition): Row[] {
+  const rows = p.top.map((i) => i.row);
+  if (p.rest !== null) for (const l of p.rest.values()) for (const i of l) rows.push(i.row);
+  return rows;
 }
 
 /** The order of two non-NULL values of a type: bigints and timestamps directly, the rest by `compareValues`. */

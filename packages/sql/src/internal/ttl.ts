@@ -2,7 +2,17 @@ import { DateValue, type Operation, type Row, type Timestamp } from '@dozer/core
 import { compileExpr } from './compile-expr.js';
 import type { Evaluator, Expr } from './expr.js';
 import { rowKey } from './keys.js';
-import { decodeState, encodeState, MemoryStateStore, type Snapshottable, type StateStore } from './state.js';
+import {
+  decodeState,
+  decodeStateValue,
+  encodeState,
+  encodeStateValue,
+  jsonValueCodec,
+  memoryStates,
+  type OperatorStates,
+  type Snapshottable,
+  type StateStore,
+} from './state.js';
 
 /** A timestamp or date as micros since the epoch. */
 export function timeMicros(v: Timestamp | DateValue): bigint {
@@ -24,16 +34,39 @@ interface Held {
  */
 export class TtlOperator implements Snapshottable {
   private readonly time: Evaluator;
-  private readonly rows: StateStore<string, Held> = new MemoryStateStore();
-  /** Min-heap of [time, row key]; entries of rows gone since are skipped when popped. */
+  /** Row text → the row and its multiplicity, each encoded as `[row, n]`. */
+  private readonly rows: StateStore<string, Held>;
+  /** The watermark, under the key `watermark` (kept in a store so that checkpoints carry it). */
+  private readonly meta: StateStore<string, bigint | null>;
+  /**
+   * Min-heap of [time, row key], ordered by time then key, so rows expire
+   * in the same order whatever the heap's history; entries of rows gone
+   * since are skipped when popped.
+   */
   private heap: [bigint, string][] = [];
   private watermark: bigint | null = null;
 
   constructor(
     time: Expr,
     private readonly ttl: bigint,
+    states: OperatorStates = memoryStates,
   ) {
     this.time = compileExpr(time);
+    this.rows = states<Held>('rows', {
+      encode: (h) => encodeStateValue([h.row, h.n]),
+      decode: (bytes) => {
+        const [row, n] = decodeStateValue(bytes) as [Row, number];
+        return { row, time: this.timeOf(row)!, n };
+      },
+    });
+    this.meta = states('watermark', jsonValueCodec<bigint | null>());
+  }
+
+  private advance(t: bigint): void {
+    if (this.watermark === null || t > this.watermark) {
+      this.watermark = t;
+      this.meta.put('watermark', t);
+    }
   }
 
   private timeOf(row: Row): bigint | null {
@@ -78,12 +111,14 @@ export class TtlOperator implements Snapshottable {
     if (this.expired(t)) return;
     const k = rowKey(row);
     const held = this.rows.get(k);
-    if (held) held.n++;
-    else {
+    if (held) {
+      held.n++;
+      this.rows.touch(k);
+    } else {
       this.rows.put(k, { row, time: t, n: 1 });
       this.push([t, k]);
     }
-    if (this.watermark === null || t > this.watermark) this.watermark = t;
+    this.advance(t);
     out.push({ kind: 'insert', new: row });
   }
 
@@ -96,6 +131,7 @@ export class TtlOperator implements Snapshottable {
     const held = this.rows.get(k);
     if (held === undefined) return; // Expired or dropped as late: already retracted.
     if (--held.n === 0) this.rows.delete(k);
+    else this.rows.touch(k);
     out.push({ kind: 'delete', old: held.row });
   }
 
@@ -115,7 +151,7 @@ export class TtlOperator implements Snapshottable {
     let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (h[p]![0] <= h[i]![0]) break;
+      if (!before(h[i]!, h[p]!)) break;
       [h[p], h[i]] = [h[i]!, h[p]!];
       i = p;
     }
@@ -132,8 +168,8 @@ export class TtlOperator implements Snapshottable {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;
-        if (l < h.length && h[l]![0] < h[m]![0]) m = l;
-        if (r < h.length && h[r]![0] < h[m]![0]) m = r;
+        if (l < h.length && before(h[l]!, h[m]!)) m = l;
+        if (r < h.length && before(h[r]!, h[m]!)) m = r;
         if (m === i) break;
         [h[m], h[i]] = [h[i]!, h[m]!];
         i = m;
@@ -152,13 +188,20 @@ export class TtlOperator implements Snapshottable {
   restore(bytes: Uint8Array): void {
     const s = decodeState(bytes) as { watermark: bigint | null; rows: [Row, number][] };
     this.rows.clear();
-    this.heap = [];
-    this.watermark = s.watermark;
-    for (const [row, n] of s.rows) {
-      const t = this.timeOf(row)!;
-      const k = rowKey(row);
-      this.rows.put(k, { row, time: t, n });
-      this.push([t, k]);
-    }
+    this.meta.clear();
+    if (s.watermark !== null) this.meta.put('watermark', s.watermark);
+    for (const [row, n] of s.rows) this.rows.put(rowKey(row), { row, time: this.timeOf(row)!, n });
+    this.reload();
   }
+
+  reload(): void {
+    this.watermark = this.meta.get('watermark') ?? null;
+    this.heap = [];
+    for (const [k, held] of this.rows.entries()) this.push([held.time, k]);
+  }
+}
+
+/** Heap order: by time, then by row key. */
+function before(a: [bigint, string], b: [bigint, string]): boolean {
+  return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 }
