@@ -199,6 +199,28 @@ describe('threaded executor errors', () => {
     }
   });
 
+  it('settles every push in flight when one of them fails', async () => {
+    const sql = `
+      SELECT id, CAST(s AS int) AS n FROM t INTO casted;
+      SELECT n, COUNT(*) AS c FROM casted GROUP BY n INTO counted`;
+    const executor = await createThreadedExecutor(sql, SOURCES, { threads: 2, maxInFlight: 3 });
+    try {
+      const row = (id: number, s: string) => [BigInt(id), 1n, 1n, s, null];
+      const pushes = ['1', '2', 'x', '4', '5'].map((s, i) =>
+        executor.push('t', [{ kind: 'insert', new: row(i, s) }]),
+      );
+      const settled = await Promise.allSettled(pushes);
+      // The failing push and every one after it reject with the same error; none hangs.
+      const failure = (settled[2] as PromiseRejectedResult).reason as MicroNodeError;
+      expect(failure).toBeInstanceOf(MicroNodeError);
+      expect(failure.node).toBe('casted/1:filter-project');
+      for (const r of settled.slice(2)) expect(r).toEqual({ status: 'rejected', reason: failure });
+      expect(executor.liveThreads).toBe(0);
+    } finally {
+      await executor.close();
+    }
+  });
+
   it('refuses a table that is not an input, as the single-thread executor does', async () => {
     const executor = await createThreadedExecutor('SELECT id FROM t INTO o', SOURCES, { threads: 0 });
     await expect(executor.push('nope', [])).rejects.toThrow(
