@@ -149,5 +149,12 @@ describe('REST over HTTP', () => {
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(gz.body).toString()).toBe(plain.body.toString());
     expect(JSON.parse(plain.body.toString())).toHaveLength(200);
+    // A small answer (and a small error) is sent as it is, with its length, even to such a client.
+    for (const path of ['/items?limit=1', '/items/no-such-key']) {
+      const small = await request(`${server.url}${path}`, { headers: { 'accept-encoding': 'gzip' } });
+      expect(small.headers['content-encoding']).toBeUndefined();
+      expect(small.headers['content-length']).toBe(String(small.body.length));
+      expect(JSON.parse(small.body.toString())).toBeTruthy();
+    }
   });
 });

@@ -60,12 +60,16 @@ export function createRestApp(options: RestOptions): Hono {
     const code = err instanceof DozerError ? err.code : 'INTERNAL';
     const message =
       status >= 500 && !(err instanceof DozerError) ? `internal error: ${err.message}` : err.message;
-    return c.json({ code, message }, status as 400);
+    return sendJsonText(c, JSON.stringify({ code, message }), status);
   });
   app.notFound((c) => {
     const paths = options.endpoints.map((e) => e.path).join(', ');
-    return c.json(
-      { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path} (endpoints: ${paths})` },
+    return sendJsonText(
+      c,
+      JSON.stringify({
+        code: 'NOT_FOUND',
+        message: `no route ${c.req.method} ${c.req.path} (endpoints: ${paths})`,
+      }),
       404,
     );
   });
@@ -76,7 +80,9 @@ export function createRestApp(options: RestOptions): Hono {
   const compressor = compress();
   app.use('*', (c, next) => (header(c, 'accept-encoding') ? compressor(c, next) : next()));
 
-  app.get('/health', (c) => c.json({ status: 'SERVING', ...(options.health?.() ?? {}) }));
+  app.get('/health', (c) =>
+    sendJsonText(c, JSON.stringify({ status: 'SERVING', ...(options.health?.() ?? {}) })),
+  );
   const info = options.info ?? { title: 'Dozer API', version: '1' };
   const docEndpoints = options.endpoints.map((e) => ({ name: e.name, path: e.path, schema: e.store.schema }));
   const fullDoc = JSON.stringify(openApiDocument(docEndpoints, info));
@@ -133,11 +139,10 @@ export function createRestApp(options: RestOptions): Hono {
       if (unknown.length > 0)
         throw new BadRequestError(`unknown key "${unknown[0]}" in count body (expected $filter)`);
       const filter = (body as { $filter?: unknown }).$filter;
-      return c.json({
-        count: store.count(
-          andFilters(filter === undefined ? undefined : parseFilter(filter, store.schema), tenant),
-        ),
-      });
+      const count = store.count(
+        andFilters(filter === undefined ? undefined : parseFilter(filter, store.schema), tenant),
+      );
+      return sendJsonText(c, `{"count":${count}}`);
     });
     app.get(`${base}/events`, async (c) => {
       // A browser's EventSource cannot send headers: the token may come as
@@ -270,10 +275,16 @@ function changeJson(schema: Schema, ch: StoreChange): string {
 
 const JSON_TYPE = 'application/json; charset=UTF-8';
 
-/** A JSON text as the response (Hono keeps a headers object it is given, so none is shared). */
-function sendJsonText(c: Context, text: string): Response {
+/**
+ * A JSON text as the response (Hono keeps a headers object it is given, so none is shared).
+ * For a client that accepts compression it carries its length, by which the compress
+ * middleware leaves answers under 1 KiB alone (without it, every answer went through a gzip
+ * stream, which costs far more than it saves on a few hundred bytes).
+ */
+function sendJsonText(c: Context, text: string, status = 200): Response {
   c.header('content-type', JSON_TYPE);
-  return c.body(text, 200);
+  if (header(c, 'accept-encoding') !== undefined) c.header('content-length', String(Buffer.byteLength(text)));
+  return c.body(text, status as 200);
 }
 
 /** The header carrying the cursor of the next page, when more rows follow. */
