@@ -149,7 +149,11 @@ async function split(home: string): Promise<number> {
   const processor = await startProcessor({
     config,
     sourceSchemas: plan.sourceSchemas,
-    transform: createSqlTransform(plan.sql!),
+    transform: await createSqlTransform(plan.sql!, {
+      threads: config.threads,
+      sqlText: config.sql!,
+      sources: plan.sourceSchemas,
+    }),
     upstream: up1!.upstream,
     queue: processQueue,
     log: quiet,

@@ -580,10 +580,21 @@ async function processRole(configPath: string): Promise<number> {
         queueErrorReporter(log),
       );
       cleanup.unshift(() => queue.close({ flush: false }));
+      const transform = sql
+        ? await createSqlTransform(sql, {
+            threads: config.threads,
+            sqlText: config.sql!,
+            sources: sourceSchemas,
+          })
+        : undefined;
+      if (transform) {
+        cleanup.unshift(() => transform.close());
+        log.info(`SQL operators run on ${transform.where}`);
+      }
       const processor = await startProcessor({
         config,
         sourceSchemas,
-        transform: sql ? createSqlTransform(sql) : undefined,
+        transform,
         upstream,
         queue,
         log,

@@ -196,16 +196,30 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
       ack: AckPolicy.caller,
       readers: [RUN_READERS.processor],
     });
-    processor = await startProcessor({
-      config,
-      sourceSchemas: plan.sourceSchemas,
-      transform: plan.sql ? createSqlTransform(plan.sql) : undefined,
-      upstream: localUpstream(ingestQueue, 'the ingestor'),
-      queue: processQueue,
-      log,
-      readers: [RUN_READERS.api],
-      onProcessed: (source, position, outputNext) => acks.processed(source, position, outputNext),
-    });
+    const transform = plan.sql
+      ? await createSqlTransform(plan.sql, {
+          threads: config.threads,
+          sqlText: config.sql!,
+          sources: plan.sourceSchemas,
+        })
+      : undefined;
+    if (transform) log.info(`SQL operators run on ${transform.where}`);
+    try {
+      processor = await startProcessor({
+        config,
+        sourceSchemas: plan.sourceSchemas,
+        transform,
+        upstream: localUpstream(ingestQueue, 'the ingestor'),
+        queue: processQueue,
+        log,
+        readers: [RUN_READERS.api],
+        onProcessed: (source, position, outputNext) => acks.processed(source, position, outputNext),
+      });
+    } catch (e) {
+      // A running processor closes its transform; one that failed to start leaves it to us.
+      await transform?.close();
+      throw e;
+    }
     const sources = ingestor.sources;
     serve = await startServer({
       config,

@@ -118,6 +118,8 @@ describe('generator source', () => {
         `version: 1
 app_name: crash-generator
 home_dir: ./home
+# The SQL operators on two worker threads here (the files test keeps them on the main thread).
+threads: 2
 connections:
   - name: gen
     kind: generator

@@ -3,6 +3,9 @@ import type { ApiConfig, ServerAddress } from './types.js';
 /** `home_dir` when the file gives none, relative to the config file's directory. */
 export const DEFAULT_HOME_DIR = './.dozer';
 
+/** SQL operators run on the main thread unless `threads` asks for workers. */
+export const DEFAULT_THREADS = 0;
+
 /** API settings when the file gives none. Loopback by default: serving to the network is a choice. */
 export const DEFAULT_API: ApiConfig = {
   rest: { host: '127.0.0.1', port: 8080 },

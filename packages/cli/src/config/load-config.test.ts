@@ -38,6 +38,7 @@ endpoints:
           - sorted_inverted: { fields: [id, fare] }
           - full_text: { field: note }
     conflict_resolution: { on_insert: update, on_update: upsert }
+threads: 2
 api:
   rest: { host: 0.0.0.0, port: 9090 }
   grpc: { host: 0.0.0.0, port: 9091 }
@@ -74,6 +75,7 @@ describe('parseConfig: a valid file', () => {
       ],
       sources: [{ name: 'trips', connection: 'gen', table_name: 'trips_v2', columns: ['id', 'fare'] }],
       sql: 'SELECT id, fare FROM trips WHERE fare > 100 INTO big_trips;\n',
+      threads: 2,
       endpoints: [
         {
           name: 'big_trips',
@@ -119,6 +121,7 @@ describe('parseConfig: a valid file', () => {
     expect(config.connections[0]?.config).toEqual({});
     expect(config.sources[0]).toEqual({ name: 'trips', connection: 'gen', table_name: 'trips' });
     expect(config.sql).toBeUndefined();
+    expect(config.threads).toBe(0);
     expect(config.endpoints[0]?.index).toEqual({ secondary: { skip_default: [], create: [] } });
     expect(config.api).toEqual({
       rest: { host: '127.0.0.1', port: 8080 },
@@ -171,6 +174,10 @@ describe('parseConfig: errors name file, line, column and key path', () => {
       'dozer.yaml:3:22: api.rest.port: expected a port number from 0 to 65535, got number 70000',
       'dozer.yaml:3:42: api.max_limit: expected a whole number of at least 1, got number 0',
     ]);
+    expect(errorsOf('version: 1\napp_name: a\nthreads: -1\n')).toEqual([
+      'dozer.yaml:3:10: threads: expected a whole number of worker threads, 0 or more, got number -1',
+    ]);
+    expect(errorsOf('version: 1\napp_name: a\nthreads: 1.5\n')).toHaveLength(1);
   });
 
   it('suggests the connection meant by a misspelt reference', () => {

@@ -10,6 +10,7 @@ import {
   DEFAULT_OBJECT_STORE_DIR,
   DEFAULT_QUEUE_MEMORY_LIMIT_BYTES,
   DEFAULT_SEGMENT_BYTES,
+  DEFAULT_THREADS,
 } from './defaults.js';
 import { substituteEnv } from './env-substitution.js';
 import {
@@ -222,6 +223,7 @@ function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
       ...(s.columns === undefined ? {} : { columns: s.columns }),
     })),
     ...(raw.sql === undefined ? {} : { sql: raw.sql }),
+    threads: raw.threads ?? DEFAULT_THREADS,
     endpoints: (raw.endpoints ?? []).map(
       (e): EndpointConfig => ({
         name: e.name,

@@ -126,6 +126,11 @@ export const rawConfigSchema = z.strictObject({
   connections: z.array(connection).optional(),
   sources: z.array(source).optional(),
   sql: z.string().optional(),
+  threads: z
+    .int()
+    .min(0, { error: 'expected a whole number of worker threads, 0 or more' })
+    .max(64, { error: 'expected at most 64 worker threads' })
+    .optional(),
   endpoints: z.array(endpoint).optional(),
   api: z
     .strictObject({
@@ -156,6 +161,7 @@ export type RawConfig = z.output<typeof rawConfigSchema>;
 /** Keys that hold numbers in Dozer's own part of the file (a `${VAR}` there yields a number). */
 export const NUMERIC_PATHS: readonly (readonly string[])[] = [
   ['version'],
+  ['threads'],
   ['api', 'rest', 'port'],
   ['api', 'grpc', 'port'],
   ['api', 'default_limit'],

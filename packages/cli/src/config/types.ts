@@ -154,6 +154,12 @@ export interface DozerConfig {
   readonly sources: readonly SourceConfig[];
   /** The SQL transformations, if any. */
   readonly sql?: string;
+  /**
+   * Worker threads for the SQL operators (default 0: they run on the main
+   * thread). With n ≥ 1 each heavy operator (join, aggregate, window, top-N)
+   * is a micro-node, spread over at most n worker threads.
+   */
+  readonly threads: number;
   readonly endpoints: readonly EndpointConfig[];
   readonly api: ApiConfig;
   readonly nodes: NodesConfig;

@@ -102,8 +102,8 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
     else into.set(table, [...ops]);
   };
 
-  // One entry at a time through the SQL, in arrival order: the executor is
-  // single-threaded state, and awaiting the chain is each reader's backpressure.
+  // Results are appended one entry at a time, in the order the entries were pushed into the
+  // SQL (the transform keeps that order); the chain's depth is each reader's backpressure.
   let chain: Promise<void> = Promise.resolve();
   const enqueue = (work: () => Promise<void>): Promise<void> => {
     const next = chain.then(() => {
@@ -115,9 +115,12 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
   };
 
   if (transform) {
+    // Called before any push: the rows of statements without FROM come first.
+    const started = transform.start();
+    started.catch(() => {});
     void enqueue(async () => {
       const writes = new Map<string, Operation[]>();
-      for (const [table, ops] of await transform.start()) collect(writes, table, ops);
+      for (const [table, ops] of await started) collect(writes, table, ops);
       await append(writes);
     }).catch(() => {});
   }
@@ -130,6 +133,21 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
     snapshotDone: (described.get(s.name)?.next ?? 0n) === 0n,
     finished: false,
   }));
+  // With a threaded transform several entries are in flight: each one's push starts as it is
+  // read (in read order, which the transform keeps), and its results are appended in the same
+  // order by the chain. A reader waits for a free slot, not for its entry to be appended.
+  const maxInFlight = Math.max(1, transform?.maxInFlight ?? 1);
+  let inFlight = 0;
+  const slotWaiters: Array<() => void> = [];
+  const takeSlot = async (): Promise<void> => {
+    while (inFlight >= maxInFlight) await new Promise<void>((r) => slotWaiters.push(r));
+    inFlight++;
+  };
+  const releaseSlot = () => {
+    inFlight--;
+    slotWaiters.shift()?.();
+  };
+
   const readers = config.sources.map(async (source, i) => {
     const stats = inputs[i]!;
     const caughtUpAt = described.get(source.name)?.next ?? 0n;
@@ -137,15 +155,22 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
       for await (const entry of upstream.read(source.name, 0n, abort.signal)) {
         const batch = entry.batch;
         const next = entry.offset + 1n;
-        await enqueue(async () => {
+        if (failure !== undefined) throw failure;
+        const pushed =
+          batch !== null && transform && sqlInputs.has(source.name)
+            ? transform.push(source.name, batch.ops)
+            : undefined;
+        // Awaited by the entry's turn in the chain; until then a failure is not unhandled.
+        pushed?.catch(() => {});
+        await takeSlot();
+        const done = enqueue(async () => {
           if (batch !== null) {
             stats.ops += batch.ops.length;
             stats.batches += 1;
             const writes = new Map<string, Operation[]>();
             if (forwarded.has(source.name)) collect(writes, source.name, batch.ops);
-            if (transform && sqlInputs.has(source.name)) {
-              for (const [table, ops] of await transform.push(source.name, batch.ops))
-                collect(writes, table, ops);
+            if (pushed) {
+              for (const [table, ops] of await pushed) collect(writes, table, ops);
             }
             await append(writes);
             if (batch.position !== null && options.onProcessed) {
@@ -158,7 +183,9 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
           }
           watermarks.set(source.name, next);
           if (next >= caughtUpAt) stats.snapshotDone = true;
-        });
+        }).finally(releaseSlot);
+        if (maxInFlight === 1) await done;
+        else done.catch(() => {});
       }
     } catch (e) {
       if (abort.signal.aborted) return;
