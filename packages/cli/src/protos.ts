@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { writeProtoFiles } from '@dozer/api';
 import type { Schema } from '@dozer/core';
@@ -13,7 +12,6 @@ export function protoDirOf(homeDir: string): string {
  * fixed protos they import, under `dir`. Returns the files written.
  */
 export function writeProtos(dir: string, endpointSchemas: ReadonlyMap<string, Schema>): string[] {
-  fs.mkdirSync(dir, { recursive: true });
   return writeProtoFiles(
     dir,
     [...endpointSchemas].map(([name, schema]) => ({ name, schema })),

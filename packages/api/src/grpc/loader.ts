@@ -52,10 +52,11 @@ export const FIXED_PROTO_FILES = ['dozer/common.proto', 'dozer/types.proto', 'gr
  * Writes what a client needs to call the API into `dir` (what `dozer build`
  * does): each endpoint's generated `<name>.proto` and the fixed protos they
  * import (`dozer/types.proto`, `dozer/common.proto`,
- * `grpc/health/v1/health.proto`). Returns the paths written.
+ * `grpc/health/v1/health.proto`), creating the folders. Returns the paths written.
  */
 export function writeProtoFiles(dir: string, endpoints: readonly ProtoEndpoint[]): string[] {
   const written: string[] = [];
+  fs.mkdirSync(dir, { recursive: true });
   for (const rel of FIXED_PROTO_FILES) {
     const to = path.join(dir, rel);
     fs.mkdirSync(path.dirname(to), { recursive: true });
