@@ -143,6 +143,32 @@ export interface Store {
   endpoints(): EndpointStore[];
   /** Resolves when every write committed so far is flushed to disk (commits return before the flush). */
   flushed(): Promise<void>;
+  /**
+   * Records that the store holds exactly the applies called before this call (on every endpoint
+   * of the environment) as the state of `epoch`, in the same LMDB commit as the last of them and
+   * before any apply called after it. Resolves once that commit is flushed to disk. Epochs must
+   * increase: an epoch not above the last marked one rejects with a StoreError.
+   */
+  markEpoch(epoch: bigint): Promise<void>;
+  /** The last marked epoch (after a rollback: the epoch rolled back to), or null when none. */
+  epoch(): bigint | null;
+  /** The marked epochs that {@link rollbackTo} can still return to, oldest first. */
+  epochs(): bigint[];
+  /**
+   * Brings every endpoint back to exactly its state at the mark of `epoch`: undoes, newest
+   * first, every change applied after it (rows, indexes, counts), recording the compensating
+   * changes in the change feed as new versions (subscribers hear of them), and forgets the
+   * marks after `epoch`. One transaction, ordered after the applies called before it; resolves
+   * once flushed to disk. An epoch never marked, released, or whose changes were pruned (by a
+   * reset) rejects with a StoreError naming the oldest epoch still reachable.
+   */
+  rollbackTo(epoch: bigint): Promise<void>;
+  /**
+   * Forgets the marks of epochs before `epoch`: they can no longer be rolled back to, and the
+   * change feed may prune (by `changeRetention`) the changes they held back. While marks exist,
+   * no endpoint prunes a change made after the oldest one.
+   */
+  releaseEpochsBefore(epoch: bigint): Promise<void>;
   /** Waits for pending writes and closes the environment. */
   close(): Promise<void>;
 }
@@ -302,6 +328,10 @@ export function openStore(options: OpenStoreOptions): Store {
 class LmdbStore implements Store {
   private readonly root: RootDatabase;
   private readonly meta: Database<StoredMeta, string>;
+  /** Epoch marks: key = 8-byte big-endian epoch → {@link EpochMark} (JSON). */
+  private readonly marks: Database<EpochMark, Key>;
+  /** Whether the databases of every stored endpoint are open (see {@link dbsOfAll}). */
+  private allDbs = false;
   private readonly dbs = new Map<string, Dbs>();
   private readonly open = new Map<string, LmdbEndpoint>();
   readonly defaultLimit: number;
@@ -335,6 +365,146 @@ class LmdbStore implements Store {
       throw new StoreError(`cannot open the store at ${options.path}: ${(e as Error).message}`, { cause: e });
     }
     this.meta = this.root.openDB<StoredMeta, string>({ name: 'dozer/meta', encoding: 'json' });
+    this.marks = this.root.openDB<EpochMark, Key>({
+      name: 'dozer/epochs',
+      encoding: 'json',
+      keyEncoding: 'binary',
+    });
+  }
+
+  async markEpoch(epoch: bigint): Promise<void> {
+    checkEpoch('markEpoch', epoch);
+    this.dbsOfAll();
+    // Queued like an apply's child transaction: it runs after every apply called before it, in
+    // the same write batch (so the same commit) as the last of them, and before any later one.
+    await this.root.childTransaction(() => {
+      const last = this.lastEpoch();
+      if (last !== null && epoch <= last) {
+        throw new StoreError(
+          `markEpoch(${epoch}): epochs must increase, and epoch ${last} is already marked`,
+        );
+      }
+      const versions: Record<string, string> = {};
+      for (const [name, dbs] of this.dbs) versions[name] = readFeedState(dbs.changes).version.toString();
+      this.marks.putSync(epochKey(epoch), { versions });
+    });
+    await this.root.flushed;
+  }
+
+  epoch(): bigint | null {
+    return this.lastEpoch();
+  }
+
+  epochs(): bigint[] {
+    this.dbsOfAll();
+    const out: bigint[] = [];
+    for (const { key, value } of this.marks.getRange({})) {
+      if (this.unreachable(value) === undefined) out.push(epochOfKey(key as Uint8Array));
+    }
+    return out;
+  }
+
+  async rollbackTo(epoch: bigint): Promise<void> {
+    checkEpoch('rollbackTo', epoch);
+    this.dbsOfAll();
+    const undone = await this.root.childTransaction(() => {
+      const key = epochKey(epoch);
+      const mark = this.marks.get(key);
+      if (mark === undefined) {
+        throw new StoreError(
+          `rollbackTo(${epoch}): epoch ${epoch} was never marked, or was released, or a rollback to an earlier epoch forgot it; ${this.oldestReachable()}`,
+        );
+      }
+      const why = this.unreachable(mark);
+      if (why !== undefined) throw new StoreError(`rollbackTo(${epoch}): ${why}; ${this.oldestReachable()}`);
+      const work: [LmdbEndpoint, bigint][] = [];
+      for (const [name, dbs] of this.dbs) {
+        const at = markedVersion(mark, name);
+        if (readFeedState(dbs.changes).version === at) continue;
+        const endpoint = this.open.get(name);
+        if (endpoint === undefined) {
+          throw new StoreError(
+            `rollbackTo(${epoch}): endpoint "${name}" changed after epoch ${epoch} but is not open in this store; open it (openEndpoint) before rolling back`,
+          );
+        }
+        work.push([endpoint, at]);
+      }
+      const out: [LmdbEndpoint, StoreChange[]][] = [];
+      for (const [endpoint, at] of work) out.push([endpoint, endpoint.undoSince(at)]);
+      // The state now is the state of the mark: the mark moves to the versions after the
+      // compensating changes, so that a later rollback to it undoes only what follows.
+      const versions: Record<string, string> = {};
+      for (const [name, dbs] of this.dbs) versions[name] = readFeedState(dbs.changes).version.toString();
+      const later: Uint8Array[] = [];
+      for (const k of this.marks.getKeys({ start: key, exclusiveStart: true })) later.push(k as Uint8Array);
+      for (const k of later) this.marks.removeSync(k);
+      this.marks.putSync(key, { versions });
+      return out;
+    });
+    await this.root.flushed;
+    for (const [endpoint, changes] of undone) if (changes.length > 0) endpoint.notify(changes);
+  }
+
+  async releaseEpochsBefore(epoch: bigint): Promise<void> {
+    checkEpoch('releaseEpochsBefore', epoch);
+    await this.root.childTransaction(() => {
+      const gone: Uint8Array[] = [];
+      for (const k of this.marks.getKeys({ end: epochKey(epoch) })) gone.push(k as Uint8Array);
+      for (const k of gone) this.marks.removeSync(k);
+    });
+  }
+
+  /**
+   * The version of endpoint `name` at the oldest epoch mark, below which its change feed must
+   * not prune (undefined without marks). Read inside the write transaction, so it sees the marks
+   * of the same batch.
+   */
+  pinnedVersion(name: string): bigint | undefined {
+    for (const { value } of this.marks.getRange({ limit: 1 })) return markedVersion(value, name);
+    return undefined;
+  }
+
+  /** Marks the epochs marked so far as unreachable for endpoint `name`, whose rows were just dropped. */
+  private forgetInMarks(name: string): void {
+    const marks: [Uint8Array, EpochMark][] = [];
+    for (const { key, value } of this.marks.getRange({})) marks.push([key as Uint8Array, value]);
+    for (const [key, mark] of marks) {
+      this.marks.putSync(key, { versions: { ...mark.versions, [name]: RESET_MARK } });
+    }
+  }
+
+  private lastEpoch(): bigint | null {
+    for (const k of this.marks.getKeys({ reverse: true, limit: 1 })) return epochOfKey(k as Uint8Array);
+    return null;
+  }
+
+  /** Why a mark can no longer be rolled back to (an endpoint pruned changes after it), or undefined. */
+  private unreachable(mark: EpochMark): string | undefined {
+    for (const [name, dbs] of this.dbs) {
+      const at = markedVersion(mark, name);
+      const st = readFeedState(dbs.changes);
+      if (at < 0n) return `endpoint "${name}" was reset (its rows dropped) after that epoch`;
+      if (at < st.expired || at > st.version) {
+        return `endpoint "${name}" no longer keeps the changes after its version ${at} at that epoch (it keeps those after version ${st.expired})`;
+      }
+    }
+    return undefined;
+  }
+
+  private oldestReachable(): string {
+    for (const { key, value } of this.marks.getRange({})) {
+      if (this.unreachable(value) === undefined) {
+        return `the oldest epoch still reachable is ${epochOfKey(key as Uint8Array)}`;
+      }
+    }
+    return 'no marked epoch is reachable';
+  }
+
+  /** Opens the databases of every endpoint stored in the environment, so that marks cover them all. */
+  private dbsOfAll(): void {
+    if (this.allDbs) return;
+    for (const name of this.meta.getKeys()) this.dbsOf(name as string);
+    this.allDbs = true;
   }
 
   openEndpoint(def: EndpointDefinition, options: { reset?: boolean } = {}): EndpointStore {
@@ -364,6 +534,7 @@ class LmdbStore implements Store {
         dbs.changes.clearSync();
         writeFeedState(dbs.changes, version, version);
         this.meta.putSync(def.name, expected);
+        if (stored !== undefined) this.forgetInMarks(def.name);
       });
     } else {
       const diff = describeSchemaChange(stored, expected);
@@ -851,38 +1022,117 @@ class LmdbEndpoint implements EndpointStore {
       }
       const out: StoreChange[] = [];
       if (limit === 0 || after === st.version) return out;
-      const max = limit ?? Number.POSITIVE_INFINITY;
-      // The record holding version after + 1 is the last one starting at or before it.
-      let start: Uint8Array = versionKey(after + 1n);
-      for (const key of db.getKeys({
-        start,
-        end: FIRST_RECORD_KEY,
-        reverse: true,
-        inclusiveEnd: true,
-        limit: 1,
-        transaction: txn,
-      })) {
-        start = key as Uint8Array;
-      }
-      for (const { key, value } of db.getRange({ start, transaction: txn })) {
-        const k = key as Uint8Array;
-        let version = new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(0);
-        const n = value.readUInt32LE(0);
-        let p = 4;
-        for (let i = 0; i < n; i++, version++) {
-          const oldLen = value.readUInt32LE(p + 1);
-          const newLen = value.readUInt32LE(p + 5);
-          if (version > after) {
-            out.push({ version, op: this.decodeChange(value, p) });
-            if (out.length >= max) return out;
-          }
-          p += 9 + oldLen + newLen;
-        }
-      }
+      this.readChanges(after, limit ?? Number.POSITIVE_INFINITY, txn, out);
       return out;
     } finally {
       txn.done();
     }
+  }
+
+  /**
+   * Appends to `out` the retained changes with version > `after`, at most `max`, read in `txn`
+   * (the current write transaction without one).
+   */
+  private readChanges(after: bigint, max: number, txn: Transaction | undefined, out: StoreChange[]): void {
+    const db = this.dbs.changes;
+    const t = txn === undefined ? {} : { transaction: txn };
+    // The record holding version after + 1 is the last one starting at or before it.
+    let start: Uint8Array = versionKey(after + 1n);
+    for (const key of db.getKeys({
+      start,
+      end: FIRST_RECORD_KEY,
+      reverse: true,
+      inclusiveEnd: true,
+      limit: 1,
+      ...t,
+    })) {
+      start = key as Uint8Array;
+    }
+    for (const { key, value } of db.getRange({ start, ...t })) {
+      const k = key as Uint8Array;
+      let version = new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(0);
+      const n = value.readUInt32LE(0);
+      let p = 4;
+      for (let i = 0; i < n; i++, version++) {
+        const oldLen = value.readUInt32LE(p + 1);
+        const newLen = value.readUInt32LE(p + 5);
+        if (version > after) {
+          out.push({ version, op: this.decodeChange(value, p) });
+          if (out.length >= max) return;
+        }
+        p += 9 + oldLen + newLen;
+      }
+    }
+  }
+
+  /**
+   * Undoes, newest first, every change after version `at` (call inside the write transaction),
+   * and records the compensating changes in the feed. Returns them with their versions.
+   */
+  undoSince(at: bigint): StoreChange[] {
+    const changes: StoreChange[] = [];
+    this.readChanges(at, Number.POSITIVE_INFINITY, undefined, changes);
+    const expected = readFeedState(this.dbs.changes).version - at;
+    if (BigInt(changes.length) !== expected) {
+      throw new StoreError(
+        `endpoint "${this.name}": its change feed holds ${changes.length} of the ${expected} changes after version ${at}; reset the endpoint`,
+      );
+    }
+    const arena = new EntryArena(4096);
+    const effects: Effect[] = [];
+    for (let i = changes.length - 1; i >= 0; i--) this.undoOne(changes[i]!, arena, effects);
+    return this.record(effects);
+  }
+
+  /** Applies the inverse of a change, which must be the last one that touched its rows. */
+  private undoOne(change: StoreChange, arena: EntryArena, effects: Effect[]): void {
+    const rows = this.dbs.rows;
+    const op = change.op;
+    const pkless = this.layout.pkless;
+    arena.reset();
+    const mismatch = () =>
+      new StoreError(
+        `endpoint "${this.name}": rolling back change ${change.version} (${op.kind}), the stored rows do not match the change feed; reset the endpoint`,
+      );
+    // Re-adds `row`: without a primary key one more copy, else at its key, which must be free.
+    const restore = (row: Row, to: Effect[]) => {
+      const put = this.prepareRow(row, arena);
+      if (pkless) this.addRow(put, to);
+      else if (this.putFreeRow(put)) this.addedRow(put, to);
+      else throw mismatch();
+    };
+    if (op.kind === 'insert') {
+      const key = this.rowKey(op.new);
+      const cur = rows.getBinary(key);
+      if (cur === undefined) throw mismatch();
+      this.dropRow(key, cur, effects);
+      return;
+    }
+    if (op.kind === 'delete') {
+      restore(op.old, effects);
+      return;
+    }
+    const newKey = this.rowKey(op.new);
+    const cur = rows.getBinary(newKey);
+    if (cur === undefined) throw mismatch();
+    if (!pkless) {
+      const put = this.prepareRow(op.old, arena);
+      if (compareKeys(newKey, put.key) === 0) {
+        this.replaceRow(cur, put, effects);
+        return;
+      }
+      arena.reset();
+    }
+    // The row moves back to its old key (or, without a primary key, one copy changes back).
+    const gone: Effect[] = [];
+    this.dropRow(newKey, cur, gone);
+    const added: Effect[] = [];
+    restore(op.old, added);
+    effects.push({
+      op: { kind: 'update', old: (gone[0]!.op as { old: Row }).old, new: op.old },
+      oldBytes: gone[0]!.oldBytes,
+      newBytes: added[0]!.newBytes,
+    });
   }
 
   subscribe(listener: (changes: readonly StoreChange[]) => void): () => void {
@@ -895,7 +1145,7 @@ class LmdbEndpoint implements EndpointStore {
     };
   }
 
-  private notify(changes: readonly StoreChange[]): void {
+  notify(changes: readonly StoreChange[]): void {
     for (const { listener } of [...this.listeners]) {
       try {
         listener(changes);
@@ -917,7 +1167,12 @@ class LmdbEndpoint implements EndpointStore {
     const db = this.dbs.changes;
     const st = readFeedState(db);
     const version = st.version + BigInt(n);
-    const floor = version - BigInt(this.store.changeRetention);
+    let floor = version - BigInt(this.store.changeRetention);
+    if (floor > st.expired) {
+      // Changes after the oldest epoch mark are kept: rollbackTo may need them.
+      const pin = this.store.pinnedVersion(this.name);
+      if (pin !== undefined && pin < floor) floor = pin;
+    }
     const expired = floor > st.expired ? floor : st.expired;
     if (expired > st.expired) this.pruneFeed(expired, st.version);
     // Changes already past the retention are not written at all.
@@ -1658,6 +1913,37 @@ function hitComparator(sort: readonly SortTerm[]): (a: Hit, b: Hit) => number {
     }
     return compareKeys(a.key, b.key);
   };
+}
+
+/** What a mark stores: each endpoint's version at the epoch, as decimal text. */
+interface EpochMark {
+  readonly versions: Readonly<Record<string, string>>;
+}
+
+/** In a mark, the version of an endpoint reset after it: it cannot be rolled back to. */
+const RESET_MARK = 'reset';
+
+/** An endpoint's version at a mark; 0 for an endpoint created after it, -1 for one reset after it. */
+function markedVersion(mark: EpochMark, name: string): bigint {
+  const v = mark.versions[name];
+  if (v === RESET_MARK) return -1n;
+  return v === undefined ? 0n : BigInt(v);
+}
+
+function checkEpoch(what: string, epoch: bigint): void {
+  if (typeof epoch !== 'bigint' || epoch < 0n || epoch >= 1n << 64n) {
+    throw new StoreError(
+      `${what}: the epoch must be a bigint from 0 to 2^64 - 1, got ${typeof epoch === 'bigint' ? epoch : typeof epoch}`,
+    );
+  }
+}
+
+function epochKey(epoch: bigint): Uint8Array {
+  return versionKey(epoch);
+}
+
+function epochOfKey(k: Uint8Array): bigint {
+  return new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(0);
 }
 
 function versionKey(v: bigint): Uint8Array {
