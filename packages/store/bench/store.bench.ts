@@ -5,6 +5,7 @@
 // cursor pages. All in the same process and run; prints figures only.
 //   pnpm bench store [rows]     (rows of the read benchmark; the write one uses 50,000)
 //   pnpm bench store writes     (the write benchmark only)
+//   pnpm bench store epochs     (epoch marks and rollback only)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,8 @@ import { open } from 'lmdb';
 import { defaultSecondaryIndexes, openStore } from '../src/index.js';
 
 const WRITES_ONLY = process.argv[2] === 'writes';
-const N = WRITES_ONLY ? 0 : Number(process.argv[2] ?? 100_000);
+const EPOCHS_ONLY = process.argv[2] === 'epochs';
+const N = WRITES_ONLY || EPOCHS_ONLY ? 0 : Number(process.argv[2] ?? 100_000);
 const ROUNDS = 5;
 const dir = mkdtempSync(join(tmpdir(), 'dozer-store-bench-'));
 
@@ -128,12 +130,13 @@ function rawWrites(batches: Operation[][][]): number[] {
 }
 
 const fmtOps = (n: number) => `${Math.round(n).toLocaleString('en-US')} ops/s`.padStart(15);
-console.log(
-  `writes: ${WRITE_ROWS.toLocaleString('en-US')} inserts, then ${WRITE_ROWS.toLocaleString('en-US')} ops ` +
-    `(2/3 updates of price and qty, 1/3 deletes); 8 fields, ${indexCount} secondary indexes, change feed on; ` +
-    `load average ${loadavg()[0]!.toFixed(1)}`,
-);
-for (const batch of [100, 1000]) {
+if (!EPOCHS_ONLY)
+  console.log(
+    `writes: ${WRITE_ROWS.toLocaleString('en-US')} inserts, then ${WRITE_ROWS.toLocaleString('en-US')} ops ` +
+      `(2/3 updates of price and qty, 1/3 deletes); 8 fields, ${indexCount} secondary indexes, change feed on; ` +
+      `load average ${loadavg()[0]!.toFixed(1)}`,
+  );
+for (const batch of EPOCHS_ONLY ? [] : [100, 1000]) {
   const { inserts, mix } = writeWorkload(batch);
   const [rawIns, rawMix] = rawWrites([inserts, mix]);
   const [seqIns, seqMix] = await storeWrites([inserts, mix], false);
@@ -148,7 +151,101 @@ for (const batch of [100, 1000]) {
   line('updates/deletes, one at a time', seqMix!, rawMix!);
   line('updates/deletes, 8 in flight  ', conMix!, rawMix!);
 }
-if (WRITES_ONLY) {
+if (!EPOCHS_ONLY) console.log();
+
+// ---- epochs ----
+
+/**
+ * markEpoch: its latency (a commit of its own, then a flush) against an apply of one insert
+ * followed by `flushed()` (the same durable commit without a mark); and the write rate with 8
+ * applies of 100 in flight and a mark every 10 applies (not awaited) against none.
+ * rollbackTo: undoing 10,000 changes (the update/delete mix plus inserts) against applying them.
+ */
+async function epochBench(): Promise<void> {
+  const { inserts, mix } = writeWorkload(100);
+  let marked!: Awaited<ReturnType<typeof run>>;
+  const run = async (marks: boolean) => {
+    const store = openStore({ path: mkdtempSync(join(dir, 'e-')) });
+    const ep = store.openEndpoint({ name: 'customers', schema: wideSchema });
+    const t0 = process.hrtime.bigint();
+    const inFlight: Promise<void>[] = [];
+    // Marks are awaited apart from the applies' window (a mark waits for a flush).
+    const markPromises: Promise<void>[] = [];
+    let epoch = 0n;
+    let n = 0;
+    for (const ops of [...inserts, ...mix]) {
+      inFlight.push(ep.apply(ops));
+      n += ops.length;
+      if (marks && ++epoch % 10n === 0n) markPromises.push(store.markEpoch(epoch));
+      if (inFlight.length >= 8) await inFlight.shift();
+    }
+    await Promise.all([...inFlight, ...markPromises]);
+    const rate = n / secsSince(t0);
+    return { store, ep, rate };
+  };
+  // Alternated twice, best of each: the first run also warms up the JIT.
+  let plainRate = 0;
+  let markedRate = 0;
+  for (let round = 0; round < 2; round++) {
+    const plain = await run(false);
+    await plain.store.close();
+    plainRate = Math.max(plainRate, plain.rate);
+    const m = await run(true);
+    markedRate = Math.max(markedRate, m.rate);
+    if (round === 0) await m.store.close();
+    else marked = m;
+  }
+  // Latency of one mark against one durable apply, alternated, median of 50 each.
+  const markTimes: number[] = [];
+  const applyTimes: number[] = [];
+  let epoch = 1_000_000n;
+  for (let i = 0; i < 50; i++) {
+    let t0 = process.hrtime.bigint();
+    await marked.store.markEpoch(epoch++);
+    markTimes.push(secsSince(t0) * 1e3);
+    t0 = process.hrtime.bigint();
+    await marked.ep.apply([insertOp(wideRow(10_000_000 + i, 0))]);
+    await marked.store.flushed();
+    applyTimes.push(secsSince(t0) * 1e3);
+  }
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
+  console.log(
+    `epochs (8 fields, ${indexCount} secondary indexes; load average ${loadavg()[0]!.toFixed(1)}):`,
+  );
+  console.log(
+    `  markEpoch, awaited (commit + flush):   ${median(markTimes).toFixed(2)} ms median; apply of 1 insert + flushed(): ${median(applyTimes).toFixed(2)} ms (ratio ${(median(markTimes) / median(applyTimes)).toFixed(2)}x)`,
+  );
+  console.log(
+    `  writes, batches of 100, 8 in flight:   mark every 10 applies ${fmtOps(markedRate)}   no marks ${fmtOps(plainRate)}   ratio ${(markedRate / plainRate).toFixed(2)}x`,
+  );
+  // 10,000 changes after a mark: 5,000 inserts of new keys, 2,500 updates and 2,500 deletes of them.
+  await marked.store.markEpoch(epoch++);
+  const key = (k: number) => 20_000_000 + k;
+  const later: Operation[][] = [];
+  for (let b = 0; b < 100; b++) {
+    later.push(
+      Array.from({ length: 100 }, (_, j) => {
+        const k = (b % 50) * 100 + j;
+        if (b < 50) return insertOp(wideRow(key(k), 0));
+        return b < 75 ? updateOp(wideRow(key(k), 0), wideRow(key(k), 1)) : deleteOp(wideRow(key(k), 0));
+      }),
+    );
+  }
+  let t0 = process.hrtime.bigint();
+  for (const ops of later) await marked.ep.apply(ops);
+  const applySecs = secsSince(t0);
+  const v0 = marked.ep.version();
+  t0 = process.hrtime.bigint();
+  await marked.store.rollbackTo(epoch - 1n);
+  const rollbackSecs = secsSince(t0);
+  const undone = marked.ep.version() - v0;
+  console.log(
+    `  rollbackTo, ${undone.toLocaleString('en-US')} changes undone:   ${(rollbackSecs * 1e3).toFixed(0)} ms (${fmtOps(Number(undone) / rollbackSecs).trim()}); applying them, one apply of 100 at a time: ${(applySecs * 1e3).toFixed(0)} ms (ratio ${(rollbackSecs / applySecs).toFixed(2)}x the time)`,
+  );
+  await marked.store.close();
+}
+if (!WRITES_ONLY) await epochBench();
+if (WRITES_ONLY || EPOCHS_ONLY) {
   rmSync(dir, { recursive: true, force: true });
   process.exit(0);
 }
