@@ -59,3 +59,34 @@ export async function describeWithService(
     body,
   );
 }
+
+/**
+ * Drops a logical replication slot if it exists. A `dozer` killed with
+ * SIGKILL leaves its replication connection open until the server notices,
+ * and an active slot cannot be dropped: its walsender is ended first, and the
+ * drop retried for up to `ms`. `query` runs SQL on an ordinary connection.
+ */
+export async function dropReplicationSlot(
+  query: (sql: string, params: unknown[]) => Promise<{ rows: unknown[] }>,
+  slot: string,
+  ms = 10_000,
+): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    await query(
+      'SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL',
+      [slot],
+    );
+    try {
+      await query(
+        'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1',
+        [slot],
+      );
+      return;
+    } catch (e) {
+      // "is active for PID n": the walsender has not exited yet.
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithService, PG } from '../../../test/support/services.js';
+import { describeWithService, dropReplicationSlot, PG } from '../../../test/support/services.js';
 import {
   type CrashScenario,
   crashSeed,
@@ -39,15 +39,7 @@ await describeWithService('PostgreSQL', PG, 'crash recovery over a Postgres sour
   let dir: string;
 
   const dropAll = async () => {
-    // A killed run's walsender may still hold the slot for a moment.
-    await client.query(
-      `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`,
-      [SLOT],
-    );
-    await client.query(
-      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`,
-      [SLOT],
-    );
+    await dropReplicationSlot((q, p) => client.query(q, p), SLOT);
     await client.query(`DROP PUBLICATION IF EXISTS ${PUBLICATION}`);
     await client.query('DROP TABLE IF EXISTS crash_orders, crash_customers');
   };

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithService, PG } from '../../../test/support/services.js';
+import { describeWithService, dropReplicationSlot, PG } from '../../../test/support/services.js';
 import { type DozerProcess, freePort, spawnDozer, until } from './helpers.js';
 
 // `dozer ingest` alone over a Postgres table: it confirms the replication slot
@@ -25,10 +25,7 @@ await describeWithService('PostgreSQL', PG, 'dozer ingest over a Postgres source
   let ingestor: DozerProcess | undefined;
 
   const dropAll = async () => {
-    await client.query(
-      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`,
-      [SLOT],
-    );
+    await dropReplicationSlot((q, p) => client.query(q, p), SLOT);
     await client.query(`DROP PUBLICATION IF EXISTS ${PUBLICATION}`);
     await client.query(`DROP TABLE IF EXISTS ${TABLE}`);
   };

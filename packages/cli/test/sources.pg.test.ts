@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithService, PG } from '../../../test/support/services.js';
+import { describeWithService, dropReplicationSlot, PG } from '../../../test/support/services.js';
 import { type DozerProcess, freePort, getJson, postJson, spawnDozer, until } from './helpers.js';
 
 // A Postgres table behind `dozer run`: the snapshot, live changes, exact
@@ -30,10 +30,7 @@ await describeWithService('PostgreSQL', PG, 'dozer run over a Postgres source', 
   beforeAll(async () => {
     client = new Client(PG);
     await client.connect();
-    await client.query(
-      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`,
-      [SLOT],
-    );
+    await dropReplicationSlot((q, p) => client.query(q, p), SLOT);
     await client.query(`DROP PUBLICATION IF EXISTS ${PUBLICATION}`);
     await client.query('DROP TABLE IF EXISTS cli_e2e_orders');
     await client.query(`CREATE TABLE cli_e2e_orders (
@@ -95,10 +92,7 @@ api:
   afterAll(async () => {
     dozer?.child.kill('SIGKILL');
     await dozer?.exited;
-    await client.query(
-      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`,
-      [SLOT],
-    );
+    await dropReplicationSlot((q, p) => client.query(q, p), SLOT);
     await client.query(`DROP PUBLICATION IF EXISTS ${PUBLICATION}`);
     await client.query('DROP TABLE IF EXISTS cli_e2e_orders');
     await client.end();
