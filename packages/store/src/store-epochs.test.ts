@@ -299,21 +299,32 @@ describe('rollbackTo errors and retention', () => {
     expect(reopened.query({})).toEqual([[2n, 1n, 'bob', null]]);
   });
 
-  it('refuses to roll back an endpoint that changed but is not open', async () => {
+  it('rolls back endpoints that are not open, from their stored definition', async () => {
     const path = tempDir();
     const first = openStore({ path });
-    const [a] = openAll(first);
-    await first.markEpoch(1n);
+    const [a, b] = openAll(first);
     await a!.apply([insertOp([1n, 1n, 'ann', null])]);
+    await b!.apply([insertOp([1n, 'p']), insertOp([1n, 'p'])]);
+    await first.markEpoch(1n);
+    await a!.apply([
+      insertOp([2n, 2n, 'bob', null]),
+      updateOp([1n, 1n, 'ann', null], [1n, 2n, 'ann bob', null]),
+    ]);
+    await b!.apply([deleteOp([1n, 'p']), insertOp([2n, null])]);
     await first.close();
     const again = tempStore({}, path);
-    await expect(again.rollbackTo(1n)).rejects.toThrow(
-      new StoreError(
-        'rollbackTo(1): endpoint "keyed" changed after epoch 1 but is not open in this store; open it (openEndpoint) before rolling back',
-      ),
-    );
-    const [a2] = openAll(again);
     await again.rollbackTo(1n);
-    expect(a2!.count()).toBe(0);
+    const [a2, b2] = openAll(again);
+    expect(a2!.query({})).toEqual([[1n, 1n, 'ann', null]]);
+    expect(a2!.query(a2!.parseQuery({ $filter: { grp: 2 } }))).toEqual([]);
+    expect(a2!.query(a2!.parseQuery({ $filter: { name: { $matches_any: 'bob' } } }))).toEqual([]);
+    expect(a2!.query(a2!.parseQuery({ $filter: { name: { $matches_any: 'ann' } } }))).toEqual([
+      [1n, 1n, 'ann', null],
+    ]);
+    expect(b2!.query({})).toEqual([
+      [1n, 'p'],
+      [1n, 'p'],
+    ]);
+    expect(b2!.count(b2!.parseQuery({ $filter: { s: 'p' } }).filter)).toBe(2);
   });
 });

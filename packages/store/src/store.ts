@@ -421,13 +421,7 @@ class LmdbStore implements Store {
       for (const [name, dbs] of this.dbs) {
         const at = markedVersion(mark, name);
         if (readFeedState(dbs.changes).version === at) continue;
-        const endpoint = this.open.get(name);
-        if (endpoint === undefined) {
-          throw new StoreError(
-            `rollbackTo(${epoch}): endpoint "${name}" changed after epoch ${epoch} but is not open in this store; open it (openEndpoint) before rolling back`,
-          );
-        }
-        work.push([endpoint, at]);
+        work.push([this.open.get(name) ?? this.storedEndpoint(name), at]);
       }
       const out: [LmdbEndpoint, StoreChange[]][] = [];
       for (const [endpoint, at] of work) out.push([endpoint, endpoint.undoSince(at)]);
@@ -462,6 +456,37 @@ class LmdbStore implements Store {
   pinnedVersion(name: string): bigint | undefined {
     for (const { value } of this.marks.getRange({ limit: 1 })) return markedVersion(value, name);
     return undefined;
+  }
+
+  /**
+   * An endpoint not opened through this store, as its stored definition says (fields, primary
+   * key, indexes), to roll it back: conflict resolution plays no part in that.
+   */
+  private storedEndpoint(name: string): LmdbEndpoint {
+    const stored = this.meta.get(name);
+    if (stored === undefined) {
+      throw new StoreError(
+        `rollbackTo: endpoint "${name}" has a change feed but no stored definition; reset it`,
+      );
+    }
+    const diff = describeSchemaChange(stored, {
+      ...stored,
+      version: META_VERSION,
+      keyFormat: KEY_FORMAT_VERSION,
+      rowFormat: ROW_FORMAT_VERSION,
+    });
+    if (diff) throw new StoreError(`rollbackTo: endpoint "${name}" is ${diff}; reset it`);
+    const layout = makeLayout({
+      name,
+      schema: { fields: stored.fields, primaryKey: [] },
+      primaryKey: stored.primaryKey,
+      secondaryIndexes: stored.indexes.map((ix) =>
+        Array.isArray(ix)
+          ? { kind: 'sorted', fields: ix }
+          : { kind: 'full_text', field: (ix as { full_text: string }).full_text },
+      ),
+    });
+    return new LmdbEndpoint(this, this.root, this.dbsOf(name), layout);
   }
 
   /** Marks the epochs marked so far as unreachable for endpoint `name`, whose rows were just dropped. */
