@@ -297,6 +297,19 @@ describe('rollbackTo errors and retention', () => {
       ),
     );
     expect(reopened.query({})).toEqual([[2n, 1n, 'bob', null]]);
+    expect(store.epochs()).toEqual([2n]);
+  });
+
+  it('lets a mark made before a reset hold no changes back', async () => {
+    const store = tempStore({ changeRetention: 2 });
+    const [a] = openAll(store);
+    await a!.apply([insertOp([1n, 1n, 'ann', null])]);
+    await store.markEpoch(1n);
+    const reopened = store.openEndpoint(keyed, { reset: true });
+    for (let k = 2n; k < 6n; k++) await reopened.apply([insertOp([k, 1n, 'bob', null])]);
+    // Retention 2 applies again: the changes of the first two inserts after the reset are pruned.
+    expect(() => reopened.changesSince(2n)).toThrow(/no longer kept/);
+    expect(reopened.changesSince(3n)).toHaveLength(2);
   });
 
   it('rolls back endpoints that are not open, from their stored definition', async () => {

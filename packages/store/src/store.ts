@@ -449,12 +449,15 @@ class LmdbStore implements Store {
   }
 
   /**
-   * The version of endpoint `name` at the oldest epoch mark, below which its change feed must
-   * not prune (undefined without marks). Read inside the write transaction, so it sees the marks
+   * The version of endpoint `name` at the oldest epoch mark that can still be rolled back to,
+   * after which its change feed must not prune (undefined without such marks). Read inside the write transaction, so it sees the marks
    * of the same batch.
    */
   pinnedVersion(name: string): bigint | undefined {
-    for (const { value } of this.marks.getRange({ limit: 1 })) return markedVersion(value, name);
+    for (const { value } of this.marks.getRange({})) {
+      // A mark made before an endpoint's reset can never be rolled back to: it holds nothing back.
+      if (!Object.values(value.versions).includes(RESET_MARK)) return markedVersion(value, name);
+    }
     return undefined;
   }
 
