@@ -224,6 +224,26 @@ describe('markEpoch', () => {
     expect(a!.query(a!.parseQuery({ $filter: { grp: 1 } }))).toEqual([]);
   });
 
+  it('orders a rollback after the applies called before it and before those called after it', async () => {
+    const store = tempStore();
+    const [a] = openAll(store);
+    await a!.apply([insertOp([1n, 1n, 'ann', null])]);
+    await store.markEpoch(1n);
+    await Promise.all([
+      a!.apply([insertOp([2n, 1n, 'bob', null])]),
+      store.rollbackTo(1n),
+      a!.apply([insertOp([3n, 1n, 'Zoë', null])]),
+      store.markEpoch(2n),
+    ]);
+    expect(a!.query({})).toEqual([
+      [1n, 1n, 'ann', null],
+      [3n, 1n, 'Zoë', null],
+    ]);
+    expect(store.epochs()).toEqual([1n, 2n]);
+    await store.rollbackTo(1n);
+    expect(a!.query({})).toEqual([[1n, 1n, 'ann', null]]);
+  });
+
   it('refuses an epoch that is not above the last one, and a bad value', async () => {
     const store = tempStore();
     openAll(store);
