@@ -1,6 +1,7 @@
-import { Decimal, makeSchema, type Operation, type Row, Timestamp } from '@dozer/core';
+import { Decimal, type Operation, type Row, Timestamp } from '@dozer/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { changeCommand, T_SCHEMA, TIME_BASE, toBatches, uSchema } from '../test/support/change-stream.js';
 import {
   compileSql,
   type SqlExecutor,
@@ -109,28 +110,9 @@ function trackingExecutor(): { ex: SqlExecutor; stores: Map<string, TrackingStor
   return { ex: PIPELINE.createExecutor({ stateFactory }), stores };
 }
 
-const t = makeSchema(
-  [
-    { name: 'id', type: 'int', nullable: false },
-    { name: 'k', type: 'int', nullable: true },
-    { name: 'v', type: 'int', nullable: true },
-    { name: 's', type: 'string', nullable: true },
-    { name: 'ts', type: 'timestamp', nullable: true },
-  ],
-  ['id'],
-);
-const u = makeSchema(
-  [
-    { name: 'id', type: 'int', nullable: false },
-    { name: 'k', type: 'int', nullable: true },
-    { name: 'w', type: 'int', nullable: true },
-    { name: 'p', type: 'decimal', nullable: true },
-  ],
-  ['id'],
-);
 const SOURCES = new Map([
-  ['t', t],
-  ['u', u],
+  ['t', T_SCHEMA],
+  ['u', uSchema([{ name: 'p', type: 'decimal', nullable: true }])],
 ]);
 
 // Joins (inner, left, full with a residual, self), GROUP BY with SUM / COUNT / MIN / MAX / AVG and
@@ -161,68 +143,11 @@ const SQL = `
 
 const PIPELINE = compileSql(SQL, SOURCES);
 
-const BASE = Timestamp.parse('2024-01-01T00:00:00Z').micros;
-const small = (max: number) => fc.option(fc.integer({ min: 0, max }).map(BigInt), { nil: null, freq: 4 });
-const time = fc.option(
-  fc.integer({ min: 0, max: 20 }).map((i) => new Timestamp(BASE + BigInt(i) * 30_000_000n)),
-  { nil: null, freq: 5 },
-);
 const decimal = fc.option(
   fc.integer({ min: -20, max: 20 }).map((i) => new Decimal(BigInt(i), 1)),
   { nil: null, freq: 5 },
 );
-
-interface Command {
-  readonly table: 't' | 'u';
-  readonly key: number;
-  readonly remove: boolean;
-  readonly values: Row;
-}
-
-const command: fc.Arbitrary<Command> = fc.oneof(
-  fc.record({
-    table: fc.constant('t' as const),
-    key: fc.integer({ min: 0, max: 6 }),
-    remove: fc.boolean(),
-    values: fc.tuple(small(3), small(4), fc.option(fc.constantFrom('a', 'b', 'c'), { nil: null }), time),
-  }),
-  fc.record({
-    table: fc.constant('u' as const),
-    key: fc.integer({ min: 0, max: 6 }),
-    remove: fc.boolean(),
-    values: fc.tuple(small(3), small(4), decimal),
-  }),
-);
-
-/** Valid batches (inserts of new keys, updates and deletes of live ones), then the deletion of every live row. */
-function toBatches(commands: readonly Command[]): [string, Operation[]][] {
-  const tables = new Map<string, Map<number, Row>>([
-    ['t', new Map()],
-    ['u', new Map()],
-  ]);
-  const batches: [string, Operation[]][] = [];
-  for (const c of commands) {
-    const rows = tables.get(c.table)!;
-    const old = rows.get(c.key);
-    let op: Operation | null = null;
-    if (c.remove) {
-      if (old !== undefined) op = { kind: 'delete', old };
-      rows.delete(c.key);
-    } else {
-      const row: Row = [BigInt(c.key), ...c.values];
-      op = old === undefined ? { kind: 'insert', new: row } : { kind: 'update', old, new: row };
-      rows.set(c.key, row);
-    }
-    if (op === null) continue;
-    const last = batches[batches.length - 1];
-    if (last !== undefined && last[0] === c.table && last[1].length < 3) last[1].push(op);
-    else batches.push([c.table, [op]]);
-  }
-  for (const [table, rows] of tables) {
-    for (const old of rows.values()) batches.push([table, [{ kind: 'delete', old }]]);
-  }
-  return batches;
-}
+const command = changeCommand({ maxKey: 6, uExtra: [decimal] });
 
 /**
  * Runs `batches` on an executor with tracking stores, taking a checkpoint before batch i for each i
@@ -285,7 +210,7 @@ describe('incremental checkpoints of operator state', () => {
         fc.array(command, { maxLength: 80, size: 'max' }),
         fc.array(fc.tuple(fc.nat(), fc.boolean()), { minLength: 1, maxLength: 8, size: 'max' }),
         (commands, cuts) => {
-          const batches = toBatches(commands);
+          const batches = toBatches(commands, { deleteAll: true });
           // Checkpoints before batch i (0 … batches.length), a few forcing a new base (compaction).
           const at = new Map<number, boolean>();
           for (const [c, base] of cuts) at.set(c % (batches.length + 1), base);
@@ -297,7 +222,7 @@ describe('incremental checkpoints of operator state', () => {
   }, 120_000);
 
   it('ships values changed in place between checkpoints: duplicate rows, match counts, accumulators', () => {
-    const at = (minute: number) => new Timestamp(BASE + BigInt(minute) * 60_000_000n);
+    const at = (minute: number) => new Timestamp(TIME_BASE + BigInt(minute) * 60_000_000n);
     const row = (id: number, k: number, v: number, minute: number): Row => [
       BigInt(id),
       BigInt(k),

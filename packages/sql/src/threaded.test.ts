@@ -1,6 +1,7 @@
-import { MicroNodeError, makeSchema, type Operation, type Row, Timestamp } from '@dozer/core';
+import { MicroNodeError, type Operation } from '@dozer/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { changeCommand, T_SCHEMA, toBatches, uSchema } from '../test/support/change-stream.js';
 import { compileSql, createThreadedExecutor, type ThreadedSqlExecutor } from './index.js';
 
 // Worker threads compile the TypeScript sources they load, which takes a while on a busy machine.
@@ -8,27 +9,9 @@ vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
 // Joins (inner, outer, self), aggregates (grouped, whole-input, DISTINCT), unions, top-N,
 // ROW_NUMBER, HOP and TUMBLE windows, TTL, subqueries and a statement reading another's output.
-const t = makeSchema(
-  [
-    { name: 'id', type: 'int', nullable: false },
-    { name: 'k', type: 'int', nullable: true },
-    { name: 'v', type: 'int', nullable: true },
-    { name: 's', type: 'string', nullable: true },
-    { name: 'ts', type: 'timestamp', nullable: true },
-  ],
-  ['id'],
-);
-const u = makeSchema(
-  [
-    { name: 'id', type: 'int', nullable: false },
-    { name: 'k', type: 'int', nullable: true },
-    { name: 'w', type: 'int', nullable: true },
-  ],
-  ['id'],
-);
 const SOURCES = new Map([
-  ['t', t],
-  ['u', u],
+  ['t', T_SCHEMA],
+  ['u', uSchema()],
 ]);
 const SQL = `
   SELECT k, COUNT(*) AS n, COUNT(DISTINCT s) AS ds, MIN(v) AS lo, MAX(v) AS hi, AVG(v) AS av FROM t GROUP BY k INTO agg;
@@ -52,60 +35,7 @@ const PIPELINE = compileSql(SQL, SOURCES);
 const FRESH = PIPELINE.createExecutor().snapshot();
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
-const BASE = Timestamp.parse('2024-01-01T00:00:00Z').micros;
-const small = (max: number) => fc.option(fc.integer({ min: 0, max }).map(BigInt), { nil: null, freq: 4 });
-const time = fc.option(
-  fc.integer({ min: 0, max: 20 }).map((i) => new Timestamp(BASE + BigInt(i) * 30_000_000n)),
-  { nil: null, freq: 5 },
-);
-const command = fc.oneof(
-  fc.record({
-    table: fc.constant('t' as const),
-    key: fc.integer({ min: 0, max: 5 }),
-    remove: fc.boolean(),
-    values: fc.tuple(small(3), small(4), fc.option(fc.constantFrom('a', 'b', 'c'), { nil: null }), time),
-  }),
-  fc.record({
-    table: fc.constant('u' as const),
-    key: fc.integer({ min: 0, max: 5 }),
-    remove: fc.boolean(),
-    values: fc.tuple(small(3), small(4)),
-  }),
-);
-
-interface Command {
-  readonly table: 't' | 'u';
-  readonly key: number;
-  readonly remove: boolean;
-  readonly values: Row;
-}
-
-/** Valid batches (insert new keys, update or delete existing ones) of up to `size` ops, one table per batch. */
-function toBatches(commands: readonly Command[], size: number): [string, Operation[]][] {
-  const tables = new Map<string, Map<number, Row>>([
-    ['t', new Map()],
-    ['u', new Map()],
-  ]);
-  const batches: [string, Operation[]][] = [];
-  for (const c of commands) {
-    const rows = tables.get(c.table)!;
-    const old = rows.get(c.key);
-    let op: Operation | null = null;
-    if (c.remove) {
-      if (old !== undefined) op = { kind: 'delete', old };
-      rows.delete(c.key);
-    } else {
-      const row: Row = [BigInt(c.key), ...c.values];
-      op = old === undefined ? { kind: 'insert', new: row } : { kind: 'update', old, new: row };
-      rows.set(c.key, row);
-    }
-    if (op === null) continue;
-    const last = batches[batches.length - 1];
-    if (last !== undefined && last[0] === c.table && last[1].length < size) last[1].push(op);
-    else batches.push([c.table, [op]]);
-  }
-  return batches;
-}
+const command = changeCommand();
 
 /** Same tables, same ops, same order (of tables and of ops). */
 function expectSame(got: Map<string, Operation[]>, expected: Map<string, Operation[]>): void {
@@ -145,7 +75,7 @@ describe.each([0, 1, 2, 3])('threaded executor, threads: %i', (threads) => {
         fc.integer({ min: 1, max: 4 }),
         fc.nat(),
         async (commands, size, cut) => {
-          const batches = toBatches(commands, size);
+          const batches = toBatches(commands, { size });
           const at = cut % (batches.length + 1);
           const single = PIPELINE.createExecutor();
           await executor.restore(FRESH);
