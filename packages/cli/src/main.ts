@@ -24,7 +24,7 @@ import { openFreshQueue, openObjectStore, QUEUE_PREFIX } from './roles/object-st
 import { startProcessor } from './roles/process.js';
 import { startServer } from './roles/serve.js';
 import { createSqlTransform } from './roles/transform.js';
-import { connectUpstream, type UpstreamLog } from './roles/upstream.js';
+import { connectUpstream, type Upstream, type UpstreamLog } from './roles/upstream.js';
 import { VERSION } from './version.js';
 
 const HELP = `dozer ${VERSION}: real-time SQL over your data, served as REST APIs
@@ -545,18 +545,47 @@ async function superviseRole(
   }
 }
 
-/** `dozer process`: the ingestor's logs through the SQL, outputs served at `nodes.processor`. */
-async function processRole(configPath: string): Promise<number> {
+/** What a role that reads an upstream role's logs is given once connected. */
+interface DownstreamContext {
+  readonly config: DozerConfig;
+  readonly log: Logger;
+  readonly show: ReturnType<typeof progressLogger>['show'];
+  readonly objects: ReturnType<typeof openObjectStore>;
+  readonly upstream: Upstream;
+  /** The upstream logs the role needs, checked to exist. */
+  readonly logs: Map<string, UpstreamLog>;
+  readonly cleanup: Cleanup;
+}
+
+/**
+ * The shape of `dozer process` and `dozer serve`: load the config, connect to
+ * the upstream role (waiting while it is unreachable), check that it has the
+ * logs `needs` names, then `start` the role under {@link superviseRole}.
+ */
+async function downstreamRole(
+  configPath: string,
+  role: {
+    /** What the start-up line says is starting. */
+    readonly starting: (config: DozerConfig) => string;
+    /** What failed, in `<what> failed: …`. */
+    readonly what: string;
+    readonly upstream: 'ingestor' | 'processor';
+    /** The command that serves the upstream logs, named when one is missing. */
+    readonly upstreamCommand: string;
+    readonly needs: (config: DozerConfig) => ReadonlyArray<{ table: string; who: string }>;
+  },
+  start: (ctx: DownstreamContext) => Promise<{ failed: Promise<never> }>,
+): Promise<number> {
   const { config } = await load(configPath);
   const { log, show } = progressLogger();
-  log.info(`dozer ${VERSION}: starting the processor of "${config.app_name}"`);
+  log.info(`dozer ${VERSION}: starting ${role.starting(config)}`);
   const interrupt = interrupts(log);
   const objects = openObjectStore(config.nodes.object_store);
   try {
-    return await superviseRole(log, interrupt, 'processing', async (cleanup) => {
+    return await superviseRole(log, interrupt, role.what, async (cleanup) => {
       const connected = await connectUpstream(
-        'ingestor',
-        addressOf(config.nodes.ingestor),
+        role.upstream,
+        addressOf(config.nodes[role.upstream]),
         objects.store,
         objects.label,
         log,
@@ -565,12 +594,26 @@ async function processRole(configPath: string): Promise<number> {
       if (!connected) return undefined;
       const { upstream } = connected;
       cleanup.unshift(() => upstream.close());
-      const inputs = requireLogs(
-        connected.logs,
-        config.sources.map((s, i) => ({ table: s.name, who: `sources[${i}] (${s.name})` })),
-        upstream.label,
-        'ingest',
-      );
+      const logs = requireLogs(connected.logs, role.needs(config), upstream.label, role.upstreamCommand);
+      return start({ config, log, show, objects, upstream, logs, cleanup });
+    });
+  } finally {
+    objects.close();
+  }
+}
+
+/** `dozer process`: the ingestor's logs through the SQL, outputs served at `nodes.processor`. */
+function processRole(configPath: string): Promise<number> {
+  return downstreamRole(
+    configPath,
+    {
+      starting: (config) => `the processor of "${config.app_name}"`,
+      what: 'processing',
+      upstream: 'ingestor',
+      upstreamCommand: 'ingest',
+      needs: (config) => config.sources.map((s, i) => ({ table: s.name, who: `sources[${i}] (${s.name})` })),
+    },
+    async ({ config, log, show, objects, upstream, logs: inputs, cleanup }) => {
       const sourceSchemas = new Map([...inputs].map(([name, l]) => [name, l.schema]));
       const { sql } = planTransforms(config, sourceSchemas);
       const queue = await openFreshQueue(
@@ -609,38 +652,23 @@ async function processRole(configPath: string): Promise<number> {
       show(new Progress({ sources: processor.inputs, endpointRows: () => [] }));
       cleanup.unshift(() => show(undefined));
       return { failed: processor.failed };
-    });
-  } finally {
-    objects.close();
-  }
+    },
+  );
 }
 
 /** `dozer serve`: the processor's outputs into the store, served over REST and gRPC. */
-async function serve(configPath: string): Promise<number> {
-  const { config } = await load(configPath);
-  const { log, show } = progressLogger();
-  log.info(`dozer ${VERSION}: starting the API of "${config.app_name}" (home ${config.home_dir})`);
-  const interrupt = interrupts(log);
-  const objects = openObjectStore(config.nodes.object_store);
-  try {
-    return await superviseRole(log, interrupt, 'serving', async (cleanup) => {
-      const connected = await connectUpstream(
-        'processor',
-        addressOf(config.nodes.processor),
-        objects.store,
-        objects.label,
-        log,
-        interrupt.signal,
-      );
-      if (!connected) return undefined;
-      const { upstream } = connected;
-      cleanup.unshift(() => upstream.close());
-      const tables = requireLogs(
-        connected.logs,
+function serve(configPath: string): Promise<number> {
+  return downstreamRole(
+    configPath,
+    {
+      starting: (config) => `the API of "${config.app_name}" (home ${config.home_dir})`,
+      what: 'serving',
+      upstream: 'processor',
+      upstreamCommand: 'process',
+      needs: (config) =>
         config.endpoints.map((e, i) => ({ table: e.table_name, who: `endpoints[${i}] (${e.name})` })),
-        upstream.label,
-        'process',
-      );
+    },
+    async ({ config, log, show, upstream, logs: tables, cleanup }) => {
       const endpointSchemas = endpointSchemasOf(
         config,
         new Map([...tables].map(([name, l]) => [name, l.schema])),
@@ -652,10 +680,8 @@ async function serve(configPath: string): Promise<number> {
       show(new Progress({ sources: tableStats, endpointRows: () => api.endpointRows() }));
       cleanup.unshift(() => show(undefined));
       return { failed: api.failed };
-    });
-  } finally {
-    objects.close();
-  }
+    },
+  );
 }
 
 const invokedDirectly = process.argv[1] && /main\.(ts|js)$/.test(process.argv[1]);
