@@ -4,6 +4,7 @@ import type { DozerConfig } from '../config/index.js';
 import { UpstreamLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SourceStats } from '../progress.js';
+import { firstFailure } from './first-failure.js';
 import type { Transform } from './transform.js';
 import type { Upstream } from './upstream.js';
 import { Watermarks } from './watermarks.js';
@@ -77,18 +78,8 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
   const sqlInputs = new Set(transform?.inputs ?? []);
   const watermarks = new Watermarks();
   const abort = new AbortController();
-  let fail!: (e: unknown) => void;
-  const failed = new Promise<never>((_, reject) => {
-    fail = reject;
-  });
-  failed.catch(() => {});
-  let failure: unknown;
-  const stopWith = (e: unknown) => {
-    if (failure !== undefined || abort.signal.aborted) return;
-    failure = e;
-    fail(e);
-    abort.abort();
-  };
+  const failure = firstFailure(abort);
+  const { failed, stopWith } = failure;
 
   const append = async (writes: Map<string, Operation[]>): Promise<void> => {
     await Promise.all(
@@ -107,7 +98,7 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
   let chain: Promise<void> = Promise.resolve();
   const enqueue = (work: () => Promise<void>): Promise<void> => {
     const next = chain.then(() => {
-      if (failure !== undefined) throw failure;
+      if (failure.error !== undefined) throw failure.error;
       return work();
     });
     chain = next.catch(stopWith);
@@ -155,7 +146,7 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
       for await (const entry of upstream.read(source.name, 0n, abort.signal)) {
         const batch = entry.batch;
         const next = entry.offset + 1n;
-        if (failure !== undefined) throw failure;
+        if (failure.error !== undefined) throw failure.error;
         const pushed =
           batch !== null && transform && sqlInputs.has(source.name)
             ? transform.push(source.name, batch.ops)

@@ -15,6 +15,7 @@ import type { Logger } from '../logger.js';
 import type { SourceStats } from '../progress.js';
 import { protoDirOf, writeProtos } from '../protos.js';
 import { secondaryIndexesOf } from './endpoint-indexes.js';
+import { firstFailure } from './first-failure.js';
 import { readError } from './process.js';
 import type { Upstream } from './upstream.js';
 import { Watermarks } from './watermarks.js';
@@ -135,18 +136,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
     });
 
     const watermarks = new Watermarks();
-    let fail!: (e: unknown) => void;
-    const failed = new Promise<never>((_, reject) => {
-      fail = reject;
-    });
-    failed.catch(() => {});
-    let failure: unknown;
-    const stopWith = (e: unknown) => {
-      if (failure !== undefined || abort.signal.aborted) return;
-      failure = e;
-      fail(e);
-      abort.abort();
-    };
+    const { failed, stopWith } = firstFailure(abort);
     // A loop per table: each endpoint store is written by one loop, in log order. Up to
     // APPLIES_IN_FLIGHT applies run at once (the store keeps their order and lets them share
     // commits); an entry counts as applied (watermark, acknowledgement) only once its own apply
