@@ -90,3 +90,27 @@ export async function dropReplicationSlot(
     }
   }
 }
+
+/**
+ * A dozer.yaml `connections:` entry named `shop` for the test Postgres, its
+ * password read from `${PG_PASSWORD}` (pass `{ PG_PASSWORD: PG.password }`
+ * in the environment of the `dozer` it configures).
+ */
+export function pgConnectionYaml(options: {
+  slot: string;
+  publication: string;
+  tables: readonly string[];
+}): string {
+  return `  - name: shop
+    kind: postgres
+    config:
+      host: ${PG.host}
+      port: ${PG.port}
+      user: ${PG.user}
+      password: \${PG_PASSWORD}
+      database: ${PG.database}
+      slot_name: ${options.slot}
+      publication_name: ${options.publication}
+      tables: [${options.tables.join(', ')}]
+`;
+}

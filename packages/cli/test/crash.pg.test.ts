@@ -4,7 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithService, dropReplicationSlot, PG } from '../../../test/support/services.js';
+import {
+  describeWithService,
+  dropReplicationSlot,
+  PG,
+  pgConnectionYaml,
+} from '../../../test/support/services.js';
 import {
   type CrashScenario,
   crashSeed,
@@ -90,18 +95,7 @@ await describeWithService('PostgreSQL', PG, 'crash recovery over a Postgres sour
 app_name: crash-pg
 home_dir: ./home
 connections:
-  - name: shop
-    kind: postgres
-    config:
-      host: ${PG.host}
-      port: ${PG.port}
-      user: ${PG.user}
-      password: \${PG_PASSWORD}
-      database: ${PG.database}
-      slot_name: ${SLOT}
-      publication_name: ${PUBLICATION}
-      tables: [crash_customers, crash_orders]
-sources:
+${pgConnectionYaml({ slot: SLOT, publication: PUBLICATION, tables: ['crash_customers', 'crash_orders'] })}sources:
   - { name: customers, connection: shop, table_name: crash_customers }
   - { name: orders, connection: shop, table_name: crash_orders }
 ${crashSqlYaml()}api:

@@ -4,7 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithService, dropReplicationSlot, PG } from '../../../test/support/services.js';
+import {
+  describeWithService,
+  dropReplicationSlot,
+  PG,
+  pgConnectionYaml,
+} from '../../../test/support/services.js';
 import { type DozerProcess, freePort, spawnDozer, until } from './helpers.js';
 
 // `dozer ingest` alone over a Postgres table: it confirms the replication slot
@@ -44,18 +49,7 @@ await describeWithService('PostgreSQL', PG, 'dozer ingest over a Postgres source
 app_name: roles-pg
 home_dir: ./home
 connections:
-  - name: shop
-    kind: postgres
-    config:
-      host: ${PG.host}
-      port: ${PG.port}
-      user: ${PG.user}
-      password: \${PG_PASSWORD}
-      database: ${PG.database}
-      slot_name: ${SLOT}
-      publication_name: ${PUBLICATION}
-      tables: [${TABLE}]
-sources:
+${pgConnectionYaml({ slot: SLOT, publication: PUBLICATION, tables: [TABLE] })}sources:
   - name: orders
     connection: shop
     table_name: ${TABLE}

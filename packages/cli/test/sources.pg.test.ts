@@ -4,7 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithService, dropReplicationSlot, PG } from '../../../test/support/services.js';
+import {
+  describeWithService,
+  dropReplicationSlot,
+  PG,
+  pgConnectionYaml,
+} from '../../../test/support/services.js';
 import { type DozerProcess, freePort, getJson, postJson, spawnDozer, until } from './helpers.js';
 
 // A Postgres table behind `dozer run`: the snapshot, live changes, exact
@@ -55,18 +60,7 @@ await describeWithService('PostgreSQL', PG, 'dozer run over a Postgres source', 
 app_name: pg-e2e
 home_dir: ./home
 connections:
-  - name: shop
-    kind: postgres
-    config:
-      host: ${PG.host}
-      port: ${PG.port}
-      user: ${PG.user}
-      password: \${PG_PASSWORD}
-      database: ${PG.database}
-      slot_name: ${SLOT}
-      publication_name: ${PUBLICATION}
-      tables: [cli_e2e_orders]
-sources:
+${pgConnectionYaml({ slot: SLOT, publication: PUBLICATION, tables: ['cli_e2e_orders'] })}sources:
   - name: orders
     connection: shop
     table_name: cli_e2e_orders
