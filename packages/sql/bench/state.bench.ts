@@ -8,7 +8,8 @@
 // the operators' codecs) writing KeyedState's record layout (u8 op, u32 key length, key, u32 value
 // length, value); a KeyedState object adds a 32-byte header and a 32-byte SHA-256 to that.
 import { makeSchema, type Operation, type Row } from '@dozer/core';
-import { compileSql, type StateFactory, type StateStore, type StateValueCodec } from '../src/index.js';
+import { compileSql } from '../src/index.js';
+import { DirtyTrackingStore, trackingStateFactory } from '../test/support/tracking-store.js';
 
 const GROUPS = Number(process.env.STATE_GROUPS ?? 1_000_000);
 const CHANGED = Number(process.env.STATE_CHANGED ?? 0.01);
@@ -54,44 +55,16 @@ class Writer {
   }
 }
 
-/** A StateStore that tracks changed keys, as KeyedState does. */
-class TrackingStore<V> implements StateStore<string, V> {
-  readonly map = new Map<string, V>();
-  dirty = new Set<string>();
-  constructor(readonly codec: StateValueCodec<V>) {}
-  get(key: string): V | undefined {
-    return this.map.get(key);
-  }
-  put(key: string, value: V): void {
-    this.map.set(key, value);
-    this.dirty.add(key);
-  }
-  delete(key: string): void {
-    if (this.map.delete(key)) this.dirty.add(key);
-  }
-  touch(key: string): void {
-    this.dirty.add(key);
-  }
-  entries(): IterableIterator<[string, V]> {
-    return this.map.entries();
-  }
-  get size(): number {
-    return this.map.size;
-  }
-  clear(): void {
-    this.map.clear();
-    this.dirty.clear();
-  }
+/** Dirty-key tracking with checkpoints in KeyedState's record layout. */
+class TrackingStore<V> extends DirtyTrackingStore<V> {
   /** Encodes every key (base) or the changed ones (delta); returns the records and their count. */
   checkpoint(base: boolean): { bytes: Uint8Array; records: number } {
     const w = new Writer();
     let n = 0;
-    for (const k of base ? this.map.keys() : this.dirty) {
-      const v = this.map.get(k);
-      w.record(k, v === undefined && !this.map.has(k) ? null : this.codec.encode(v as V));
+    this.takeChanges(base, (k, bytes) => {
+      w.record(k, bytes);
       n++;
-    }
-    this.dirty = new Set();
+    });
     return { bytes: w.buf.subarray(0, w.len), records: n };
   }
   /** Applies records written by checkpoint(). */
@@ -114,14 +87,7 @@ class TrackingStore<V> implements StateStore<string, V> {
 }
 
 function trackedExecutor() {
-  const stores = new Map<string, TrackingStore<unknown>>();
-  const stateFactory: StateFactory = {
-    create<V>(id: string, codec: StateValueCodec<V>) {
-      const s = new TrackingStore<V>(codec);
-      stores.set(id, s as TrackingStore<unknown>);
-      return s;
-    },
-  };
+  const { stateFactory, stores } = trackingStateFactory(TrackingStore);
   return { ex: pipeline.createExecutor({ stateFactory }), stores };
 }
 

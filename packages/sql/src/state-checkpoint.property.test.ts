@@ -2,13 +2,8 @@ import { Decimal, type Operation, type Row, Timestamp } from '@dozer/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { changeCommand, T_SCHEMA, TIME_BASE, toBatches, uSchema } from '../test/support/change-stream.js';
-import {
-  compileSql,
-  type SqlExecutor,
-  type StateFactory,
-  type StateStore,
-  type StateValueCodec,
-} from './index.js';
+import { DirtyTrackingStore, trackingStateFactory } from '../test/support/tracking-store.js';
+import { compileSql, type SqlExecutor } from './index.js';
 
 // Incremental checkpoints of operator state: the executor keeps its state in stores that track the
 // keys changed since the last checkpoint (as @dozer/snapshot's KeyedState does; that one cannot be
@@ -26,34 +21,11 @@ interface StateObject {
   readonly records: readonly StateRecord[];
 }
 
-/** A StateStore with dirty-key tracking, the contract KeyedState implements. */
-class TrackingStore<V> implements StateStore<string, V> {
-  private readonly map = new Map<string, V>();
-  private dirty = new Set<string>();
+/** Dirty-key tracking with checkpoints as record lists, and restore from a chain of them. */
+class TrackingStore<V> extends DirtyTrackingStore<V> {
   private needsBase = true;
-  constructor(private readonly codec: StateValueCodec<V>) {}
-  get(key: string): V | undefined {
-    return this.map.get(key);
-  }
-  put(key: string, value: V): void {
-    this.map.set(key, value);
-    this.dirty.add(key);
-  }
-  delete(key: string): void {
-    if (this.map.delete(key)) this.dirty.add(key);
-  }
-  touch(key: string): void {
-    this.dirty.add(key);
-  }
-  entries(): IterableIterator<[string, V]> {
-    return this.map.entries();
-  }
-  get size(): number {
-    return this.map.size;
-  }
-  clear(): void {
-    this.map.clear();
-    this.dirty.clear();
+  override clear(): void {
+    super.clear();
     this.needsBase = true;
   }
   /** Every key and its value as encoded now (base64), to compare states whatever their order. */
@@ -65,13 +37,8 @@ class TrackingStore<V> implements StateStore<string, V> {
   /** Encodes the changes since the last checkpoint (values as they are now), or everything. */
   checkpoint(forceBase: boolean): StateObject {
     const base = forceBase || this.needsBase;
-    const keys = base ? this.map.keys() : this.dirty;
     const records: StateRecord[] = [];
-    for (const k of keys) {
-      const v = this.map.get(k);
-      records.push([k, v === undefined && !this.map.has(k) ? null : this.codec.encode(v as V)]);
-    }
-    this.dirty = new Set();
+    this.takeChanges(base, (k, bytes) => records.push([k, bytes]));
     this.needsBase = false;
     return { kind: base ? 'base' : 'delta', records };
   }
@@ -99,14 +66,7 @@ function embedded(bytes: Uint8Array): Uint8Array {
 }
 
 function trackingExecutor(): { ex: SqlExecutor; stores: Map<string, TrackingStore<unknown>> } {
-  const stores = new Map<string, TrackingStore<unknown>>();
-  const stateFactory: StateFactory = {
-    create<V>(id: string, codec: StateValueCodec<V>): StateStore<string, V> {
-      const s = new TrackingStore<V>(codec);
-      stores.set(id, s as TrackingStore<unknown>);
-      return s;
-    },
-  };
+  const { stateFactory, stores } = trackingStateFactory(TrackingStore);
   return { ex: PIPELINE.createExecutor({ stateFactory }), stores };
 }
 
