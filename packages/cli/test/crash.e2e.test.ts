@@ -15,7 +15,7 @@ import {
   seededRandom,
 } from './crash/harness.js';
 import { CRASH_ENDPOINTS, crashSqlYaml, duckdbOracle } from './crash/oracle.js';
-import { freePort } from './helpers.js';
+import { dropFile, freePort } from './helpers.js';
 
 // `dozer run` killed with SIGKILL at random moments while its sources change,
 // and restarted, again and again; at the end the API must serve exactly what
@@ -202,13 +202,7 @@ describe('object storage source (local directory)', () => {
       fs.mkdirSync(path.join(data, 'customers'), { recursive: true });
       const random = seededRandom(seed ^ 0x5eed);
       const regions = ['north', 'south', 'east', 'west', 'centre'];
-      // Writes under a hidden name, then renames into place, as the connector's docs ask.
-      const drop = (rel: string, text: string) => {
-        const target = path.join(data, rel);
-        const tmp = path.join(path.dirname(target), `.${path.basename(target)}.tmp`);
-        fs.writeFileSync(tmp, text);
-        fs.renameSync(tmp, target);
-      };
+      const drop = (rel: string, text: string) => dropFile(data, rel, text);
       let customers = 0;
       let orders = 0;
       let files = 0;

@@ -117,3 +117,16 @@ export async function until(check: () => Promise<boolean>, ms: number, what: str
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Writes `text` to `dir/rel` the way the object_store connector's docs ask:
+ * under a hidden name first, then renamed into place, so that a poll never
+ * sees half a file.
+ */
+export function dropFile(dir: string, rel: string, text: string): void {
+  const target = path.join(dir, rel);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.tmp`);
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, target);
+}

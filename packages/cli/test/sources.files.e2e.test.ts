@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type DozerProcess, freePort, postJson, runDozer, spawnDozer, until } from './helpers.js';
+import { type DozerProcess, dropFile, freePort, postJson, runDozer, spawnDozer, until } from './helpers.js';
 
 // A local directory of CSV, JSON lines and Parquet files behind `dozer run`: the files
 // present at start, a file added while running, a malformed row that goes to
@@ -16,14 +16,7 @@ let base: string;
 let file: string;
 let dozer: DozerProcess | undefined;
 
-/** Writes a file under a hidden name, then renames it into place, as the docs advise. */
-function drop(rel: string, text: string): void {
-  const target = path.join(data, rel);
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.tmp`);
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, target);
-}
+const drop = (rel: string, text: string) => dropFile(data, rel, text);
 
 /** Writes the rows of a DuckDB query as a Snappy Parquet file, under a hidden name first. */
 async function writeParquet(rel: string, select: string): Promise<void> {
