@@ -34,6 +34,10 @@ export interface ProcessOptions {
     position: SourcePosition,
     outputNext: ReadonlyMap<string, bigint>,
   ) => void;
+  /** The logs to read (default every source); one of several processors also reads others' INTO tables. */
+  readonly inputs?: readonly string[];
+  /** The logs to write (default {@link outputTables}). */
+  readonly outputs?: readonly string[];
 }
 
 /** A running processor. */
@@ -70,11 +74,12 @@ export function outputTables(config: DozerConfig): string[] {
 export async function startProcessor(options: ProcessOptions): Promise<RunningProcessor> {
   const { config, queue, transform, upstream } = options;
   const outputs = new Map<string, Log>();
-  for (const table of outputTables(config)) {
+  for (const table of options.outputs ?? outputTables(config)) {
     const schema = transform?.outputs.get(table) ?? options.sourceSchemas.get(table)!;
     outputs.set(table, await queue.openLog(table, schema, { readers: options.readers ?? [] }));
   }
-  const forwarded = new Set(config.sources.filter((s) => outputs.has(s.name)).map((s) => s.name));
+  const inputNames = options.inputs ?? config.sources.map((s) => s.name);
+  const forwarded = new Set(inputNames.filter((name) => outputs.has(name) && !transform?.outputs.has(name)));
   const sqlInputs = new Set(transform?.inputs ?? []);
   const watermarks = new Watermarks();
   const abort = new AbortController();
@@ -117,11 +122,11 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
   }
 
   const described = await upstream.logs();
-  const inputs: SourceStats[] = config.sources.map((s) => ({
-    name: s.name,
+  const inputs: SourceStats[] = inputNames.map((name) => ({
+    name,
     ops: 0,
     batches: 0,
-    snapshotDone: (described.get(s.name)?.next ?? 0n) === 0n,
+    snapshotDone: (described.get(name)?.next ?? 0n) === 0n,
     finished: false,
   }));
   // With a threaded transform several entries are in flight: each one's push starts as it is
@@ -139,7 +144,8 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
     slotWaiters.shift()?.();
   };
 
-  const readers = config.sources.map(async (source, i) => {
+  const readers = inputNames.map(async (name, i) => {
+    const source = { name };
     const stats = inputs[i]!;
     const caughtUpAt = described.get(source.name)?.next ?? 0n;
     try {
