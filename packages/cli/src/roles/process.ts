@@ -209,6 +209,8 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
 
 /** A failed read of an upstream log: a lost connection is an {@link UpstreamLostError}, the rest as it is. */
 export function readError(e: unknown, upstream: string, log: string): Error {
+  // Already named after the one upstream of several that was lost (`combineUpstreams`).
+  if (e instanceof UpstreamLostError) return e;
   if ((e as { retryable?: boolean }).retryable === true) return new UpstreamLostError(upstream, log, e);
   return e instanceof Error ? e : new Error(String(e));
 }
