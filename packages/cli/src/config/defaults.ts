@@ -1,10 +1,13 @@
-import type { ApiConfig, ServerAddress } from './types.js';
+import type { ApiConfig, CheckpointConfig, ServerAddress } from './types.js';
 
 /** `home_dir` when the file gives none, relative to the config file's directory. */
 export const DEFAULT_HOME_DIR = './.dozer';
 
 /** SQL operators run on the main thread unless `threads` asks for workers. */
 export const DEFAULT_THREADS = 0;
+
+/** Checkpoints when the file gives no `checkpoint` section: every 5 s, keeping the newest 3. */
+export const DEFAULT_CHECKPOINT: CheckpointConfig = { interval_ms: 5000, retain: 3 };
 
 /** API settings when the file gives none. Loopback by default: serving to the network is a choice. */
 export const DEFAULT_API: ApiConfig = {

@@ -115,7 +115,7 @@ describe('environment variables in dozer.yaml', () => {
     expect(config.home_dir).toBe('/var/dozer');
     expect(config.sql).toBe('SELECT * FROM t INTO x');
     expect(errorOf(`${HEAD}\${KEY}: 1\n`, {})).toBe(
-      'dozer.yaml:3:1: unknown key "${KEY}" at the top level; expected one of: version, app_name, home_dir, connections, sources, sql, threads, endpoints, api, nodes',
+      'dozer.yaml:3:1: unknown key "${KEY}" at the top level; expected one of: version, app_name, home_dir, connections, sources, sql, threads, endpoints, api, nodes, checkpoint',
     );
   });
 

@@ -39,6 +39,7 @@ endpoints:
           - full_text: { field: note }
     conflict_resolution: { on_insert: update, on_update: upsert }
 threads: 2
+checkpoint: { interval_ms: 1000, retain: 5 }
 api:
   rest: { host: 0.0.0.0, port: 9090 }
   grpc: { host: 0.0.0.0, port: 9091 }
@@ -107,6 +108,7 @@ describe('parseConfig: a valid file', () => {
           segment_bytes: 8 * 1024 * 1024,
         },
       },
+      checkpoint: { interval_ms: 1000, retain: 5 },
     } satisfies DozerConfig);
   });
 
@@ -122,6 +124,7 @@ describe('parseConfig: a valid file', () => {
     expect(config.sources[0]).toEqual({ name: 'trips', connection: 'gen', table_name: 'trips' });
     expect(config.sql).toBeUndefined();
     expect(config.threads).toBe(0);
+    expect(config.checkpoint).toEqual({ interval_ms: 5000, retain: 3 });
     expect(config.endpoints[0]?.index).toEqual({ secondary: { skip_default: [], create: [] } });
     expect(config.api).toEqual({
       rest: { host: '127.0.0.1', port: 8080 },
@@ -178,6 +181,10 @@ describe('parseConfig: errors name file, line, column and key path', () => {
       'dozer.yaml:3:10: threads: expected a whole number of worker threads, 0 or more, got number -1',
     ]);
     expect(errorsOf('version: 1\napp_name: a\nthreads: 1.5\n')).toHaveLength(1);
+    expect(errorsOf('version: 1\napp_name: a\ncheckpoint: { interval_ms: -5, retain: 0 }\n')).toEqual([
+      'dozer.yaml:3:28: checkpoint.interval_ms: expected milliseconds between checkpoints, 0 to turn checkpoints off, got number -5',
+      'dozer.yaml:3:40: checkpoint.retain: expected how many complete checkpoints to keep, at least 1, got number 0',
+    ]);
   });
 
   it('suggests the connection meant by a misspelt reference', () => {

@@ -5,6 +5,7 @@ import { isScalar, LineCounter, parseDocument } from 'yaml';
 import { crossCheck, endpointTables, type IssueSink, tableIssues } from './cross-checks.js';
 import {
   DEFAULT_API,
+  DEFAULT_CHECKPOINT,
   DEFAULT_HOME_DIR,
   DEFAULT_NODE_ADDRESSES,
   DEFAULT_OBJECT_STORE_DIR,
@@ -271,6 +272,10 @@ function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
           }),
     },
     nodes: nodesWithDefaults(raw.nodes, baseDir, homeDir),
+    checkpoint: {
+      interval_ms: raw.checkpoint?.interval_ms ?? DEFAULT_CHECKPOINT.interval_ms,
+      retain: raw.checkpoint?.retain ?? DEFAULT_CHECKPOINT.retain,
+    },
   };
   return config;
 }

@@ -153,6 +153,19 @@ export const rawConfigSchema = z.strictObject({
     })
     .optional(),
   nodes: nodes.optional(),
+  checkpoint: z
+    .strictObject({
+      interval_ms: z
+        .int()
+        .min(0, { error: 'expected milliseconds between checkpoints, 0 to turn checkpoints off' })
+        .optional(),
+      retain: z
+        .int()
+        .min(1, { error: 'expected how many complete checkpoints to keep, at least 1' })
+        .max(1000, { error: 'expected at most 1000 checkpoints to keep' })
+        .optional(),
+    })
+    .optional(),
 });
 
 /** dozer.yaml as written, before defaults. */
@@ -171,6 +184,8 @@ export const NUMERIC_PATHS: readonly (readonly string[])[] = [
   ['nodes', 'queue', 'memory_limit_bytes'],
   ['nodes', 'queue', 'offload_at_bytes'],
   ['nodes', 'queue', 'segment_bytes'],
+  ['checkpoint', 'interval_ms'],
+  ['checkpoint', 'retain'],
 ];
 
 interface SchemaDef {

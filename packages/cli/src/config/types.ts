@@ -163,6 +163,20 @@ export interface DozerConfig {
   readonly endpoints: readonly EndpointConfig[];
   readonly api: ApiConfig;
   readonly nodes: NodesConfig;
+  readonly checkpoint: CheckpointConfig;
+}
+
+/**
+ * Checkpoints (`checkpoint:`): how often the pipeline records a consistent
+ * cut (source positions, SQL operator state, the store's epoch) in the
+ * object store, so that a restart resumes from it instead of re-reading the
+ * sources.
+ */
+export interface CheckpointConfig {
+  /** Milliseconds between checkpoints (default 5000); 0 turns them off: every start rebuilds from the sources. */
+  readonly interval_ms: number;
+  /** Complete checkpoints kept (default 3); older ones and the objects only they use are deleted. */
+  readonly retain: number;
 }
 
 /** One problem a connector finds in its `config`; `path` is relative to that `config` key. */
