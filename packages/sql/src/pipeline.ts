@@ -1,4 +1,4 @@
-import type { Dag, Operation, Schema } from '@dozer/core';
+import type { Dag, Operation, Schema, Timestamp } from '@dozer/core';
 import { SqlError } from './errors.js';
 import { planDag, type SqlDagPayload } from './internal/dag.js';
 import { formatPlan, formatSchema, type StatementPlan } from './internal/logical-plan.js';
@@ -19,6 +19,12 @@ export interface SqlPipeline {
   readonly inputs: readonly string[];
   /** Every INTO table and its schema, in the order the statements were written. */
   readonly outputs: ReadonlyMap<string, Schema>;
+  /**
+   * The value of NOW() in every statement: fixed for the pipeline's life, so
+   * a checkpoint records it and a restored pipeline compiles with it
+   * ({@link CompileOptions.now}).
+   */
+  readonly now: Timestamp;
   /** A readable plan: per statement, its output schema and one operator per line. */
   explain(): string;
   /**
@@ -31,6 +37,16 @@ export interface SqlPipeline {
   dag(): Dag<SqlDagPayload>;
   /** An executor with fresh state (in memory, or in the stores of `options.stateFactory`). */
   createExecutor(options?: ExecutorOptions): SqlExecutor;
+}
+
+/** How {@link compileSql} compiles. */
+export interface CompileOptions {
+  /**
+   * The value of NOW() (default: the current time). A pipeline restored from
+   * a checkpoint must compile with the value the checkpointed one had
+   * ({@link SqlPipeline.now}), or retractions would not match what was emitted.
+   */
+  readonly now?: Timestamp;
 }
 
 /** How {@link SqlPipeline.createExecutor} builds an executor. */
@@ -98,12 +114,17 @@ export interface SqlExecutor {
  * @throws SqlError on a syntax error, an unknown name, a type mismatch or an
  *   unsupported construct, with the line and column in `sql`.
  */
-export function compileSql(sql: string, sources: ReadonlyMap<string, Schema>): SqlPipeline {
-  const planned = planSql(sql, sources);
+export function compileSql(
+  sql: string,
+  sources: ReadonlyMap<string, Schema>,
+  options: CompileOptions = {},
+): SqlPipeline {
+  const planned = planSql(sql, sources, options);
   const statements = planned.statements;
   return {
     inputs: planned.inputs,
     outputs: planned.outputs,
+    now: planned.now,
     explain: () => explainStatements(statements),
     dag: () => planDag(statements, planned.inputs),
     createExecutor: (options = {}) =>

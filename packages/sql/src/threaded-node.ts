@@ -1,5 +1,5 @@
 // The micro-node module of the threaded executor: each worker thread imports it and builds its fragments.
-import type { MicroNode, MicroNodeContext, Operation, Schema } from '@dozer/core';
+import { type MicroNode, type MicroNodeContext, type Operation, type Schema, Timestamp } from '@dozer/core';
 import { planSql } from './internal/planner.js';
 import { decodeState, encodeState } from './internal/state.js';
 import { instantiateFragment, layoutPipeline, type PipelineLayout } from './threaded-plan.js';
@@ -9,17 +9,23 @@ export interface FragmentArgs {
   readonly sql: string;
   readonly sources: readonly (readonly [string, Schema])[];
   readonly fragment: number;
+  /** NOW() in microseconds since the epoch, as the caller's thread compiled it. */
+  readonly now: bigint;
 }
 
 // Fragments of one pipeline on one thread share one compilation.
 const compiled = new Map<string, PipelineLayout>();
 
 /** Compiles (once per thread and pipeline) and lays out the pipeline, exactly as the caller's thread did. */
-export function layoutOf(sql: string, sources: readonly (readonly [string, Schema])[]): PipelineLayout {
-  const key = `${sql}\u0000${JSON.stringify(sources)}`;
+export function layoutOf(
+  sql: string,
+  sources: readonly (readonly [string, Schema])[],
+  now: bigint,
+): PipelineLayout {
+  const key = `${sql}\u0000${JSON.stringify(sources)}\u0000${now}`;
   let layout = compiled.get(key);
   if (layout === undefined) {
-    layout = layoutPipeline(planSql(sql, new Map(sources)).statements);
+    layout = layoutPipeline(planSql(sql, new Map(sources), { now: new Timestamp(now) }).statements);
     compiled.set(key, layout);
   }
   return layout;
@@ -34,7 +40,7 @@ export function layoutOf(sql: string, sources: readonly (readonly [string, Schem
  * batch per slot that produced ops, on `out`.
  */
 export function createMicroNode(args: FragmentArgs, ctx: MicroNodeContext): MicroNode {
-  const layout = layoutOf(args.sql, args.sources);
+  const layout = layoutOf(args.sql, args.sources, args.now);
   const f = layout.fragments[args.fragment];
   if (f === undefined || f.id !== ctx.id) {
     throw new Error(

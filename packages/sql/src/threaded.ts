@@ -5,11 +5,13 @@ import {
   type Operation,
   type Schema,
   startMicroRuntime,
+  type Timestamp,
 } from '@dozer/core';
 import { SqlError } from './errors.js';
 import { describeNode } from './internal/logical-plan.js';
 import { planSql } from './internal/planner.js';
 import { decodeState, encodeState } from './internal/state.js';
+import type { CompileOptions } from './pipeline.js';
 import type { FragmentArgs } from './threaded-node.js';
 import { FRAGMENT_WEIGHT, fragmentSchema, layoutPipeline, type PipelineLayout } from './threaded-plan.js';
 
@@ -23,6 +25,8 @@ export interface ThreadedExecutorOptions {
   readonly threads: number;
   /** Pushes in flight at once (pipelining across threads); default 4. Further pushes wait their turn. */
   readonly maxInFlight?: number;
+  /** The value of NOW() (default: the current time); as {@link CompileOptions.now}. */
+  readonly now?: Timestamp;
   /** Frames in flight per channel between two threads; default 4. */
   readonly channelCapacity?: number;
   /** A frame between threads is cut once it holds this many bytes; default 1 MiB. */
@@ -87,7 +91,7 @@ export async function createThreadedExecutor(
   sources: ReadonlyMap<string, Schema>,
   options: ThreadedExecutorOptions,
 ): Promise<ThreadedSqlExecutor> {
-  const planned = planSql(sql, sources);
+  const planned = planSql(sql, sources, options.now ? { now: options.now } : {});
   const layout = layoutPipeline(planned.statements);
   const sourceList = [...sources].map(([n, s]) => [n, s] as const);
   const producers = new Map(layout.statements.map((s) => [s.into, layout.fragments[s.rootFragment]!.id]));
@@ -95,7 +99,7 @@ export async function createThreadedExecutor(
   const nodes: MicroNodeSpec[] = [];
   const edges: MicroRuntimeSpec['edges'][number][] = [];
   for (const f of layout.fragments) {
-    const args: FragmentArgs = { sql, sources: sourceList, fragment: f.index };
+    const args: FragmentArgs = { sql, sources: sourceList, fragment: f.index, now: planned.now.micros };
     const inputs: string[] = [];
     for (const table of f.tables) {
       inputs.push(`t:${table}`);

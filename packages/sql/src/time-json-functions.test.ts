@@ -1,6 +1,6 @@
 import { Decimal, Json, makeSchema, Timestamp, type Value } from '@dozer/core';
 import { describe, expect, it } from 'vitest';
-import { compileSql, SqlError, SqlEvalError } from './index.js';
+import { compileSql, createThreadedExecutor, SqlError, SqlEvalError, type SqlExecutor } from './index.js';
 
 const events = makeSchema(
   [
@@ -61,6 +61,32 @@ describe('time functions', () => {
     ]);
     const [now] = evalRow('NOW() AS n', null);
     expect(now).toBeInstanceOf(Timestamp);
+  });
+
+  it('NOW() is the value the pipeline reports, and the one given when compiling (a restored pipeline keeps its NOW)', async () => {
+    const sql = "SELECT id, NOW() AS n, ts > NOW() - INTERVAL '1 hour' AS recent FROM events INTO o";
+    const first = compileSql(sql, SOURCES);
+    const row = (ex: SqlExecutor) =>
+      ex
+        .push('events', [{ kind: 'insert', new: [1n, Timestamp.parse('2024-01-01T00:30:00Z'), null] }])
+        .get('o')![0]!;
+    const op = row(first.createExecutor());
+    expect(op.kind === 'insert' && op.new[1]).toEqual(first.now);
+
+    const then = Timestamp.parse('2024-01-01T01:00:00Z');
+    const restored = compileSql(sql, SOURCES, { now: then });
+    expect(restored.now).toEqual(then);
+    expect(row(restored.createExecutor())).toEqual({ kind: 'insert', new: [1n, then, true] });
+    // Worker threads compile the SQL again: with the caller's NOW, not their own.
+    const threaded = await createThreadedExecutor(sql, SOURCES, { threads: 0, now: then });
+    try {
+      const out = await threaded.push('events', [
+        { kind: 'insert', new: [1n, Timestamp.parse('2024-01-01T00:30:00Z'), null] },
+      ]);
+      expect(out.get('o')).toEqual([{ kind: 'insert', new: [1n, then, true] }]);
+    } finally {
+      await threaded.close();
+    }
   });
 
   it('rejects unknown fields and units at compile time', () => {

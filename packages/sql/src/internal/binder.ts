@@ -124,11 +124,13 @@ export class ExprBinder {
     private readonly tokens: readonly Token[],
     private readonly scope: Scope | null,
     private readonly hooks: BindHooks = {},
+    /** The value of NOW(). */
+    private readonly now: Timestamp = Timestamp.now(),
   ) {}
 
   /** A binder over the same text and scope with other hooks. */
   withHooks(hooks: BindHooks): ExprBinder {
-    return new ExprBinder(this.src, this.tokens, this.scope, hooks);
+    return new ExprBinder(this.src, this.tokens, this.scope, hooks, this.now);
   }
 
   /** The quoted, shortened text of a span, for messages. */
@@ -754,8 +756,9 @@ export class ExprBinder {
       argAsts = fromAt >= 0 ? [exprs[exprs.length - 1]!, ...exprs.slice(0, -1)] : exprs;
       fnName = mode === 'LEADING' ? 'ltrim' : mode === 'TRAILING' ? 'rtrim' : 'btrim';
     }
-    // NOW() is fixed when the SQL is compiled, so a row's retraction recomputes what was emitted for it.
-    if (fnName === 'now' && argAsts.length === 0) return this.literal(span, 'timestamp', Timestamp.now());
+    // NOW() is fixed for the pipeline (when compiled, or restored from a checkpoint), so a row's
+    // retraction recomputes what was emitted for it.
+    if (fnName === 'now' && argAsts.length === 0) return this.literal(span, 'timestamp', this.now);
     if (fnName === 'exists') {
       throw this.src.error(
         `EXISTS (SELECT …) is not supported in "${this.fragment(span)}"`,

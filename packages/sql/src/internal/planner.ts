@@ -1,4 +1,4 @@
-import { Duration, type FieldDefinition, type Schema } from '@dozer/core';
+import { Duration, type FieldDefinition, type Schema, Timestamp } from '@dozer/core';
 import NodeSqlParser from 'node-sql-parser';
 import { SqlError } from '../errors.js';
 import {
@@ -30,6 +30,14 @@ export interface PlannedSql {
   readonly statements: readonly StatementPlan[];
   readonly inputs: readonly string[];
   readonly outputs: ReadonlyMap<string, Schema>;
+  /** The value of NOW() in every statement. */
+  readonly now: Timestamp;
+}
+
+/** How {@link planSql} plans. */
+export interface PlanOptions {
+  /** The value of NOW() (fixed for the pipeline's life); default: the current time. */
+  readonly now?: Timestamp;
 }
 
 interface TableRef {
@@ -47,7 +55,12 @@ interface Parsed {
 }
 
 /** Parses, checks and plans every statement of `sql` against the source schemas. */
-export function planSql(sql: string, sources: ReadonlyMap<string, Schema>): PlannedSql {
+export function planSql(
+  sql: string,
+  sources: ReadonlyMap<string, Schema>,
+  options: PlanOptions = {},
+): PlannedSql {
+  const now = options.now ?? Timestamp.now();
   const src = new SourceText(sql);
   const tokens = tokenize(sql);
   const asts = parse(src, tokens);
@@ -124,7 +137,7 @@ export function planSql(sql: string, sources: ReadonlyMap<string, Schema>): Plan
       tables.set(name, schema);
       if (!outputs.has(target) && !inputs.includes(target)) inputs.push(target);
     }
-    const planner = new QueryPlanner(src, p, names, tables);
+    const planner = new QueryPlanner(src, p, names, tables, now);
     const root = pushRowNumberLimits(planner.planStatement());
     outputs.set(p.into, root.schema);
     const reads: string[] = [];
@@ -133,7 +146,7 @@ export function planSql(sql: string, sources: ReadonlyMap<string, Schema>): Plan
   }
   // Report outputs in the order the statements were written.
   const ordered = new Map(parsed.map((p) => [p.into, outputs.get(p.into)!]));
-  return { statements, inputs, outputs: ordered };
+  return { statements, inputs, outputs: ordered, now };
 }
 
 function collectScans(node: PlanNode, into: string[]): void {
@@ -355,6 +368,7 @@ class QueryPlanner {
     private readonly names: ReadonlyMap<string, string>,
     /** FROM names → schemas. */
     private readonly tables: ReadonlyMap<string, Schema>,
+    private readonly now: Timestamp,
   ) {
     this.src = src;
     this.layout = p.layout;
@@ -373,7 +387,7 @@ class QueryPlanner {
   }
 
   private binder(scope: Scope | null, hooks: BindHooks = {}): ExprBinder {
-    return new ExprBinder(this.src, this.layout.tokens, scope, hooks);
+    return new ExprBinder(this.src, this.layout.tokens, scope, hooks, this.now);
   }
 
   private planQuery(ast: Ast, outerCtes: ReadonlyMap<string, Ast>, top: boolean): PlanNode {
