@@ -16,7 +16,13 @@ export {
   type StateValueCodec,
 } from './internal/state.js';
 /** {@link compileSql} turns SQL into a {@link SqlPipeline}, whose {@link SqlExecutor}s run it incrementally. */
-export { compileSql, type ExecutorOptions, type SqlExecutor, type SqlPipeline } from './pipeline.js';
+export {
+  type CompileOptions,
+  compileSql,
+  type ExecutorOptions,
+  type SqlExecutor,
+  type SqlPipeline,
+} from './pipeline.js';
 /**
  * {@link splitSqlStatements} lists the statements of an SQL text with their INTO table and the tables
  * they read, without compiling; {@link keepSqlStatements} blanks out the others so a subset compiles alone.
