@@ -1,6 +1,7 @@
 import { BUILTIN_CONNECTORS } from '@dozer/connectors';
 import { DEFAULT_API, DEFAULT_NODE_ADDRESSES, DEFAULT_QUEUE_MEMORY_LIMIT_BYTES } from './defaults.js';
 import { type ConfigIssue, type ConfigPath, closestMatch, didYouMean, formatPath } from './issues.js';
+import { listedNodePaths, nodeListIssues } from './nodes.js';
 import type { ConnectionValidator, DozerConfig } from './types.js';
 import type { YamlLocator } from './yaml-locator.js';
 import { isPlainObject, valueAt } from './zod-issues.js';
@@ -135,6 +136,7 @@ export function crossCheck(
   issues.push(...tableIssues(tables, sourceNames, sqlOutputs, locator));
   issues.push(...apiIssues(raw, locator));
   issues.push(...nodesIssues(raw, locator));
+  issues.push(...nodeListIssues(raw, locator, sourceNames, sqlOutputs));
   return issues;
 }
 
@@ -383,7 +385,8 @@ function nodesIssues(raw: unknown, locator: YamlLocator): ConfigIssue[] {
       given: port !== undefined,
     };
   };
-  const nodes = [
+  // The list form's nodes require a port; a missing one is the schema's to report.
+  const nodes = listedNodePaths(raw)?.map((path) => listener(path, { host: '127.0.0.1', port: 0 })) ?? [
     listener(['nodes', 'ingestor'], DEFAULT_NODE_ADDRESSES.ingestor),
     listener(['nodes', 'processor'], DEFAULT_NODE_ADDRESSES.processor),
   ];

@@ -101,6 +101,9 @@ describe('parseConfig: a valid file', () => {
       nodes: {
         ingestor: { host: '127.0.0.1', port: 50052 },
         processor: { host: '127.0.0.1', port: 50053 },
+        ingestors: [{ name: 'ingestor', host: '127.0.0.1', port: 50052, sources: ['trips'] }],
+        processors: [{ name: 'processor', host: '127.0.0.1', port: 50053, tables: ['big_trips'] }],
+        listed: false,
         object_store: { kind: 'local', path: '/srv/app/state/objects' },
         queue: {
           memory_limit_bytes: 64 * 1024 * 1024,

@@ -21,6 +21,7 @@ import {
   describeValue,
   formatPath,
 } from './issues.js';
+import { type NodeLists, nodeListsWithDefaults } from './nodes.js';
 import { NUMERIC_PATHS, type RawConfig, rawConfigSchema } from './schema.js';
 import { scanSqlOutputs } from './sql-outputs.js';
 import type {
@@ -157,7 +158,11 @@ function setAt(data: unknown, path: readonly string[], value: unknown): void {
   if (isPlainObject(parent) && key !== undefined) parent[key] = value;
 }
 
-function nodesWithDefaults(raw: RawConfig['nodes'], baseDir: string, homeDir: string): NodesConfig {
+function nodesWithDefaults(
+  raw: RawConfig['nodes'],
+  baseDir: string,
+  homeDir: string,
+): Omit<NodesConfig, keyof NodeLists> {
   const nodes = raw ?? {};
   const os = nodes.object_store ?? {};
   // cross-checks.ts made sure an s3 store has a bucket and a local one has no s3 keys.
@@ -271,7 +276,10 @@ function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
             },
           }),
     },
-    nodes: nodesWithDefaults(raw.nodes, baseDir, homeDir),
+    nodes: {
+      ...nodesWithDefaults(raw.nodes, baseDir, homeDir),
+      ...nodeListsWithDefaults(raw, raw.sql === undefined ? [] : scanSqlOutputs(raw.sql)),
+    },
     checkpoint: {
       interval_ms: raw.checkpoint?.interval_ms ?? DEFAULT_CHECKPOINT.interval_ms,
       retain: raw.checkpoint?.retain ?? DEFAULT_CHECKPOINT.retain,

@@ -21,6 +21,9 @@ describe('nodes: defaults', () => {
     expect(config.nodes).toEqual({
       ingestor: { host: '127.0.0.1', port: 50052 },
       processor: { host: '127.0.0.1', port: 50053 },
+      ingestors: [{ name: 'ingestor', host: '127.0.0.1', port: 50052, sources: [] }],
+      processors: [{ name: 'processor', host: '127.0.0.1', port: 50053, tables: [] }],
+      listed: false,
       object_store: { kind: 'local', path: resolve('conf', '.dozer', 'objects') },
       queue: {
         memory_limit_bytes: 64 * 1024 * 1024,
@@ -51,6 +54,9 @@ describe('nodes: defaults', () => {
     expect(config.nodes).toEqual({
       ingestor: { host: 'ingest-1.internal', port: 7001 },
       processor: { host: 'proc-1.internal', port: 7002 },
+      ingestors: [{ name: 'ingestor', host: 'ingest-1.internal', port: 7001, sources: [] }],
+      processors: [{ name: 'processor', host: 'proc-1.internal', port: 7002, tables: [] }],
+      listed: false,
       object_store: {
         kind: 's3',
         bucket: 'dozer-data',
@@ -140,5 +146,89 @@ describe('nodes: errors name the line and key', () => {
       { env: {} },
     );
     expect(config.nodes.processor).toEqual({ host: '10.0.0.2', port: 7000 });
+  });
+});
+
+// Two ingestors (customers CSV, orders JSON lines) and two chained processors.
+const LISTED = `${HEAD}connections: [{ name: lake, kind: object_store }]
+sources:
+  - { name: customers, connection: lake }
+  - { name: orders, connection: lake }
+sql: |
+  SELECT o.id AS id, c.region AS region, o.amount AS amount
+  FROM orders o JOIN customers c ON o.customer_id = c.id INTO enriched;
+  SELECT region, SUM(amount) AS total FROM enriched GROUP BY region INTO By_Region;
+`;
+
+describe('nodes: the list form', () => {
+  it('reads several ingestors and processors, each with what it owns', () => {
+    const config = parseConfig(
+      `${LISTED}nodes:
+  ingestors:
+    - { name: csv, port: 7001, sources: [customers] }
+    - { name: jsonl, host: 10.0.0.2, port: 7002, sources: [orders] }
+  processors:
+    - { name: join, port: 7003, tables: [enriched] }
+    - { name: agg, port: 7004, tables: [by_region] }
+`,
+      'dozer.yaml',
+      { env: {} },
+    );
+    expect(config.nodes.listed).toBe(true);
+    expect(config.nodes.ingestors).toEqual([
+      { name: 'csv', host: '127.0.0.1', port: 7001, sources: ['customers'] },
+      { name: 'jsonl', host: '10.0.0.2', port: 7002, sources: ['orders'] },
+    ]);
+    // INTO names compare as SQL does (unquoted names fold), and load as the SQL writes them.
+    expect(config.nodes.processors).toEqual([
+      { name: 'join', host: '127.0.0.1', port: 7003, tables: ['enriched'] },
+      { name: 'agg', host: '127.0.0.1', port: 7004, tables: ['By_Region'] },
+    ]);
+  });
+
+  it('the one-node form loads as lists of one that own everything', () => {
+    const config = parseConfig(LISTED, 'dozer.yaml', { env: {} });
+    expect(config.nodes.ingestors).toEqual([
+      { name: 'ingestor', host: '127.0.0.1', port: 50052, sources: ['customers', 'orders'] },
+    ]);
+    expect(config.nodes.processors).toEqual([
+      { name: 'processor', host: '127.0.0.1', port: 50053, tables: ['enriched', 'By_Region'] },
+    ]);
+  });
+
+  it('errors: mixed forms, duplicate names, unknown, twice-owned and unowned sources and tables', () => {
+    expect(
+      errorsOf(`${LISTED}nodes:
+  ingestor: { port: 7000 }
+  ingestors:
+    - { name: a, port: 7001, sources: [customers, ordrs] }
+    - { name: a, port: 7002, sources: [customers] }
+  processors:
+    - { name: p, port: 7003, tables: [enriched, orders] }
+`),
+    ).toEqual([
+      'dozer.yaml:12:13: nodes.ingestor: the one-node form (nodes.ingestor, nodes.processor) and the lists (nodes.ingestors, nodes.processors) do not mix; make this node an entry of nodes.ingestors, with a name and what it owns',
+      'dozer.yaml:14:5: nodes.ingestors: no node owns the source "orders"; add it to the sources of one of them (a)',
+      'dozer.yaml:14:51: nodes.ingestors[0].sources[1]: unknown source "ordrs"; did you mean "orders"? (sources: customers, orders)',
+      'dozer.yaml:15:15: nodes.ingestors[1].name: duplicate node name "a", already used by nodes.ingestors[0] on line 14; each node needs its own name (the --node of its command)',
+      'dozer.yaml:15:40: nodes.ingestors[1].sources[0]: source "customers" is already owned by nodes.ingestors[0] (a) on line 14; each source belongs to exactly one of nodes.ingestors',
+      'dozer.yaml:17:5: nodes.processors: no node owns the INTO table "By_Region"; add it to the tables of one of them (p)',
+      'dozer.yaml:17:49: nodes.processors[0].tables[1]: unknown INTO table "orders" (SQL outputs: enriched, By_Region)',
+    ]);
+  });
+
+  it('errors: no processors for the INTO tables, a missing port, ports that collide', () => {
+    expect(
+      errorsOf(`${LISTED}api: { rest: { port: 7001 } }
+nodes:
+  ingestors:
+    - { name: a, port: 7001, sources: [customers] }
+    - { name: b, sources: [orders] }
+`),
+    ).toEqual([
+      'dozer.yaml:13:3: nodes.processors: no node owns the INTO tables "enriched", "By_Region"; add nodes.processors, e.g. [{ name: processor-1, port: 50060, tables: [enriched, By_Region] }]',
+      'dozer.yaml:14:24: nodes.ingestors[0].port: nodes.ingestors[0] and api.rest both listen on 127.0.0.1 port 7001; give each its own port',
+      'dozer.yaml:15:7: nodes.ingestors[1].port: required key is missing',
+    ]);
   });
 });

@@ -108,6 +108,31 @@ const objectStore = z.strictObject({
 const nodes = z.strictObject({
   ingestor: server.optional(),
   processor: server.optional(),
+  // The list form (nodes.ts): several nodes, each owning some sources or some INTO tables.
+  ingestors: z
+    .array(
+      z.strictObject({
+        name: identifier,
+        host: text.optional(),
+        port,
+        sources: z.array(text).min(1, { error: 'expected at least one source that this ingestor runs' }),
+      }),
+    )
+    .min(1, { error: 'expected at least one ingestor' })
+    .optional(),
+  processors: z
+    .array(
+      z.strictObject({
+        name: identifier,
+        host: text.optional(),
+        port,
+        tables: z
+          .array(text)
+          .min(1, { error: 'expected at least one INTO table that this processor computes' }),
+      }),
+    )
+    .min(1, { error: 'expected at least one processor' })
+    .optional(),
   object_store: objectStore.optional(),
   queue: z
     .strictObject({

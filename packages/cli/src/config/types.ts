@@ -130,6 +130,24 @@ export interface QueueSettings {
   readonly segment_bytes: number;
 }
 
+/** An ingestor node: where `dozer ingest --node <name>` serves its logs, and the sources it runs. */
+export interface IngestorNodeConfig {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** Names of the sources it owns. */
+  readonly sources: readonly string[];
+}
+
+/** A processor node: where `dozer process --node <name>` serves its outputs, and the INTO tables it computes. */
+export interface ProcessorNodeConfig {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** The INTO tables it owns: it runs the SQL statements that write them. */
+  readonly tables: readonly string[];
+}
+
 /**
  * `nodes`: how `dozer ingest`, `dozer process` and `dozer serve` find each
  * other, and what they share. `dozer run` uses only `object_store` and `queue`.
@@ -139,6 +157,18 @@ export interface NodesConfig {
   readonly ingestor: ServerAddress;
   /** Where `dozer process` serves its outputs (default 127.0.0.1:50053); `dozer serve` connects here. */
   readonly processor: ServerAddress;
+  /**
+   * Every ingestor: `nodes.ingestors` as written, else one named `ingestor`
+   * at {@link ingestor} that owns every source.
+   */
+  readonly ingestors: readonly IngestorNodeConfig[];
+  /**
+   * Every processor: `nodes.processors` as written, else one named
+   * `processor` at {@link processor} that owns every INTO table.
+   */
+  readonly processors: readonly ProcessorNodeConfig[];
+  /** The lists were written (`nodes.ingestors`, `nodes.processors`); then `ingestor` and `processor` are unused. */
+  readonly listed: boolean;
   /** The object store every role reaches: segments are written by one role and read by the next. */
   readonly object_store: ObjectStoreSettings;
   readonly queue: QueueSettings;
