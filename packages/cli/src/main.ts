@@ -6,8 +6,14 @@ import { generateToken } from '@dozer/api';
 import { createConnectorRegistry, silentLogger } from '@dozer/connectors';
 import { ConfigError, isDozerError, type JsonValue } from '@dozer/core';
 import { serveLogs } from '@dozer/queue';
+import { compileSql } from '@dozer/sql';
 import { resolveAuthConfig } from './auth.js';
-import { type DozerConfig, loadConfig, renderInitTemplate } from './config/index.js';
+import {
+  type DozerConfig,
+  loadConfig,
+  type ProcessorNodeConfig,
+  renderInitTemplate,
+} from './config/index.js';
 import { UpstreamLostError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import {
@@ -20,11 +26,20 @@ import {
 import { Progress, type SourceStats } from './progress.js';
 import { protoDirOf, writeProtos } from './protos.js';
 import { AckPolicy, startIngestor } from './roles/ingest.js';
-import { openFreshQueue, openObjectStore, QUEUE_PREFIX } from './roles/object-store.js';
+import {
+  keyOf,
+  type ProcessorShare,
+  processorShare,
+  queuePrefixOf,
+  selectNode,
+  serveUpstreams,
+  type UpstreamNeed,
+} from './roles/nodes.js';
+import { openFreshQueue, openObjectStore } from './roles/object-store.js';
 import { startProcessor } from './roles/process.js';
 import { startServer } from './roles/serve.js';
 import { createSqlTransform } from './roles/transform.js';
-import { connectUpstream, type Upstream, type UpstreamLog } from './roles/upstream.js';
+import { combineUpstreams, connectUpstream, type Upstream, type UpstreamLog } from './roles/upstream.js';
 import { VERSION } from './version.js';
 
 const HELP = `dozer ${VERSION}: real-time SQL over your data, served as REST APIs
@@ -35,7 +50,9 @@ Commands:
   init [dir]        write a commented sample dozer.yaml (uses the built-in generator)
   run               ingest, transform with SQL, store and serve over REST and gRPC (the three roles below, in one process)
   ingest            the ingestor role: run the connectors, serve their changes as logs at nodes.ingestor
+                    (or at its entry of nodes.ingestors, running only its sources)
   process           the processor role: read the ingestor's logs, run the SQL, serve the outputs at nodes.processor
+                    (or at its entry of nodes.processors, running only the statements of its tables)
   serve             the API role: read the processor's outputs into the store, serve REST and gRPC
   build             check dozer.yaml, the sources and the SQL, write the .proto files; --explain prints the plan
   clean             delete the home_dir (the store and local state)
@@ -48,6 +65,8 @@ Options:
   -c, --config <file>   the config file (default: ./dozer.yaml)
   --force               init: overwrite an existing dozer.yaml
   --explain             build: print the SQL plan
+  --node <name>         ingest, process: which entry of nodes.ingestors / nodes.processors this is
+                        (needed when there are several)
   --subject <name>      generate-token: the token's subject (sub)
   --endpoints <a,b>     generate-token: only these endpoints (default: all)
   --filter <json>       generate-token: a $filter ANDed into every read of every endpoint
@@ -84,9 +103,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'run':
         return await run(configPath);
       case 'ingest':
-        return await ingest(configPath);
+        return await ingest(configPath, values.node);
       case 'process':
-        return await processRole(configPath);
+        return await processRole(configPath, values.node);
       case 'serve':
         return await serve(configPath);
       case 'build':
@@ -124,6 +143,7 @@ function parse(argv: readonly string[]) {
       config: { type: 'string', short: 'c' },
       force: { type: 'boolean' },
       explain: { type: 'boolean' },
+      node: { type: 'string' },
       subject: { type: 'string' },
       endpoints: { type: 'string' },
       filter: { type: 'string' },
@@ -427,11 +447,23 @@ async function serveRoleLogs(
   }
 }
 
-/** `dozer ingest`: the connectors, one log per source, served at `nodes.ingestor`. */
-async function ingest(configPath: string): Promise<number> {
-  const { config, registry } = await load(configPath);
+/**
+ * `dozer ingest`: the connectors, one log per source, served at
+ * `nodes.ingestor`; with `nodes.ingestors`, only the sources of the node
+ * `--node` names, served at its address.
+ */
+async function ingest(configPath: string, nodeName: string | undefined): Promise<number> {
+  const { config: whole, registry } = await load(configPath);
+  const node = selectNode(whole.nodes.ingestors, 'ingestor', nodeName);
+  // Only this node's sources; the SQL and the endpoints are other roles'.
+  const { sql: _sql, ...rest } = whole;
+  const config: DozerConfig = whole.nodes.listed
+    ? { ...rest, sources: whole.sources.filter((s) => node.sources.includes(s.name)), endpoints: [] }
+    : whole;
   const { log, show } = progressLogger();
-  log.info(`dozer ${VERSION}: starting the ingestor of "${config.app_name}"`);
+  log.info(
+    `dozer ${VERSION}: starting the ingestor${whole.nodes.listed ? ` "${node.name}"` : ''} of "${config.app_name}"`,
+  );
   const plan = await planPipeline(config, registry, log);
   const objects = openObjectStore(config.nodes.object_store);
   let interrupt: ReturnType<typeof interrupts> | undefined;
@@ -442,7 +474,12 @@ async function ingest(configPath: string): Promise<number> {
     },
   ];
   try {
-    const queue = await openFreshQueue(objects, QUEUE_PREFIX.ingest, config.nodes, queueErrorReporter(log));
+    const queue = await openFreshQueue(
+      objects,
+      queuePrefixOf(config, 'ingestor', node.name),
+      config.nodes,
+      queueErrorReporter(log),
+    );
     cleanup.unshift(() => queue.close({ flush: false }));
     const ingestor = await startIngestor({
       config,
@@ -453,7 +490,7 @@ async function ingest(configPath: string): Promise<number> {
       ack: AckPolicy.offloaded,
     });
     cleanup.unshift(() => ingestor.stop());
-    const server = await serveRoleLogs(queue, config.nodes.ingestor, 'nodes.ingestor');
+    const server = await serveRoleLogs(queue, node, keyOf(config, 'ingestor', node.name));
     cleanup.unshift(() => server.close());
     interrupt = interrupts(log);
     log.info(`segments go to ${objects.label}`);
@@ -551,6 +588,7 @@ interface DownstreamContext {
   readonly log: Logger;
   readonly show: ReturnType<typeof progressLogger>['show'];
   readonly objects: ReturnType<typeof openObjectStore>;
+  /** Every upstream node the role reads, as one. */
   readonly upstream: Upstream;
   /** The upstream logs the role needs, checked to exist. */
   readonly logs: Map<string, UpstreamLog>;
@@ -558,78 +596,132 @@ interface DownstreamContext {
 }
 
 /**
- * The shape of `dozer process` and `dozer serve`: load the config, connect to
- * the upstream role (waiting while it is unreachable), check that it has the
- * logs `needs` names, then `start` the role under {@link superviseRole}.
+ * Connects to every upstream node of `upstreams` at once (each waiting, with
+ * backoff, while it is unreachable) and checks that each has the logs it
+ * is needed for. `undefined` when interrupted while connecting.
  */
-async function downstreamRole(
+async function connectUpstreams(
+  upstreams: readonly UpstreamNeed[],
+  objects: ReturnType<typeof openObjectStore>,
+  log: Logger,
+  signal: AbortSignal,
+  cleanup: Cleanup,
+): Promise<{ upstream: Upstream; logs: Map<string, UpstreamLog> } | undefined> {
+  // The first node that cannot be reached for good ends the others' attempts.
+  const giveUp = new AbortController();
+  const onAbort = () => giveUp.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  const attempts = upstreams.map((need) =>
+    connectUpstream(
+      need.kind,
+      addressOf(need.address),
+      objects.store,
+      objects.label,
+      log,
+      giveUp.signal,
+      need.node,
+    ).then(
+      (connected) => {
+        if (connected) cleanup.unshift(() => connected.upstream.close());
+        return connected;
+      },
+      (e: unknown) => {
+        giveUp.abort();
+        throw e;
+      },
+    ),
+  );
+  try {
+    const settled = await Promise.allSettled(attempts);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const connected = settled.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+    if (connected.some((c) => c === undefined)) return undefined;
+    const logs = new Map<string, UpstreamLog>();
+    const parts = connected.map((c, i) => {
+      const need = upstreams[i]!;
+      for (const [t, l] of requireLogs(c!.logs, need.needs, c!.upstream.label, need.command)) logs.set(t, l);
+      return { upstream: c!.upstream, tables: need.needs.map((n) => n.table) };
+    });
+    return { upstream: combineUpstreams(parts), logs };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * The shape of `dozer process` and `dozer serve`: load the config, connect to
+ * the upstream nodes `plan` names (waiting while they are unreachable), check
+ * that they have the logs it needs, then `start` the role under
+ * {@link superviseRole}.
+ */
+async function downstreamRole<P extends { readonly upstreams: readonly UpstreamNeed[] }>(
   configPath: string,
   role: {
     /** What the start-up line says is starting. */
-    readonly starting: (config: DozerConfig) => string;
+    readonly starting: (config: DozerConfig, plan: P) => string;
     /** What failed, in `<what> failed: …`. */
     readonly what: string;
-    readonly upstream: 'ingestor' | 'processor';
-    /** The command that serves the upstream logs, named when one is missing. */
-    readonly upstreamCommand: string;
-    readonly needs: (config: DozerConfig) => ReadonlyArray<{ table: string; who: string }>;
+    /** What this node runs and reads (may throw a ConfigError, e.g. for --node). */
+    readonly plan: (config: DozerConfig) => P;
   },
-  start: (ctx: DownstreamContext) => Promise<{ failed: Promise<never> }>,
+  start: (ctx: DownstreamContext, plan: P) => Promise<{ failed: Promise<never> }>,
 ): Promise<number> {
   const { config } = await load(configPath);
+  const plan = role.plan(config);
   const { log, show } = progressLogger();
-  log.info(`dozer ${VERSION}: starting ${role.starting(config)}`);
+  log.info(`dozer ${VERSION}: starting ${role.starting(config, plan)}`);
   const interrupt = interrupts(log);
   const objects = openObjectStore(config.nodes.object_store);
   try {
     return await superviseRole(log, interrupt, role.what, async (cleanup) => {
-      const connected = await connectUpstream(
-        role.upstream,
-        addressOf(config.nodes[role.upstream]),
-        objects.store,
-        objects.label,
-        log,
-        interrupt.signal,
-      );
+      const connected = await connectUpstreams(plan.upstreams, objects, log, interrupt.signal, cleanup);
       if (!connected) return undefined;
-      const { upstream } = connected;
-      cleanup.unshift(() => upstream.close());
-      const logs = requireLogs(connected.logs, role.needs(config), upstream.label, role.upstreamCommand);
-      return start({ config, log, show, objects, upstream, logs, cleanup });
+      const { upstream, logs } = connected;
+      return start({ config, log, show, objects, upstream, logs, cleanup }, plan);
     });
   } finally {
     objects.close();
   }
 }
 
-/** `dozer process`: the ingestor's logs through the SQL, outputs served at `nodes.processor`. */
-function processRole(configPath: string): Promise<number> {
-  return downstreamRole(
+/**
+ * `dozer process`: the ingestor's logs through the SQL, outputs served at
+ * `nodes.processor`. With `nodes.processors`, the node `--node` names runs
+ * the statements of its INTO tables, reading sources from their ingestors
+ * and other processors' tables from those, and serves at its address.
+ */
+function processRole(configPath: string, nodeName: string | undefined): Promise<number> {
+  return downstreamRole<ProcessorShare & { readonly node: ProcessorNodeConfig }>(
     configPath,
     {
-      starting: (config) => `the processor of "${config.app_name}"`,
+      starting: (config, { node }) =>
+        `the processor${config.nodes.listed ? ` "${node.name}"` : ''} of "${config.app_name}"`,
       what: 'processing',
-      upstream: 'ingestor',
-      upstreamCommand: 'ingest',
-      needs: (config) => config.sources.map((s, i) => ({ table: s.name, who: `sources[${i}] (${s.name})` })),
+      plan: (config) => {
+        const node = selectNode(config.nodes.processors, 'processor', nodeName);
+        return { node, ...processorShare(config, node) };
+      },
     },
-    async ({ config, log, show, objects, upstream, logs: inputs, cleanup }) => {
+    async ({ config, log, show, objects, upstream, logs: inputs, cleanup }, share) => {
+      const { node } = share;
       const sourceSchemas = new Map([...inputs].map(([name, l]) => [name, l.schema]));
-      const { sql } = planTransforms(config, sourceSchemas);
+      const sqlText = share.sql?.trim() ? share.sql : undefined;
+      // The one-node form also checks every endpoint against the SQL, as it always did.
+      const sql = config.nodes.listed
+        ? sqlText && compileSql(sqlText, sourceSchemas)
+        : planTransforms(config, sourceSchemas).sql;
       const queue = await openFreshQueue(
         objects,
-        QUEUE_PREFIX.process,
+        queuePrefixOf(config, 'processor', node.name),
         config.nodes,
         queueErrorReporter(log),
       );
       cleanup.unshift(() => queue.close({ flush: false }));
-      const transform = sql
-        ? await createSqlTransform(sql, {
-            threads: config.threads,
-            sqlText: config.sql!,
-            sources: sourceSchemas,
-          })
-        : undefined;
+      const transform =
+        sql && sqlText
+          ? await createSqlTransform(sql, { threads: config.threads, sqlText, sources: sourceSchemas })
+          : undefined;
       if (transform) {
         cleanup.unshift(() => transform.close());
         log.info(`SQL operators run on ${transform.where}`);
@@ -641,13 +733,15 @@ function processRole(configPath: string): Promise<number> {
         upstream,
         queue,
         log,
+        ...(share.inputs ? { inputs: share.inputs } : {}),
+        ...(share.outputs ? { outputs: share.outputs } : {}),
       });
       cleanup.unshift(() => processor.stop());
-      const server = await serveRoleLogs(queue, config.nodes.processor, 'nodes.processor');
+      const server = await serveRoleLogs(queue, node, keyOf(config, 'processor', node.name));
       cleanup.unshift(() => server.close());
       log.info(`segments go to ${objects.label}`);
       process.stdout.write(
-        `Processing ${inputs.size} source log(s) from ${upstream.label}; ${processor.outputs.size} output log(s) served at ${server.address} for "dozer serve"\n`,
+        `Processing ${inputs.size} ${config.nodes.listed ? 'input' : 'source'} log(s) from ${upstream.label}; ${processor.outputs.size} output log(s) served at ${server.address} for "dozer serve"\n`,
       );
       show(new Progress({ sources: processor.inputs, endpointRows: () => [] }));
       cleanup.unshift(() => show(undefined));
@@ -656,17 +750,18 @@ function processRole(configPath: string): Promise<number> {
   );
 }
 
-/** `dozer serve`: the processor's outputs into the store, served over REST and gRPC. */
+/**
+ * `dozer serve`: the processor's outputs into the store, served over REST
+ * and gRPC. With the node lists each endpoint table is read from its owner:
+ * an INTO table from its processor, a source from its ingestor.
+ */
 function serve(configPath: string): Promise<number> {
   return downstreamRole(
     configPath,
     {
       starting: (config) => `the API of "${config.app_name}" (home ${config.home_dir})`,
       what: 'serving',
-      upstream: 'processor',
-      upstreamCommand: 'process',
-      needs: (config) =>
-        config.endpoints.map((e, i) => ({ table: e.table_name, who: `endpoints[${i}] (${e.name})` })),
+      plan: (config) => ({ upstreams: serveUpstreams(config) }),
     },
     async ({ config, log, show, upstream, logs: tables, cleanup }) => {
       const endpointSchemas = endpointSchemasOf(

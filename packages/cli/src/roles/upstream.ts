@@ -1,5 +1,6 @@
 import type { ObjectStore, Schema } from '@dozer/core';
 import { connectLogClient, type LogClient, type LogEntry, type LogQueue } from '@dozer/queue';
+import { UpstreamLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** A log an upstream role serves: its schema and the offset its next append gets. */
@@ -11,7 +12,9 @@ export interface UpstreamLog {
 /**
  * The logs of the role before this one: the ingestor's for a processor, the
  * processor's for the API. `dozer run` reads them in process (`Log.read`),
- * the separate roles over the gRPC log protocol.
+ * the separate roles over the gRPC log protocol. With several nodes
+ * (`nodes.ingestors`, `nodes.processors`) it is several of those combined
+ * ({@link combineUpstreams}).
  */
 export interface Upstream {
   /** `the ingestor at 127.0.0.1:50052`: names it in messages. */
@@ -53,8 +56,11 @@ export async function connectUpstream(
   storeLabel: string,
   log: Logger,
   signal: AbortSignal,
+  /** One of several nodes: its name (in the label) and the command that runs it (in the hint). */
+  node?: { readonly name: string; readonly command: string },
 ): Promise<{ upstream: Upstream; logs: Map<string, UpstreamLog> } | undefined> {
-  const label = `the ${role} at ${address}`;
+  const label = node ? `the ${role} "${node.name}" at ${address}` : `the ${role} at ${address}`;
+  const command = node?.command ?? (role === 'ingestor' ? 'ingest' : 'process');
   let wait = FIRST_WAIT_MS;
   for (let attempt = 1; ; attempt++) {
     const client = connectLogClient({ address, store, storeLabel });
@@ -71,13 +77,56 @@ export async function connectUpstream(
       if ((e as { retryable?: boolean }).retryable !== true) throw e;
       if (signal.aborted) return undefined;
       log.warn(
-        `${label} is unreachable (${transportReason(e)}); is "dozer ${role === 'ingestor' ? 'ingest' : 'process'}" running there? retrying in ${formatMs(wait)}`,
+        `${label} is unreachable (${transportReason(e)}); is "dozer ${command}" running there? retrying in ${formatMs(wait)}`,
       );
       await sleep(wait, signal);
       if (signal.aborted) return undefined;
       wait = Math.min(wait * 2, LONGEST_WAIT_MS);
     }
   }
+}
+
+/**
+ * Several upstream nodes as one: `logs()` merges what each serves of the
+ * tables routed to it, `read(log, …)` reads from the node `log` is routed
+ * to. A read that loses its node fails with an {@link UpstreamLostError}
+ * naming that node. One part is returned as it is.
+ */
+export function combineUpstreams(
+  parts: ReadonlyArray<{ readonly upstream: Upstream; readonly tables: readonly string[] }>,
+): Upstream {
+  if (parts.length === 1) return parts[0]!.upstream;
+  const route = new Map<string, Upstream>();
+  for (const { upstream, tables } of parts) for (const t of tables) if (!route.has(t)) route.set(t, upstream);
+  return {
+    label: parts.map((p) => p.upstream.label).join(', '),
+    async logs() {
+      const all = await Promise.all(parts.map((p) => p.upstream.logs()));
+      const merged = new Map<string, UpstreamLog>();
+      all.forEach((logs, i) => {
+        for (const t of parts[i]!.tables) {
+          const l = logs.get(t);
+          if (l && !merged.has(t)) merged.set(t, l);
+        }
+      });
+      return merged;
+    },
+    async *read(log, from, signal) {
+      const upstream = route.get(log);
+      if (!upstream) throw new Error(`no upstream node serves log "${log}"`);
+      try {
+        yield* upstream.read(log, from, signal);
+      } catch (e) {
+        if ((e as { retryable?: boolean }).retryable === true && !(e instanceof UpstreamLostError)) {
+          throw new UpstreamLostError(upstream.label, log, e);
+        }
+        throw e;
+      }
+    },
+    close() {
+      for (const p of parts) p.upstream.close();
+    },
+  };
 }
 
 function remoteUpstream(client: LogClient, label: string): Upstream {
