@@ -266,6 +266,7 @@ export function openApiDocument(
             description: 'OpenAPI 3.1',
             content: { 'application/json': { schema: { type: 'object' } } },
           },
+          ...errors([400]),
         },
       },
     };
@@ -282,7 +283,7 @@ export function openApiDocument(
 }
 
 const ERROR_TEXT: { [status: number]: string } = {
-  400: 'malformed request',
+  400: 'malformed request (also a query parameter the route does not take)',
   401: 'missing or invalid token',
   403: 'the token does not grant this endpoint',
   404: 'no such record',

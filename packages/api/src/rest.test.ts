@@ -127,6 +127,86 @@ describe('REST app', () => {
     expect(await get('/nowhere')).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
     expect((await get('/health')).body).toEqual({ status: 'SERVING' });
   });
+
+  const message = async (res: Promise<{ body: unknown }>) =>
+    ((await res).body as { message: string }).message;
+
+  it('refuses a query parameter the route does not take with 400 naming it and the accepted ones', async () => {
+    expect(await get('/orders?limt=5')).toEqual({
+      status: 400,
+      type: 'application/json; charset=UTF-8',
+      body: {
+        code: 'INVALID_QUERY',
+        message:
+          'unknown query parameter "limt": GET /orders takes "limit", "skip", "after"; did you mean "limit"?',
+      },
+    });
+    expect(await message(get('/orders?$limit=1'))).toBe(
+      'unknown query parameter "$limit": GET /orders takes "limit", "skip", "after"; did you mean "limit"?',
+    );
+    expect(await message(get('/orders?limit=1&limit=2'))).toBe(
+      'query parameter "limit" is given more than once on GET /orders; give it once',
+    );
+    expect(await message(get('/orders?access_token=abc'))).toBe(
+      'unknown query parameter "access_token": GET /orders takes "limit", "skip", "after"; send the token as the header "Authorization: Bearer <token>" (only /events takes access_token)',
+    );
+    expect((await get('/orders/1?fields=id')).body).toEqual({
+      code: 'INVALID_QUERY',
+      message: 'unknown query parameter "fields": GET /orders/<key> takes no query parameters',
+    });
+    expect((await get('/orders/oapi?v=2')).status).toBe(400);
+    expect(await message(get('/orders/events?limit=1'))).toBe(
+      'unknown query parameter "limit": GET /orders/events takes "filter", "after", "access_token"',
+    );
+    expect(await message(post('/orders/query?limit=1', '{}'))).toBe(
+      'unknown query parameter "limit": POST /orders/query takes no query parameters',
+    );
+    expect(await message(post('/orders/count?$filter=x', '{}'))).toBe(
+      'unknown query parameter "$filter": POST /orders/count takes no query parameters; $-keys such as $filter and $order_by go in the JSON body of POST <path>/query',
+    );
+    // The accepted ones still work, an empty query string is no parameter, and keys are unaffected.
+    expect((await get('/orders?limit=1&skip=1')).body).toEqual([{ id: '2', total: '7.25', at: null }]);
+    expect((await get('/orders?')).status).toBe(200);
+    expect((await get('/orders/lines/1,a%2Cb?')).body).toEqual({ order_id: '1', sku: 'a,b' });
+  });
+
+  it('takes exactly the query parameters the OpenAPI document lists, on every route', async () => {
+    type Operation = { parameters?: { name: string; in: string }[] };
+    const doc = (await (await fetch(`${url()}/orders/oapi`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const checked: string[] = [];
+    for (const [p, ops] of Object.entries(doc.paths)) {
+      const target = p.replace('{key}', '1');
+      for (const [method, op] of Object.entries(ops)) {
+        const listed = (op.parameters ?? []).filter((x) => x.in === 'query').map((x) => x.name);
+        const call = async (query: string) => {
+          const res = await fetch(`${url()}${target}?${query}`, {
+            method: method.toUpperCase(),
+            ...(method === 'post' ? { body: '{}' } : {}),
+          });
+          if (res.status === 400) return res.text();
+          await res.body?.cancel(); // the event stream does not end by itself
+          return '';
+        };
+        // Each listed parameter is taken (its value may still be refused, never its name)...
+        for (const name of listed) expect(await call(`${name}=1`)).not.toMatch(/unknown query parameter/);
+        // ...and one that is not listed is refused, naming the listed ones.
+        const refused = JSON.parse(await call('nosuch=1')) as { message: string };
+        expect(refused.message).toMatch(/^unknown query parameter "nosuch"/);
+        for (const name of listed) expect(refused.message).toContain(`"${name}"`);
+        checked.push(`${method} ${p}`);
+      }
+    }
+    expect(checked.sort()).toEqual([
+      'get /orders',
+      'get /orders/events',
+      'get /orders/oapi',
+      'get /orders/{key}',
+      'post /orders/count',
+      'post /orders/query',
+    ]);
+  });
 });
 
 describe('OpenAPI, Swagger UI and compression', () => {

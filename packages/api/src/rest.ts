@@ -11,6 +11,7 @@ import { swaggerUiAsset, swaggerUiPage } from './docs.js';
 import { BadRequestError, httpStatusOf, NotFoundError } from './errors.js';
 import { followChanges } from './live.js';
 import { openApiDocument } from './openapi.js';
+import { type QueryParams, ROUTE_QUERY_PARAMS, readQueryParams } from './query-params.js';
 import { type RowJsonWriter, rowJsonWriter } from './row-json.js';
 
 /** One endpoint served over REST: a URL path over a store endpoint. */
@@ -112,12 +113,24 @@ export function createRestApp(options: RestOptions): Hono {
     const epDoc = JSON.stringify(
       openApiDocument([{ name: ep.name, path: ep.path, schema: store.schema }], info),
     );
-    app.get(`${base}/oapi`, (c) => sendJsonText(c, epDoc));
+    // Each route refuses query parameters it does not take (see ROUTE_QUERY_PARAMS).
+    const routes = {
+      list: `GET ${base || '/'}`,
+      key: `GET ${base}/<key>`,
+      query: `POST ${base}/query`,
+      count: `POST ${base}/count`,
+      events: `GET ${base}/events`,
+      oapi: `GET ${base}/oapi`,
+    };
+    const params = (c: Context, route: keyof typeof routes): QueryParams =>
+      readQueryParams(requestTarget(c), ROUTE_QUERY_PARAMS[route], routes[route]);
+    app.get(`${base}/oapi`, (c) => {
+      params(c, 'oapi');
+      return sendJsonText(c, epDoc);
+    });
     app.get(base || '/', async (c) => {
+      const { limit, skip, after } = params(c, 'list');
       const tenant = noAuth ? undefined : await guard(c, ep);
-      const limit = c.req.query('limit');
-      const skip = c.req.query('skip');
-      const after = c.req.query('after');
       const q: { [k: string]: unknown } = {};
       if (limit !== undefined) q.$limit = integerParam('limit', limit);
       if (skip !== undefined) q.$skip = integerParam('skip', skip);
@@ -125,11 +138,13 @@ export function createRestApp(options: RestOptions): Hono {
       return sendPage(c, toJson, store.queryPage(withTenant(store.parseQuery(q), tenant)));
     });
     app.post(`${base}/query`, async (c) => {
+      params(c, 'query');
       const tenant = noAuth ? undefined : await guard(c, ep);
       const body = await readJson(c);
       return sendPage(c, toJson, store.queryPage(withTenant(store.parseQuery(body ?? {}), tenant)));
     });
     app.post(`${base}/count`, async (c) => {
+      params(c, 'count');
       const tenant = await guard(c, ep);
       const body = (await readJson(c)) ?? {};
       if (typeof body !== 'object' || Array.isArray(body)) {
@@ -147,13 +162,12 @@ export function createRestApp(options: RestOptions): Hono {
     app.get(`${base}/events`, async (c) => {
       // A browser's EventSource cannot send headers: the token may come as
       // `?access_token=` (RFC 6750, section 2.3) on this route only.
-      const queryToken = c.req.query('access_token');
+      const { access_token: queryToken, filter: raw, after: afterParam } = params(c, 'events');
       const { tenant, expiresAt } = await authorize(
         auth,
         header(c, 'authorization') ?? (queryToken ? `Bearer ${queryToken}` : undefined),
         ep,
       );
-      const raw = c.req.query('filter');
       let filter: Filter | undefined;
       if (raw !== undefined && raw.trim() !== '') {
         let json: unknown;
@@ -164,7 +178,7 @@ export function createRestApp(options: RestOptions): Hono {
         }
         filter = parseFilter(json, store.schema);
       }
-      const lastId = header(c, 'last-event-id') ?? c.req.query('after');
+      const lastId = header(c, 'last-event-id') ?? afterParam;
       let after: bigint | undefined;
       if (lastId !== undefined && lastId !== '') {
         if (!/^\d+$/.test(lastId))
@@ -177,6 +191,7 @@ export function createRestApp(options: RestOptions): Hono {
       });
     });
     app.get(`${base}/:key{.+}`, async (c) => {
+      params(c, 'key');
       const tenant = noAuth ? undefined : await guard(c, ep);
       const raw = c.req.path.slice(base.length + 1);
       const key = parseKey(store.schema, raw);
@@ -306,6 +321,11 @@ function integerParam(name: string, raw: string): number {
   if (!/^\d+$/.test(raw))
     throw new BadRequestError(`query parameter ${name} must be a non-negative integer, got "${raw}"`);
   return Number(raw);
+}
+
+/** The request target as sent (`/trips?limit=5`), or under another adapter the whole URL. */
+function requestTarget(c: Context): string {
+  return (c.env as NodeEnv | undefined)?.incoming?.url ?? c.req.url;
 }
 
 /** A request header; straight from Node's parsed headers when served by @hono/node-server. */
