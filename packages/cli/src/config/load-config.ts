@@ -21,7 +21,7 @@ import {
   describeValue,
   formatPath,
 } from './issues.js';
-import { type NodeLists, nodeListsWithDefaults } from './nodes.js';
+import { listedNodePortPaths, type NodeLists, nodeListsWithDefaults } from './nodes.js';
 import { NUMERIC_PATHS, type RawConfig, rawConfigSchema } from './schema.js';
 import { scanSqlOutputs } from './sql-outputs.js';
 import type {
@@ -87,7 +87,7 @@ export function parseConfig(text: string, fileName: string, options: ParseConfig
   // A failed substitution leaves `${VAR}` in place; more complaints about that value would only repeat it.
   const unresolved = new Set(issues.map((i) => formatPath(i.path)));
   const raw: unknown = doc.toJS({ maxAliasCount: 1000 });
-  for (const path of NUMERIC_PATHS) {
+  for (const path of [...NUMERIC_PATHS, ...listedNodePortPaths(raw)]) {
     const node = locator.nodeAt(path);
     if (
       isScalar(node) &&
@@ -152,7 +152,7 @@ export function checkEndpointTables(config: DozerConfig, sqlOutputs: readonly st
   );
 }
 
-function setAt(data: unknown, path: readonly string[], value: unknown): void {
+function setAt(data: unknown, path: ConfigPath, value: unknown): void {
   const parent = valueAt(data, path.slice(0, -1));
   const key = path[path.length - 1];
   if (isPlainObject(parent) && key !== undefined) parent[key] = value;

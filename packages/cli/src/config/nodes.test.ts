@@ -186,6 +186,18 @@ describe('nodes: the list form', () => {
     ]);
   });
 
+  it('takes a port from a variable', () => {
+    const config = parseConfig(
+      `${LISTED}nodes:
+  ingestors: [{ name: all, port: "\${INGEST_PORT}", sources: [customers, orders] }]
+  processors: [{ name: p, port: 7003, tables: [enriched, by_region] }]
+`,
+      'dozer.yaml',
+      { env: { INGEST_PORT: '7101' } },
+    );
+    expect(config.nodes.ingestors[0]?.port).toBe(7101);
+  });
+
   it('the one-node form loads as lists of one that own everything', () => {
     const config = parseConfig(LISTED, 'dozer.yaml', { env: {} });
     expect(config.nodes.ingestors).toEqual([

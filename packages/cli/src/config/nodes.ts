@@ -33,6 +33,11 @@ export function listedNodePaths(raw: unknown): ConfigPath[] | undefined {
   });
 }
 
+/** `nodes.ingestors[i].port` and `nodes.processors[i].port`: numbers a `${VAR}` may give, like NUMERIC_PATHS. */
+export function listedNodePortPaths(raw: unknown): ConfigPath[] {
+  return (listedNodePaths(raw) ?? []).map((p) => [...p, 'port']);
+}
+
 /** `name` as written when it names one of `names` ignoring case (SQL folds unquoted names). */
 function sameName(name: string, names: readonly string[]): string | undefined {
   if (names.includes(name)) return name;
