@@ -95,6 +95,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(HELP);
     return command || values.help ? 0 : 2;
   }
+  if (values.node !== undefined && command !== 'ingest' && command !== 'process') {
+    process.stderr.write(
+      `dozer: --node names which of nodes.ingestors / nodes.processors to run; "dozer ${command}" takes none\n`,
+    );
+    return 2;
+  }
   const configPath = path.resolve(values.config ?? 'dozer.yaml');
   try {
     switch (command) {

@@ -204,6 +204,10 @@ describe('several ingestors and chained processors, each its own process', () =>
       '--node jion: dozer.yaml has no processor of that name (processors: join, agg); pass one of those',
     );
 
+    const serveNode = await runDozer(['serve', '-c', config, '--node', 'agg']);
+    expect(serveNode.code).toBe(2);
+    expect(serveNode.stderr).toContain('"dozer serve" takes none');
+
     const bad = path.join(dir, 'bad.yaml');
     fs.writeFileSync(
       bad,
