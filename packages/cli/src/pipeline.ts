@@ -5,18 +5,28 @@ import {
   projectTable,
   type TableInfo,
 } from '@dozer/connectors';
-import { ConfigError, makeSchema, type Schema, type SourcePosition } from '@dozer/core';
+import { ConfigError, makeSchema, type Schema, type SourcePosition, Timestamp } from '@dozer/core';
 import type { LogQueue } from '@dozer/queue';
 import { compileSql, type SqlPipeline } from '@dozer/sql';
 import type { Store } from '@dozer/store';
 import type { DozerConfig } from './config/index.js';
 import type { Logger } from './logger.js';
 import type { SourceStats } from './progress.js';
+import {
+  discardCheckpoints,
+  findRecovery,
+  openCheckpointStore,
+  Participant,
+  pipelineFingerprint,
+  type Recovery,
+  type RunningCheckpoints,
+  startCheckpoints,
+} from './roles/checkpointing.js';
 import { AckPolicy, type RunningIngestor, startIngestor } from './roles/ingest.js';
 import { openFreshQueue, openObjectStore, QUEUE_PREFIX } from './roles/object-store.js';
 import { type RunningProcessor, startProcessor } from './roles/process.js';
-import { type RunningServe, startServer } from './roles/serve.js';
-import { createSqlTransform } from './roles/transform.js';
+import { openServeStore, type RunningServe, startServer } from './roles/serve.js';
+import { createSqlTransform, stateFormOf } from './roles/transform.js';
 import { localUpstream } from './roles/upstream.js';
 
 export { secondaryIndexesOf } from './roles/endpoint-indexes.js';
@@ -152,41 +162,104 @@ const RUN_READERS = { processor: 'processor', api: 'api' } as const;
 /** How often `dozer run` commits how far its roles read, so retention can drop consumed segments. */
 const RUN_COMMIT_INTERVAL_MS = 1000;
 
+/** How long a stopping `dozer run` waits for its final checkpoint. */
+const FINAL_CHECKPOINT_MS = 10_000;
+
 /**
  * Starts a planned pipeline as `dozer run` does: the ingestor, the processor
  * and the API in one process, wired through their log queues in memory
  * (`Log.read`, no network), offloading to `nodes.object_store`.
  *
- * Until checkpoints exist (a later release), each start rebuilds
- * everything: the queues and the store are reset and every source is read
- * again from its beginning, so nothing stale or duplicated is served. A
- * source position is acknowledged to its connector once the store has
- * committed every row derived from it and from what came before.
+ * With checkpoints (`checkpoint.interval_ms` > 0, the default) it resumes
+ * from the newest complete checkpoint this pipeline wrote: the store rolls
+ * back to the checkpoint's epoch, the SQL state is restored and the sources
+ * continue from their recorded positions, so nothing is lost or repeated;
+ * sources are acknowledged only once a checkpoint covers their positions.
+ * Without a usable checkpoint (or with checkpoints off) it rebuilds: the
+ * store is reset and every source read from its beginning; then a position
+ * is acknowledged once the store has committed every row derived from it.
+ * The queues start empty either way (a checkpoint's barrier is the start
+ * of what they must carry).
  */
 export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<RunningPipeline> {
   const { config } = plan;
   const objects = openObjectStore(config.nodes.object_store);
   const onError = queueErrorReporter(log);
   const queues: LogQueue[] = [];
+  let store: Store | undefined;
   let ingestor: RunningIngestor | undefined;
   let processor: RunningProcessor | undefined;
   let serve: RunningServe | undefined;
+  let checkpointing: RunningCheckpoints | undefined;
   const stopAll = async () => {
+    await checkpointing?.close();
     // The ingestor closes the connectors; before it exists they are still the plan's to close.
     if (ingestor) await ingestor.stop();
     else await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
     await processor?.stop();
-    await serve?.stop();
+    // The API role closes the store; before it exists the store is ours to close.
+    if (serve) await serve.stop();
+    else await store?.close();
     await Promise.allSettled(queues.map((q) => q.close({ flush: false })));
     objects.close();
   };
   try {
+    store = openServeStore(config);
+    const checkpointsOn = config.checkpoint.interval_ms > 0;
+    const checkpoints = openCheckpointStore(objects.store, log);
+    const fingerprint = pipelineFingerprint(config, stateFormOf(config.threads));
+    const recovery: Recovery | undefined = checkpointsOn
+      ? await findRecovery(checkpoints, store, fingerprint, log)
+      : undefined;
+    if (recovery) {
+      await store.rollbackTo(recovery.checkpoint.manifest.storeEpoch!);
+      log.info(
+        `resuming from checkpoint ${recovery.epoch} of ${recovery.checkpoint.manifest.createdAt.toISOString()}: the store and the SQL state are as they were then, and ${recovery.positions.size} source(s) continue from their positions`,
+      );
+    } else {
+      // Checkpoints of an earlier build no longer match the store, which is rebuilt.
+      await discardCheckpoints(objects.store, store);
+    }
+    const sql =
+      recovery && config.sql?.trim()
+        ? compileSql(config.sql, plan.sourceSchemas, { now: recovery.now })
+        : plan.sql;
+
     const ingestQueue = await openFreshQueue(objects, QUEUE_PREFIX.ingest, config.nodes, onError);
     queues.push(ingestQueue);
     const processQueue = await openFreshQueue(objects, QUEUE_PREFIX.process, config.nodes, onError);
     queues.push(processQueue);
 
-    const acks = new AckTracker((source, position) => ingestor?.acknowledge(source, position));
+    // With checkpoints, positions are acknowledged when a checkpoint covering them completes.
+    const acks = checkpointsOn
+      ? undefined
+      : new AckTracker((source, position) => ingestor?.acknowledge(source, position));
+    if (checkpointsOn) {
+      const listed = await checkpoints.list();
+      const after = [recovery?.epoch ?? 0n, store.epoch() ?? 0n, ...listed].reduce((a, b) => (a > b ? a : b));
+      checkpointing = startCheckpoints({
+        checkpoints,
+        store,
+        config,
+        fingerprint,
+        now: sql?.now ?? plan.sql?.now ?? Timestamp.now(),
+        after,
+        barrier: (epoch) => ingestor?.barrier(epoch),
+        changed: () => ingestor?.changedSinceBarrier ?? false,
+        ready: () => ingestor?.resumable ?? false,
+        acknowledge: (source, position) => ingestor?.acknowledge(source, position),
+        log,
+      });
+    }
+    const coordinator = checkpointing?.coordinator;
+    /** A participant's acknowledgement; one that comes too late for its epoch is dropped. */
+    const settle = (what: () => unknown) => {
+      try {
+        what();
+      } catch (e) {
+        log.warn(`checkpoint: ${(e as Error).message}`);
+      }
+    };
     ingestor = await startIngestor({
       config,
       connectors: plan.connectors,
@@ -195,12 +268,14 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
       log,
       ack: AckPolicy.caller,
       readers: [RUN_READERS.processor],
+      ...(recovery ? { resumeFrom: recovery.positions } : {}),
     });
-    const transform = plan.sql
-      ? await createSqlTransform(plan.sql, {
+    const transform = sql
+      ? await createSqlTransform(sql, {
           threads: config.threads,
           sqlText: config.sql!,
           sources: plan.sourceSchemas,
+          ...(recovery ? { restore: recovery.checkpoint } : {}),
         })
       : undefined;
     if (transform) log.info(`SQL operators run on ${transform.where}`);
@@ -213,7 +288,20 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         queue: processQueue,
         log,
         readers: [RUN_READERS.api],
-        onProcessed: (source, position, outputNext) => acks.processed(source, position, outputNext),
+        ...(acks
+          ? { onProcessed: (source, position, outputNext) => acks.processed(source, position, outputNext) }
+          : {}),
+        ...(coordinator
+          ? {
+              checkpoints: {
+                store: checkpoints,
+                onState: (epoch, operators) =>
+                  settle(() => coordinator.acknowledge(epoch, Participant.processor, { operators })),
+                onStateFailed: (epoch, error) =>
+                  settle(() => coordinator.fail(epoch, Participant.processor, error)),
+              },
+            }
+          : {}),
       });
     } catch (e) {
       // A running processor closes its transform; one that failed to start leaves it to us.
@@ -221,11 +309,15 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
       throw e;
     }
     const sources = ingestor.sources;
+    const servedStore = store;
+    store = undefined; // the API role owns it from here
     serve = await startServer({
       config,
       endpointSchemas: plan.endpointSchemas,
       upstream: localUpstream(processQueue, 'the processor'),
       log,
+      store: servedStore,
+      keepRows: recovery !== undefined,
       health: () => ({
         sources: Object.fromEntries(
           sources.map((s) => [
@@ -233,8 +325,19 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
             { ops: s.ops, phase: s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot' },
           ]),
         ),
+        ...(checkpointing ? { checkpoint: { ...checkpointing.health() } } : {}),
       }),
-      onApplied: (table, next) => acks.applied(table, next),
+      ...(acks ? { onApplied: (table, next) => acks.applied(table, next) } : {}),
+      ...(coordinator
+        ? {
+            checkpoints: {
+              onStoreEpoch: (epoch) =>
+                settle(() => coordinator.acknowledge(epoch, Participant.api, { storeEpoch: epoch })),
+              onStoreEpochFailed: (epoch, error) =>
+                settle(() => coordinator.fail(epoch, Participant.api, error)),
+            },
+          }
+        : {}),
     });
 
     // Restarts rebuild everything, so what the roles consumed can go: commit it now and then.
@@ -296,6 +399,23 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         stopped = true;
         clearInterval(commitTimer);
         await commits;
+        if (checkpointing) {
+          // The sources stop first; a last checkpoint then covers everything they delivered, so
+          // the next start continues from here instead of from the previous checkpoint.
+          await ingestor!.stop();
+          const final = checkpointing.checkpointNow();
+          const waited = await Promise.race([
+            final.then((epoch) => ({ epoch })),
+            new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), FINAL_CHECKPOINT_MS).unref()),
+          ]);
+          if (waited === 'timeout') {
+            log.warn(
+              `stopping without a final checkpoint: the pipeline did not work off its queues within ${FINAL_CHECKPOINT_MS / 1000} s; the next start resumes from the previous checkpoint`,
+            );
+          } else if (waited.epoch !== undefined) {
+            log.info(`final checkpoint ${waited.epoch} complete`);
+          }
+        }
         await stopAll();
       },
     };

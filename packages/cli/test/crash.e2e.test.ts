@@ -19,7 +19,10 @@ import { dropFile, freePort } from './helpers.js';
 
 // `dozer run` killed with SIGKILL at random moments while its sources change,
 // and restarted, again and again; at the end the API must serve exactly what
-// DuckDB computes with the same SQL over the sources' final contents.
+// DuckDB computes with the same SQL over the sources' final contents. Every
+// start after a completed checkpoint must resume from the newest one (store
+// rolled back to its epoch, SQL state restored, sources from their positions)
+// rather than rebuild.
 // DOZER_CRASH_KILLS sets the number of kills (`pnpm soak` runs many more);
 // DOZER_CRASH_SEED repeats a failing kill schedule.
 
@@ -117,6 +120,8 @@ describe('generator source', () => {
         configFile,
         `version: 1
 app_name: crash-generator
+# Checkpoints often, so that most kills land between two of them and the restart resumes.
+checkpoint: { interval_ms: 300 }
 home_dir: ./home
 # The SQL operators on two worker threads here (the files test keeps them on the main thread).
 threads: 2
@@ -185,6 +190,9 @@ ${crashSqlYaml()}${api.yaml}`,
       log(`generator crash test: seed ${seed}`);
       const report = await runCrashLoop(scenario, { kills: KILLS, seed, log });
       expect(report.kills).toBe(KILLS);
+      // The harness checked that every start after a completed checkpoint resumed from the newest one.
+      expect(report.checkpoints).toBeGreaterThan(0);
+      expect(report.resumed).toBeGreaterThan(0);
       expect(report.expectedRows).toBeGreaterThan(100);
     },
     crashTimeoutMs(KILLS),
@@ -230,6 +238,8 @@ describe('object storage source (local directory)', () => {
         configFile,
         `version: 1
 app_name: crash-files
+# Checkpoints often, so that most kills land between two of them and the restart resumes.
+checkpoint: { interval_ms: 300 }
 home_dir: ./home
 connections:
   - name: lake
@@ -295,6 +305,9 @@ ${crashSqlYaml()}${api.yaml}`,
       log(`files crash test: seed ${seed}`);
       const report = await runCrashLoop(scenario, { kills: KILLS, seed, log });
       expect(report.kills).toBe(KILLS);
+      // The harness checked that every start after a completed checkpoint resumed from the newest one.
+      expect(report.checkpoints).toBeGreaterThan(0);
+      expect(report.resumed).toBeGreaterThan(0);
       // The load added files while the runs were killed: more than the 230 rows present at the start.
       expect(report.changes).toBeGreaterThan(230);
     },

@@ -93,6 +93,8 @@ await describeWithService('PostgreSQL', PG, 'crash recovery over a Postgres sour
         configFile,
         `version: 1
 app_name: crash-pg
+# Checkpoints often, so that most kills land between two of them and the restart resumes.
+checkpoint: { interval_ms: 300 }
 home_dir: ./home
 connections:
 ${pgConnectionYaml({ slot: SLOT, publication: PUBLICATION, tables: ['crash_customers', 'crash_orders'] })}sources:
@@ -183,6 +185,9 @@ ${crashSqlYaml()}api:
       log(`postgres crash test: seed ${seed}`);
       const report = await runCrashLoop(scenario, { kills: KILLS, seed, log });
       expect(report.kills).toBe(KILLS);
+      // The harness checked that every start after a completed checkpoint resumed from the newest one.
+      expect(report.checkpoints).toBeGreaterThan(0);
+      expect(report.resumed).toBeGreaterThan(0);
       expect(report.changes).toBeGreaterThan(KILLS * 10);
     },
     crashTimeoutMs(KILLS),

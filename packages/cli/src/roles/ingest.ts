@@ -29,6 +29,12 @@ export interface IngestOptions {
   readonly ack: AckPolicy;
   /** Readers registered at the start of every log, so retention keeps their data. */
   readonly readers?: readonly string[];
+  /**
+   * Where each source resumes (a checkpoint's positions, by source name): its
+   * connector continues after that position, skipping its snapshot. Sources
+   * not listed start from scratch.
+   */
+  readonly resumeFrom?: ReadonlyMap<string, SourcePosition>;
 }
 
 /** A running ingestor. */
@@ -40,6 +46,20 @@ export interface RunningIngestor {
   readonly finished: Promise<void>;
   /** Tells the source's connector that everything up to `position` is consumed (policy `caller`). */
   acknowledge(source: string, position: SourcePosition): void;
+  /**
+   * Appends a checkpoint barrier of `epoch` to every source's log, after
+   * every batch appended so far (in order, even while appends wait for
+   * memory), and returns each source's position at the barrier: where it
+   * resumes from a checkpoint of `epoch`. Returns `undefined`, appending
+   * nothing, while some source cannot resume from where it is (it has not
+   * finished its initial snapshot, which connectors cannot continue
+   * part-way).
+   */
+  barrier(epoch: bigint): Map<string, SourcePosition> | undefined;
+  /** Whether a batch was appended since the last barrier (or since the start). */
+  readonly changedSinceBarrier: boolean;
+  /** Whether every source could resume from where it is: {@link barrier} would inject one. */
+  readonly resumable: boolean;
   /** Stops the connectors and closes them; the queue stays open. */
   stop(): Promise<void>;
 }
@@ -54,8 +74,8 @@ const ACK_FLUSH_AFTER_MS = 5000;
  * Opens a log per source in `queue` and runs the connectors: each batch is
  * appended to its source's log, and awaiting the append is the
  * backpressure a connector feels (the log's memory bound, which holds while
- * the object store is slow or unreachable). Every start reads the sources
- * from their beginning (`resumeFrom: null`) until checkpoints exist.
+ * the object store is slow or unreachable). Sources resume from
+ * `options.resumeFrom` (a checkpoint's positions) or start from scratch.
  */
 export async function startIngestor(options: IngestOptions): Promise<RunningIngestor> {
   const { config, queue, log } = options;
@@ -68,11 +88,18 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
     name: s.name,
     ops: 0,
     batches: 0,
-    snapshotDone: false,
+    // A source resumed from a checkpoint is past its snapshot.
+    snapshotDone: options.resumeFrom?.has(s.name) ?? false,
     finished: false,
   }));
   const statsByName = new Map(sources.map((s) => [s.name, s]));
   const abort = new AbortController();
+  // Per source: the position of the last batch appended (or where its snapshot ended, or where
+  // it resumed), and whether it is past its snapshot, i.e. could resume from that position.
+  const positions = new Map<string, SourcePosition>(options.resumeFrom ?? []);
+  const resumable = new Set<string>(options.resumeFrom?.keys() ?? []);
+  let changedSinceBarrier = false;
+  const allResumable = () => config.sources.every((s) => resumable.has(s.name));
 
   const acknowledge = (sourceName: string, table: string, position: SourcePosition): void => {
     const source = config.sources.find((s) => s.name === sourceName)!;
@@ -131,12 +158,15 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
           tables: connSources.map((s) => ({
             name: s.table_name,
             ...(s.columns ? { columns: s.columns } : {}),
-            resumeFrom: null,
+            resumeFrom: options.resumeFrom?.get(s.name) ?? null,
           })),
           signal: abort.signal,
           sink: {
             write: async (batch) => {
               const source = byTable.get(batch.table)!;
+              // Recorded before the append is queued: a barrier queued after it carries this position.
+              if (batch.position !== null) positions.set(source.name, batch.position);
+              changedSinceBarrier = true;
               const offset = await logs.get(source.name)!.append(batch);
               const stats = statsByName.get(source.name)!;
               stats.ops += batch.ops.length;
@@ -147,9 +177,11 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
                 list.push({ offset, table: batch.table, position: batch.position, at: Date.now() });
               }
             },
-            snapshotDone: async (table) => {
+            snapshotDone: async (table, position) => {
               const s = byTable.get(table);
               if (!s) return;
+              positions.set(s.name, position);
+              resumable.add(s.name);
               const stats = statsByName.get(s.name)!;
               stats.snapshotDone = true;
               log.info(`source ${s.name}: snapshot done (${stats.ops.toLocaleString('en-US')} ops)`);
@@ -173,6 +205,30 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
     acknowledge(source, position) {
       const s = config.sources.find((x) => x.name === source);
       if (s) acknowledge(source, s.table_name, position);
+    },
+    get resumable() {
+      return allResumable();
+    },
+    barrier(epoch) {
+      if (!allResumable()) return undefined;
+      const at = new Map<string, SourcePosition>();
+      for (const s of config.sources) {
+        at.set(s.name, positions.get(s.name)!);
+        logs
+          .get(s.name)!
+          .appendBarrier(epoch)
+          .catch((e: unknown) => {
+            if (!abort.signal.aborted)
+              log.warn(
+                `source ${s.name}: appending the barrier of checkpoint ${epoch} failed: ${(e as Error).message}`,
+              );
+          });
+      }
+      changedSinceBarrier = false;
+      return at;
+    },
+    get changedSinceBarrier() {
+      return changedSinceBarrier;
     },
     async stop() {
       if (stopped) return;

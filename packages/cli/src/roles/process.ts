@@ -1,5 +1,6 @@
 import type { Operation, Schema, SourcePosition } from '@dozer/core';
 import type { Log, LogQueue } from '@dozer/queue';
+import type { CheckpointStore, StateObjectRef } from '@dozer/snapshot';
 import type { DozerConfig } from '../config/index.js';
 import { UpstreamLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -34,6 +35,18 @@ export interface ProcessOptions {
     position: SourcePosition,
     outputNext: ReadonlyMap<string, bigint>,
   ) => void;
+  /**
+   * Where the SQL state of each checkpoint goes. At the barrier of epoch E
+   * (once it arrived on every input) the state is captured, the barrier is
+   * appended to every output after the results of what came before it, and
+   * `onState` is called once the state is written (`onStateFailed` if not).
+   * Without it barriers are still aligned and forwarded, with no state.
+   */
+  readonly checkpoints?: {
+    readonly store: CheckpointStore;
+    onState(epoch: bigint, operators: Map<string, readonly StateObjectRef[]>): void;
+    onStateFailed(epoch: bigint, error: unknown): void;
+  };
   /** The logs to read (default every source); one of several processors also reads others' INTO tables. */
   readonly inputs?: readonly string[];
   /** The logs to write (default {@link outputTables}). */
@@ -144,6 +157,44 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
     slotWaiters.shift()?.();
   };
 
+  // Aligned barriers: an input that reads the barrier of epoch E stops until E arrived on every
+  // input. Then every push of an entry before the barrier has been called and none after it, so
+  // the state captured now is the state of E; the barrier follows their results in every output.
+  const aligning = new Map<bigint, { arrived: number; release: () => void; released: Promise<void> }>();
+  const onAligned = (epoch: bigint) => {
+    const cp = options.checkpoints;
+    if (cp && transform) {
+      const captured = transform.checkpoint(epoch, cp.store);
+      captured.then(
+        (operators) => cp.onState(epoch, operators),
+        (e: unknown) => cp.onStateFailed(epoch, e),
+      );
+    } else if (cp) {
+      queueMicrotask(() => cp.onState(epoch, new Map()));
+    }
+    void enqueue(async () => {
+      await Promise.all([...outputs.values()].map((l) => l.appendBarrier(epoch)));
+    }).catch(() => {});
+  };
+  const barrier = (epoch: bigint): Promise<void> => {
+    let a = aligning.get(epoch);
+    if (a === undefined) {
+      let release!: () => void;
+      const released = new Promise<void>((r) => {
+        release = r;
+      });
+      a = { arrived: 0, release, released };
+      aligning.set(epoch, a);
+    }
+    a.arrived++;
+    if (a.arrived === inputNames.length) {
+      aligning.delete(epoch);
+      onAligned(epoch);
+      a.release();
+    }
+    return a.released;
+  };
+
   const readers = inputNames.map(async (name, i) => {
     const source = { name };
     const stats = inputs[i]!;
@@ -153,6 +204,11 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
         const batch = entry.batch;
         const next = entry.offset + 1n;
         if (failure.error !== undefined) throw failure.error;
+        if (batch === null) {
+          const message = entry.message;
+          if (message.kind === 'barrier') await barrier(message.epoch);
+          if (abort.signal.aborted) return;
+        }
         const pushed =
           batch !== null && transform && sqlInputs.has(source.name)
             ? transform.push(source.name, batch.ops)

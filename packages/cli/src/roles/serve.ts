@@ -35,6 +35,22 @@ export interface ServeOptions {
   readonly health?: () => { [key: string]: JsonValue };
   /** Called once the store committed the entries of `table` before `next`. */
   readonly onApplied?: (table: string, next: bigint) => void;
+  /**
+   * The store to serve, already open (the role closes it when it stops);
+   * default: opened under `home_dir/store`.
+   */
+  readonly store?: Store;
+  /** Keep the endpoints' stored rows (a store rolled back to a checkpoint's epoch); default: reset them. */
+  readonly keepRows?: boolean;
+  /**
+   * Checkpoints: at the barrier of epoch E (once it arrived on every table)
+   * the store marks E, atomically with every apply before the barrier;
+   * `onStoreEpoch` is called once that is on disk. Without it barriers pass.
+   */
+  readonly checkpoints?: {
+    onStoreEpoch(epoch: bigint): void;
+    onStoreEpochFailed(epoch: bigint, error: unknown): void;
+  };
 }
 
 /** A running API role. */
@@ -54,20 +70,25 @@ export interface RunningServe {
   stop(): Promise<void>;
 }
 
+/** The API role's store, under `home_dir/store`, with the API's query limits. */
+export function openServeStore(config: DozerConfig): Store {
+  return openStore({
+    path: path.join(config.home_dir, 'store'),
+    maxLimit: config.api.max_limit,
+    defaultLimit: config.api.default_limit,
+  });
+}
+
 /**
- * Opens the store under `home_dir/store` (reset: until checkpoints exist it
- * is rebuilt from offset 0 of the processor's logs on every start), serves
+ * Opens the store under `home_dir/store` (reset, unless `keepRows`: a
+ * store rolled back to a checkpoint continues from it), serves
  * REST and gRPC, and applies each endpoint table's log to the endpoints
  * over it, in log order; an entry counts as applied once the store
  * committed it.
  */
 export async function startServer(options: ServeOptions): Promise<RunningServe> {
   const { config, log, upstream } = options;
-  const store = openStore({
-    path: path.join(config.home_dir, 'store'),
-    maxLimit: config.api.max_limit,
-    defaultLimit: config.api.default_limit,
-  });
+  const store = options.store ?? openServeStore(config);
   const endpointsByTable = new Map<string, EndpointStore[]>();
   const endpointStores: Array<[string, EndpointStore]> = [];
   let server: RunningServer | undefined;
@@ -88,7 +109,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
             onDelete: ep.conflict_resolution.on_delete,
           },
         },
-        { reset: true },
+        { reset: options.keepRows !== true },
       );
       endpointStores.push([ep.name, es]);
       const list = endpointsByTable.get(ep.table_name) ?? [];
@@ -137,6 +158,32 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
 
     const watermarks = new Watermarks();
     const { failed, stopWith } = firstFailure(abort);
+    // Aligned barriers: a table that reads the barrier of epoch E stops until E arrived on every
+    // table. Every apply before the barrier has been called then, and none after it, so the store
+    // marks E there (in the commit of the last of them).
+    const aligning = new Map<bigint, { arrived: number; release: () => void; released: Promise<void> }>();
+    const barrier = (epoch: bigint): Promise<void> => {
+      let a = aligning.get(epoch);
+      if (a === undefined) {
+        let release!: () => void;
+        const released = new Promise<void>((r) => {
+          release = r;
+        });
+        a = { arrived: 0, release, released };
+        aligning.set(epoch, a);
+      }
+      a.arrived++;
+      if (a.arrived === tables.length) {
+        aligning.delete(epoch);
+        const cp = options.checkpoints!;
+        store.markEpoch(epoch).then(
+          () => cp.onStoreEpoch(epoch),
+          (e: unknown) => cp.onStoreEpochFailed(epoch, e),
+        );
+        a.release();
+      }
+      return a.released;
+    };
     // A loop per table: each endpoint store is written by one loop, in log order. Up to
     // APPLIES_IN_FLIGHT applies run at once (the store keeps their order and lets them share
     // commits); an entry counts as applied (watermark, acknowledgement) only once its own apply
@@ -172,6 +219,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
       try {
         for await (const entry of upstream.read(stats.name, 0n, abort.signal)) {
           const batch = entry.batch;
+          if (batch === null && options.checkpoints) {
+            const message = entry.message;
+            if (message.kind === 'barrier') await barrier(message.epoch);
+            if (abort.signal.aborted) break;
+          }
           const ops = batch?.ops.length ?? 0;
           const applied = ops > 0 ? Promise.all(stores.map((es) => es.apply(batch!.ops))) : Promise.resolve();
           applied.catch(() => {});

@@ -1,4 +1,11 @@
 import type { Operation, Schema } from '@dozer/core';
+import {
+  type CheckpointStore,
+  createKeyedState,
+  type KeyedState,
+  type LoadedCheckpoint,
+  type StateObjectRef,
+} from '@dozer/snapshot';
 import { createThreadedExecutor, type SqlPipeline } from '@dozer/sql';
 
 /**
@@ -20,9 +27,29 @@ export interface Transform {
   start(): Promise<Map<string, Operation[]>>;
   /** Feeds the ops of one input table; resolves with the ops of each output table that changed. */
   push(table: string, ops: readonly Operation[]): Promise<Map<string, Operation[]>>;
+  /**
+   * Captures the operators' state after every `push` called so far and
+   * before any later one (the capture happens in call order, like a push),
+   * and writes it to `store` as the state of `epoch`. Resolves once written,
+   * with each operator's state chain for the manifest. On the main thread a
+   * checkpoint ships only the keys changed since the previous one.
+   */
+  checkpoint(epoch: bigint, store: CheckpointStore): Promise<Map<string, readonly StateObjectRef[]>>;
   /** Ends the worker threads, if any; safe to call after a failure. */
   close(): Promise<void>;
 }
+
+/** How a transform's state appears in checkpoints: per operator state store, or one blob of the whole executor. */
+export type TransformStateForm = 'keyed' | 'blob';
+
+/** The state form of a transform on `threads` worker threads (0: the main thread). */
+export function stateFormOf(threads: number): TransformStateForm {
+  return threads === 0 ? 'keyed' : 'blob';
+}
+
+/** Manifest operator ids: `sql/<state id>` per store on the main thread, `sql` for the threaded executor's blob. */
+const SQL_OPERATOR = 'sql';
+const keyedOperatorId = (stateId: string) => `${SQL_OPERATOR}/${stateId}`;
 
 /** Pushes kept in flight on worker threads: enough to keep every thread busy with the next batch. */
 const THREADED_IN_FLIGHT = 4;
@@ -35,10 +62,34 @@ const THREADED_IN_FLIGHT = 4;
  */
 export async function createSqlTransform(
   sql: SqlPipeline,
-  options: { threads: number; sqlText: string; sources: ReadonlyMap<string, Schema> },
+  options: {
+    threads: number;
+    sqlText: string;
+    sources: ReadonlyMap<string, Schema>;
+    /**
+     * A checkpoint to continue from: its state is restored (taken with the
+     * same {@link stateFormOf}). `sql` must be compiled with the NOW() the
+     * checkpointed pipeline had.
+     */
+    restore?: LoadedCheckpoint;
+  },
 ): Promise<Transform> {
+  const { restore } = options;
   if (options.threads === 0) {
-    const executor = sql.createExecutor();
+    const states = new Map<string, KeyedState<unknown>>();
+    const executor = sql.createExecutor({
+      stateFactory: {
+        create: (id, codec) => {
+          const state = createKeyedState({ codec });
+          states.set(id, state as KeyedState<unknown>);
+          return state;
+        },
+      },
+    });
+    if (restore) {
+      for (const [id, state] of states) state.restore(restore.state(keyedOperatorId(id)));
+      executor.stateRestored();
+    }
     return {
       inputs: sql.inputs,
       outputs: sql.outputs,
@@ -46,13 +97,32 @@ export async function createSqlTransform(
       maxInFlight: 1,
       start: async () => executor.start(),
       push: async (table, ops) => executor.push(table, ops),
+      checkpoint: async (epoch, store) => {
+        // Every snapshot is encoded before the first write starts: the state may change right after.
+        const pending = [...states].map(
+          ([id, state]) => [keyedOperatorId(id), state.snapshot(epoch)] as const,
+        );
+        const written = await Promise.all(
+          pending.map(async ([opId, p]) => [opId, await p.write(store, opId)] as const),
+        );
+        return new Map(written);
+      },
       close: async () => {},
     };
   }
   const executor = await createThreadedExecutor(options.sqlText, options.sources, {
     threads: options.threads,
     maxInFlight: THREADED_IN_FLIGHT,
+    now: sql.now,
   });
+  if (restore) {
+    try {
+      await executor.restore(restore.blob(SQL_OPERATOR));
+    } catch (e) {
+      await executor.close();
+      throw e;
+    }
+  }
   return {
     inputs: sql.inputs,
     outputs: sql.outputs,
@@ -60,6 +130,11 @@ export async function createSqlTransform(
     maxInFlight: THREADED_IN_FLIGHT,
     start: () => executor.start(),
     push: (table, ops) => executor.push(table, ops),
+    checkpoint: async (epoch, store) => {
+      // Ordered after the pushes called before, and before later ones, by the executor.
+      const bytes = await executor.snapshot();
+      return new Map([[SQL_OPERATOR, await store.writeBlob(SQL_OPERATOR, epoch, bytes)]]);
+    },
     close: () => executor.close(),
   };
 }

@@ -55,9 +55,55 @@ export interface CrashReport {
   readonly killedWhileServing: number;
   readonly changes: number;
   readonly expectedRows: number;
+  /** Starts (the last one included) that resumed from a checkpoint instead of rebuilding. */
+  readonly resumed: number;
+  /** Checkpoints completed, summed over the runs. */
+  readonly checkpoints: number;
 }
 
 const SERVING = /Serving \d+ endpoint\(s\)/;
+const CHECKPOINTED = /checkpoint (\d+) complete/g;
+const RESUMED = /resuming from checkpoint (\d+)/;
+/** Logged once a start has decided whether to resume: after it, a run that did not resume rebuilt. */
+const DECIDED = /SQL operators run on|REST API listening/;
+
+/**
+ * Follows whether each start resumed: once any run has completed a
+ * checkpoint, every later start that got past its recovery step must
+ * resume from one (a rebuild would mean the checkpoint was lost or
+ * refused); each resumed start must resume from the newest checkpoint
+ * completed before it, or a later one.
+ */
+class ResumeCheck {
+  resumed = 0;
+  checkpoints = 0;
+  private newest = 0;
+
+  constructor(private readonly name: string) {}
+
+  /** Checks a run's log once it has ended (killed or stopped). */
+  afterRun(run: DozerProcess, which: string): string {
+    const text = run.stderr();
+    const resumed = RESUMED.exec(text);
+    if (resumed) {
+      this.resumed++;
+      const epoch = Number(resumed[1]);
+      if (epoch < this.newest) {
+        throw new Error(
+          `${this.name}: ${which} resumed from checkpoint ${epoch}, but checkpoint ${this.newest} had completed before it started\nstderr:\n${tail(text)}`,
+        );
+      }
+    } else if (this.newest > 0 && DECIDED.test(text)) {
+      throw new Error(
+        `${this.name}: ${which} rebuilt from the sources although checkpoint ${this.newest} had completed before it started\nstderr:\n${tail(text)}`,
+      );
+    }
+    const done = [...text.matchAll(CHECKPOINTED)].map((m) => Number(m[1]));
+    this.checkpoints += done.length;
+    if (done.length > 0) this.newest = Math.max(this.newest, ...done);
+    return resumed ? `resumed from ${resumed[1]}` : DECIDED.test(text) ? 'rebuilt' : 'not started';
+  }
+}
 
 /** A small seeded PRNG (mulberry32): the kill schedule is a function of the seed. */
 export function seededRandom(seed: number): () => number {
@@ -86,6 +132,7 @@ export async function runCrashLoop(s: CrashScenario, o: CrashOptions): Promise<C
   const load = await s.startLoad();
   let killedWhileServing = 0;
   let loadStopped = false;
+  const resumes = new ResumeCheck(s.name);
   try {
     for (let i = 0; i < o.kills; i++) {
       const run = spawnDozer(['run', '-c', s.configFile], { env: s.env ?? {} });
@@ -109,8 +156,9 @@ export async function runCrashLoop(s: CrashScenario, o: CrashOptions): Promise<C
       if (serving) killedWhileServing++;
       run.child.kill('SIGKILL');
       await run.exited;
+      const how = resumes.afterRun(run, `run ${i + 1}`);
       log(
-        `${s.name}: kill ${i + 1}/${o.kills} after ${Date.now() - started} ms (${serving ? 'serving' : 'starting'}), ${load.changes()} changes so far`,
+        `${s.name}: kill ${i + 1}/${o.kills} after ${Date.now() - started} ms (${serving ? 'serving' : 'starting'}, ${how}), ${load.changes()} changes so far`,
       );
     }
     await load.stop();
@@ -128,9 +176,17 @@ export async function runCrashLoop(s: CrashScenario, o: CrashOptions): Promise<C
         await final.exited;
       }
     }
+    log(`${s.name}: last run ${resumes.afterRun(final, 'the last run')}`);
     let expectedRows = 0;
     for (const rows of expected.values()) expectedRows += rows.length;
-    return { kills: o.kills, killedWhileServing, changes: load.changes(), expectedRows };
+    return {
+      kills: o.kills,
+      killedWhileServing,
+      changes: load.changes(),
+      expectedRows,
+      resumed: resumes.resumed,
+      checkpoints: resumes.checkpoints,
+    };
   } finally {
     if (!loadStopped) await load.stop().catch(() => {});
   }

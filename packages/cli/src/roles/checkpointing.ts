@@ -1,0 +1,274 @@
+import { createHash } from 'node:crypto';
+import type { ObjectStore, SourcePosition } from '@dozer/core';
+import { Timestamp } from '@dozer/core';
+import {
+  type CheckpointCoordinator,
+  type CheckpointManifest,
+  type CheckpointStore,
+  createCheckpointCoordinator,
+  createCheckpointStore,
+  type LoadedCheckpoint,
+} from '@dozer/snapshot';
+import type { Store } from '@dozer/store';
+import type { DozerConfig } from '../config/index.js';
+import type { Logger } from '../logger.js';
+import type { TransformStateForm } from './transform.js';
+
+/** Key prefix of the checkpoints in the shared object store (beside the queues'). */
+export const CHECKPOINT_PREFIX = 'checkpoints';
+
+/** The manifest's operator id of the pipeline's own record: what it was built from, and NOW(). */
+const PIPELINE_OPERATOR = 'dozer/pipeline';
+
+/** The checkpoint participants of `dozer run`. */
+export const Participant = { ingestor: 'ingestor', processor: 'processor', api: 'api' } as const;
+
+/** What a checkpoint records about the pipeline itself (a blob, JSON). */
+interface PipelineRecord {
+  readonly version: 1;
+  /** {@link pipelineFingerprint} of the config that wrote it. */
+  readonly fingerprint: string;
+  /** NOW() of the SQL, in microseconds since the Unix epoch. */
+  readonly now: string;
+}
+
+/**
+ * What a checkpoint depends on: the sources (connection kinds, tables,
+ * columns), the SQL, the endpoints' tables and keys, and how the SQL state
+ * is kept. A checkpoint written under another fingerprint cannot be
+ * continued (its positions, state or store would not match), so the
+ * pipeline rebuilds instead. Addresses, credentials, API and queue settings
+ * are left out: changing them keeps the checkpoints.
+ */
+export function pipelineFingerprint(config: DozerConfig, stateForm: TransformStateForm): string {
+  const kinds = new Map(config.connections.map((c) => [c.name, c.kind]));
+  const shape = {
+    sources: config.sources.map((s) => [
+      s.name,
+      kinds.get(s.connection),
+      s.connection,
+      s.table_name,
+      s.columns ?? null,
+    ]),
+    sql: config.sql?.trim() ?? '',
+    endpoints: config.endpoints.map((e) => [e.name, e.table_name, e.index.primary_key ?? null]),
+    state: stateForm,
+  };
+  return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 32);
+}
+
+/** A checkpoint `dozer run` continues from. */
+export interface Recovery {
+  readonly checkpoint: LoadedCheckpoint;
+  readonly epoch: bigint;
+  /** Where each source resumes. */
+  readonly positions: ReadonlyMap<string, SourcePosition>;
+  /** NOW() of the checkpointed SQL. */
+  readonly now: Timestamp;
+}
+
+/** Opens the checkpoints of the shared object store, reporting rejected ones through `log`. */
+export function openCheckpointStore(objects: ObjectStore, log: Logger): CheckpointStore {
+  return createCheckpointStore({
+    store: objects,
+    prefix: CHECKPOINT_PREFIX,
+    logger: { warn: (message) => log.warn(message) },
+  });
+}
+
+/**
+ * Finds the checkpoint to continue from: the newest complete one (corrupt
+ * or partial newer ones are reported and skipped by `loadLatest`), if it was
+ * written by this pipeline (same {@link pipelineFingerprint}) and the store
+ * can still roll back to its epoch. Says in the log what it found and, when
+ * it cannot use a checkpoint, why the pipeline rebuilds.
+ */
+export async function findRecovery(
+  checkpoints: CheckpointStore,
+  store: Store,
+  fingerprint: string,
+  log: Logger,
+): Promise<Recovery | undefined> {
+  const loaded = await checkpoints.loadLatest();
+  if (loaded === undefined) return undefined;
+  const { manifest } = loaded;
+  const epoch = manifest.epoch;
+  let record: PipelineRecord;
+  try {
+    record = JSON.parse(new TextDecoder().decode(loaded.blob(PIPELINE_OPERATOR))) as PipelineRecord;
+  } catch (e) {
+    log.warn(
+      `checkpoint ${epoch} has no readable pipeline record (${(e as Error).message}); rebuilding from the sources`,
+    );
+    return undefined;
+  }
+  if (record.fingerprint !== fingerprint) {
+    log.warn(
+      `checkpoint ${epoch} was written for other sources, SQL, endpoints or threads setting than dozer.yaml has now; rebuilding from the sources`,
+    );
+    return undefined;
+  }
+  if (manifest.storeEpoch === null || !store.epochs().includes(manifest.storeEpoch)) {
+    log.warn(
+      `checkpoint ${epoch}: the store cannot return to its epoch ${manifest.storeEpoch ?? '(none recorded)'} (it was deleted, reset or is another one; it can return to ${store.epochs().join(', ') || 'no epoch'}); rebuilding from the sources`,
+    );
+    return undefined;
+  }
+  return { checkpoint: loaded, epoch, positions: manifest.sources, now: new Timestamp(BigInt(record.now)) };
+}
+
+/**
+ * Deletes every checkpoint (a rebuild makes them useless: the store no
+ * longer matches them) and forgets the store's epoch marks, which would
+ * otherwise keep its change feed from pruning.
+ */
+export async function discardCheckpoints(objects: ObjectStore, store: Store): Promise<void> {
+  const keys = await objects.list(`${CHECKPOINT_PREFIX}/`);
+  for (let i = 0; i < keys.length; i += 32) {
+    await Promise.all(keys.slice(i, i + 32).map((k) => objects.delete(k)));
+  }
+  const last = store.epoch();
+  if (last !== null) await store.releaseEpochsBefore(last + 1n);
+}
+
+/** What {@link startCheckpoints} drives. */
+export interface CheckpointsOptions {
+  readonly checkpoints: CheckpointStore;
+  readonly store: Store;
+  readonly config: DozerConfig;
+  readonly fingerprint: string;
+  /** NOW() of the running SQL. */
+  readonly now: Timestamp;
+  /** Epochs start above this (the newest checkpoint's and the store's marks). */
+  readonly after: bigint;
+  /** Injects epoch E's barrier; the sources' positions at it, or `undefined` when they cannot resume yet. */
+  readonly barrier: (epoch: bigint) => Map<string, SourcePosition> | undefined;
+  /** Whether anything reached the sources' logs since the last barrier. */
+  readonly changed: () => boolean;
+  /** Whether every source can resume from where it is (past its initial snapshot). */
+  readonly ready: () => boolean;
+  /** Each source position of a complete checkpoint: the connector may drop what came before. */
+  readonly acknowledge: (source: string, position: SourcePosition) => void;
+  readonly log: Logger;
+}
+
+/** What `GET /health` shows of checkpoints. */
+export interface CheckpointHealth {
+  readonly epoch: string | null;
+  readonly at: string | null;
+  readonly lastMs: number | null;
+  readonly complete: number;
+  readonly aborted: number;
+  /** True when the newest complete checkpoint covers everything the sources delivered so far. */
+  readonly covered: boolean;
+}
+
+/** Checkpoints of a running `dozer run`. */
+export interface RunningCheckpoints {
+  readonly coordinator: CheckpointCoordinator;
+  health(): CheckpointHealth;
+  /**
+   * Takes a checkpoint now, if something changed since the last one and the
+   * sources can resume from where they are; resolves with its epoch once
+   * complete, `undefined` when none was taken or it was aborted.
+   */
+  checkpointNow(): Promise<bigint | undefined>;
+  /** Stops the timer and aborts the checkpoint in flight. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs the checkpoints of `dozer run`: every `checkpoint.interval_ms` (when
+ * something changed and every source is past its snapshot) an epoch's
+ * barrier goes into the sources' logs; the ingestor (positions and the
+ * pipeline record), the processor (SQL state) and the API (the store's
+ * epoch mark) acknowledge it; the manifest is written last. Then the
+ * sources are told their positions are consumed, old checkpoints are
+ * retired and the store forgets epochs no kept checkpoint needs.
+ */
+export function startCheckpoints(options: CheckpointsOptions): RunningCheckpoints {
+  const { checkpoints, store, log, config } = options;
+  const record: PipelineRecord = {
+    version: 1,
+    fingerprint: options.fingerprint,
+    now: options.now.micros.toString(),
+  };
+  const recordBytes = new TextEncoder().encode(JSON.stringify(record));
+  let started = 0;
+  const coordinator = createCheckpointCoordinator({
+    store: checkpoints,
+    participants: Object.values(Participant),
+    firstEpoch: options.after + 1n,
+    // A checkpoint waits for the pipeline to work off what is queued before its barrier.
+    timeoutMs: Math.max(120_000, config.checkpoint.interval_ms * 20),
+    logger: { warn: (message) => log.warn(message) },
+    inject: async (epoch) => {
+      const positions = options.barrier(epoch);
+      if (positions === undefined) throw new Error('a source is still in its initial snapshot');
+      started = Date.now();
+      const refs = await checkpoints.writeBlob(PIPELINE_OPERATOR, epoch, recordBytes);
+      coordinator.acknowledge(epoch, Participant.ingestor, {
+        sources: positions,
+        operators: new Map([[PIPELINE_OPERATOR, refs]]),
+      });
+    },
+  });
+
+  let complete = 0;
+  let aborted = 0;
+  let last: { epoch: bigint; at: Date; ms: number } | undefined;
+  coordinator.onComplete(async (manifest: CheckpointManifest) => {
+    complete++;
+    last = { epoch: manifest.epoch, at: manifest.createdAt, ms: Date.now() - started };
+    if (complete === 1) {
+      log.info(
+        `checkpoint ${manifest.epoch} complete in ${last.ms} ms; a restart resumes from the newest one (every ${config.checkpoint.interval_ms} ms)`,
+      );
+    }
+    for (const [source, position] of manifest.sources) options.acknowledge(source, position);
+    const retained = await checkpoints.retain(config.checkpoint.retain);
+    const oldest = retained.kept[0];
+    if (oldest !== undefined) await store.releaseEpochsBefore(oldest);
+  });
+  coordinator.onAbort(() => {
+    aborted++;
+  });
+
+  let inFlight: Promise<unknown> | undefined;
+  const take = (): Promise<unknown> => {
+    const p = coordinator.trigger().catch(() => undefined);
+    inFlight = p.finally(() => {
+      if (inFlight === tracked) inFlight = undefined;
+    });
+    const tracked = inFlight;
+    return p;
+  };
+  const tick = () => {
+    if (inFlight !== undefined || !options.ready() || !options.changed()) return;
+    void take();
+  };
+  const timer = setInterval(tick, config.checkpoint.interval_ms);
+  timer.unref();
+
+  return {
+    coordinator,
+    health: () => ({
+      epoch: last ? last.epoch.toString() : null,
+      at: last ? last.at.toISOString() : null,
+      lastMs: last ? last.ms : null,
+      complete,
+      aborted,
+      covered: last !== undefined && inFlight === undefined && !options.changed(),
+    }),
+    async checkpointNow() {
+      await inFlight;
+      if (!options.ready() || !options.changed()) return undefined;
+      const outcome = await coordinator.trigger();
+      return outcome.status === 'complete' ? outcome.epoch : undefined;
+    },
+    async close() {
+      clearInterval(timer);
+      await coordinator.close();
+    },
+  };
+}
