@@ -227,7 +227,11 @@ export function startCheckpoints(options: CheckpointsOptions): RunningCheckpoint
     }
     for (const [source, position] of manifest.sources) options.acknowledge(source, position);
     const retained = await checkpoints.retain(config.checkpoint.retain);
-    const oldest = retained.kept[0];
+    // The store keeps the epochs of every kept checkpoint: a corrupt newer one falls back to them.
+    const oldest = retained.kept.reduce<bigint | undefined>(
+      (a, b) => (a === undefined || b < a ? b : a),
+      undefined,
+    );
     if (oldest !== undefined) await store.releaseEpochsBefore(oldest);
   });
   coordinator.onAbort(() => {
