@@ -243,4 +243,37 @@ nodes:
       'dozer.yaml:15:7: nodes.ingestors[1].port: required key is missing',
     ]);
   });
+
+  it("errors: processors that read each other's tables would wait for each other forever", () => {
+    const sql = `sql: |
+  SELECT id, amount FROM orders INTO a;
+  SELECT id, amount FROM a INTO b;
+  SELECT id, amount FROM b INTO c;
+  SELECT id, amount FROM c INTO d;
+`;
+    const text = LISTED.replace(/sql: \|[\s\S]*$/, sql);
+    expect(
+      errorsOf(`${text}nodes:
+  ingestors: [{ name: i, port: 7001, sources: [customers, orders] }]
+  processors:
+    - { name: p, port: 7002, tables: [a, c] }
+    - { name: q, port: 7003, tables: [b, d] }
+`),
+    ).toEqual([
+      "dozer.yaml:15:38: nodes.processors[0].tables: the processors p, q read each other's tables in a cycle (p reads b from q; q reads a from p); each would wait for the next to start: give the statements of that cycle to one processor",
+    ]);
+    // A chain is fine.
+    expect(
+      parseConfig(
+        `${text}nodes:
+  ingestors: [{ name: i, port: 7001, sources: [customers, orders] }]
+  processors:
+    - { name: p, port: 7002, tables: [a, b] }
+    - { name: q, port: 7003, tables: [c, d] }
+`,
+        'dozer.yaml',
+        { env: {} },
+      ).nodes.processors.map((n) => n.name),
+    ).toEqual(['p', 'q']);
+  });
 });

@@ -1,3 +1,4 @@
+import { type SqlStatement, splitSqlStatements } from '@dozer/sql';
 import { DEFAULT_NODE_ADDRESSES } from './defaults.js';
 import { type ConfigIssue, type ConfigPath, didYouMean, formatPath } from './issues.js';
 import type { RawConfig } from './schema.js';
@@ -149,7 +150,90 @@ export function nodeListIssues(
   };
   ownership('ingestors', sourceNames, 'source', 'sources');
   ownership('processors', sqlOutputs, 'INTO table', 'SQL outputs');
+  issues.push(...processorCycleIssues(raw, locator));
   return issues;
+}
+
+/**
+ * Processors that read each other's tables, directly or around a longer
+ * cycle: each connects to the next before it serves its own logs, so they
+ * would all wait forever. (Statements that read each other inside one
+ * processor are fine; the SQL compiler rejects true cycles between statements.)
+ */
+function processorCycleIssues(raw: unknown, locator: YamlLocator): ConfigIssue[] {
+  const sql = valueAt(raw, ['sql']);
+  const entries = valueAt(raw, ['nodes', 'processors']);
+  if (typeof sql !== 'string' || !Array.isArray(entries)) return [];
+  let statements: SqlStatement[];
+  try {
+    statements = splitSqlStatements(sql);
+  } catch {
+    return []; // compiling the SQL reports it
+  }
+  const ownerOf = new Map<string, number>();
+  entries.forEach((entry, i) => {
+    const tables = isPlainObject(entry) ? entry.tables : undefined;
+    if (!Array.isArray(tables)) return;
+    for (const t of tables)
+      if (typeof t === 'string' && !ownerOf.has(t.toLowerCase())) ownerOf.set(t.toLowerCase(), i);
+  });
+  // reads[p] = the processors whose tables p reads, with one table as the example.
+  const reads = new Map<number, Map<number, string>>();
+  for (const st of statements) {
+    const p = ownerOf.get(st.into.toLowerCase());
+    if (p === undefined) continue;
+    for (const r of st.reads) {
+      const q = ownerOf.get(r.toLowerCase());
+      if (q === undefined || q === p) continue;
+      const edges = reads.get(p) ?? new Map<number, string>();
+      reads.set(p, edges);
+      if (!edges.has(q)) edges.set(q, r);
+    }
+  }
+  const nameOf = (i: number): string => {
+    const e = entries[i];
+    return isPlainObject(e) && typeof e.name === 'string' ? e.name : `#${i}`;
+  };
+  // Depth-first search for a cycle; the first one found is reported.
+  const state = new Map<number, 'open' | 'done'>();
+  const path: number[] = [];
+  const visit = (p: number): number[] | undefined => {
+    state.set(p, 'open');
+    path.push(p);
+    for (const q of reads.get(p)?.keys() ?? []) {
+      if (state.get(q) === 'open') return [...path.slice(path.indexOf(q)), q];
+      if (state.get(q) === undefined) {
+        const found = visit(q);
+        if (found) return found;
+      }
+    }
+    path.pop();
+    state.set(p, 'done');
+    return undefined;
+  };
+  for (const p of [...reads.keys()].sort((x, y) => x - y)) {
+    if (state.get(p) !== undefined) continue;
+    const cycle = visit(p);
+    if (!cycle) continue;
+    const steps = cycle
+      .slice(0, -1)
+      .map(
+        (from, k) =>
+          `${nameOf(from)} reads ${reads.get(from)!.get(cycle[k + 1]!)} from ${nameOf(cycle[k + 1]!)}`,
+      );
+    const at: ConfigPath = ['nodes', 'processors', cycle[0]!, 'tables'];
+    return [
+      locator.issueAt(
+        at,
+        `${formatPath(at)}: the processors ${cycle
+          .slice(0, -1)
+          .map(nameOf)
+          .join(', ')} read each other's tables in a cycle (${steps.join('; ')}); ` +
+          'each would wait for the next to start: give the statements of that cycle to one processor',
+      ),
+    ];
+  }
+  return [];
 }
 
 /**

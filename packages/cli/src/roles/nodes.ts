@@ -190,7 +190,10 @@ export function processorShare(config: DozerConfig, node: ProcessorNodeConfig): 
     config.endpoints.some((e) => lower(e.table_name) === lower(table)) ||
     all.some((x) => x.owner !== node && x.statement.reads.some((r) => lower(r) === lower(table)));
   return {
-    sql: keepSqlStatements(config.sql!, (s) => mine.some((m) => m.index === s.index)),
+    sql:
+      config.sql === undefined
+        ? undefined
+        : keepSqlStatements(config.sql, (s) => mine.some((m) => m.index === s.index)),
     inputs: [...new Set(wanted.map((w) => w.table))],
     outputs: mine.map((s) => s.into).filter(servedOrRead),
     upstreams: groupNeeds(config, wanted),
