@@ -1,24 +1,32 @@
-// The API under load over loopback, in one run:
-//   (a) a bare Hono route returning the same JSON bytes as (b): the ceiling;
-//   (b) REST lookup by key;
-//   (c) REST filtered query served from a secondary index;
-//   (d) the gRPC query of (c) on the endpoint's typed service;
-//   (e) a gRPC call that does no work (getEndpoints): grpc-js's own ceiling.
-// HTTP load comes from autocannon in a worker thread, gRPC load from a
-// grpc-js client in a worker thread, so neither shares the server's event
-// loop. The four run in turn, ROUNDS times, and each figure is the median
-// over the rounds, so that a burst of load from elsewhere on the machine
-// skews one round, not one target. Prints req/s, p50 and p99 and each
-// ratio to (a); never fails on a figure.
+// The API under load over loopback, each Dozer route against a bare Hono
+// handler that does the same store reads and writes the same bytes, so that
+// a ratio is what packages/api adds (routing, parameter and auth checks, row
+// JSON, headers, the compression decision), not the store's own cost:
+//   (a) bare Hono: the lmdb get of (b), JSON.stringify(rowToObject(row));
+//   (b) REST lookup by key, against (a);
+//   (a') bare Hono: the body read, parseQuery and queryPage of (c), each row
+//       as JSON.stringify(rowToObject(row)), the x-next-cursor header;
+//   (c) REST query served from a secondary index (10 rows), against (a');
+//   (d) the query of (c) on the endpoint's typed gRPC service, against (a');
+//   (e) a gRPC call that does no work (getEndpoints): grpc-js's own ceiling;
+//   (f) bare Hono answering constant bytes: the HTTP ceiling, no store at all.
+// The bare handlers are as lean as the Dozer ones (a Response with a plain
+// headers object, the body taken from Node's parser buffer when complete), so
+// a ratio over 1× would mean the baseline is not the cheapest handler.
+// Load comes from autocannon or a grpc-js client in a child process, so the
+// bench process's CPU time is the servers' alone: besides req/s (which other
+// work on the machine skews) it prints the server CPU time per request, the
+// steadier figure on a loaded machine. The targets take turns, ROUNDS times;
+// each figure is the median over the rounds. Never fails on a figure.
 //   pnpm bench api [seconds per round] [rows] [rounds]
+import { fork } from 'node:child_process';
 import fs from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { Decimal, insertOp, makeSchema, rowToObject, Timestamp } from '@dozer/core';
 import { openStore } from '@dozer/store';
-import autocannon from 'autocannon';
 import { Hono } from 'hono';
 import { createRestApp, startGrpcServer, startHttpServer, writeProtoFiles } from '../src/index.js';
 
@@ -60,24 +68,41 @@ for (let i = 0; i < ROWS; i += 10_000) {
 }
 
 const KEY = 4242n;
-const record = trips.get([KEY])!;
-const recordJson = JSON.stringify(rowToObject(schema, record));
-// One city has ROWS / CITIES rows; the index on `city` finds them, `$limit` keeps the answer small.
-const query = { $filter: { city: `city-${Number(KEY) % CITIES}` }, $limit: 5 };
+const recordJson = JSON.stringify(rowToObject(schema, trips.get([KEY])!));
+// One city has ROWS / CITIES rows; the index on `city` finds them, `$limit` keeps the answer at 10.
+const query = { $filter: { city: `city-${Number(KEY) % CITIES}` }, $limit: 10 };
 const queryBody = JSON.stringify(query);
+const JSON_TYPE = 'application/json; charset=UTF-8';
 
-const bare = new Hono();
+/** The request body as text: the parser's buffer when the message is complete, else its chunks. */
+function readBody(req: IncomingMessage): Promise<string> | string {
+  if (req.complete && !req.readableFlowing) return (req.read() as Buffer | null)?.toString('utf8') ?? '';
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (b: Buffer) => chunks.push(b));
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+const bare = new Hono<{ Bindings: { incoming: IncomingMessage } }>();
+bare.get('/const/:key', () => new Response(recordJson, { headers: { 'content-type': JSON_TYPE } }));
 bare.get('/trips/:key', (c) => {
-  c.header('content-type', 'application/json; charset=UTF-8');
-  return c.body(recordJson, 200);
+  const row = trips.get([BigInt(c.req.param('key'))]);
+  if (!row) return c.notFound();
+  return new Response(JSON.stringify(rowToObject(schema, row)), { headers: { 'content-type': JSON_TYPE } });
+});
+bare.post('/trips/query', async (c) => {
+  const page = trips.queryPage(trips.parseQuery(JSON.parse(await readBody(c.env.incoming))));
+  const headers: { [k: string]: string } = { 'content-type': JSON_TYPE };
+  if (page.cursor !== undefined) headers['x-next-cursor'] = page.cursor;
+  const text = `[${page.rows.map((r) => JSON.stringify(rowToObject(schema, r))).join(',')}]`;
+  return new Response(text, { headers });
 });
 const bareServer = await startHttpServer(bare, { host: '127.0.0.1', port: 0 });
 const rest = await startHttpServer(
   createRestApp({ endpoints: [{ name: 'trips', path: '/trips', store: trips }] }),
-  {
-    host: '127.0.0.1',
-    port: 0,
-  },
+  { host: '127.0.0.1', port: 0 },
 );
 const grpcServer = await startGrpcServer({
   endpoints: [{ name: 'trips', store: trips }],
@@ -87,20 +112,22 @@ const grpcServer = await startGrpcServer({
 const protoDir = path.join(dir, 'protos');
 writeProtoFiles(protoDir, [{ name: 'trips', schema }]);
 
-// Check each target answers what it should before loading it.
-const check = async (url: string, init?: RequestInit) => {
+// Each Dozer route and its baseline answer the same status, content type, cursor and bytes.
+const postJson = { method: 'POST', body: queryBody, headers: { 'content-type': 'application/json' } };
+const answer = async (url: string, init?: RequestInit) => {
   const res = await fetch(url, init);
-  if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status} ${await res.text()}`);
-  return res.text();
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status} ${text}`);
+  return `${res.headers.get('content-type')}\n${res.headers.get('x-next-cursor')}\n${text}`;
 };
-const restKey = await check(`${rest.url}/trips/${KEY}`);
-if (restKey !== recordJson) throw new Error('REST key lookup and the bare route answer different bytes');
-await check(`${bareServer.url}/trips/${KEY}`);
-const queryAnswer = await check(`${rest.url}/trips/query`, {
-  method: 'POST',
-  body: queryBody,
-  headers: { 'content-type': 'application/json' },
-});
+for (const [dozer, bareUrl, init] of [
+  [`${rest.url}/trips/${KEY}`, `${bareServer.url}/trips/${KEY}`, undefined],
+  [`${rest.url}/trips/query`, `${bareServer.url}/trips/query`, postJson],
+] as const) {
+  if ((await answer(dozer, init)) !== (await answer(bareUrl, init)))
+    throw new Error(`${dozer} and its baseline ${bareUrl} answer differently`);
+}
+const queryAnswer = (await answer(`${rest.url}/trips/query`, postJson)).split('\n')[2]!;
 const queryRows = (JSON.parse(queryAnswer) as unknown[]).length;
 
 interface Figures {
@@ -108,28 +135,40 @@ interface Figures {
   readonly p50: number;
   readonly p99: number;
   readonly errors: number;
+  /** Server CPU time (this process, user + system) per request, in microseconds. */
+  readonly cpuUs: number;
 }
 
-async function http(
-  url: string,
-  init: { method?: 'GET' | 'POST'; body?: string },
-  warmup: boolean,
-): Promise<Figures> {
+/** Runs a load generator child to the end; the CPU time this process spends meanwhile is the server's. */
+function load(script: string, params: object): Promise<Figures> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(new URL(script, import.meta.url)), { stdio: 'inherit' });
+    let cpu0 = process.cpuUsage();
+    child.on('message', (m: { measuring?: true; rps: number; requests: number } & Figures) => {
+      if (m.measuring) {
+        cpu0 = process.cpuUsage();
+        return;
+      }
+      const cpu = process.cpuUsage(cpu0);
+      resolve({ ...m, cpuUs: (cpu.user + cpu.system) / Math.max(1, m.requests) });
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`${script} exited with ${code}`));
+    });
+    child.send(params);
+  });
+}
+
+function http(url: string, init: { method?: 'GET' | 'POST'; body?: string }, warmup: boolean) {
   const opts = {
     url,
     connections: CONNECTIONS,
-    workers: 1,
+    duration: SECONDS,
     ...(init.method ? { method: init.method } : {}),
     ...(init.body ? { body: init.body, headers: { 'content-type': 'application/json' } } : {}),
   };
-  if (warmup) await autocannon({ ...opts, duration: WARMUP });
-  const r = await autocannon({ ...opts, duration: SECONDS });
-  return {
-    rps: r.requests.average,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    errors: r.errors + r.non2xx,
-  };
+  return load('./http-load.mjs', { opts, warmupSeconds: warmup ? WARMUP : 0 });
 }
 
 function grpcLoad(
@@ -141,19 +180,13 @@ function grpcLoad(
     request: { query: queryBody },
   },
 ): Promise<Figures> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(fileURLToPath(new URL('./grpc-load.worker.mjs', import.meta.url)), {
-      workerData: {
-        address: grpcServer.address,
-        includeDirs: [protoDir],
-        ...call,
-        inflight: CONNECTIONS,
-        seconds: SECONDS,
-        warmupSeconds: warmup ? WARMUP : 0,
-      },
-    });
-    w.once('message', resolve);
-    w.once('error', reject);
+  return load('./grpc-load.mjs', {
+    address: grpcServer.address,
+    includeDirs: [protoDir],
+    ...call,
+    inflight: CONNECTIONS,
+    seconds: SECONDS,
+    warmupSeconds: warmup ? WARMUP : 0,
   });
 }
 
@@ -161,73 +194,99 @@ console.log(
   `api bench: ${ROWS} rows, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS}s per target (medians); ` +
     `key answer ${recordJson.length} B; query ${queryBody} → ${queryRows} rows, ${queryAnswer.length} B`,
 );
-const targets: [string, (warmup: boolean) => Promise<Figures>][] = [
-  ['(a) bare Hono, same bytes as (b)', (w) => http(`${bareServer.url}/trips/${KEY}`, {}, w)],
-  ['(b) REST key lookup', (w) => http(`${rest.url}/trips/${KEY}`, {}, w)],
-  [
-    '(c) REST query, secondary index',
-    (w) => http(`${rest.url}/trips/query`, { method: 'POST', body: queryBody }, w),
-  ],
-  ['(d) gRPC typed query, as (c)', (w) => grpcLoad(w)],
-  // The ceiling of grpc-js itself: a call that does no work.
-  [
-    '(e) gRPC getEndpoints (no work)',
-    (w) =>
+interface Target {
+  readonly name: string;
+  readonly run: (warmup: boolean) => Promise<Figures>;
+  /** Index of the target it is compared with, and the goal for that ratio. */
+  readonly against?: number;
+  readonly goal?: number;
+}
+const targets: Target[] = [
+  {
+    name: '(a) bare Hono: lmdb get + JSON',
+    run: (w) => http(`${bareServer.url}/trips/${KEY}`, {}, w),
+  },
+  { name: '(b) REST key lookup', run: (w) => http(`${rest.url}/trips/${KEY}`, {}, w), against: 0, goal: 0.7 },
+  {
+    name: "(a') bare Hono: same query + JSON",
+    run: (w) => http(`${bareServer.url}/trips/query`, { method: 'POST', body: queryBody }, w),
+  },
+  {
+    name: '(c) REST query, secondary index',
+    run: (w) => http(`${rest.url}/trips/query`, { method: 'POST', body: queryBody }, w),
+    against: 2,
+    goal: 0.5,
+  },
+  { name: '(d) gRPC typed query, as (c)', run: (w) => grpcLoad(w), against: 2 },
+  {
+    name: '(e) gRPC getEndpoints (no work)',
+    run: (w) =>
       grpcLoad(w, {
         file: 'dozer/common.proto',
         service: 'dozer.common.CommonGrpcService',
         method: 'getEndpoints',
         request: {},
       }),
-  ],
+  },
+  { name: '(f) bare Hono, constant bytes', run: (w) => http(`${bareServer.url}/const/${KEY}`, {}, w) },
 ];
 const runs: Figures[][] = targets.map(() => []);
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [i, [, run]] of targets.entries()) runs[i]!.push(await run(round === 0));
+  for (const [i, t] of targets.entries()) runs[i]!.push(await t.run(round === 0));
 }
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 };
-const results = targets.map(([name], i): [string, Figures] => {
-  const r = runs[i]!;
-  return [
-    name,
-    {
-      rps: median(r.map((f) => f.rps)),
-      p50: median(r.map((f) => f.p50)),
-      p99: median(r.map((f) => f.p99)),
-      errors: r.reduce((n, f) => n + f.errors, 0),
-    },
-  ];
-});
-const ceiling = results[0]![1].rps;
-const goals: { [k: string]: number } = { '(b)': 0.7, '(c)': 0.5 };
-for (const [name, f] of results) {
-  const ratio = f.rps / ceiling;
-  const goal = goals[name.slice(0, 3)];
+const results = runs.map(
+  (r): Figures => ({
+    rps: median(r.map((f) => f.rps)),
+    p50: median(r.map((f) => f.p50)),
+    p99: median(r.map((f) => f.p99)),
+    cpuUs: median(r.map((f) => f.cpuUs)),
+    errors: r.reduce((n, f) => n + f.errors, 0),
+  }),
+);
+for (const [i, t] of targets.entries()) {
+  const f = results[i]!;
+  let vs = '';
+  if (t.against !== undefined) {
+    const b = results[t.against]!;
+    const ratio = f.rps / b.rps;
+    const tag = targets[t.against]!.name.split(' ')[0];
+    vs =
+      `  ${ratio.toFixed(2)}× ${tag} req/s, ${(b.cpuUs / f.cpuUs).toFixed(2)}× by CPU` +
+      (t.goal ? ` (target ≥ ${t.goal}×: ${ratio >= t.goal ? 'met' : 'NOT met'})` : '');
+  }
   console.log(
-    `${name.padEnd(36)} ${f.rps.toFixed(0).padStart(8)} req/s  p50 ${f.p50.toFixed(2).padStart(6)} ms  p99 ${f.p99
+    `${t.name.padEnd(35)} ${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50.toFixed(2).padStart(5)} ms  p99 ${f.p99
       .toFixed(2)
       .padStart(
         6,
-      )} ms  ${ratio.toFixed(2)}× (a)${goal ? ` (target ≥ ${goal}×: ${ratio >= goal ? 'met' : 'NOT met'})` : ''}${
-      f.errors ? `  ${f.errors} errors` : ''
-    }`,
+      )} ms  ${f.cpuUs.toFixed(1).padStart(6)} µs CPU/req${vs}${f.errors ? `  ${f.errors} errors` : ''}`,
   );
 }
 const best = runs.map((r) => Math.max(...r.map((f) => f.rps)));
 console.log(
   `best rounds: ${targets
-    .slice(1)
-    .map(([n], i) => `${n.slice(0, 3)} ${(best[i + 1]! / best[0]!).toFixed(2)}× (a)`)
-    .join(', ')} (the least disturbed round of each; load average at the end ${os
+    .flatMap((t, i) =>
+      t.against === undefined
+        ? []
+        : [
+            `${t.name.split(' ')[0]} ${(best[i]! / best[t.against]!).toFixed(2)}× ${targets[t.against]!.name.split(' ')[0]}`,
+          ],
+    )
+    .join(', ')} (the least disturbed round of each); load average at the end ${os
     .loadavg()
     .map((l) => l.toFixed(1))
-    .join(' ')} on ${os.cpus().length} CPUs)`,
+    .join(' ')} on ${os.cpus().length} CPUs`,
 );
 console.log(
-  `rounds (req/s): ${targets.map(([n], i) => `${n.slice(0, 3)} ${runs[i]!.map((f) => f.rps.toFixed(0)).join('/')}`).join('; ')}`,
+  `rounds (req/s): ${targets.map((t, i) => `${t.name.split(' ')[0]} ${runs[i]!.map((f) => f.rps.toFixed(0)).join('/')}`).join('; ')}`,
+);
+console.log(
+  'CPU/req: this process (all servers) while the load ran, over the requests answered; ' +
+    '"by CPU" is the baseline CPU/req over the target\'s, the ratio a CPU-bound server would show',
 );
 
 await grpcServer.close();
