@@ -15,6 +15,8 @@ export {
   type StateStore,
   type StateValueCodec,
 } from './internal/state.js';
+/** {@link createSourceNormalizer}: a keyed source's changes rewritten against the rows the pipeline has seen (exact retractions). */
+export { createSourceNormalizer, type SourceNormalizer } from './normalize.js';
 /** {@link compileSql} turns SQL into a {@link SqlPipeline}, whose {@link SqlExecutor}s run it incrementally. */
 export {
   type CompileOptions,
