@@ -6,7 +6,12 @@ import {
   type LoadedCheckpoint,
   type StateObjectRef,
 } from '@dozer/snapshot';
-import { createThreadedExecutor, type SqlPipeline } from '@dozer/sql';
+import {
+  createSourceNormalizer,
+  createThreadedExecutor,
+  type SqlPipeline,
+  type StateFactory,
+} from '@dozer/sql';
 
 /**
  * What the processor runs its input through: the compiled SQL. Async so an
@@ -75,19 +80,41 @@ export async function createSqlTransform(
   },
 ): Promise<Transform> {
   const { restore } = options;
+  // State kept by key, checkpointed as deltas: the SQL operators' on the main thread, and in every
+  // case the source normalizers' (the current row of each key of the keyed tables the SQL reads,
+  // so that retractions match what was emitted even when a source's old rows do not).
+  const states = new Map<string, KeyedState<unknown>>();
+  const keyed: StateFactory = {
+    create: (id, codec) => {
+      const state = createKeyedState({ codec });
+      states.set(id, state as KeyedState<unknown>);
+      return state;
+    },
+  };
+  const normalizers = new Map(
+    sql.inputs.flatMap((table) => {
+      const n = createSourceNormalizer(table, options.sources.get(table)!, keyed);
+      return n ? [[table, n] as const] : [];
+    }),
+  );
+  const normalize = (table: string, ops: readonly Operation[]) =>
+    normalizers.get(table)?.normalize(ops) ?? ops;
+  /** Encodes every keyed state's snapshot now (the state may change right after); written by `write`. */
+  const snapshotKeyed = (epoch: bigint) => {
+    const pending = [...states].map(([id, state]) => [keyedOperatorId(id), state.snapshot(epoch)] as const);
+    return {
+      write: async (store: CheckpointStore) =>
+        Promise.all(pending.map(async ([opId, p]) => [opId, await p.write(store, opId)] as const)),
+    };
+  };
+  const restoreKeyed = (checkpoint: LoadedCheckpoint) => {
+    for (const [id, state] of states) state.restore(checkpoint.state(keyedOperatorId(id)));
+  };
+
   if (options.threads === 0) {
-    const states = new Map<string, KeyedState<unknown>>();
-    const executor = sql.createExecutor({
-      stateFactory: {
-        create: (id, codec) => {
-          const state = createKeyedState({ codec });
-          states.set(id, state as KeyedState<unknown>);
-          return state;
-        },
-      },
-    });
+    const executor = sql.createExecutor({ stateFactory: keyed });
     if (restore) {
-      for (const [id, state] of states) state.restore(restore.state(keyedOperatorId(id)));
+      restoreKeyed(restore);
       executor.stateRestored();
     }
     return {
@@ -96,17 +123,8 @@ export async function createSqlTransform(
       where: 'the main thread',
       maxInFlight: 1,
       start: async () => executor.start(),
-      push: async (table, ops) => executor.push(table, ops),
-      checkpoint: async (epoch, store) => {
-        // Every snapshot is encoded before the first write starts: the state may change right after.
-        const pending = [...states].map(
-          ([id, state]) => [keyedOperatorId(id), state.snapshot(epoch)] as const,
-        );
-        const written = await Promise.all(
-          pending.map(async ([opId, p]) => [opId, await p.write(store, opId)] as const),
-        );
-        return new Map(written);
-      },
+      push: async (table, ops) => executor.push(table, normalize(table, ops)),
+      checkpoint: async (epoch, store) => new Map(await snapshotKeyed(epoch).write(store)),
       close: async () => {},
     };
   }
@@ -117,6 +135,7 @@ export async function createSqlTransform(
   });
   if (restore) {
     try {
+      restoreKeyed(restore);
       await executor.restore(restore.blob(SQL_OPERATOR));
     } catch (e) {
       await executor.close();
@@ -129,11 +148,13 @@ export async function createSqlTransform(
     where: `${plural(executor.threads, 'worker thread')} (${plural(executor.microNodes.length, 'micro-node')})`,
     maxInFlight: THREADED_IN_FLIGHT,
     start: () => executor.start(),
-    push: (table, ops) => executor.push(table, ops),
+    push: (table, ops) => executor.push(table, normalize(table, ops)),
     checkpoint: async (epoch, store) => {
-      // Ordered after the pushes called before, and before later ones, by the executor.
-      const bytes = await executor.snapshot();
-      return new Map([[SQL_OPERATOR, await store.writeBlob(SQL_OPERATOR, epoch, bytes)]]);
+      // Both captured now: the executor orders its snapshot after the pushes called before.
+      const normalizersAt = snapshotKeyed(epoch);
+      const bytes = executor.snapshot();
+      const written = await normalizersAt.write(store);
+      return new Map([...written, [SQL_OPERATOR, await store.writeBlob(SQL_OPERATOR, epoch, await bytes)]]);
     },
     close: () => executor.close(),
   };
