@@ -243,14 +243,8 @@ const NO_OVERWRITE = { noOverwrite: true } as const;
 const APPEND = { append: true } as const;
 /** After a row append fails (keys not increasing), this many puts go the ordinary way first. */
 const APPEND_RETRY = 64;
-/**
- * Version 3: one LMDB database per secondary index (format 2 kept all of an endpoint's index
- * entries in one, each key prefixed by a 2-byte index number). Version 2: the change feed holds
- * one record per apply (format below).
- */
-const META_VERSION = 3;
-/** Format 2 differs from 3 only in where index entries are: such an endpoint is upgraded by rebuilding its indexes. */
-const INDEXES_IN_ONE_DB_VERSION = 2;
+/** Version 2: the change feed holds one record per apply (format below). */
+const META_VERSION = 2;
 const DEFAULT_CHANGE_RETENTION = 10_000;
 /**
  * Change feed (format version 2), database `endpoint/<name>/changes`: one record per apply,
@@ -319,11 +313,8 @@ interface KeyHolder {
 
 interface Dbs {
   readonly rows: Database<Buffer, Key>;
-  /** One database per secondary index, by its position in the layout (see {@link LmdbStore.dbsOf}). */
-  readonly indexes: Database<Buffer, Key>[];
+  readonly index: Database<Buffer, Key>;
   readonly changes: Database<Buffer, Key>;
-  /** An endpoint stored in format 2: its one index database, emptied when it is upgraded or reset. */
-  legacyIndex: Database<Buffer, Key> | undefined;
   readonly holder: KeyHolder;
 }
 
@@ -481,7 +472,7 @@ class LmdbStore implements Store {
         `rollbackTo: endpoint "${name}" has a change feed but no stored definition; reset it`,
       );
     }
-    const diff = describeSchemaChange(upgradable(stored), {
+    const diff = describeSchemaChange(stored, {
       ...stored,
       version: META_VERSION,
       keyFormat: KEY_FORMAT_VERSION,
@@ -498,15 +489,7 @@ class LmdbStore implements Store {
           : { kind: 'full_text', field: (ix as { full_text: string }).full_text },
       ),
     });
-    const dbs = this.dbsOf(name);
-    const endpoint = new LmdbEndpoint(this, this.root, dbs, layout);
-    if (stored.version !== META_VERSION) {
-      // Format 2 (checked above): the indexes move to one database each.
-      dbs.legacyIndex?.clearSync();
-      endpoint.rebuildIndexes();
-      this.meta.putSync(name, { ...stored, version: META_VERSION });
-    }
-    return endpoint;
+    return new LmdbEndpoint(this, this.root, this.dbsOf(name), layout);
   }
 
   /** Marks the epochs marked so far as unreachable for endpoint `name`, whose rows were just dropped. */
@@ -554,7 +537,7 @@ class LmdbStore implements Store {
 
   openEndpoint(def: EndpointDefinition, options: { reset?: boolean } = {}): EndpointStore {
     const layout = makeLayout(def);
-    const dbs = this.dbsOf(def.name, layout.indexes.length);
+    const dbs = this.dbsOf(def.name);
     dbs.holder.lookup = layout.lookupWriter;
     const expected: StoredMeta = {
       version: META_VERSION,
@@ -572,8 +555,7 @@ class LmdbStore implements Store {
     if (options.reset || stored === undefined) {
       this.root.transactionSync(() => {
         dbs.rows.clearSync();
-        for (const db of dbs.indexes) db.clearSync();
-        dbs.legacyIndex?.clearSync();
+        dbs.index.clearSync();
         // Versions keep counting across a reset, and the changes before it are expired, so a
         // reader following the feed learns that it must reload instead of mixing two histories.
         const { version } = readFeedState(dbs.changes);
@@ -583,19 +565,15 @@ class LmdbStore implements Store {
         if (stored !== undefined) this.forgetInMarks(def.name);
       });
     } else {
-      const diff = describeSchemaChange(upgradable(stored), expected);
+      const diff = describeSchemaChange(stored, expected);
       if (diff) {
         throw new StoreError(
           `endpoint "${def.name}" is stored with another schema (${diff}); ` +
             'drop its data with `dozer clean` (or open it with reset) and let it be rebuilt',
         );
       }
-      if (
-        stored.version !== META_VERSION ||
-        JSON.stringify(stored.indexes) !== JSON.stringify(expected.indexes)
-      ) {
+      if (JSON.stringify(stored.indexes) !== JSON.stringify(expected.indexes)) {
         this.root.transactionSync(() => {
-          dbs.legacyIndex?.clearSync();
           endpoint.rebuildIndexes();
           this.meta.putSync(def.name, expected);
         });
@@ -622,7 +600,7 @@ class LmdbStore implements Store {
     await this.root.close();
   }
 
-  private dbsOf(name: string, indexCount = 0): Dbs {
+  private dbsOf(name: string): Dbs {
     let dbs = this.dbs.get(name);
     if (!dbs) {
       const holder: KeyHolder = { lookup: () => 0 };
@@ -634,31 +612,11 @@ class LmdbStore implements Store {
       });
       dbs = {
         rows: this.root.openDB<Buffer, Key>(options('')),
-        indexes: [],
+        index: this.root.openDB<Buffer, Key>(options('/indexes')),
         changes: this.root.openDB<Buffer, Key>(options('/changes')),
-        legacyIndex: undefined,
         holder,
       };
       this.dbs.set(name, dbs);
-    }
-    // Index databases are opened here, outside any write transaction (lmdb-js opens a database in
-    // a transaction of its own): as many as the stored definition or the caller needs.
-    const stored = this.meta.get(name);
-    if (stored?.version === INDEXES_IN_ONE_DB_VERSION && dbs.legacyIndex === undefined) {
-      dbs.legacyIndex = this.root.openDB<Buffer, Key>({
-        name: `endpoint/${name}/indexes`,
-        encoding: 'binary',
-      });
-    }
-    const want = Math.max(indexCount, stored?.indexes.length ?? 0);
-    while (dbs.indexes.length < want) {
-      // keyEncoder is an option of every database, though lmdb-js types it on the root only.
-      const options = {
-        name: `endpoint/${name}/index/${dbs.indexes.length + 1}`,
-        encoding: 'binary' as const,
-        keyEncoder: keyEncoder(dbs.holder),
-      };
-      dbs.indexes.push(this.root.openDB<Buffer, Key>(options));
     }
     return dbs;
   }
@@ -704,11 +662,6 @@ function normalizeField(f: FieldDefinition): FieldDefinition {
     ...(f.precision === undefined ? {} : { precision: f.precision }),
     ...(f.scale === undefined ? {} : { scale: f.scale }),
   };
-}
-
-/** A stored definition of format 2 as the format it is upgraded to (its indexes are rebuilt). */
-function upgradable(stored: StoredMeta): StoredMeta {
-  return stored.version === INDEXES_IN_ONE_DB_VERSION ? { ...stored, version: META_VERSION } : stored;
 }
 
 function describeSchemaChange(stored: StoredMeta, now: StoredMeta): string | undefined {
@@ -868,8 +821,7 @@ function makeLayout(def: EndpointDefinition): Layout {
         id,
         kind,
         positions,
-        // Each index has its own database: its keys need no index number.
-        prefix: EMPTY,
+        prefix: new Uint8Array([id >> 8, id & 0xff]),
         writer: tupleWriter(
           positions.map((p) => fields[p]!.type),
           false,
@@ -912,15 +864,12 @@ class EntryArena {
   ends: Uint32Array;
   /** Byte length of each entry's indexed values (its LMDB value, as uint16 BE). */
   indexed: Uint16Array;
-  /** The index (0-based, in the layout) of each entry. */
-  ix: Uint16Array;
 
   constructor(capacity: number, entries = 64) {
     this.buf = Buffer.allocUnsafe(capacity);
     this.starts = new Uint32Array(entries);
     this.ends = new Uint32Array(entries);
     this.indexed = new Uint16Array(entries);
-    this.ix = new Uint16Array(entries);
   }
 
   get length(): number {
@@ -932,8 +881,8 @@ class EntryArena {
     this.count = 0;
   }
 
-  /** Adds an entry of index `ix` whose indexed values are `scratch[0, n)`, followed by `rowKey`. */
-  add(ix: number, n: number, rowKey: Uint8Array): void {
+  /** Adds the entry whose index prefix and values are `scratch[0, n)`, followed by `rowKey`. */
+  add(n: number, rowKey: Uint8Array): void {
     const end = this.size + n + rowKey.length;
     if (end > this.buf.length) {
       const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, end));
@@ -951,9 +900,6 @@ class EntryArena {
       const indexed = new Uint16Array(c * 2);
       indexed.set(this.indexed);
       this.indexed = indexed;
-      const ixs = new Uint16Array(c * 2);
-      ixs.set(this.ix);
-      this.ix = ixs;
     }
     const buf = this.buf;
     let j = this.size;
@@ -961,10 +907,15 @@ class EntryArena {
     for (let i = 0; i < rowKey.length; i++) buf[j++] = rowKey[i]!;
     this.starts[c] = this.size;
     this.ends[c] = end;
-    this.indexed[c] = n;
-    this.ix[c] = ix;
+    this.indexed[c] = n - 2;
     this.count = c + 1;
     this.size = end;
+  }
+
+  /** The index number (0-based, in the layout) of entry `i`. */
+  indexOf(i: number): number {
+    const s = this.starts[i]!;
+    return ((this.buf[s]! << 8) | this.buf[s + 1]!) - 1;
   }
 
   /** Points {@link arenaKey} at entry `i`, for a put or remove (lmdb copies the key at once). */
@@ -1033,8 +984,6 @@ class LmdbEndpoint implements EndpointStore {
   private readonly oldEntries = new EntryArena(4096);
   /** Inserts left before a row is appended again (see putFreeRow). */
   private appendMisses = 0;
-  /** The same for each secondary index (see putEntry). */
-  private readonly indexAppendMisses: Int32Array;
 
   constructor(
     private readonly store: LmdbStore,
@@ -1049,7 +998,6 @@ class LmdbEndpoint implements EndpointStore {
     this.valueOffset = layout.pkless ? 4 : 0;
     this.fieldTypes = layout.schema.fields.map((f) => f.type);
     this.changedIndexes = layout.indexes.map(() => true);
-    this.indexAppendMisses = new Int32Array(layout.indexes.length);
   }
 
   private readonly codecs = new Map<string, CursorCodec>();
@@ -1442,35 +1390,14 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   private putIndexEntries(put: PreparedRow): void {
+    const index = this.dbs.index;
     const { arena, to } = put;
-    for (let i = put.from; i < to; i++) this.putEntry(arena, i);
-  }
-
-  /**
-   * Writes entry `i` of `arena` into its index's database: appended when it sorts after every
-   * entry there (an index on a value that grows with the rows: a timestamp, a serial number),
-   * else put. As for rows, a failed append sends the next APPEND_RETRY entries of that index
-   * the ordinary way.
-   */
-  private putEntry(arena: EntryArena, i: number): void {
-    const ix = arena.ix[i]!;
-    const db = this.dbs.indexes[ix]!;
-    const key = arena.key(i);
-    const value = indexValue(arena.indexed[i]!);
-    const misses = this.indexAppendMisses;
-    if (misses[ix] === 0) {
-      // putSync returns whether it wrote (lmdb-js README; its typings say void).
-      if ((db.putSync(key, value, APPEND) as unknown as boolean) === true) return;
-      misses[ix] = APPEND_RETRY;
-    } else {
-      misses[ix]!--;
-    }
-    db.putSync(key, value);
+    for (let i = put.from; i < to; i++) index.putSync(arena.key(i), indexValue(arena.indexed[i]!));
   }
 
   /** Replaces the stored row `old` (same key, endpoints with a primary key) by the new one. */
   private replaceRow(old: Buffer, put: PreparedRow, effects: Effect[]): void {
-    const rows = this.dbs.rows;
+    const { rows, index } = this.dbs;
     const oldRow = this.layout.decoder.decode(old, 0);
     rows.putSync(put.key, put.value);
     // Only the indexes whose values changed are rewritten (same values, same key: same entries).
@@ -1485,7 +1412,7 @@ class LmdbEndpoint implements EndpointStore {
       this.removeIndexEntries(oldRow, put.key, changed);
       const { arena, to } = put;
       for (let i = put.from; i < to; i++) {
-        if (changed[arena.ix[i]!]) this.putEntry(arena, i);
+        if (changed[arena.indexOf(i)]) index.putSync(arena.key(i), indexValue(arena.indexed[i]!));
       }
     }
     effects.push({ op: { kind: 'update', old: oldRow, new: put.row }, oldBytes: old, newBytes: put.value });
@@ -1614,14 +1541,10 @@ class LmdbEndpoint implements EndpointStore {
     return parseQuery(json, this.schema, { maxLimit: this.store.maxLimit });
   }
 
-  /**
-   * Rewrites every secondary index from the rows (call inside a write transaction), after
-   * emptying every index database open for the endpoint (those of indexes dropped from the
-   * definition too).
-   */
+  /** Rewrites every secondary index from the rows (call inside a write transaction). */
   rebuildIndexes(): void {
-    const rows = this.dbs.rows;
-    for (const db of this.dbs.indexes) db.clearSync();
+    const { rows, index } = this.dbs;
+    index.clearSync();
     if (this.layout.indexes.length === 0) return;
     for (const { key, value } of rows.getRange({ start: EMPTY, end: EMPTY })) {
       const rowKey = key as Uint8Array;
@@ -1629,7 +1552,7 @@ class LmdbEndpoint implements EndpointStore {
       const arena = this.oldEntries;
       arena.reset();
       this.addEntries(arena, row, rowKey, undefined);
-      for (let i = 0; i < arena.length; i++) this.putEntry(arena, i);
+      for (let i = 0; i < arena.length; i++) index.putSync(arena.key(i), indexValue(arena.indexed[i]!));
     }
   }
 
@@ -1670,7 +1593,7 @@ class LmdbEndpoint implements EndpointStore {
     const residual = p.residual;
     const decoder = this.layout.decoder;
     const off = this.valueOffset;
-    const rows = this.dbs.rows;
+    const { rows, index } = this.dbs;
     const sort = p.sort;
     // Every read below uses lmdb-js's shared read transaction, which stays the same snapshot for
     // the whole synchronous scan (it is renewed at the earliest on a later event turn); without an
@@ -1686,11 +1609,10 @@ class LmdbEndpoint implements EndpointStore {
     if (access.kind === 'tokens') {
       // Rows holding any of the words, each once.
       const keys = new Map<string, Uint8Array>();
-      const index = this.dbs.indexes[access.index.id - 1]!;
       for (const r of access.ranges) {
         for (const { key, value } of index.getRange({ start: r.start ?? EMPTY, end: r.end ?? EMPTY })) {
           const k = key as Uint8Array;
-          const rowKey = k.subarray(value.readUInt16BE(0));
+          const rowKey = k.subarray(2 + value.readUInt16BE(0));
           keys.set(Buffer.from(rowKey).toString('latin1'), rowKey);
         }
       }
@@ -1702,7 +1624,6 @@ class LmdbEndpoint implements EndpointStore {
     }
     let { start, end } = access.range;
     const seek = access.seek;
-    const index = access.index === undefined ? undefined : this.dbs.indexes[access.index.id - 1]!;
     const cursorGroup = after && seek && !seek.rowKey ? groupKey(seek, sort, after.values, true) : undefined;
     if (after && seek) {
       // Skip ahead to the cursor (the hit test drops the cursor's row itself).
@@ -1720,7 +1641,7 @@ class LmdbEndpoint implements EndpointStore {
     if (access.reverse && access.regroup && seek) {
       // Descending order with ties in ascending key order: walk the groups of equal sort values
       // backwards, and each group forwards, so that no group is ever buffered.
-      const db = index ?? rows;
+      const db = access.index ? index : rows;
       let upper = end;
       for (;;) {
         let last: { key: Key; value: Buffer } | undefined;
@@ -1737,7 +1658,7 @@ class LmdbEndpoint implements EndpointStore {
         if (!last) return;
         const lk = last.key as Uint8Array;
         const row = access.index
-          ? decoder.decode(this.fetch(lk.subarray(last.value.readUInt16BE(0))), off)
+          ? decoder.decode(this.fetch(lk.subarray(2 + last.value.readUInt16BE(0))), off)
           : decoder.decode(last.value, off);
         const group = groupKey(seek, sort, row, false);
         let from: Uint8Array = group;
@@ -1752,7 +1673,7 @@ class LmdbEndpoint implements EndpointStore {
           const k = key as Uint8Array;
           let h: Hit | undefined;
           if (access.index) {
-            const rowKey = k.subarray(value.readUInt16BE(0));
+            const rowKey = k.subarray(2 + value.readUInt16BE(0));
             h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey));
           } else {
             h = this.hit(residual, sort, after, k, value);
@@ -1774,7 +1695,7 @@ class LmdbEndpoint implements EndpointStore {
     if (access.reverse && access.regroup) {
       throw new StoreError('internal: a reverse scan with ties needs a seek description');
     }
-    if (!index) {
+    if (!access.index) {
       for (const { key, value } of rows.getRange(opts)) {
         const h = this.hit(residual, sort, after, key as Uint8Array, value);
         if (h && visit(h)) return;
@@ -1793,7 +1714,7 @@ class LmdbEndpoint implements EndpointStore {
       return;
     }
     for (const { key, value } of index.getRange(opts)) {
-      const rowKey = (key as Uint8Array).subarray(value.readUInt16BE(0));
+      const rowKey = (key as Uint8Array).subarray(2 + value.readUInt16BE(0));
       const h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey));
       if (h && visit(h)) return;
     }
@@ -1932,25 +1853,27 @@ class LmdbEndpoint implements EndpointStore {
       if (only && !only[i]) continue;
       const ix = indexes[i]!;
       if (ix.kind === 'sorted') {
-        arena.add(i, this.indexKey(ix, ix.writer, row, rowKey), rowKey);
+        arena.add(this.indexKey(ix, ix.writer, row, rowKey), rowKey);
         continue;
       }
       const v = row[ix.positions[0]!];
       if (typeof v !== 'string') continue;
       for (const w of new Set(tokenize(v).map(indexedToken))) {
-        arena.add(i, this.indexKey(ix, tokenWriter, [w], rowKey), rowKey);
+        arena.add(this.indexKey(ix, tokenWriter, [w], rowKey), rowKey);
       }
     }
   }
 
   /**
-   * Writes the indexed values of an entry of `ix` into `scratch`, and returns their length,
-   * after checking that they fit in a key with `rowKey`.
+   * Writes the index prefix and indexed values of an entry of `ix` into `scratch`, and returns
+   * their length, after checking that they fit in a key with `rowKey`.
    */
   private indexKey(ix: SecondaryIndex, writer: TupleWriter, row: Row, rowKey: Uint8Array): number {
+    scratch[0] = ix.prefix[0]!;
+    scratch[1] = ix.prefix[1]!;
     let n: number;
     try {
-      n = writer(row, scratch, 0);
+      n = writer(row, scratch, 2);
     } catch (e) {
       if (e instanceof RangeError) n = Number.POSITIVE_INFINITY;
       else throw e;
@@ -1972,8 +1895,8 @@ class LmdbEndpoint implements EndpointStore {
     const arena = this.oldEntries;
     arena.reset();
     this.addEntries(arena, row, rowKey, only);
-    const indexes = this.dbs.indexes;
-    for (let i = 0; i < arena.length; i++) indexes[arena.ix[i]!]!.removeSync(arena.key(i));
+    const index = this.dbs.index;
+    for (let i = 0; i < arena.length; i++) index.removeSync(arena.key(i));
   }
 }
 

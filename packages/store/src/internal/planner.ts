@@ -47,7 +47,7 @@ export interface IndexInfo {
   readonly id: number;
   readonly kind: 'sorted' | 'full_text';
   readonly positions: readonly number[];
-  /** The prefix of all its keys in the database it is kept in (empty: each index has its own). */
+  /** The 2-byte prefix of all its keys. */
   readonly prefix: Uint8Array;
 }
 
