@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateSync } from 'node:zlib';
 import { makeSchema } from '@dozer/core';
 import { openStore, type Store } from '@dozer/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -149,6 +149,27 @@ describe('REST over HTTP', () => {
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(gz.body).toString()).toBe(plain.body.toString());
     expect(JSON.parse(plain.body.toString())).toHaveLength(200);
+    // The client's preference decides the encoding; the cursor of the next page survives compression.
+    const df = await request(`${server.url}/items?limit=150`, {
+      headers: { 'accept-encoding': 'gzip;q=0.5, deflate' },
+    });
+    expect(df.headers['content-encoding']).toBe('deflate');
+    expect(df.headers.vary).toBe('Accept-Encoding');
+    expect(JSON.parse(inflateSync(df.body).toString())).toHaveLength(150);
+    expect(df.headers['x-next-cursor']).toBe(
+      (await request(`${server.url}/items?limit=150`, {})).headers['x-next-cursor'],
+    );
+    const refused = await request(`${server.url}/items?limit=200`, {
+      headers: { 'accept-encoding': 'gzip;q=0' },
+    });
+    expect(refused.headers['content-encoding']).toBeUndefined();
+    expect(refused.body.toString()).toBe(plain.body.toString());
+    // Swagger UI's assets are compressed too.
+    const js = await request(`${server.url}/docs/swagger-ui-bundle.js`, {
+      headers: { 'accept-encoding': 'gzip' },
+    });
+    expect(js.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(js.body).length).toBeGreaterThan(100_000);
     // A small answer (and a small error) is sent as it is, with its length, even to such a client.
     for (const path of ['/items?limit=1', '/items/no-such-key']) {
       const small = await request(`${server.url}${path}`, { headers: { 'accept-encoding': 'gzip' } });

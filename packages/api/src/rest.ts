@@ -1,4 +1,6 @@
 import type { IncomingMessage } from 'node:http';
+import { promisify } from 'node:util';
+import { deflate, gzip } from 'node:zlib';
 import { DozerError, type JsonValue, type Row, rowToObject, type Schema, valueFromJson } from '@dozer/core';
 import { type EndpointStore, type Filter, parseFilter, type QueryPage, type StoreChange } from '@dozer/store';
 import { serve } from '@hono/node-server';
@@ -63,7 +65,7 @@ export function createRestApp(options: RestOptions): Hono {
       status >= 500 && !(err instanceof DozerError) ? `internal error: ${err.message}` : err.message;
     return sendJsonText(c, JSON.stringify({ code, message }), status);
   });
-  app.notFound((c) => {
+  const noRoute = (c: Context) => {
     const paths = options.endpoints.map((e) => e.path).join(', ');
     return sendJsonText(
       c,
@@ -73,13 +75,17 @@ export function createRestApp(options: RestOptions): Hono {
       }),
       404,
     );
-  });
+  };
+  app.notFound(noRoute);
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const readJson = (c: Context) => readJsonBody(c, maxBody);
-  // Only when the client accepts an encoding: the middleware reads response
-  // headers, which costs a small key lookup a noticeable share of its time.
+  // JSON answers decide on compression themselves (sendJsonText): no middleware
+  // runs on the API routes, so a route with one handler takes Hono's direct path
+  // (no compose, no promise per layer). Only the Swagger UI assets go through
+  // Hono's compress middleware.
   const compressor = compress();
-  app.use('*', (c, next) => (header(c, 'accept-encoding') ? compressor(c, next) : next()));
+  app.use('/docs', compressor);
+  app.use('/docs/*', compressor);
 
   app.get('/health', (c) =>
     sendJsonText(c, JSON.stringify({ status: 'SERVING', ...(options.health?.() ?? {}) })),
@@ -128,20 +134,23 @@ export function createRestApp(options: RestOptions): Hono {
       params(c, 'oapi');
       return sendJsonText(c, epDoc);
     });
-    app.get(base || '/', async (c) => {
+    // Without auth the read routes answer synchronously when they can: a Response
+    // (not a promise of one) goes straight to @hono/node-server's fast path.
+    const page = (c: Context, query: unknown, tenant: Filter | undefined) =>
+      sendPage(c, toJson, store.queryPage(withTenant(store.parseQuery(query ?? {}), tenant)));
+    app.get(base || '/', (c): Answer => {
       const { limit, skip, after } = params(c, 'list');
-      const tenant = noAuth ? undefined : await guard(c, ep);
       const q: { [k: string]: unknown } = {};
       if (limit !== undefined) q.$limit = integerParam('limit', limit);
       if (skip !== undefined) q.$skip = integerParam('skip', skip);
       if (after !== undefined) q.$after = after;
-      return sendPage(c, toJson, store.queryPage(withTenant(store.parseQuery(q), tenant)));
+      return noAuth ? page(c, q, undefined) : guard(c, ep).then((tenant) => page(c, q, tenant));
     });
-    app.post(`${base}/query`, async (c) => {
+    app.post(`${base}/query`, (c): Answer => {
       params(c, 'query');
-      const tenant = noAuth ? undefined : await guard(c, ep);
-      const body = await readJson(c);
-      return sendPage(c, toJson, store.queryPage(withTenant(store.parseQuery(body ?? {}), tenant)));
+      if (!noAuth) return guard(c, ep).then(async (tenant) => page(c, await readJson(c), tenant));
+      const body = readJson(c);
+      return body instanceof Promise ? body.then((b) => page(c, b, undefined)) : page(c, body, undefined);
     });
     app.post(`${base}/count`, async (c) => {
       params(c, 'count');
@@ -190,14 +199,20 @@ export function createRestApp(options: RestOptions): Hono {
         heartbeatMs: options.eventsHeartbeatMs ?? 15_000,
       });
     });
-    app.get(`${base}/:key{.+}`, async (c) => {
-      params(c, 'key');
-      const tenant = noAuth ? undefined : await guard(c, ep);
+    const keyOf = keyParser(store.schema);
+    const record = (c: Context, tenant: Filter | undefined) => {
       const raw = c.req.path.slice(base.length + 1);
-      const key = parseKey(store.schema, raw);
-      const row = getVisible(store, key, tenant);
+      if (raw === '') return noRoute(c);
+      const row = getVisible(store, keyOf(raw), tenant);
       if (!row) throw new NotFoundError(`no record with key ${raw} in ${ep.path}`);
       return sendJsonText(c, toJson(row));
+    };
+    // A wildcard rather than `:key{.+}`, which Hono's RegExpRouter cannot take
+    // (the app would fall back to the slower TrieRouter). The routes above are
+    // registered first, so `/oapi` and `/events` are never taken for keys.
+    app.get(`${base}/*`, (c): Answer => {
+      params(c, 'key');
+      return noAuth ? record(c, undefined) : guard(c, ep).then((tenant) => record(c, tenant));
     });
   }
   return app;
@@ -290,31 +305,81 @@ function changeJson(schema: Schema, ch: StoreChange): string {
 
 const JSON_TYPE = 'application/json; charset=UTF-8';
 
+/** A handler's answer: a Response when it can be made at once, which Node writes without a promise. */
+type Answer = Response | Promise<Response>;
+
+/** Smallest answer worth compressing: below it gzip costs more than it saves. */
+const COMPRESS_MIN_BYTES = 1024;
+const compressors = { gzip: promisify(gzip), deflate: promisify(deflate) };
+
 /**
- * A JSON text as the response (Hono keeps a headers object it is given, so none is shared).
- * For a client that accepts compression it carries its length, by which the compress
- * middleware leaves answers under 1 KiB alone (without it, every answer went through a gzip
- * stream, which costs far more than it saves on a few hundred bytes).
+ * A JSON text as the response, compressed when it is 1 KiB or more and the
+ * client accepts gzip or deflate. The Response is built directly with a plain
+ * headers object (a fresh one each time: Hono may keep it), which
+ * @hono/node-server writes as it is; `c.header()` would build a WHATWG
+ * Headers per answer and copy it back out. Node sets the length.
  */
-function sendJsonText(c: Context, text: string, status = 200): Response {
-  c.header('content-type', JSON_TYPE);
-  if (header(c, 'accept-encoding') !== undefined) c.header('content-length', String(Buffer.byteLength(text)));
-  return c.body(text, status as 200);
+function sendJsonText(c: Context, text: string, status = 200, cursor?: string): Response | Promise<Response> {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: a shorter text cannot reach the threshold.
+  if (text.length * 3 >= COMPRESS_MIN_BYTES) {
+    const accept = header(c, 'accept-encoding');
+    const encoding = accept === undefined ? undefined : selectEncoding(accept);
+    if (encoding !== undefined && Buffer.byteLength(text) >= COMPRESS_MIN_BYTES) {
+      return compressors[encoding](text).then((body) => {
+        const headers: { [k: string]: string } = {
+          'content-type': JSON_TYPE,
+          'content-encoding': encoding,
+          vary: 'Accept-Encoding',
+        };
+        if (cursor !== undefined) headers[NEXT_CURSOR_HEADER] = cursor;
+        return new Response(body, { status, headers });
+      });
+    }
+  }
+  return new Response(text, {
+    status,
+    headers:
+      cursor === undefined
+        ? { 'content-type': JSON_TYPE }
+        : { 'content-type': JSON_TYPE, [NEXT_CURSOR_HEADER]: cursor },
+  });
+}
+
+/**
+ * gzip or deflate, whichever an Accept-Encoding value prefers by q-value
+ * (gzip on a tie, `*` standing for both), or undefined when it takes neither.
+ */
+export function selectEncoding(accept: string): 'gzip' | 'deflate' | undefined {
+  let gz: number | undefined;
+  let df: number | undefined;
+  let any: number | undefined;
+  for (const part of accept.split(',')) {
+    const [token = '', ...options] = part.split(';');
+    let q = 1;
+    for (const o of options) {
+      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(o);
+      if (m) q = Number(m[1]);
+    }
+    const name = token.trim().toLowerCase();
+    if (name === 'gzip' || name === 'x-gzip') gz = q;
+    else if (name === 'deflate') df = q;
+    else if (name === '*') any = q;
+  }
+  const g = gz ?? any ?? 0;
+  const d = df ?? any ?? 0;
+  if (g > 0 && g >= d) return 'gzip';
+  return d > 0 ? 'deflate' : undefined;
 }
 
 /** The header carrying the cursor of the next page, when more rows follow. */
 export const NEXT_CURSOR_HEADER = 'x-next-cursor';
 
 /** A page of rows; the cursor of the next page, if any, in {@link NEXT_CURSOR_HEADER}. */
-function sendPage(c: Context, toJson: RowJsonWriter, page: QueryPage): Response {
-  if (page.cursor !== undefined) c.header(NEXT_CURSOR_HEADER, page.cursor);
-  return sendRows(c, toJson, page.rows);
-}
-
-function sendRows(c: Context, toJson: RowJsonWriter, rows: readonly Row[]): Response {
+function sendPage(c: Context, toJson: RowJsonWriter, page: QueryPage): Response | Promise<Response> {
+  const rows = page.rows;
   let text = '[';
   for (let i = 0; i < rows.length; i++) text += i === 0 ? toJson(rows[i]!) : `,${toJson(rows[i]!)}`;
-  return sendJsonText(c, `${text}]`);
+  return sendJsonText(c, `${text}]`, 200, page.cursor);
 }
 
 function integerParam(name: string, raw: string): number {
@@ -355,7 +420,7 @@ class PayloadTooLargeError extends BadRequestError {
  * is read from Node's request stream, which spares building a WHATWG
  * Request (and its AbortSignal and ReadableStream) for every query.
  */
-async function readBodyText(c: Context, max: number): Promise<string> {
+function readBodyText(c: Context, max: number): string | Promise<string> {
   const declared = header(c, 'content-length');
   if (declared !== undefined && Number(declared) > max) throw new PayloadTooLargeError(max);
   const incoming = (c.env as NodeEnv | undefined)?.incoming;
@@ -387,6 +452,11 @@ async function readBodyText(c: Context, max: number): Promise<string> {
       incoming.once('error', reject);
     });
   }
+  return readWebBody(c, max);
+}
+
+/** The body of a WHATWG Request (adapters other than @hono/node-server), at most `max` bytes. */
+async function readWebBody(c: Context, max: number): Promise<string> {
   const body = c.req.raw.body;
   if (!body) return '';
   const reader = body.getReader();
@@ -405,8 +475,13 @@ async function readBodyText(c: Context, max: number): Promise<string> {
   return Buffer.concat(chunks, size).toString('utf8');
 }
 
-async function readJsonBody(c: Context, max: number): Promise<unknown> {
-  const text = await readBodyText(c, max);
+/** The body as JSON (undefined when empty); synchronous when the body is already in. */
+function readJsonBody(c: Context, max: number): unknown {
+  const text = readBodyText(c, max);
+  return typeof text === 'string' ? parseJsonBody(text) : text.then(parseJsonBody);
+}
+
+function parseJsonBody(text: string): unknown {
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text);
@@ -416,29 +491,36 @@ async function readJsonBody(c: Context, max: number): Promise<unknown> {
 }
 
 /**
- * Key values from the path segment after the endpoint path. A single-field
- * key is the whole (percent-decoded) segment; a composite key is its values
- * separated by `,`, each percent-encoded (so a comma inside a value is `%2C`).
+ * The parser of key values from the path segment after the endpoint path. A
+ * single-field key is the whole (percent-decoded) segment; a composite key is
+ * its values separated by `,`, each percent-encoded (so a comma inside a value
+ * is `%2C`).
  */
-function parseKey(schema: Schema, raw: string): Row {
+function keyParser(schema: Schema): (raw: string) => Row {
   const pk = schema.primaryKey;
-  if (pk.length === 0)
-    throw new BadRequestError('this endpoint has no primary key; use POST /query with a $filter');
-  const parts = pk.length === 1 ? [raw] : raw.split(',');
-  if (parts.length !== pk.length) {
-    const names = pk.map((i) => schema.fields[i]!.name).join(',');
-    throw new BadRequestError(`key "${raw}" must have ${pk.length} comma-separated values (${names})`);
-  }
-  return parts.map((p, k) => {
-    const field = schema.fields[pk[k]!]!;
-    let text: string;
-    try {
-      text = decodeURIComponent(p);
-    } catch {
-      throw new BadRequestError(`key part "${p}" is not valid percent-encoding`);
+  const fields = pk.map((i) => ({ ...schema.fields[i]!, nullable: false }));
+  const paths = fields.map((f) => `key.${f.name}`);
+  const names = fields.map((f) => f.name).join(',');
+  const value = (p: string, k: number) => {
+    let text = p;
+    if (p.includes('%')) {
+      try {
+        text = decodeURIComponent(p);
+      } catch {
+        throw new BadRequestError(`key part "${p}" is not valid percent-encoding`);
+      }
     }
-    return valueFromJson({ ...field, nullable: false }, text, `key.${field.name}`);
-  });
+    return valueFromJson(fields[k]!, text, paths[k]!);
+  };
+  return (raw) => {
+    if (pk.length === 0)
+      throw new BadRequestError('this endpoint has no primary key; use POST /query with a $filter');
+    if (pk.length === 1) return [value(raw, 0)];
+    const parts = raw.split(',');
+    if (parts.length !== pk.length)
+      throw new BadRequestError(`key "${raw}" must have ${pk.length} comma-separated values (${names})`);
+    return parts.map(value);
+  };
 }
 
 /** A running HTTP server. */
