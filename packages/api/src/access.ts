@@ -1,6 +1,6 @@
 import type { Row, Schema } from '@dozer/core';
 import { type EndpointStore, type Filter, parseFilter, type Query } from '@dozer/store';
-import { type Authenticator, PermissionDeniedError } from './auth.js';
+import { type AuthContext, type Authenticator, PermissionDeniedError } from './auth.js';
 import { BadRequestError } from './errors.js';
 
 /** An endpoint as the access check sees it: its name (for token grants) and store. */
@@ -30,24 +30,39 @@ export interface Access {
   readonly expiresAt: number | undefined;
 }
 
+const OPEN: Access = { tenant: undefined, expiresAt: undefined };
+
+/**
+ * What each endpoint grants a caller, or why not, per verified token (an
+ * authenticator hands out the same context for the same token while it is
+ * valid): the tenant filter is parsed once, not on every request.
+ */
+const grants = new WeakMap<AuthContext, Map<AccessEndpoint, Access | { denied: string }>>();
+
 /** {@link tenantFilter}, with the token's expiry (live streams end when it passes). */
 export async function authorize(
   auth: Authenticator | undefined,
   authorization: string | undefined,
   ep: AccessEndpoint,
 ): Promise<Access> {
-  if (!auth) return { tenant: undefined, expiresAt: undefined };
+  if (!auth) return OPEN;
   const ctx = await auth.authenticate(authorization);
-  if (!ctx.canRead(ep.name))
-    throw new PermissionDeniedError(`the token does not grant endpoint "${ep.name}"`);
+  let known = grants.get(ctx);
+  if (known === undefined) grants.set(ctx, (known = new Map()));
+  let grant = known.get(ep);
+  if (grant === undefined) known.set(ep, (grant = grantOf(ctx, ep)));
+  if ('denied' in grant) throw new PermissionDeniedError(grant.denied);
+  return grant;
+}
+
+function grantOf(ctx: AuthContext, ep: AccessEndpoint): Access | { denied: string } {
+  if (!ctx.canRead(ep.name)) return { denied: `the token does not grant endpoint "${ep.name}"` };
   const json = ctx.filterFor(ep.name);
   if (json === undefined) return { tenant: undefined, expiresAt: ctx.expiresAt };
   try {
     return { tenant: parseFilter(json, ep.store.schema), expiresAt: ctx.expiresAt };
   } catch (e) {
-    throw new PermissionDeniedError(
-      `the token's filter does not apply to endpoint "${ep.name}": ${(e as Error).message}`,
-    );
+    return { denied: `the token's filter does not apply to endpoint "${ep.name}": ${(e as Error).message}` };
   }
 }
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeSchema } from '@dozer/core';
 import { openStore, type Store } from '@dozer/store';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type AuthConfig, createAuthenticator, generateToken } from './auth.js';
 import { createRestApp, type RunningServer, startHttpServer } from './rest.js';
 
@@ -132,5 +132,27 @@ describe('token configuration', () => {
     ).rejects.toMatchObject({
       code: 'UNAUTHENTICATED',
     });
+  });
+  it('refuses a token once it expires, also one accepted (and remembered) before', async () => {
+    const config: AuthConfig = { algorithm: 'HS256', secret: 'a-long-enough-test-secret-0123456789' };
+    const auth = createAuthenticator(config);
+    const token = await generateToken(config, { subject: 'ann', expiresInSeconds: 60 });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      expect((await auth.authenticate(`Bearer ${token}`)).subject).toBe('ann');
+      // A tampered copy of a remembered token is still checked, and refused.
+      await expect(auth.authenticate(`Bearer ${token.slice(0, -2)}xx`)).rejects.toMatchObject({
+        code: 'UNAUTHENTICATED',
+      });
+      vi.setSystemTime(Date.now() + 59_000);
+      expect((await auth.authenticate(`Bearer ${token}`)).subject).toBe('ann');
+      vi.setSystemTime(Date.now() + 2_000);
+      await expect(auth.authenticate(`Bearer ${token}`)).rejects.toMatchObject({
+        code: 'UNAUTHENTICATED',
+        message: expect.stringMatching(/expired/),
+      });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

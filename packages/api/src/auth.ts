@@ -72,6 +72,11 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       'CONFIG',
       `api.auth: ${config.algorithm} needs ${config.algorithm === 'HS256' ? 'a secret' : 'a public key'}`,
     );
+  // Checking a signature (WebCrypto, async) costs several times a whole key lookup, and a
+  // client sends the same token with every request: a token that verified is kept, by its
+  // text, until it expires. Only verified tokens are kept, so a bad one is checked (and
+  // refused) every time; past MAX_VERIFIED distinct tokens the memory starts over.
+  const verified = new Map<string, AuthContext>();
   return {
     async authenticate(authorization) {
       if (!authorization) {
@@ -81,9 +86,15 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       }
       const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (!m) throw new UnauthenticatedError('the Authorization header must be "Bearer <token>"');
+      const token = m[1]!;
+      const known = verified.get(token);
+      if (known !== undefined) {
+        if (known.expiresAt === undefined || Date.now() < known.expiresAt) return known;
+        verified.delete(token); // verify() below says why it is refused
+      }
       let payload: { [k: string]: unknown };
       try {
-        payload = (await verify(m[1]!, key, {
+        payload = (await verify(token, key, {
           alg: config.algorithm,
           ...(config.issuer ? { iss: config.issuer } : {}),
           ...(config.audience ? { aud: config.audience } : {}),
@@ -93,15 +104,21 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       }
       const claims = readClaims(payload.dozer);
       const sub = typeof payload.sub === 'string' ? payload.sub : undefined;
-      return {
+      const context: AuthContext = {
         subject: sub,
         expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
         canRead: (endpoint) => claims.endpoints === undefined || claims.endpoints.includes(endpoint),
         filterFor: (endpoint) => claims.filters?.[endpoint] ?? claims.filters?.['*'],
       };
+      if (verified.size >= MAX_VERIFIED) verified.clear();
+      verified.set(token, context);
+      return context;
     },
   };
 }
+
+/** Most verified tokens an authenticator remembers. */
+const MAX_VERIFIED = 10_000;
 
 function readClaims(raw: unknown): AccessClaims {
   if (raw === undefined) return {};
