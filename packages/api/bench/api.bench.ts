@@ -9,7 +9,8 @@
 //   (c) REST query served from a secondary index (10 rows), against (a');
 //   (d) the query of (c) on the endpoint's typed gRPC service, against (a');
 //   (e) a gRPC call that does no work (getEndpoints): grpc-js's own ceiling;
-//   (f) bare Hono answering constant bytes: the HTTP ceiling, no store at all.
+//   (f) bare Hono answering constant bytes: the HTTP ceiling, no store at all;
+//   (g) (b) with a JWT bearer token (HS256) checked, against (a).
 // The bare handlers are as lean as the Dozer ones (a Response with a plain
 // headers object, the body taken from Node's parser buffer when complete), so
 // a ratio over 1× would mean the baseline is not the cheapest handler.
@@ -28,7 +29,14 @@ import { fileURLToPath } from 'node:url';
 import { Decimal, insertOp, makeSchema, rowToObject, Timestamp } from '@dozer/core';
 import { openStore } from '@dozer/store';
 import { Hono } from 'hono';
-import { createRestApp, startGrpcServer, startHttpServer, writeProtoFiles } from '../src/index.js';
+import {
+  createAuthenticator,
+  createRestApp,
+  generateToken,
+  startGrpcServer,
+  startHttpServer,
+  writeProtoFiles,
+} from '../src/index.js';
 
 const SECONDS = Number(process.argv[2] ?? 3);
 const ROWS = Number(process.argv[3] ?? 50_000);
@@ -104,6 +112,15 @@ const rest = await startHttpServer(
   createRestApp({ endpoints: [{ name: 'trips', path: '/trips', store: trips }] }),
   { host: '127.0.0.1', port: 0 },
 );
+const authConfig = { algorithm: 'HS256', secret: 'an-api-bench-secret-long-enough-0123456789' } as const;
+const restAuth = await startHttpServer(
+  createRestApp({
+    endpoints: [{ name: 'trips', path: '/trips', store: trips }],
+    auth: createAuthenticator(authConfig),
+  }),
+  { host: '127.0.0.1', port: 0 },
+);
+const bearer = { authorization: `Bearer ${await generateToken(authConfig, { endpoints: ['trips'] })}` };
 const grpcServer = await startGrpcServer({
   endpoints: [{ name: 'trips', store: trips }],
   host: '127.0.0.1',
@@ -122,6 +139,7 @@ const answer = async (url: string, init?: RequestInit) => {
 };
 for (const [dozer, bareUrl, init] of [
   [`${rest.url}/trips/${KEY}`, `${bareServer.url}/trips/${KEY}`, undefined],
+  [`${restAuth.url}/trips/${KEY}`, `${bareServer.url}/trips/${KEY}`, { headers: bearer }],
   [`${rest.url}/trips/query`, `${bareServer.url}/trips/query`, postJson],
 ] as const) {
   if ((await answer(dozer, init)) !== (await answer(bareUrl, init)))
@@ -160,13 +178,18 @@ function load(script: string, params: object): Promise<Figures> {
   });
 }
 
-function http(url: string, init: { method?: 'GET' | 'POST'; body?: string }, warmup: boolean) {
+function http(
+  url: string,
+  init: { method?: 'GET' | 'POST'; body?: string; headers?: { [k: string]: string } },
+  warmup: boolean,
+) {
   const opts = {
     url,
     connections: CONNECTIONS,
     duration: SECONDS,
     ...(init.method ? { method: init.method } : {}),
     ...(init.body ? { body: init.body, headers: { 'content-type': 'application/json' } } : {}),
+    ...(init.headers ? { headers: init.headers } : {}),
   };
   return load('./http-load.mjs', { opts, warmupSeconds: warmup ? WARMUP : 0 });
 }
@@ -229,6 +252,11 @@ const targets: Target[] = [
       }),
   },
   { name: '(f) bare Hono, constant bytes', run: (w) => http(`${bareServer.url}/const/${KEY}`, {}, w) },
+  {
+    name: '(g) REST key lookup, bearer token',
+    run: (w) => http(`${restAuth.url}/trips/${KEY}`, { headers: bearer }, w),
+    against: 0,
+  },
 ];
 const runs: Figures[][] = targets.map(() => []);
 for (let round = 0; round < ROUNDS; round++) {
@@ -291,6 +319,7 @@ console.log(
 
 await grpcServer.close();
 await rest.close();
+await restAuth.close();
 await bareServer.close();
 await store.close();
 fs.rmSync(dir, { recursive: true, force: true });
