@@ -5,6 +5,7 @@ import type { DozerConfig } from '../config/index.js';
 import { UpstreamLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SourceStats } from '../progress.js';
+import { alignBarriers } from './align.js';
 import { firstFailure } from './first-failure.js';
 import type { Transform } from './transform.js';
 import type { Upstream } from './upstream.js';
@@ -160,8 +161,7 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
   // Aligned barriers: an input that reads the barrier of epoch E stops until E arrived on every
   // input. Then every push of an entry before the barrier has been called and none after it, so
   // the state captured now is the state of E; the barrier follows their results in every output.
-  const aligning = new Map<bigint, { arrived: number; release: () => void; released: Promise<void> }>();
-  const onAligned = (epoch: bigint) => {
+  const barrier = alignBarriers(inputNames.length, (epoch: bigint) => {
     const cp = options.checkpoints;
     if (cp && transform) {
       const captured = transform.checkpoint(epoch, cp.store);
@@ -175,25 +175,7 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
     void enqueue(async () => {
       await Promise.all([...outputs.values()].map((l) => l.appendBarrier(epoch)));
     }).catch(() => {});
-  };
-  const barrier = (epoch: bigint): Promise<void> => {
-    let a = aligning.get(epoch);
-    if (a === undefined) {
-      let release!: () => void;
-      const released = new Promise<void>((r) => {
-        release = r;
-      });
-      a = { arrived: 0, release, released };
-      aligning.set(epoch, a);
-    }
-    a.arrived++;
-    if (a.arrived === inputNames.length) {
-      aligning.delete(epoch);
-      onAligned(epoch);
-      a.release();
-    }
-    return a.released;
-  };
+  });
 
   const readers = inputNames.map(async (name, i) => {
     const source = { name };

@@ -14,6 +14,7 @@ import type { DozerConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { SourceStats } from '../progress.js';
 import { protoDirOf, writeProtos } from '../protos.js';
+import { alignBarriers } from './align.js';
 import { secondaryIndexesOf } from './endpoint-indexes.js';
 import { firstFailure } from './first-failure.js';
 import { readError } from './process.js';
@@ -161,29 +162,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
     // Aligned barriers: a table that reads the barrier of epoch E stops until E arrived on every
     // table. Every apply before the barrier has been called then, and none after it, so the store
     // marks E there (in the commit of the last of them).
-    const aligning = new Map<bigint, { arrived: number; release: () => void; released: Promise<void> }>();
-    const barrier = (epoch: bigint): Promise<void> => {
-      let a = aligning.get(epoch);
-      if (a === undefined) {
-        let release!: () => void;
-        const released = new Promise<void>((r) => {
-          release = r;
-        });
-        a = { arrived: 0, release, released };
-        aligning.set(epoch, a);
-      }
-      a.arrived++;
-      if (a.arrived === tables.length) {
-        aligning.delete(epoch);
-        const cp = options.checkpoints!;
-        store.markEpoch(epoch).then(
-          () => cp.onStoreEpoch(epoch),
-          (e: unknown) => cp.onStoreEpochFailed(epoch, e),
-        );
-        a.release();
-      }
-      return a.released;
-    };
+    const barrier = alignBarriers(tables.length, (epoch) => {
+      const cp = options.checkpoints!;
+      store.markEpoch(epoch).then(
+        () => cp.onStoreEpoch(epoch),
+        (e: unknown) => cp.onStoreEpochFailed(epoch, e),
+      );
+    });
     // A loop per table: each endpoint store is written by one loop, in log order. Up to
     // APPLIES_IN_FLIGHT applies run at once (the store keeps their order and lets them share
     // commits); an entry counts as applied (watermark, acknowledgement) only once its own apply
