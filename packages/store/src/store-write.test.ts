@@ -101,6 +101,48 @@ describe('apply', () => {
     expect(seen).toEqual([1n, 2n]);
   });
 
+  it('undoes every write of a failed apply, index entries included, with and without a primary key', async () => {
+    const indexes = [['name'], ['qty'], ['name', 'qty'], { kind: 'full_text', field: 'name' }] as const;
+    const queries = [
+      {},
+      { $filter: { qty: 3 } },
+      { $filter: { qty: { $gte: 4 } } },
+      { $filter: { name: 'bob' } },
+      { $filter: { name: 'ada', qty: 3 } },
+      { $filter: { name: { $matches_any: 'ada bob new moved' } } },
+      { $order_by: { name: 'desc' } },
+    ];
+    for (const keyed of [true, false]) {
+      const store = tempStore(tempDir());
+      const ep = store.openEndpoint({
+        name: 'people',
+        schema: keyed ? schema : makeSchema(schema.fields, []),
+        secondaryIndexes: [...indexes],
+        conflictResolution: { onDelete: 'panic' },
+      });
+      await ep.apply([insertOp(r(1, 'ada', 3)), insertOp(r(2, 'bob', 3)), insertOp(r(3, 'cy', 5))]);
+      const answers = () => queries.map((q) => ep.query(ep.parseQuery(q)));
+      const before = answers();
+      // Every kind of write, then a delete of a missing row, which fails the apply.
+      await expect(
+        ep.apply([
+          insertOp(r(4, 'new', 9)),
+          insertOp(r(1, 'ada', 3)),
+          updateOp(r(2, 'bob', 3), r(2, 'bob', 4)),
+          updateOp(r(3, 'cy', 5), r(7, 'moved', 3)),
+          deleteOp(r(1, 'ada', 3)),
+          deleteOp(r(8, 'none', 1)),
+        ]),
+      ).rejects.toBeInstanceOf(ConflictError);
+      expect(answers()).toEqual(before);
+      expect(ep.changesSince(0n)).toHaveLength(3);
+      // The store goes on as if the failed apply never ran.
+      await ep.apply([updateOp(r(2, 'bob', 3), r(2, 'bob', 6))]);
+      expect(ep.query(ep.parseQuery({ $filter: { qty: 3 } }))).toEqual([r(1, 'ada', 3)]);
+      expect(ep.version()).toBe(4n);
+    }
+  });
+
   it('rewrites only the index entries of fields an update changes, and queries still find the row', async () => {
     const ep = tempStore(tempDir()).openEndpoint({
       name: 'people',
