@@ -46,13 +46,31 @@ export async function authorize(
   ep: AccessEndpoint,
 ): Promise<Access> {
   if (!auth) return OPEN;
-  const ctx = await auth.authenticate(authorization);
+  return grant(await auth.authenticate(authorization), ep);
+}
+
+/**
+ * {@link authorize} at once when no check has to be awaited: without auth, or
+ * for a token the authenticator has verified before (see `Authenticator.known`).
+ * Undefined when {@link authorize} must decide; throws PermissionDeniedError.
+ */
+export function knownAccess(
+  auth: Authenticator | undefined,
+  authorization: string | undefined,
+  ep: AccessEndpoint,
+): Access | undefined {
+  if (!auth) return OPEN;
+  const ctx = auth.known?.(authorization);
+  return ctx === undefined ? undefined : grant(ctx, ep);
+}
+
+function grant(ctx: AuthContext, ep: AccessEndpoint): Access {
   let known = grants.get(ctx);
   if (known === undefined) grants.set(ctx, (known = new Map()));
-  let grant = known.get(ep);
-  if (grant === undefined) known.set(ep, (grant = grantOf(ctx, ep)));
-  if ('denied' in grant) throw new PermissionDeniedError(grant.denied);
-  return grant;
+  let granted = known.get(ep);
+  if (granted === undefined) known.set(ep, (granted = grantOf(ctx, ep)));
+  if ('denied' in granted) throw new PermissionDeniedError(granted.denied);
+  return granted;
 }
 
 function grantOf(ctx: AuthContext, ep: AccessEndpoint): Access | { denied: string } {

@@ -113,7 +113,12 @@ describe.each(CONFIGS)('bearer tokens (%s) on REST', (_alg, config) => {
   it('refuses endpoints the token does not grant with 403', async () => {
     const token = await generateToken(config, { endpoints: ['docs'] });
     expect((await call('/docs-records', token)).status).toBe(200);
-    expect(await call('/other', token)).toMatchObject({ status: 403, body: { code: 'PERMISSION_DENIED' } });
+    // Also once the token is remembered (the grant, or its refusal, is kept per endpoint).
+    for (let i = 0; i < 2; i++) {
+      expect(await call('/other', token)).toMatchObject({ status: 403, body: { code: 'PERMISSION_DENIED' } });
+      expect((await call('/docs-records/1', token)).status).toBe(200);
+      expect((await call('/other/1', token)).status).toBe(403);
+    }
     const wrongField = await generateToken(config, { filters: { '*': { tenant: 'acme' } } });
     const res = await call('/other', wrongField);
     expect(res.status).toBe(403);
@@ -146,7 +151,9 @@ describe('token configuration', () => {
       });
       vi.setSystemTime(Date.now() + 59_000);
       expect((await auth.authenticate(`Bearer ${token}`)).subject).toBe('ann');
+      expect(auth.known?.(`Bearer ${token}`)?.subject).toBe('ann');
       vi.setSystemTime(Date.now() + 2_000);
+      expect(auth.known?.(`Bearer ${token}`)).toBeUndefined();
       await expect(auth.authenticate(`Bearer ${token}`)).rejects.toMatchObject({
         code: 'UNAUTHENTICATED',
         message: expect.stringMatching(/expired/),

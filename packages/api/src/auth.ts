@@ -46,6 +46,12 @@ export interface AuthContext {
 export interface Authenticator {
   /** Checks an `Authorization` header value; throws {@link UnauthenticatedError} when missing or bad. */
   authenticate(authorization: string | undefined): Promise<AuthContext>;
+  /**
+   * The caller of an `Authorization` value that `authenticate` accepted
+   * before and that has not expired, at once (no promise); undefined when
+   * `authenticate` must decide.
+   */
+  known?(authorization: string | undefined): AuthContext | undefined;
 }
 
 /** A request without valid credentials (HTTP 401, gRPC UNAUTHENTICATED). */
@@ -73,12 +79,22 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       `api.auth: ${config.algorithm} needs ${config.algorithm === 'HS256' ? 'a secret' : 'a public key'}`,
     );
   // Checking a signature (WebCrypto, async) costs several times a whole key lookup, and a
-  // client sends the same token with every request: a token that verified is kept, by its
-  // text, until it expires. Only verified tokens are kept, so a bad one is checked (and
-  // refused) every time; past MAX_VERIFIED distinct tokens the memory starts over.
+  // client sends the same token with every request: a token that verified is kept, by the
+  // Authorization value that carried it, until it expires. Only verified tokens are kept, so
+  // a bad one is checked (and refused) every time; past MAX_VERIFIED the memory starts over.
   const verified = new Map<string, AuthContext>();
+  const known = (authorization: string | undefined): AuthContext | undefined => {
+    if (authorization === undefined) return undefined;
+    const ctx = verified.get(authorization);
+    if (ctx === undefined || ctx.expiresAt === undefined || Date.now() < ctx.expiresAt) return ctx;
+    verified.delete(authorization); // authenticate() says why it is refused
+    return undefined;
+  };
   return {
+    known,
     async authenticate(authorization) {
+      const remembered = known(authorization);
+      if (remembered !== undefined) return remembered;
       if (!authorization) {
         throw new UnauthenticatedError(
           'missing credentials: send "Authorization: Bearer <token>" (dozer security generate-token issues one)',
@@ -87,11 +103,6 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (!m) throw new UnauthenticatedError('the Authorization header must be "Bearer <token>"');
       const token = m[1]!;
-      const known = verified.get(token);
-      if (known !== undefined) {
-        if (known.expiresAt === undefined || Date.now() < known.expiresAt) return known;
-        verified.delete(token); // verify() below says why it is refused
-      }
       let payload: { [k: string]: unknown };
       try {
         payload = (await verify(token, key, {
@@ -111,7 +122,7 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
         filterFor: (endpoint) => claims.filters?.[endpoint] ?? claims.filters?.['*'],
       };
       if (verified.size >= MAX_VERIFIED) verified.clear();
-      verified.set(token, context);
+      verified.set(authorization, context);
       return context;
     },
   };

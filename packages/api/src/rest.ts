@@ -7,7 +7,15 @@ import { serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { compress } from 'hono/compress';
 import { streamSSE } from 'hono/streaming';
-import { andFilters, authorize, getVisible, tenantFilter, whenExpired, withTenant } from './access.js';
+import {
+  andFilters,
+  authorize,
+  getVisible,
+  knownAccess,
+  tenantFilter,
+  whenExpired,
+  withTenant,
+} from './access.js';
 import type { Authenticator } from './auth.js';
 import { swaggerUiAsset, swaggerUiPage } from './docs.js';
 import { BadRequestError, httpStatusOf, NotFoundError } from './errors.js';
@@ -107,8 +115,20 @@ export function createRestApp(options: RestOptions): Hono {
   /** The caller's tenant filter for an endpoint (undefined: none); throws when not allowed. */
   const guard = (c: Context, ep: RestEndpoint): Promise<Filter | undefined> =>
     tenantFilter(auth, header(c, 'authorization'), ep);
-  // Without auth there is no tenant filter: requests skip the (async) check.
-  const noAuth = auth === undefined;
+  /**
+   * `answer` with the caller's tenant filter; at once without auth or for a token
+   * verified before, so that the read routes answer synchronously: a Response (not
+   * a promise of one) goes straight to @hono/node-server's fast path.
+   */
+  const withAccess = (
+    c: Context,
+    ep: RestEndpoint,
+    answer: (tenant: Filter | undefined) => Answer,
+  ): Answer => {
+    const authorization = header(c, 'authorization');
+    const known = knownAccess(auth, authorization, ep);
+    return known ? answer(known.tenant) : tenantFilter(auth, authorization, ep).then(answer);
+  };
 
   // Longer paths first, so that `/trips/big` is not taken for a key of `/trips`.
   const endpoints = [...options.endpoints].sort((a, b) => b.path.length - a.path.length);
@@ -134,8 +154,6 @@ export function createRestApp(options: RestOptions): Hono {
       params(c, 'oapi');
       return sendJsonText(c, epDoc);
     });
-    // Without auth the read routes answer synchronously when they can: a Response
-    // (not a promise of one) goes straight to @hono/node-server's fast path.
     const page = (c: Context, query: unknown, tenant: Filter | undefined) =>
       sendPage(c, toJson, store.queryPage(withTenant(store.parseQuery(query ?? {}), tenant)));
     app.get(base || '/', (c): Answer => {
@@ -144,13 +162,14 @@ export function createRestApp(options: RestOptions): Hono {
       if (limit !== undefined) q.$limit = integerParam('limit', limit);
       if (skip !== undefined) q.$skip = integerParam('skip', skip);
       if (after !== undefined) q.$after = after;
-      return noAuth ? page(c, q, undefined) : guard(c, ep).then((tenant) => page(c, q, tenant));
+      return withAccess(c, ep, (tenant) => page(c, q, tenant));
     });
     app.post(`${base}/query`, (c): Answer => {
       params(c, 'query');
-      if (!noAuth) return guard(c, ep).then(async (tenant) => page(c, await readJson(c), tenant));
-      const body = readJson(c);
-      return body instanceof Promise ? body.then((b) => page(c, b, undefined)) : page(c, body, undefined);
+      return withAccess(c, ep, (tenant) => {
+        const body = readJson(c);
+        return body instanceof Promise ? body.then((b) => page(c, b, tenant)) : page(c, body, tenant);
+      });
     });
     app.post(`${base}/count`, async (c) => {
       params(c, 'count');
@@ -212,7 +231,7 @@ export function createRestApp(options: RestOptions): Hono {
     // registered first, so `/oapi` and `/events` are never taken for keys.
     app.get(`${base}/*`, (c): Answer => {
       params(c, 'key');
-      return noAuth ? record(c, undefined) : guard(c, ep).then((tenant) => record(c, tenant));
+      return withAccess(c, ep, (tenant) => record(c, tenant));
     });
   }
   return app;
