@@ -107,7 +107,7 @@ export const STATE_FORMAT_VERSION = 1;
 
 /** Encodes operator state (plain objects, arrays and SQL values) as {@link STATE_FORMAT_VERSION} bytes. */
 export function encodeState(state: unknown): Uint8Array {
-  const text = JSON.stringify({ version: STATE_FORMAT_VERSION, state }, tagValues);
+  const text = `{"version":${STATE_FORMAT_VERSION}${state === undefined ? '' : `,"state":${stringifyTagged(state)}`}}`;
   return new TextEncoder().encode(text);
 }
 
@@ -123,7 +123,7 @@ const fromUtf8 = new TextDecoder();
 
 /** Encodes one state value as {@link STATE_VALUE_FORMAT_VERSION} bytes. */
 export function encodeStateValue(value: unknown): Uint8Array {
-  const text = JSON.stringify(value, tagValues);
+  const text = stringifyTagged(value) ?? 'null';
   const out = new Uint8Array(1 + text.length * 3);
   out[0] = STATE_VALUE_FORMAT_VERSION;
   const { written } = utf8.encodeInto(text, out.subarray(1));
@@ -145,7 +145,62 @@ export function jsonValueCodec<V>(): StateValueCodec<V> {
   return { encode: encodeStateValue, decode: (b) => decodeStateValue(b) as V };
 }
 
-function tagValues(this: unknown, k: string, v: unknown): unknown {
+/**
+ * `JSON.stringify(value, tagValues)`, the same text, without a replacer
+ * call per value (checkpoints encode every changed key's value at the
+ * barrier, on the pipeline's path: this is several times faster).
+ * `undefined` where JSON.stringify gives it (an undefined, a function).
+ */
+export function stringifyTagged(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? String(value) : `{"$":"f","v":"${value}"}`;
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return `{"$":"i","v":"${value}"}`;
+    case 'object':
+      break;
+    default:
+      return undefined;
+  }
+  if (value === null) return 'null';
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      out += stringifyTagged(value[i]) ?? 'null';
+    }
+    return `${out}]`;
+  }
+  if (value instanceof Decimal) return `{"$":"d","u":"${value.unscaled}","s":${value.scale}}`;
+  if (value instanceof Timestamp) return `{"$":"t","v":"${value.micros}"}`;
+  if (value instanceof DateValue) return `{"$":"D","v":${stringifyTagged(value.days)}}`;
+  if (value instanceof Duration) {
+    return `{"$":"u","m":${stringifyTagged(value.months)},"d":${stringifyTagged(value.days)},"us":"${value.micros}"}`;
+  }
+  if (value instanceof Json) return `{"$":"j","v":${JSON.stringify(value.value) ?? 'null'}}`;
+  if (value instanceof Point)
+    return `{"$":"p","x":${stringifyTagged(value.x)},"y":${stringifyTagged(value.y)}}`;
+  if (value instanceof Uint8Array) return `{"$":"b","v":"${Buffer.from(value).toString('hex')}"}`;
+  if (value instanceof Map) return `{"$":"M","v":${stringifyTagged([...value.entries()])}}`;
+  const o = value as { toJSON?: () => unknown } & Record<string, unknown>;
+  if (typeof o.toJSON === 'function') return stringifyTagged(o.toJSON());
+  let out = '{';
+  let first = true;
+  for (const k of Object.keys(o)) {
+    const v = stringifyTagged(o[k]);
+    if (v === undefined) continue;
+    out += `${first ? '' : ','}${JSON.stringify(k)}:${v}`;
+    first = false;
+  }
+  return `${out}}`;
+}
+
+/** The replacer of JSON.stringify that {@link stringifyTagged} stands for (kept as its specification, for tests). */
+export function tagValues(this: unknown, k: string, v: unknown): unknown {
   const raw = (this as Record<string, unknown>)[k];
   if (typeof raw === 'bigint') return { $: 'i', v: raw.toString() };
   if (typeof raw === 'number' && !Number.isFinite(raw)) return { $: 'f', v: String(raw) };
