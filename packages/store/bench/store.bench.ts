@@ -1,8 +1,10 @@
-// Writes: EndpointStore.apply of batches of 100 and 1000 operations (inserts, then a mix of
+// Writes: EndpointStore.apply of batches of 100, 1000 and 5000 operations (inserts, then a mix of
 // updates and deletes) into an endpoint of 8 fields with the default indexes, against raw lmdb-js
 // writing the same number of puts (one per row, one per index entry) in one transactionSync per
-// batch. Reads: EndpointStore.get against raw lmdb-js `get` of the same keys, index queries,
-// cursor pages. All in the same process and run; prints figures only.
+// batch (and, for batches of 5000, the same inserts into an endpoint without secondary indexes).
+// Reads: EndpointStore.get against raw lmdb-js `get` of the same keys, index queries against the
+// same reads done by hand on raw lmdb-js, cursor pages. All in the same process and run; prints
+// figures only.
 //   pnpm bench store [rows]     (rows of the read benchmark; the write one uses 50,000)
 //   pnpm bench store writes     (the write benchmark only)
 //   pnpm bench store epochs     (epoch marks and rollback only)
@@ -68,10 +70,18 @@ function writeWorkload(batch: number): { inserts: Operation[][]; mix: Operation[
 
 const secsSince = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 
-async function storeWrites(batches: Operation[][][], concurrent: boolean): Promise<number[]> {
+async function storeWrites(
+  batches: Operation[][][],
+  concurrent: boolean,
+  unindexed = false,
+): Promise<number[]> {
   const path = mkdtempSync(join(dir, 'w-'));
   const store = openStore({ path });
-  const ep = store.openEndpoint({ name: 'customers', schema: wideSchema });
+  const ep = store.openEndpoint({
+    name: 'customers',
+    schema: wideSchema,
+    ...(unindexed ? { secondaryIndexes: [] } : {}),
+  });
   const out: number[] = [];
   for (const phase of batches) {
     const t0 = process.hrtime.bigint();
@@ -136,7 +146,7 @@ if (!EPOCHS_ONLY)
       `(2/3 updates of price and qty, 1/3 deletes); 8 fields, ${indexCount} secondary indexes, change feed on; ` +
       `load average ${loadavg()[0]!.toFixed(1)}`,
   );
-for (const batch of EPOCHS_ONLY ? [] : [100, 1000]) {
+for (const batch of EPOCHS_ONLY ? [] : [100, 1000, 5000]) {
   const { inserts, mix } = writeWorkload(batch);
   const [rawIns, rawMix] = rawWrites([inserts, mix]);
   const [seqIns, seqMix] = await storeWrites([inserts, mix], false);
@@ -150,6 +160,13 @@ for (const batch of EPOCHS_ONLY ? [] : [100, 1000]) {
   line('inserts, 8 applies in flight  ', conIns!, rawIns!);
   line('updates/deletes, one at a time', seqMix!, rawMix!);
   line('updates/deletes, 8 in flight  ', conMix!, rawMix!);
+  if (batch === 5000) {
+    // What the default indexes cost: the same inserts into the endpoint without secondary indexes.
+    const [bare] = await storeWrites([inserts], true, true);
+    console.log(
+      `  inserts, 8 in flight, no secondary index: ${fmtOps(bare!)} (${(bare! / conIns!).toFixed(1)}x the rate with ${indexCount})`,
+    );
+  }
 }
 if (!EPOCHS_ONLY) console.log();
 
@@ -277,9 +294,15 @@ for (let i = 0; i < N; i += BATCH) {
 const loadSecs = Number(process.hrtime.bigint() - loadStart) / 1e9;
 
 // The baseline: lmdb-js defaults (msgpack values, ordered-binary number keys), same fields.
-const raw = open({ path: join(dir, 'raw') });
+const raw = open({ path: join(dir, 'raw'), maxDbs: 4 });
+// And an index on qty as a plain lmdb-js user would keep one: key [qty, id], empty value.
+const rawQty = raw.openDB({ name: 'qty', encoding: 'binary' });
+const noValue = Buffer.alloc(0);
 await raw.transaction(() => {
-  for (let j = 0; j < N; j++) raw.put(j, { id: j, name: `item ${j}`, price: j * 0.25, qty: j % 100 });
+  for (let j = 0; j < N; j++) {
+    raw.put(j, { id: j, name: `item ${j}`, price: j * 0.25, qty: j % 100 });
+    rawQty.put([j % 100, j], noValue);
+  }
 });
 
 // Same pseudo-random key order for both.
@@ -319,11 +342,22 @@ const queries = Array.from({ length: Q }, (_, i) =>
   ep.parseQuery({ $filter: { qty: i % 100 }, $order_by: { qty: 'asc' }, $limit: 10 }),
 );
 let queryRate = 0;
+let rawQueryRate = 0;
 let pageRate = 0;
+/** The query of `queries[i]` by hand on raw lmdb-js: the first 10 index keys of qty = k, then each row. */
+function rawQuery(k: number): unknown[] {
+  const out: unknown[] = [];
+  for (const key of rawQty.getKeys({ start: [k], end: [k + 1], limit: 10 }))
+    out.push(raw.get((key as number[])[1]!));
+  return out;
+}
 for (let r = 0; r < ROUNDS; r++) {
   let t0 = process.hrtime.bigint();
   for (const q of queries) if (ep.query(q).length !== 10) throw new Error('short query answer');
   queryRate = Math.max(queryRate, Q / (Number(process.hrtime.bigint() - t0) / 1e9));
+  t0 = process.hrtime.bigint();
+  for (let i = 0; i < Q; i++) if (rawQuery(i % 100).length !== 10) throw new Error('short raw answer');
+  rawQueryRate = Math.max(rawQueryRate, Q / (Number(process.hrtime.bigint() - t0) / 1e9));
   t0 = process.hrtime.bigint();
   let after: string | undefined;
   const base = ep.parseQuery({ $filter: { qty: { $gte: 50 } }, $order_by: { qty: 'desc' }, $limit: 10 });
@@ -340,7 +374,9 @@ console.log(`EndpointStore.get: ${fmt(storeRate)}`);
 console.log(`raw lmdb get:      ${fmt(rawRate)}`);
 console.log(`ratio:             ${(storeRate / rawRate).toFixed(2)}x raw`);
 console.log(
-  `query qty = k, limit 10 (index scan):   ${Math.round(queryRate).toLocaleString('en-US')} queries/s`,
+  `query qty = k, limit 10 (index scan):   ${Math.round(queryRate).toLocaleString('en-US')} queries/s; ` +
+    `raw lmdb-js (getKeys of [qty, id] + get of each row, msgpack): ${Math.round(rawQueryRate).toLocaleString('en-US')}/s; ` +
+    `ratio ${(queryRate / rawQueryRate).toFixed(2)}x raw`,
 );
 console.log(
   `cursor pages of 10 (qty >= 50, desc):   ${Math.round(pageRate).toLocaleString('en-US')} pages/s`,
