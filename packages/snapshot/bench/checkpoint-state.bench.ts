@@ -1,4 +1,4 @@
-// pnpm bench checkpoint
+// pnpm bench checkpoint-state (also run at the end of `pnpm bench checkpoint`)
 // In one run, for each state size (DOZER_BENCH_CHECKPOINT_KEYS, default
 // "1000000,10000000"): checkpoint duration and bytes written when 1% of the
 // keys changed, beside a full snapshot of the same state (the baseline);
@@ -9,8 +9,8 @@
 //
 // State: string keys ("acc-0000123"), float64 values (a group accumulator),
 // in a KeyedState over a local-directory object store (fsync'ed writes).
-// Throughput with checkpoints every second vs off needs the pipeline wiring
-// and is not measured here.
+// Throughput with checkpoints every second vs off, and recovery of a killed
+// `dozer run`, are measured by the cli package's `pnpm bench checkpoint`.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
