@@ -4,12 +4,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateToken } from '@dozer/api';
 import { createConnectorRegistry, silentLogger } from '@dozer/connectors';
-import { ConfigError, isDozerError, type JsonValue } from '@dozer/core';
+import { ConfigError, isDozerError, type JsonValue, type SourcePosition, Timestamp } from '@dozer/core';
 import { serveLogs } from '@dozer/queue';
 import { compileSql } from '@dozer/sql';
 import { resolveAuthConfig } from './auth.js';
 import {
   type DozerConfig,
+  type IngestorNodeConfig,
   loadConfig,
   type ProcessorNodeConfig,
   renderInitTemplate,
@@ -25,7 +26,8 @@ import {
 } from './pipeline.js';
 import { Progress, type SourceStats } from './progress.js';
 import { protoDirOf, writeProtos } from './protos.js';
-import { AckPolicy, startIngestor } from './roles/ingest.js';
+import { openCheckpointStore } from './roles/checkpointing.js';
+import { AckPolicy, type RunningIngestor, startIngestor } from './roles/ingest.js';
 import {
   keyOf,
   type ProcessorShare,
@@ -37,7 +39,25 @@ import {
 } from './roles/nodes.js';
 import { openFreshQueue, openObjectStore } from './roles/object-store.js';
 import { startProcessor } from './roles/process.js';
-import { startServer } from './roles/serve.js';
+import { openServeStore, startServer } from './roles/serve.js';
+import {
+  CheckpointUnusableError,
+  deleteOtherGenerations,
+  discardSplitCheckpoints,
+  GENERATION_MARKER_SCHEMA,
+  type Generation,
+  GenerationChangedError,
+  Generations,
+  generationMarkerLog,
+  ingestorRecovery,
+  prepareApiStore,
+  processorCheckpointHooks,
+  processorRecovery,
+  splitCheckpointsOn,
+  splitFingerprint,
+  startApiCheckpoints,
+  startIngestorCheckpoints,
+} from './roles/split-checkpoints.js';
 import { createSqlTransform } from './roles/transform.js';
 import { combineUpstreams, connectUpstream, type Upstream, type UpstreamLog } from './roles/upstream.js';
 import { VERSION } from './version.js';
@@ -470,6 +490,7 @@ async function ingest(configPath: string, nodeName: string | undefined): Promise
   log.info(
     `dozer ${VERSION}: starting the ingestor${whole.nodes.listed ? ` "${node.name}"` : ''} of "${config.app_name}"`,
   );
+  if (splitCheckpointsOn(whole)) return ingestWithCheckpoints(whole, config, node, registry, log, show);
   const plan = await planPipeline(config, registry, log);
   const objects = openObjectStore(config.nodes.object_store);
   let interrupt: ReturnType<typeof interrupts> | undefined;
@@ -519,6 +540,135 @@ async function ingest(configPath: string, nodeName: string | undefined): Promise
   }
 }
 
+/**
+ * `dozer ingest` with checkpoints: runs the node's sources in generations
+ * (see roles/split-checkpoints.ts). Its start begins a new generation from
+ * the newest complete checkpoint; when another role begins one, the
+ * connectors, the queue and the log server stop and start again from that
+ * generation's checkpoint (or from scratch when it has none).
+ */
+async function ingestWithCheckpoints(
+  whole: DozerConfig,
+  config: DozerConfig,
+  node: IngestorNodeConfig,
+  registry: ReturnType<typeof createConnectorRegistry>,
+  log: Logger,
+  show: ReturnType<typeof progressLogger>['show'],
+): Promise<number> {
+  const objects = openObjectStore(config.nodes.object_store);
+  const interrupt = interrupts(log);
+  const checkpoints = openCheckpointStore(objects.store, log);
+  const fingerprint = splitFingerprint(whole);
+  const label = whole.nodes.listed ? `the ingestor "${node.name}"` : 'the ingestor';
+  const generations = new Generations(objects.store, checkpoints, fingerprint, log, label);
+  const coordinator = whole.nodes.ingestors[0]!.name === node.name;
+  const base = queuePrefixOf(config, 'ingestor', node.name);
+  try {
+    let generation = await generations.bump(`${label} started`, 'newest');
+    for (;;) {
+      const cleanup: Cleanup = [];
+      let outcome: { next: Generation } | { exit: number };
+      try {
+        outcome = await (async (): Promise<{ next: Generation } | { exit: number }> => {
+          let resumeFrom: Map<string, SourcePosition> | undefined;
+          if (generation.epoch !== null) {
+            try {
+              resumeFrom = await ingestorRecovery(
+                checkpoints,
+                generation,
+                config.sources.map((s) => s.name),
+                fingerprint,
+              );
+            } catch (e) {
+              log.warn(`cannot resume from checkpoint ${generation.epoch}: ${(e as Error).message}`);
+              return { next: await generations.bump(`${label} cannot resume`, 'none') };
+            }
+            log.info(
+              `resuming from checkpoint ${generation.epoch} (generation ${generation.generation}): ${resumeFrom.size} source(s) continue from their positions`,
+            );
+          } else {
+            log.info(`rebuilding from the sources (generation ${generation.generation})`);
+            if (coordinator) await discardSplitCheckpoints(objects.store);
+          }
+          if (coordinator) await deleteOtherGenerations(objects.store, generation);
+          const plan = await planPipeline(config, registry, log);
+          let ingestor: RunningIngestor | undefined;
+          cleanup.unshift(async () => {
+            if (ingestor) await ingestor.stop();
+            else await Promise.allSettled([...plan.connectors.values()].map((c) => c.close()));
+          });
+          // Fresh queues: downstream roles read this generation's logs from offset 0.
+          const queue = await openFreshQueue(objects, base, config.nodes, queueErrorReporter(log));
+          cleanup.push(() => queue.close({ flush: false }));
+          await queue.openLog(generationMarkerLog(generation), GENERATION_MARKER_SCHEMA);
+          ingestor = await startIngestor({
+            config,
+            connectors: plan.connectors,
+            sourceSchemas: plan.sourceSchemas,
+            queue,
+            log,
+            ack: AckPolicy.caller,
+            ...(resumeFrom ? { resumeFrom } : {}),
+          });
+          const running = startIngestorCheckpoints({
+            objects: objects.store,
+            checkpoints,
+            generation,
+            config: whole,
+            node: node.name,
+            coordinator,
+            ingestor,
+            fingerprint,
+            log,
+          });
+          cleanup.unshift(() => running.close());
+          const server = await serveRoleLogs(queue, node, keyOf(config, 'ingestor', node.name));
+          cleanup.unshift(() => server.close());
+          log.info(`segments go to ${objects.label}`);
+          process.stdout.write(
+            `Ingesting ${config.sources.length} source(s); logs served at ${server.address} for "dozer process"\n`,
+          );
+          show(new Progress({ sources: ingestor.sources, endpointRows: () => [] }));
+          cleanup.unshift(() => show(undefined));
+          const stopWatching = new AbortController();
+          cleanup.unshift(() => stopWatching.abort());
+          let restarting = false;
+          ingestor.finished.then(
+            () => {
+              if (!interrupt.signal.aborted && !restarting)
+                log.info('all sources finished; still serving their logs (Ctrl-C to stop)');
+            },
+            () => {},
+          );
+          return await new Promise((resolve) => {
+            if (interrupt.signal.aborted) return resolve({ exit: 0 });
+            interrupt.signal.addEventListener('abort', () => resolve({ exit: 0 }), { once: true });
+            ingestor!.finished.catch((e: unknown) => {
+              if (interrupt.signal.aborted) return;
+              log.error(`ingestion failed: ${e instanceof Error ? e.message : String(e)}`);
+              resolve({ exit: 1 });
+            });
+            generations.changed(generation, stopWatching.signal).then((next) => {
+              restarting = true;
+              resolve({ next });
+            });
+          });
+        })();
+      } finally {
+        for (const step of cleanup) await step();
+      }
+      if ('exit' in outcome) {
+        if (outcome.exit === 0) log.info('stopped cleanly');
+        return outcome.exit;
+      }
+      generation = outcome.next;
+      log.info(`generation ${generation.generation} started: restarting`);
+    }
+  } finally {
+    objects.close();
+  }
+}
+
 /** The upstream logs a role needs, with a message naming the config entry that needs a missing one. */
 function requireLogs(
   logs: ReadonlyMap<string, UpstreamLog>,
@@ -557,36 +707,96 @@ async function superviseRole(
   log: Logger,
   interrupt: ReturnType<typeof interrupts>,
   what: string,
-  start: (cleanup: Cleanup) => Promise<{ failed: Promise<never> } | undefined>,
+  start: (
+    cleanup: Cleanup,
+    generation: Generation | undefined,
+  ) => Promise<{ failed: Promise<never> } | undefined>,
+  /** With checkpoints: the generations, and what this role is (in the reason of the one its start begins). */
+  split?: { readonly generations: Generations; readonly label: string },
 ): Promise<number> {
+  let generation = split ? await split.generations.bump(`${split.label} started`, 'newest') : undefined;
   for (;;) {
     const cleanup: Cleanup = [];
     let failure: unknown;
+    const stopWatching = new AbortController();
     try {
-      const started = await start(cleanup);
+      let started: { failed: Promise<never> } | undefined;
+      try {
+        started = await start(cleanup, generation);
+      } catch (e) {
+        // With checkpoints, an upstream that went away while this role started is lost like any other.
+        const retryable = split !== undefined && (e as { retryable?: boolean })?.retryable === true;
+        if (!(e instanceof CheckpointUnusableError || e instanceof GenerationChangedError || retryable))
+          throw e;
+        failure = e;
+      }
       if (started !== undefined) {
         const { failed } = started;
         failure = await new Promise<unknown>((resolve) => {
           if (interrupt.signal.aborted) return resolve(undefined);
           interrupt.signal.addEventListener('abort', () => resolve(undefined), { once: true });
           failed.catch((e: unknown) => resolve(e));
+          if (split && generation) {
+            split.generations
+              .changed(generation, stopWatching.signal)
+              .then((next) => resolve(new GenerationChangedError(next)));
+          }
         });
       }
     } finally {
+      stopWatching.abort();
       for (const step of cleanup) await step();
     }
     if (failure === undefined || interrupt.signal.aborted) {
       log.info('stopped cleanly');
       return 0;
     }
+    if (split && failure instanceof GenerationChangedError) {
+      generation = failure.generation;
+      log.info(`generation ${generation.generation} started: restarting`);
+      continue;
+    }
+    if (split && failure instanceof CheckpointUnusableError) {
+      log.warn(failure.message);
+      generation = await split.generations.bump(`${split.label} cannot resume`, 'none');
+      continue;
+    }
+    if (
+      split &&
+      generation &&
+      (failure instanceof UpstreamLostError || (failure as { retryable?: boolean })?.retryable === true)
+    ) {
+      // The upstream restarted, most likely because a generation began; else this role begins one.
+      log.warn(
+        `${(failure as Error).message}; reconnecting, to restart with the rest of the pipeline from the newest checkpoint`,
+      );
+      generation =
+        (await split.generations.waitForChange(generation, UPSTREAM_LOST_WAIT_MS)) ??
+        (await split.generations.bump(`${split.label} lost its upstream`, 'newest'));
+      continue;
+    }
     if (failure instanceof UpstreamLostError) {
       log.warn(`${failure.message}; reconnecting, then rebuilding from the start of its logs`);
       continue;
+    }
+    if (split && generation) {
+      // An upstream that restarts for a new generation replaces the segments an old reader reads.
+      const next = await split.generations.waitForChange(generation, UPSTREAM_LOST_WAIT_MS);
+      if (next) {
+        log.warn(
+          `${failure instanceof Error ? failure.message : String(failure)}; restarting with the rest of the pipeline`,
+        );
+        generation = next;
+        continue;
+      }
     }
     log.error(`${what} failed: ${failure instanceof Error ? failure.message : String(failure)}`);
     return 1;
   }
 }
+
+/** How long a role that lost its upstream waits for a new generation before it begins one itself. */
+const UPSTREAM_LOST_WAIT_MS = 2000;
 
 /** What a role that reads an upstream role's logs is given once connected. */
 interface DownstreamContext {
@@ -599,6 +809,15 @@ interface DownstreamContext {
   /** The upstream logs the role needs, checked to exist. */
   readonly logs: Map<string, UpstreamLog>;
   readonly cleanup: Cleanup;
+  /** With checkpoints: the generation this start belongs to. */
+  readonly split:
+    | {
+        readonly generation: Generation;
+        readonly checkpoints: ReturnType<typeof openCheckpointStore>;
+        readonly fingerprint: string;
+        readonly objects: ReturnType<typeof openObjectStore>['store'];
+      }
+    | undefined;
 }
 
 /**
@@ -612,7 +831,9 @@ async function connectUpstreams(
   log: Logger,
   signal: AbortSignal,
   cleanup: Cleanup,
-): Promise<{ upstream: Upstream; logs: Map<string, UpstreamLog> } | undefined> {
+  /** With checkpoints: the log each upstream serves in this generation; `'stale'` when one does not (yet). */
+  marker?: string,
+): Promise<{ upstream: Upstream; logs: Map<string, UpstreamLog> } | 'stale' | undefined> {
   // The first node that cannot be reached for good ends the others' attempts.
   const giveUp = new AbortController();
   const onAbort = () => giveUp.abort();
@@ -643,6 +864,10 @@ async function connectUpstreams(
     if (failed) throw failed.reason;
     const connected = settled.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
     if (connected.some((c) => c === undefined)) return undefined;
+    if (marker !== undefined && connected.some((c) => !c!.logs.has(marker))) {
+      for (const c of connected) c!.upstream.close();
+      return 'stale';
+    }
     const logs = new Map<string, UpstreamLog>();
     const parts = connected.map((c, i) => {
       const need = upstreams[i]!;
@@ -670,6 +895,8 @@ async function downstreamRole<P extends { readonly upstreams: readonly UpstreamN
     readonly what: string;
     /** What this node runs and reads (may throw a ConfigError, e.g. for --node). */
     readonly plan: (config: DozerConfig) => P;
+    /** Names the role in messages: `the processor "p1"`. */
+    readonly label: (config: DozerConfig, plan: P) => string;
   },
   start: (ctx: DownstreamContext, plan: P) => Promise<{ failed: Promise<never> }>,
 ): Promise<number> {
@@ -679,13 +906,41 @@ async function downstreamRole<P extends { readonly upstreams: readonly UpstreamN
   log.info(`dozer ${VERSION}: starting ${role.starting(config, plan)}`);
   const interrupt = interrupts(log);
   const objects = openObjectStore(config.nodes.object_store);
+  const checkpoints = openCheckpointStore(objects.store, log);
+  const fingerprint = splitFingerprint(config);
+  const generations = splitCheckpointsOn(config)
+    ? new Generations(objects.store, checkpoints, fingerprint, log, role.label(config, plan))
+    : undefined;
   try {
-    return await superviseRole(log, interrupt, role.what, async (cleanup) => {
-      const connected = await connectUpstreams(plan.upstreams, objects, log, interrupt.signal, cleanup);
-      if (!connected) return undefined;
-      const { upstream, logs } = connected;
-      return start({ config, log, show, objects, upstream, logs, cleanup }, plan);
-    });
+    return await superviseRole(
+      log,
+      interrupt,
+      role.what,
+      async (cleanup, generation) => {
+        for (;;) {
+          const connected = await connectUpstreams(
+            plan.upstreams,
+            objects,
+            log,
+            interrupt.signal,
+            cleanup,
+            generation && generationMarkerLog(generation),
+          );
+          if (!connected) return undefined;
+          if (connected !== 'stale') {
+            const { upstream, logs } = connected;
+            const split = generation && { generation, checkpoints, fingerprint, objects: objects.store };
+            return start({ config, log, show, objects, upstream, logs, cleanup, split }, plan);
+          }
+          // An upstream still serves an older generation's logs: it is about to restart.
+          const now = await generations!.read();
+          if (now && now.id !== generation!.id) throw new GenerationChangedError(now);
+          await new Promise((r) => setTimeout(r, 200));
+          if (interrupt.signal.aborted) return undefined;
+        }
+      },
+      generations && { generations, label: role.label(config, plan) },
+    );
   } finally {
     objects.close();
   }
@@ -704,29 +959,55 @@ function processRole(configPath: string, nodeName: string | undefined): Promise<
       starting: (config, { node }) =>
         `the processor${config.nodes.listed ? ` "${node.name}"` : ''} of "${config.app_name}"`,
       what: 'processing',
+      label: (config, { node }) => (config.nodes.listed ? `the processor "${node.name}"` : 'the processor'),
       plan: (config) => {
         const node = selectNode(config.nodes.processors, 'processor', nodeName);
         return { node, ...processorShare(config, node) };
       },
     },
-    async ({ config, log, show, objects, upstream, logs: inputs, cleanup }, share) => {
+    async ({ config, log, show, objects, upstream, logs: inputs, cleanup, split }, share) => {
       const { node } = share;
       const sourceSchemas = new Map([...inputs].map(([name, l]) => [name, l.schema]));
       const sqlText = share.sql?.trim() ? share.sql : undefined;
+      let recovery: Awaited<ReturnType<typeof processorRecovery>> | undefined;
+      if (split && split.generation.epoch !== null) {
+        try {
+          recovery = await processorRecovery(
+            split.checkpoints,
+            split.generation,
+            node.name,
+            split.fingerprint,
+          );
+        } catch (e) {
+          throw new CheckpointUnusableError(
+            `cannot resume from checkpoint ${split.generation.epoch}: ${(e as Error).message}`,
+          );
+        }
+        log.info(
+          `resuming from checkpoint ${split.generation.epoch} (generation ${split.generation.generation}): the SQL state is as it was then`,
+        );
+      } else if (split) {
+        log.info(`rebuilding from the sources (generation ${split.generation.generation})`);
+      }
       // The one-node form also checks every endpoint against the SQL, as it always did.
-      const sql = config.nodes.listed
+      const planned = config.nodes.listed
         ? sqlText && compileSql(sqlText, sourceSchemas)
         : planTransforms(config, sourceSchemas).sql;
-      const queue = await openFreshQueue(
-        objects,
-        queuePrefixOf(config, 'processor', node.name),
-        config.nodes,
-        queueErrorReporter(log),
-      );
+      // A restored SQL keeps the NOW() its checkpoint had.
+      const sql =
+        recovery && planned && sqlText ? compileSql(sqlText, sourceSchemas, { now: recovery.now }) : planned;
+      const base = queuePrefixOf(config, 'processor', node.name);
+      const queue = await openFreshQueue(objects, base, config.nodes, queueErrorReporter(log));
       cleanup.unshift(() => queue.close({ flush: false }));
+      if (split) await queue.openLog(generationMarkerLog(split.generation), GENERATION_MARKER_SCHEMA);
       const transform =
         sql && sqlText
-          ? await createSqlTransform(sql, { threads: config.threads, sqlText, sources: sourceSchemas })
+          ? await createSqlTransform(sql, {
+              threads: config.threads,
+              sqlText,
+              sources: sourceSchemas,
+              ...(recovery ? { restore: recovery.restore } : {}),
+            })
           : undefined;
       if (transform) {
         cleanup.unshift(() => transform.close());
@@ -741,6 +1022,19 @@ function processRole(configPath: string, nodeName: string | undefined): Promise<
         log,
         ...(share.inputs ? { inputs: share.inputs } : {}),
         ...(share.outputs ? { outputs: share.outputs } : {}),
+        ...(split
+          ? {
+              checkpoints: processorCheckpointHooks({
+                objects: split.objects,
+                checkpoints: split.checkpoints,
+                generation: split.generation,
+                node: node.name,
+                fingerprint: split.fingerprint,
+                now: sql ? sql.now : Timestamp.now(),
+                log,
+              }),
+            }
+          : {}),
       });
       cleanup.unshift(() => processor.stop());
       const server = await serveRoleLogs(queue, node, keyOf(config, 'processor', node.name));
@@ -767,14 +1061,49 @@ function serve(configPath: string): Promise<number> {
     {
       starting: (config) => `the API of "${config.app_name}" (home ${config.home_dir})`,
       what: 'serving',
+      label: () => 'the API',
       plan: (config) => ({ upstreams: serveUpstreams(config) }),
     },
-    async ({ config, log, show, upstream, logs: tables, cleanup }) => {
+    async ({ config, log, show, upstream, logs: tables, cleanup, split }) => {
       const endpointSchemas = endpointSchemasOf(
         config,
         new Map([...tables].map(([name, l]) => [name, l.schema])),
       );
-      const api = await startServer({ config, endpointSchemas, upstream, log });
+      let store: ReturnType<typeof openServeStore> | undefined;
+      let checkpointing: ReturnType<typeof startApiCheckpoints> | undefined;
+      if (split) {
+        store = openServeStore(config);
+        try {
+          await prepareApiStore(store, split.generation);
+        } catch (e) {
+          await store.close();
+          throw new CheckpointUnusableError(
+            `cannot resume from checkpoint ${split.generation.epoch}: ${(e as Error).message}`,
+          );
+        }
+        log.info(
+          split.generation.epoch === null
+            ? `rebuilding from the sources (generation ${split.generation.generation})`
+            : `resuming from checkpoint ${split.generation.epoch} (generation ${split.generation.generation}): the store is as it was then`,
+        );
+        checkpointing = startApiCheckpoints({
+          objects: split.objects,
+          checkpoints: split.checkpoints,
+          generation: split.generation,
+          store,
+          log,
+        });
+        cleanup.unshift(() => checkpointing?.close());
+      }
+      const api = await startServer({
+        config,
+        endpointSchemas,
+        upstream,
+        log,
+        ...(store && checkpointing
+          ? { store, keepRows: split?.generation.epoch != null, checkpoints: checkpointing.hooks }
+          : {}),
+      });
       cleanup.unshift(() => api.stop());
       announceApi(log, config, api.url, api.grpcAddress);
       const tableStats: readonly SourceStats[] = api.tables;

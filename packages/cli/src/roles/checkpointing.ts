@@ -18,13 +18,13 @@ import type { TransformStateForm } from './transform.js';
 export const CHECKPOINT_PREFIX = 'checkpoints';
 
 /** The manifest's operator id of the pipeline's own record: what it was built from, and NOW(). */
-const PIPELINE_OPERATOR = 'dozer/pipeline';
+export const PIPELINE_OPERATOR = 'dozer/pipeline';
 
 /** The checkpoint participants of `dozer run`. */
 export const Participant = { ingestor: 'ingestor', processor: 'processor', api: 'api' } as const;
 
 /** What a checkpoint records about the pipeline itself (a blob, JSON). */
-interface PipelineRecord {
+export interface PipelineRecord {
   readonly version: 1;
   /** {@link pipelineFingerprint} of the config that wrote it. */
   readonly fingerprint: string;
@@ -67,6 +67,17 @@ export interface Recovery {
   readonly positions: ReadonlyMap<string, SourcePosition>;
   /** NOW() of the checkpointed SQL. */
   readonly now: Timestamp;
+}
+
+/** The bytes of a {@link PipelineRecord} blob. */
+export function encodePipelineRecord(fingerprint: string, now: Timestamp): Uint8Array {
+  const record: PipelineRecord = { version: 1, fingerprint, now: now.micros.toString() };
+  return new TextEncoder().encode(JSON.stringify(record));
+}
+
+/** The {@link PipelineRecord} blob of `operatorId` in a loaded checkpoint; throws when it is missing or unreadable. */
+export function readPipelineRecord(loaded: LoadedCheckpoint, operatorId: string): PipelineRecord {
+  return JSON.parse(new TextDecoder().decode(loaded.blob(operatorId))) as PipelineRecord;
 }
 
 /** Opens the checkpoints of the shared object store, reporting rejected ones through `log`. */

@@ -193,7 +193,7 @@ export async function runCrashLoop(s: CrashScenario, o: CrashOptions): Promise<C
 }
 
 /** Polls the API until every endpoint equals the oracle; on timeout, throws the first difference. */
-async function converge(
+export async function converge(
   s: CrashScenario,
   expected: ReadonlyMap<string, readonly Row[]>,
   run: DozerProcess,
