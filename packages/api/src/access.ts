@@ -66,9 +66,15 @@ export function knownAccess(
 
 function grant(ctx: AuthContext, ep: AccessEndpoint): Access {
   let known = grants.get(ctx);
-  if (known === undefined) grants.set(ctx, (known = new Map()));
+  if (known === undefined) {
+    known = new Map();
+    grants.set(ctx, known);
+  }
   let granted = known.get(ep);
-  if (granted === undefined) known.set(ep, (granted = grantOf(ctx, ep)));
+  if (granted === undefined) {
+    granted = grantOf(ctx, ep);
+    known.set(ep, granted);
+  }
   if ('denied' in granted) throw new PermissionDeniedError(granted.denied);
   return granted;
 }
