@@ -5,6 +5,7 @@
 //   pnpm soak --kills 500                 # every source
 //   pnpm soak --kills 100 --source pg     # pg | files | generator
 //   pnpm soak --kills 50 --seed 1234      # repeat a kill schedule
+//   pnpm soak --split --kills 200         # the separate roles (split-crash.e2e), killed in turn
 //
 // Postgres must be prepared first (bash scripts/services.sh).
 import { spawnSync } from 'node:child_process';
@@ -16,6 +17,7 @@ const { values } = parseArgs({
     source: { type: 'string', default: 'all' },
     seed: { type: 'string' },
     quiet: { type: 'boolean', default: false },
+    split: { type: 'boolean', default: false },
   },
 });
 const kills = Number(values.kills);
@@ -23,12 +25,14 @@ if (!Number.isInteger(kills) || kills < 1) {
   console.error(`soak: --kills must be a positive integer, got ${values.kills}`);
   process.exit(2);
 }
-const files = {
-  pg: ['packages/cli/test/crash.pg.test.ts'],
-  files: ['packages/cli/test/crash.e2e.test.ts', '-t', 'object storage'],
-  generator: ['packages/cli/test/crash.e2e.test.ts', '-t', 'generator'],
-  all: ['packages/cli/test/crash.pg.test.ts', 'packages/cli/test/crash.e2e.test.ts'],
-}[values.source];
+const files = values.split
+  ? ['packages/cli/test/split-crash.e2e.test.ts']
+  : {
+      pg: ['packages/cli/test/crash.pg.test.ts'],
+      files: ['packages/cli/test/crash.e2e.test.ts', '-t', 'object storage'],
+      generator: ['packages/cli/test/crash.e2e.test.ts', '-t', 'generator'],
+      all: ['packages/cli/test/crash.pg.test.ts', 'packages/cli/test/crash.e2e.test.ts'],
+    }[values.source];
 if (!files) {
   console.error(`soak: --source must be pg, files, generator or all, got ${values.source}`);
   process.exit(2);
@@ -39,6 +43,10 @@ const env = {
   ...(values.quiet ? {} : { DOZER_CRASH_VERBOSE: '1' }),
   ...(values.seed !== undefined ? { DOZER_CRASH_SEED: values.seed } : {}),
 };
-console.log(`soak: ${kills} kills per source (${values.source})`);
+console.log(
+  values.split
+    ? `soak: ${kills} kills of the separate roles`
+    : `soak: ${kills} kills per source (${values.source})`,
+);
 const r = spawnSync('pnpm', ['exec', 'vitest', 'run', ...files], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);

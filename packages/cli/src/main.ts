@@ -699,9 +699,12 @@ type Cleanup = Array<() => Promise<void> | void>;
  * role's failure promise (wrapped: an async function would await it), or
  * `undefined` when interrupted while connecting.
  * When the upstream goes away mid-stream, the role is stopped and started
- * again: until checkpoints exist a restarted upstream has reset its logs,
- * so the role rebuilds from their start. Other failures end the command
- * (exit 1); errors while starting are thrown.
+ * again from the start of the upstream logs. With checkpoints (`split`) its
+ * start begins a generation, it restarts whenever another role begins one,
+ * and a lost upstream waits for a new generation (beginning one after
+ * {@link UPSTREAM_LOST_WAIT_MS}); without, a restarted upstream has reset its
+ * logs, so the role rebuilds. Other failures end the command (exit 1), unless
+ * a generation began meanwhile; errors while starting are thrown.
  */
 async function superviseRole(
   log: Logger,

@@ -46,9 +46,10 @@ export const QUEUE_PREFIX = { ingest: 'ingest', process: 'process' } as const;
 
 /**
  * Opens the queue of one role over the shared store, after deleting what a
- * previous run of that role left under its prefix: until checkpoints exist
- * every start re-reads its input from the beginning, and appending to the
- * old logs would serve their entries twice.
+ * previous run of that role left under its prefix: every start (of a run,
+ * or of a generation of the separate roles) re-reads its input from the
+ * beginning or from a checkpoint, and appending to the old logs would serve
+ * their entries twice.
  */
 export async function openFreshQueue(
   opened: OpenedObjectStore,

@@ -81,9 +81,10 @@ export function outputTables(config: DozerConfig): string[] {
  * Reads every source log of the ingestor from its first offset (segments
  * from the object store, then the live stream), runs the batches through
  * the SQL one at a time, and appends what changes in each endpoint table
- * to that table's output log. Until checkpoints exist it keeps no state
- * across restarts: a restarted processor rebuilds from offset 0, which is
- * why readers here commit nothing (retention would delete what that needs).
+ * to that table's output log. A restarted processor reads from offset 0
+ * again (its upstream's logs then start at the checkpoint its state was
+ * restored from, or at the beginning), which is why readers here commit
+ * nothing (retention would delete what that needs).
  */
 export async function startProcessor(options: ProcessOptions): Promise<RunningProcessor> {
   const { config, queue, transform, upstream } = options;
