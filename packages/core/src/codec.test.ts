@@ -3,9 +3,11 @@ import { describe, expect, it } from 'vitest';
 import {
   CODEC_FORMAT_VERSION,
   decodeBatch,
+  decodeRow,
   decodeSchema,
   decodeStreamMessage,
   encodeBatch,
+  encodeRow,
   encodeSchema,
   encodeStreamMessage,
 } from './codec.js';
@@ -207,6 +209,23 @@ describe('batch round trip', () => {
         const msg = decodeStreamMessage(schema, bytes);
         expect(msg.kind).toBe('batch');
         if (msg.kind === 'batch') expectSameBatch(schema, msg.batch, batch);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('encodes single rows the same way (encodeRow / decodeRow), and rejects extra bytes', () => {
+    const schemaAndRow = schemaArb.chain((schema) => rowArb(schema).map((row) => ({ schema, row })));
+    fc.assert(
+      fc.property(schemaAndRow, ({ schema, row }) => {
+        const bytes = encodeRow(schema, row);
+        const back = decodeRow(schema, bytes);
+        expect(sameOp(schema, { kind: 'insert', new: back }, { kind: 'insert', new: row }), show(back)).toBe(
+          true,
+        );
+        const longer = new Uint8Array(bytes.length + 1);
+        longer.set(bytes);
+        expect(() => decodeRow(schema, longer)).toThrow(CodecError);
       }),
       { numRuns: 300 },
     );

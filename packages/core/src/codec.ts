@@ -901,6 +901,24 @@ function readBatchBody(r: Reader, schema: Schema): OpBatch {
  * Throws TypeMismatchError (naming the op and field) when a value does not
  * fit its field.
  */
+/**
+ * Encodes one row of `schema` as rows are laid out inside a batch (null
+ * bitmap, then the values), with no header: for state that keeps rows by
+ * key, where the schema is known from elsewhere. Throws TypeMismatchError as
+ * {@link encodeBatch}.
+ */
+export function encodeRow(schema: Schema, row: Row): Uint8Array {
+  return encodeWith((w) => writeRow(w, layoutOf(schema), row, { table: '(row)', op: 0, role: 'row' }));
+}
+
+/** Decodes a row written by {@link encodeRow} with the same schema. Throws CodecError on bad input. */
+export function decodeRow(schema: Schema, bytes: Uint8Array): Row {
+  const r = new Reader(bytes, 'row');
+  const row = readRow(r, layoutOf(schema));
+  expectEnd(r);
+  return row;
+}
+
 export function encodeBatch(schema: Schema, batch: OpBatch): Uint8Array {
   return encodeWith((w) => writeBatch(w, schema, batch));
 }

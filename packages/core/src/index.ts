@@ -3,9 +3,11 @@ export {
   CODEC_FORMAT_VERSION,
   CodecMessageKind,
   decodeBatch,
+  decodeRow,
   decodeSchema,
   decodeStreamMessage,
   encodeBatch,
+  encodeRow,
   encodeSchema,
   encodeStreamMessage,
 } from './codec.js';

@@ -1,7 +1,13 @@
 import { makeSchema, type Operation, type Row } from '@dozer/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileSql, createSourceNormalizer } from './index.js';
+import {
+  compileSql,
+  createSourceNormalizer,
+  MemoryStateStore,
+  type StateFactory,
+  type StateValueCodec,
+} from './index.js';
 
 const accounts = makeSchema(
   [
@@ -50,6 +56,28 @@ describe('createSourceNormalizer', () => {
       { kind: 'update', old: [8n, 'x', 3n], new: [9n, 'x', 3n] },
     ]);
     expect(createSourceNormalizer('t', makeSchema(accounts.fields, []))).toBeUndefined();
+  });
+
+  it('gives its state store a codec that writes rows and reads them back exactly', () => {
+    let codec: StateValueCodec<unknown> | undefined;
+    const factory: StateFactory = {
+      create: (id, c) => {
+        expect(id).toBe('source/accounts');
+        codec = c as StateValueCodec<unknown>;
+        return new MemoryStateStore();
+      },
+    };
+    createSourceNormalizer('accounts', accounts, factory);
+    for (const row of [
+      [1n, 'ada', 10n],
+      [2n, null, null],
+      [-(2n ** 63n), '', 2n ** 63n - 1n],
+    ] as Row[]) {
+      const bytes = codec!.encode(row);
+      expect(bytes[0]).toBe(1);
+      expect(codec!.decode(bytes)).toEqual(row);
+    }
+    expect(() => codec!.decode(new Uint8Array([9, 0]))).toThrow('format version 9');
   });
 
   it('behind it, an aggregate fed key-only old rows and repeated inserts equals one fed the exact changes', () => {

@@ -1,6 +1,35 @@
-import type { Operation, Row, Schema } from '@dozer/core';
+import { decodeRow, encodeRow, type Operation, type Row, type Schema } from '@dozer/core';
 import { keyOf } from './internal/keys.js';
-import { jsonValueCodec, memoryStateFactory, type StateFactory, type StateStore } from './internal/state.js';
+import {
+  memoryStateFactory,
+  type StateFactory,
+  type StateStore,
+  type StateValueCodec,
+} from './internal/state.js';
+
+/** Version byte of a normalizer's state values: then the row in the core codec's row layout. */
+const ROW_VALUE_VERSION = 1;
+
+/** A normalizer's values: a version byte, then `encodeRow` (binary, several times faster than tagged JSON). */
+function rowCodec(schema: Schema, table: string): StateValueCodec<Row> {
+  return {
+    encode(row) {
+      const body = encodeRow(schema, row);
+      const out = new Uint8Array(body.length + 1);
+      out[0] = ROW_VALUE_VERSION;
+      out.set(body, 1);
+      return out;
+    },
+    decode(bytes) {
+      if (bytes[0] !== ROW_VALUE_VERSION) {
+        throw new RangeError(
+          `a row of source "${table}" in the checkpoint has format version ${bytes[0] ?? '(empty)'}; this build reads ${ROW_VALUE_VERSION}`,
+        );
+      }
+      return decodeRow(schema, bytes.subarray(1));
+    },
+  };
+}
 
 /**
  * Rewrites the changes of a keyed source table against the rows the
@@ -39,7 +68,7 @@ export function createSourceNormalizer(
   const pk = schema.primaryKey;
   if (pk.length === 0) return undefined;
   const stateId = `source/${table}`;
-  const rows: StateStore<string, Row> = factory.create(stateId, jsonValueCodec<Row>());
+  const rows: StateStore<string, Row> = factory.create(stateId, rowCodec(schema, table));
   return {
     stateId,
     normalize(ops) {
