@@ -53,8 +53,8 @@ export function pipelineFingerprint(config: DozerConfig, stateForm: TransformSta
     sql: config.sql?.trim() ?? '',
     endpoints: config.endpoints.map((e) => [e.name, e.table_name, e.index.primary_key ?? null]),
     state: stateForm,
-    // What the checkpoints of this build hold (2: with the source normalizers' state).
-    layout: 2,
+    // What the checkpoints of this build hold (3: with the source normalizers' rows, binary).
+    layout: 3,
   };
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 32);
 }
