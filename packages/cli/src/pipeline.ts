@@ -40,6 +40,8 @@ export interface PipelinePlan {
   readonly sql: SqlPipeline | undefined;
   /** Schema of each endpoint: its table's, keyed by `index.primary_key` when given. */
   readonly endpointSchemas: ReadonlyMap<string, Schema>;
+  /** Sources whose connector guarantees exact changes (`TableInfo.exactChanges`): the SQL takes them as they are. */
+  readonly exactSources: ReadonlySet<string>;
 }
 
 /**
@@ -74,6 +76,7 @@ export async function planPipeline(
       tablesByConnection.set(conn.name, await connector.listTables());
     }
     const sourceSchemas = new Map<string, Schema>();
+    const exactSources = new Set<string>();
     for (const [i, source] of config.sources.entries()) {
       const tables = tablesByConnection.get(source.connection) ?? [];
       const table = tables.find((t) => t.name === source.table_name);
@@ -83,9 +86,10 @@ export async function planPipeline(
         );
       }
       sourceSchemas.set(source.name, projectTable(table, source.columns).schema);
+      if (table.exactChanges === true) exactSources.add(source.name);
     }
     const { sql, endpointSchemas } = planTransforms(config, sourceSchemas);
-    return { config, connectors, sourceSchemas, sql, endpointSchemas };
+    return { config, connectors, sourceSchemas, sql, endpointSchemas, exactSources };
   } catch (e) {
     await Promise.allSettled([...connectors.values()].map((c) => c.close()));
     throw e;
@@ -207,7 +211,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
     store = openServeStore(config);
     const checkpointsOn = config.checkpoint.interval_ms > 0;
     const checkpoints = openCheckpointStore(objects.store, log);
-    const fingerprint = pipelineFingerprint(config, stateFormOf(config.threads));
+    const fingerprint = pipelineFingerprint(config, stateFormOf(config.threads), plan.exactSources);
     const recovery: Recovery | undefined = checkpointsOn
       ? await findRecovery(checkpoints, store, fingerprint, log)
       : undefined;
@@ -275,6 +279,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
           threads: config.threads,
           sqlText: config.sql!,
           sources: plan.sourceSchemas,
+          exactSources: plan.exactSources,
           ...(recovery ? { restore: recovery.checkpoint } : {}),
         })
       : undefined;

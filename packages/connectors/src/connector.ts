@@ -45,6 +45,16 @@ export interface ConnectorFactory<C = unknown> {
 export interface TableInfo {
   readonly name: string;
   readonly schema: Schema;
+  /**
+   * True when the connector guarantees, for a table with a primary key,
+   * that its changes are exact: an update or delete carries the whole old
+   * row as it was, and an insert never repeats a key that is present (also
+   * after resuming from a position). The engine then takes the changes as
+   * they are. Otherwise (absent or false) it keeps the current row of every
+   * key and rewrites the changes against it, which costs a copy of the
+   * table in memory and in checkpoints.
+   */
+  readonly exactChanges?: boolean;
 }
 
 /** One table to ingest. */

@@ -40,7 +40,11 @@ export interface PipelineRecord {
  * pipeline rebuilds instead. Addresses, credentials, API and queue settings
  * are left out: changing them keeps the checkpoints.
  */
-export function pipelineFingerprint(config: DozerConfig, stateForm: TransformStateForm): string {
+export function pipelineFingerprint(
+  config: DozerConfig,
+  stateForm: TransformStateForm,
+  exactSources: ReadonlySet<string> = new Set(),
+): string {
   const kinds = new Map(config.connections.map((c) => [c.name, c.kind]));
   const shape = {
     sources: config.sources.map((s) => [
@@ -53,6 +57,8 @@ export function pipelineFingerprint(config: DozerConfig, stateForm: TransformSta
     sql: config.sql?.trim() ?? '',
     endpoints: config.endpoints.map((e) => [e.name, e.table_name, e.index.primary_key ?? null]),
     state: stateForm,
+    // Which sources have normalizer state (the others are exact).
+    exact: [...exactSources].sort(),
     // What the checkpoints of this build hold (3: with the source normalizers' rows, binary).
     layout: 3,
   };

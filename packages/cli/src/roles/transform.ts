@@ -77,6 +77,11 @@ export async function createSqlTransform(
      * checkpointed pipeline had.
      */
     restore?: LoadedCheckpoint;
+    /**
+     * Sources whose changes are exact (`TableInfo.exactChanges`): taken as
+     * they are. Every other keyed input goes through a source normalizer.
+     */
+    exactSources?: ReadonlySet<string>;
   },
 ): Promise<Transform> {
   const { restore } = options;
@@ -93,6 +98,7 @@ export async function createSqlTransform(
   };
   const normalizers = new Map(
     sql.inputs.flatMap((table) => {
+      if (options.exactSources?.has(table)) return [];
       const n = createSourceNormalizer(table, options.sources.get(table)!, keyed);
       return n ? [[table, n] as const] : [];
     }),

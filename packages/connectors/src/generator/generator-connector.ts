@@ -71,7 +71,8 @@ class GeneratorConnector implements Connector {
   }
 
   async listTables(): Promise<TableInfo[]> {
-    return this.tables.map((t) => ({ name: t.name, schema: t.schema }));
+    // Old rows come from the generator's own table; inserts make new keys.
+    return this.tables.map((t) => ({ name: t.name, schema: t.schema, exactChanges: true }));
   }
 
   comparePositions(a: SourcePosition, b: SourcePosition): number {

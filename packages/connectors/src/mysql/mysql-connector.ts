@@ -120,7 +120,8 @@ class MysqlConnector implements Connector {
     const conn = await openConnection(this.config, this.where);
     try {
       const { tables } = await this.inspect(conn);
-      return tables.map((t) => ({ name: t.name, schema: t.schema }));
+      // binlog_row_image FULL (checked at start): old rows carry every column.
+      return tables.map((t) => ({ name: t.name, schema: t.schema, exactChanges: true }));
     } catch (e) {
       throw classifyError(e, this.config, this.where);
     } finally {

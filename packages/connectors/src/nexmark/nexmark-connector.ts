@@ -77,7 +77,7 @@ class NexmarkConnector implements Connector {
   }
 
   async listTables(): Promise<TableInfo[]> {
-    return NEXMARK_TABLES.map((name) => ({ name, schema: NEXMARK_SCHEMAS[name] }));
+    return NEXMARK_TABLES.map((name) => ({ name, schema: NEXMARK_SCHEMAS[name], exactChanges: true }));
   }
 
   comparePositions(a: SourcePosition, b: SourcePosition): number {

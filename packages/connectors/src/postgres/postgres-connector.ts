@@ -140,7 +140,8 @@ class PostgresConnector implements Connector {
     const client = await connect(this.config, false, `connection "${this.context.name}"`);
     try {
       const tables = await readTables(client, this.config.tables, this.types);
-      return tables.map((t) => ({ name: t.name, schema: t.schema }));
+      // Under REPLICA IDENTITY FULL the stream carries whole old rows; otherwise only their key.
+      return tables.map((t) => ({ name: t.name, schema: t.schema, exactChanges: t.replicaIdentity === 'f' }));
     } catch (e) {
       throw pgError(e, `connection "${this.context.name}": reading tables`, this.config);
     } finally {

@@ -289,6 +289,10 @@ class Kit<C> {
         if (names.has(t.name)) problems.push(`table "${t.name}" is listed twice`);
         names.add(t.name);
         problems.push(...schemaProblems(t).map((p) => `table "${t.name}": ${p}`));
+        if (t.exactChanges !== undefined && typeof t.exactChanges !== 'boolean')
+          problems.push(
+            `table "${t.name}": exactChanges is ${JSON.stringify(t.exactChanges)}, not a boolean`,
+          );
       }
       for (const want of this.o.tables ?? []) {
         if (!names.has(want)) problems.push(`table "${want}" (from options.tables) is not listed`);
@@ -313,7 +317,10 @@ class Kit<C> {
       if (want !== undefined && snapshotOps.length !== want)
         problems.push(`the snapshot of "${t.name}" has ${snapshotOps.length} rows, expected ${want}`);
       problems.push(...positionOrderProblems(s.connector, t.name, log));
-      problems.push(...stateProblems(t, s.ops(t.name), this.o.oldRows ?? 'full'));
+      // A table that declares exact changes is held to whole old rows whatever the options say.
+      problems.push(
+        ...stateProblems(t, s.ops(t.name), t.exactChanges === true ? 'full' : (this.o.oldRows ?? 'full')),
+      );
     }
     if (s.liveOps() < this.liveOps)
       problems.push(`only ${s.liveOps()} ops arrived after the snapshots, expected at least ${this.liveOps}`);
