@@ -200,6 +200,8 @@ await describeWithService('PostgreSQL', PG, 'postgres connector', () => {
             ],
             primaryKey: [0],
           },
+          // REPLICA IDENTITY FULL: whole old rows, so the engine may take the changes as they are.
+          exactChanges: true,
         },
       ]);
       const table = `${PREFIX}_basic`;
@@ -415,6 +417,14 @@ await describeWithService('PostgreSQL', PG, 'postgres connector', () => {
       );
     }
     await sql(PG, `ALTER TABLE ${tables[1]} REPLICA IDENTITY FULL`);
+    // Only the FULL table promises exact changes; under DEFAULT old rows may carry only the key.
+    const listed = await postgresConnector
+      .create(configFor(name, { tables }), { name: 't', logger: silentLogger })
+      .listTables();
+    expect(listed.map((t) => [t.name, t.exactChanges])).toEqual([
+      [tables[0], false],
+      [tables[1], true],
+    ]);
     const big = (await sql(PG, `SELECT big FROM ${tables[0]}`)).rows[0].big as string;
     expect(big.length).toBe(12_800);
     const r = run(
