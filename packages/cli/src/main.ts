@@ -55,6 +55,7 @@ import {
   processorRecovery,
   splitCheckpointsOn,
   splitFingerprint,
+  splitPollMs,
   startApiCheckpoints,
   startIngestorCheckpoints,
 } from './roles/split-checkpoints.js';
@@ -560,9 +561,17 @@ async function ingestWithCheckpoints(
   const checkpoints = openCheckpointStore(objects.store, log);
   const fingerprint = splitFingerprint(whole);
   const label = whole.nodes.listed ? `the ingestor "${node.name}"` : 'the ingestor';
-  const generations = new Generations(objects.store, checkpoints, fingerprint, log, label);
+  const generations = new Generations(
+    objects.store,
+    checkpoints,
+    fingerprint,
+    log,
+    label,
+    splitPollMs(whole),
+  );
   const coordinator = whole.nodes.ingestors[0]!.name === node.name;
   const base = queuePrefixOf(config, 'ingestor', node.name);
+  const keepAlive = setInterval(() => {}, 1 << 30);
   try {
     let generation = await generations.bump(`${label} started`, 'newest');
     for (;;) {
@@ -665,6 +674,7 @@ async function ingestWithCheckpoints(
       log.info(`generation ${generation.generation} started: restarting`);
     }
   } finally {
+    clearInterval(keepAlive);
     objects.close();
   }
 }
@@ -716,6 +726,23 @@ async function superviseRole(
   ) => Promise<{ failed: Promise<never> } | undefined>,
   /** With checkpoints: the generations, and what this role is (in the reason of the one its start begins). */
   split?: { readonly generations: Generations; readonly label: string },
+): Promise<number> {
+  // A role waiting on its upstream (a gRPC call whose timers are unref'd) must not let the
+  // process exit as if done: it runs until stopped or failed.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  try {
+    return await superviseLoop(log, interrupt, what, start, split);
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+async function superviseLoop(
+  log: Logger,
+  interrupt: ReturnType<typeof interrupts>,
+  what: string,
+  start: Parameters<typeof superviseRole>[3],
+  split: Parameters<typeof superviseRole>[4],
 ): Promise<number> {
   let generation = split ? await split.generations.bump(`${split.label} started`, 'newest') : undefined;
   for (;;) {
@@ -912,7 +939,14 @@ async function downstreamRole<P extends { readonly upstreams: readonly UpstreamN
   const checkpoints = openCheckpointStore(objects.store, log);
   const fingerprint = splitFingerprint(config);
   const generations = splitCheckpointsOn(config)
-    ? new Generations(objects.store, checkpoints, fingerprint, log, role.label(config, plan))
+    ? new Generations(
+        objects.store,
+        checkpoints,
+        fingerprint,
+        log,
+        role.label(config, plan),
+        splitPollMs(config),
+      )
     : undefined;
   try {
     return await superviseRole(

@@ -35,6 +35,8 @@ afterAll(() => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const STARTED_GENERATION = /starting generation (\d+) of the pipeline \(([^)]*)\): (.*)/;
+/** A role's start began a generation, or joined one another role began at the same moment. */
+const IN_A_GENERATION = /starting generation \d+ of the pipeline|began at the same time; joining it/;
 
 describe('dozer ingest / process / serve killed in turn', () => {
   it(
@@ -195,7 +197,7 @@ nodes:
           // A random moment of the victim's life: half the kills while the pipeline may still be
           // restarting from the previous one (a generation beginning, the others reconnecting),
           // half once it checkpoints again; never while the victim is still loading its code.
-          await victim.proc.waitFor(STARTED_GENERATION, 60_000).catch(() => {});
+          await victim.proc.waitFor(IN_A_GENERATION, 60_000).catch(() => {});
           if (random() < 0.5) {
             const before = newestManifest();
             const end = Date.now() + 60_000;

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../logger.js';
 import { encodePipelineRecord, PIPELINE_OPERATOR } from './checkpointing.js';
 import {
+  firstEpochOf,
   Generations,
   processorCheckpointStore,
   processorCheckpointView,
@@ -62,6 +63,8 @@ describe('generations of the split roles', () => {
     expect(second).toMatchObject({ generation: 2, epoch: 4n, floor: 6n });
     expect(second.id).not.toBe(first.id);
     expect(lines.at(-1)).toContain('every role resumes from checkpoint 4');
+    // Each generation's epochs lie above every earlier generation's.
+    expect(firstEpochOf(second)).toBeGreaterThan(firstEpochOf(first) + (1n << 23n));
 
     // Another dozer.yaml (another fingerprint) cannot continue it: every role rebuilds.
     const other = new Generations(objects, checkpoints, 'fp-2', log, 'the API');

@@ -43,8 +43,23 @@ import { stateFormOf } from './transform.js';
 export const SPLIT_PREFIX = `${CHECKPOINT_PREFIX}/split`;
 const GENERATION_KEY = `${SPLIT_PREFIX}/generation`;
 
-/** How often the roles look at the object store for triggers, parts, manifests and generations. */
-export const SPLIT_POLL_MS = 150;
+/**
+ * How often the roles look at the object store for triggers, parts, manifests
+ * and generations: a tenth of `checkpoint.interval_ms`, from 100 ms to 1 s
+ * (each look is a GET or a LIST, which an S3 bucket bills).
+ */
+export function splitPollMs(config: DozerConfig): number {
+  return Math.min(1000, Math.max(100, Math.round(config.checkpoint.interval_ms / 10)));
+}
+
+/**
+ * Epochs of generation g start above `g << 24` (and above every epoch seen
+ * when it began): an old generation's coordinator that has not noticed the
+ * new one yet can never trigger an epoch the new one uses.
+ */
+export function firstEpochOf(generation: Generation): bigint {
+  return maxOf([generation.floor, BigInt(generation.generation) << 24n]) + 1n;
+}
 
 /** A run of the split pipeline: every role restarts when it changes. */
 export interface Generation {
@@ -162,6 +177,8 @@ export class Generations {
     private readonly log: Logger,
     /** Which role this is, in the generation object and the log. */
     private readonly who: string,
+    /** How often {@link changed} reads the generation ({@link splitPollMs}). */
+    private readonly pollMs = 150,
   ) {}
 
   read(): Promise<Generation | undefined> {
@@ -179,13 +196,20 @@ export class Generations {
       const loaded = await this.checkpoints.loadLatest();
       if (loaded) {
         let fingerprint: string | undefined;
+        let unreadable: string | undefined;
         try {
           fingerprint = readPipelineRecord(loaded, PIPELINE_OPERATOR).fingerprint;
-        } catch {}
+        } catch (e) {
+          unreadable = (e as Error).message;
+        }
         if (fingerprint === this.fingerprint) epoch = loaded.manifest.epoch;
-        else {
+        else if (unreadable !== undefined) {
           this.log.warn(
-            `checkpoint ${loaded.manifest.epoch} was written for other sources, SQL, endpoints, nodes or threads setting than dozer.yaml has now; rebuilding from the sources`,
+            `checkpoint ${loaded.manifest.epoch} has no readable pipeline record (${unreadable}); rebuilding from the sources`,
+          );
+        } else {
+          this.log.warn(
+            `checkpoint ${loaded.manifest.epoch} was written for other sources, SQL, endpoints, nodes or threads setting than dozer.yaml has now (${fingerprint}, not ${this.fingerprint}); rebuilding from the sources`,
           );
         }
       }
@@ -203,6 +227,14 @@ export class Generations {
       by: this.who,
     };
     await this.objects.put(GENERATION_KEY, new TextEncoder().encode(JSON.stringify(json)));
+    // Two roles that begin a generation at once both write it: the last write wins, and the
+    // other adopts it here rather than starting a run nobody else is in.
+    await new Promise((r) => setTimeout(r, this.pollMs * 2));
+    const settled = await this.read();
+    if (settled && settled.id !== json.id && settled.generation >= n) {
+      this.log.info(`generation ${settled.generation} began at the same time; joining it`);
+      return settled;
+    }
     this.log.info(
       `starting generation ${n} of the pipeline (${reason}): ${epoch === null ? 'every role rebuilds from the sources' : `every role resumes from checkpoint ${epoch}`}`,
     );
@@ -222,7 +254,7 @@ export class Generations {
           },
           () => {},
         );
-      }, SPLIT_POLL_MS);
+      }, this.pollMs);
       signal.addEventListener('abort', () => clearInterval(timer), { once: true });
     });
   }
@@ -376,7 +408,9 @@ export async function processorRecovery(
   const loaded = await checkpoints.load(generation.epoch!);
   const record = readPipelineRecord(loaded, `${processorOperatorPrefix(node)}${PIPELINE_OPERATOR}`);
   if (record.fingerprint !== fingerprint) {
-    throw new Error(`checkpoint ${generation.epoch} was written for another dozer.yaml`);
+    throw new Error(
+      `checkpoint ${generation.epoch} was written for another dozer.yaml (${record.fingerprint}, not ${fingerprint})`,
+    );
   }
   return { restore: processorCheckpointView(loaded, node), now: new Timestamp(BigInt(record.now)) };
 }
@@ -447,7 +481,7 @@ export function startApiCheckpoints(options: {
       },
       () => {},
     );
-  }, SPLIT_POLL_MS * 10);
+  }, 2000);
   timer.unref();
   return {
     hooks: {
@@ -498,7 +532,7 @@ export function startIngestorCheckpoints(options: {
   const record = encodePipelineRecord(options.fingerprint, Timestamp.now());
   /** Positions this ingestor reported, by epoch, until a manifest covers them. */
   const reported = new Map<bigint, Map<string, SourcePosition>>();
-  let lastEpoch = generation.floor;
+  let lastEpoch = firstEpochOf(generation) - 1n;
   let lastTriggerAt = Date.now();
   let inFlight: { epoch: bigint; at: number } | undefined;
   let markedChange = false;
@@ -638,7 +672,7 @@ export function startIngestorCheckpoints(options: {
       .catch((e: unknown) => {
         if (!closed) log.warn(`checkpoints: ${(e as Error).message}`);
       });
-  }, SPLIT_POLL_MS);
+  }, splitPollMs(config));
   timer.unref();
 
   return {
