@@ -27,7 +27,9 @@ import { stateFormOf } from './transform.js';
 //                                   run every role is in, and the checkpoint it started from
 //   <id>/trigger/<epoch>            written by the coordinator (the first ingestor) when it injects
 //                                   the barrier of <epoch>; the other ingestors inject the same
-//   <id>/part/<epoch>/<participant> JSON SplitPart: a participant's share of the checkpoint
+//   <id>/part/<epoch>/<participant> JSON PartJson (version 1): a participant's share of the
+//                                   checkpoint (sources, operators' state refs, store epoch), or
+//                                   {ok: false, error} when it cannot take part
 //   <id>/changed/<ingestor>         an ingestor other than the coordinator has changes since its
 //                                   last barrier (the coordinator takes a checkpoint only then)
 //   <id>/ready/<ingestor>           an ingestor other than the coordinator is past its snapshots:
