@@ -1,4 +1,4 @@
-// pnpm bench checkpoint [changes] [keys]
+// pnpm bench checkpoint [changes] [keys]   (changes 0 skips part 1, keys 0 part 2)
 // In one run:
 //  1. Throughput of `dozer run` (in process, `startPipeline`) with checkpoints
 //     every second beside checkpoints off, on the same generator input: a
@@ -85,31 +85,33 @@ checkpoint: { interval_ms: ${intervalMs} }
 }
 
 const ops = 20_000 + CHANGES;
-const on: number[] = [];
-const off: number[] = [];
-let checkpointsTaken = 0;
-await throughput(0); // warm-up: module loading and JIT for both
-for (let r = 0; r < ROUNDS; r++) {
-  const order = r % 2 === 0 ? [0, 1000] : [1000, 0];
-  for (const interval of order) {
-    const { ms, checkpoints } = await throughput(interval);
-    if (interval === 0) off.push(ms);
-    else {
-      on.push(ms);
-      checkpointsTaken += checkpoints;
+if (CHANGES > 0) {
+  const on: number[] = [];
+  const off: number[] = [];
+  let checkpointsTaken = 0;
+  await throughput(0); // warm-up: module loading and JIT for both
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = r % 2 === 0 ? [0, 1000] : [1000, 0];
+    for (const interval of order) {
+      const { ms, checkpoints } = await throughput(interval);
+      if (interval === 0) off.push(ms);
+      else {
+        on.push(ms);
+        checkpointsTaken += checkpoints;
+      }
     }
   }
+  const rate = (ms: number) => (ops / ms) * 1000;
+  console.log(
+    `1. throughput, ${fmt(ops)} generator ops through two aggregates into the store (median of ${ROUNDS}):`,
+  );
+  console.log(`   checkpoints off          ${fmt(rate(median(off))).padStart(9)} ops/s`);
+  console.log(
+    `   checkpoints every 1 s    ${fmt(rate(median(on))).padStart(9)} ops/s  (${fmt(checkpointsTaken / ROUNDS, 1)} checkpoints per run)`,
+  );
+  const ratio = rate(median(on)) / rate(median(off));
+  console.log(`   ratio ${ratio.toFixed(2)}× (target ≥ 0.9×: ${ratio >= 0.9 ? 'met' : 'NOT met'})\n`);
 }
-const rate = (ms: number) => (ops / ms) * 1000;
-console.log(
-  `1. throughput, ${fmt(ops)} generator ops through two aggregates into the store (median of ${ROUNDS}):`,
-);
-console.log(`   checkpoints off          ${fmt(rate(median(off))).padStart(9)} ops/s`);
-console.log(
-  `   checkpoints every 1 s    ${fmt(rate(median(on))).padStart(9)} ops/s  (${fmt(checkpointsTaken / ROUNDS, 1)} checkpoints per run)`,
-);
-const ratio = rate(median(on)) / rate(median(off));
-console.log(`   ratio ${ratio.toFixed(2)}× (target ≥ 0.9×: ${ratio >= 0.9 ? 'met' : 'NOT met'})\n`);
 
 // ---------------------------------------------------------------------------
 // 2. Recovery after kill -9 with KEYS keys of SQL state.
@@ -166,11 +168,12 @@ async function health(
 
 const home = mkdtempSync(join(tmpdir(), 'dozer-bench-recovery-'));
 try {
-  const port = 18_000 + Math.floor(Math.random() * 2000);
-  const config = join(home, 'dozer.yaml');
-  writeFileSync(
-    config,
-    `version: 1
+  if (KEYS > 0) {
+    const port = 18_000 + Math.floor(Math.random() * 2000);
+    const config = join(home, 'dozer.yaml');
+    writeFileSync(
+      config,
+      `version: 1
 app_name: bench-recovery
 home_dir: ./home
 connections:
@@ -189,57 +192,60 @@ api:
   grpc: { port: 0 }
 checkpoint: { interval_ms: 1000 }
 `,
-  );
-  const t0 = performance.now();
-  const first = dozer(config);
-  await first.waitFor(/Serving/, 300_000);
-  for (;;) {
-    const h = await health(port);
-    if (h.sources.trips?.ops === KEYS && h.checkpoint?.covered) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const buildMs = performance.now() - t0;
-  first.child.kill('SIGKILL');
-  await first.exited;
+    );
+    const t0 = performance.now();
+    const first = dozer(config);
+    await first.waitFor(/Serving/, 300_000);
+    for (;;) {
+      const h = await health(port);
+      if (h.sources.trips?.ops === KEYS && h.checkpoint?.covered) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const buildMs = performance.now() - t0;
+    first.child.kill('SIGKILL');
+    await first.exited;
 
-  const t1 = performance.now();
-  const second = dozer(config);
-  await second.waitFor(/Serving/, 300_000);
-  const recoverMs = performance.now() - t1;
-  const resumed = /resuming from checkpoint (\d+)/.exec(second.log());
-  const totals = (await (await fetch(`http://127.0.0.1:${port}/totals`)).json()) as Array<{ trips: string }>;
-  const h = await health(port);
-  second.child.kill('SIGTERM');
-  await second.exited;
-  if (!resumed) throw new Error(`the restart did not resume from a checkpoint:\n${second.log()}`);
-  if (totals[0]?.trips !== String(KEYS) || h.sources.trips?.ops !== 0) {
-    throw new Error(
-      `the restart does not hold the state it should: ${JSON.stringify(totals)}, ${JSON.stringify(h)}`,
+    const t1 = performance.now();
+    const second = dozer(config);
+    await second.waitFor(/Serving/, 300_000);
+    const recoverMs = performance.now() - t1;
+    const resumed = /resuming from checkpoint (\d+)/.exec(second.log());
+    const totals = (await (await fetch(`http://127.0.0.1:${port}/totals`)).json()) as Array<{
+      trips: string;
+    }>;
+    const h = await health(port);
+    second.child.kill('SIGTERM');
+    await second.exited;
+    if (!resumed) throw new Error(`the restart did not resume from a checkpoint:\n${second.log()}`);
+    if (totals[0]?.trips !== String(KEYS) || h.sources.trips?.ops !== 0) {
+      throw new Error(
+        `the restart does not hold the state it should: ${JSON.stringify(totals)}, ${JSON.stringify(h)}`,
+      );
+    }
+    // The restart's own log: start-up to the decision, then to the restored SQL state.
+    const at = (re: RegExp) => {
+      const m = new RegExp(`(\\d\\d):(\\d\\d):(\\d\\d\\.\\d+) INFO  ${re.source}`).exec(second.log());
+      return m ? (Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3])) * 1000 : Number.NaN;
+    };
+    const startedAt = at(/dozer /);
+    const loadedMs = at(/resuming from checkpoint/) - startedAt;
+    const restoredMs = at(/SQL operators run on/) - startedAt;
+    console.log(
+      `2. recovery after kill -9 with ${fmt(KEYS)} keys of SQL state (GROUP BY id), checkpoints every 1 s:`,
+    );
+    console.log(
+      `   first run, building the state from the source       ${fmt(buildMs).padStart(7)} ms (what a restart without checkpoints costs)`,
+    );
+    console.log(
+      `   restart: spawn → serving, resumed from checkpoint ${resumed[1]}  ${fmt(recoverMs).padStart(7)} ms`,
+    );
+    console.log(
+      `     of which: checkpoint found, verified, store rolled back ${fmt(loadedMs)} ms; SQL state restored by ${fmt(restoredMs)} ms (from the process's first log line)`,
+    );
+    console.log(
+      `   ratio ${(recoverMs / buildMs).toFixed(3)}× of rebuilding; target < 5000 ms: ${recoverMs < 5000 ? 'met' : 'NOT met'}\n`,
     );
   }
-  // The restart's own log: start-up to the decision, then to the restored SQL state.
-  const at = (re: RegExp) => {
-    const m = new RegExp(`(\\d\\d):(\\d\\d):(\\d\\d\\.\\d+) INFO  ${re.source}`).exec(second.log());
-    return m ? (Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3])) * 1000 : Number.NaN;
-  };
-  const startedAt = at(/dozer /);
-  const loadedMs = at(/resuming from checkpoint/) - startedAt;
-  const restoredMs = at(/SQL operators run on/) - startedAt;
-  console.log(
-    `2. recovery after kill -9 with ${fmt(KEYS)} keys of SQL state (GROUP BY id), checkpoints every 1 s:`,
-  );
-  console.log(
-    `   first run, building the state from the source       ${fmt(buildMs).padStart(7)} ms (what a restart without checkpoints costs)`,
-  );
-  console.log(
-    `   restart: spawn → serving, resumed from checkpoint ${resumed[1]}  ${fmt(recoverMs).padStart(7)} ms`,
-  );
-  console.log(
-    `     of which: checkpoint found, verified, store rolled back ${fmt(loadedMs)} ms; SQL state restored by ${fmt(restoredMs)} ms (from the process's first log line)`,
-  );
-  console.log(
-    `   ratio ${(recoverMs / buildMs).toFixed(3)}× of rebuilding; target < 5000 ms: ${recoverMs < 5000 ? 'met' : 'NOT met'}\n`,
-  );
 } finally {
   rmSync(home, { recursive: true, force: true });
 }
