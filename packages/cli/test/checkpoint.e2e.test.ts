@@ -2,7 +2,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type DozerProcess, dropFile, freePort, getJson, postJson, spawnDozer, until } from './helpers.js';
+import {
+  type DozerProcess,
+  dropFile,
+  freePort,
+  getJson,
+  lakeYaml,
+  postJson,
+  spawnDozer,
+  until,
+} from './helpers.js';
 
 // Checkpoints in `dozer run`: a restart continues from the newest complete
 // checkpoint (store rolled back to its epoch, SQL state restored, the source
@@ -49,6 +58,8 @@ let base: string;
 let configFile: string;
 let run: DozerProcess | undefined;
 
+const POLL = { poll_interval_ms: 100 };
+
 const SQL = `
   SELECT u.name, COUNT(*) AS n, SUM(e.amount) AS total
     FROM events e JOIN users u ON e.user_id = u.id
@@ -61,37 +72,22 @@ function writeConfig(sql: string): void {
     `version: 1
 app_name: checkpoint-e2e
 home_dir: ./home
-connections:
-  - name: lake
-    kind: object_store
-    config:
-      storage: { kind: local, path: ${JSON.stringify(data)} }
-      tables:
-        - name: events
-          prefix: events/
-          pattern: "*.jsonl"
-          format: jsonl
-          poll_interval_ms: 100
-          schema:
-            columns:
-              - { name: id, type: int, nullable: false }
-              - { name: user_id, type: int, nullable: false }
-              - { name: amount, type: int, nullable: false }
-            primary_key: [id]
-        - name: users
-          prefix: users/
-          pattern: "*.jsonl"
-          format: jsonl
-          poll_interval_ms: 100
-          schema:
-            columns:
-              - { name: id, type: int, nullable: false }
-              - { name: name, type: string, nullable: false }
-            primary_key: [id]
-sources:
-  - { name: events, connection: lake }
-  - { name: users, connection: lake }
-sql: |
+${lakeYaml(data, [
+  {
+    name: 'events',
+    pattern: '*.jsonl',
+    options: POLL,
+    columns: { id: 'int!', user_id: 'int!', amount: 'int!' },
+    primaryKey: ['id'],
+  },
+  {
+    name: 'users',
+    pattern: '*.jsonl',
+    options: POLL,
+    columns: { id: 'int!', name: 'string!' },
+    primaryKey: ['id'],
+  },
+])}sql: |
 ${sql
   .trim()
   .split('\n')

@@ -130,3 +130,58 @@ export function dropFile(dir: string, rel: string, text: string): void {
   fs.writeFileSync(tmp, text);
   fs.renameSync(tmp, target);
 }
+
+/** One table of the local object_store connection `lakeYaml` writes. */
+export interface LakeTable {
+  /** The table's name; its files are under `<name>/` in the directory. */
+  name: string;
+  /** The file glob, e.g. `*.csv`; the format is its extension (csv, jsonl, parquet). */
+  pattern: string;
+  /**
+   * Column name → type: `int`, `string`, `decimal(12,2)`…; a trailing `!`
+   * makes the column not nullable. Without columns the format's own schema
+   * (JSON fields, Parquet) is used.
+   */
+  columns?: Record<string, string>;
+  primaryKey?: string[];
+  /** Further keys of the table (`poll_interval_ms`, `batch_size`, `on_error`…), values written as YAML. */
+  options?: Record<string, string | number>;
+}
+
+const column = (name: string, spec: string): string => {
+  const notNull = spec.endsWith('!');
+  const type = notNull ? spec.slice(0, -1) : spec;
+  const decimal = /^decimal\((\d+),\s*(\d+)\)$/.exec(type);
+  const typed = decimal ? `type: decimal, precision: ${decimal[1]}, scale: ${decimal[2]}` : `type: ${type}`;
+  return `              - { name: ${name}, ${typed}${notNull ? ', nullable: false' : ''} }\n`;
+};
+
+/**
+ * The `connections:` and `sources:` sections of a config reading `tables`
+ * from the local directory `data` through one object_store connection named
+ * `lake`; each table is a source of the same name.
+ */
+export function lakeYaml(data: string, tables: LakeTable[]): string {
+  const tableYaml = (t: LakeTable): string => {
+    let out = `        - name: ${t.name}
+          prefix: ${t.name}/
+          pattern: ${JSON.stringify(t.pattern)}
+          format: ${path.extname(t.pattern).slice(1)}
+`;
+    for (const [key, value] of Object.entries(t.options ?? {})) out += `          ${key}: ${value}\n`;
+    if (t.columns) {
+      out += '          schema:\n            columns:\n';
+      for (const [name, spec] of Object.entries(t.columns)) out += column(name, spec);
+      if (t.primaryKey) out += `            primary_key: [${t.primaryKey.join(', ')}]\n`;
+    }
+    return out;
+  };
+  return `connections:
+  - name: lake
+    kind: object_store
+    config:
+      storage: { kind: local, path: ${JSON.stringify(data)} }
+      tables:
+${tables.map(tableYaml).join('')}sources:
+${tables.map((t) => `  - { name: ${t.name}, connection: lake, table_name: ${t.name} }\n`).join('')}`;
+}

@@ -2,8 +2,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DozerProcess, freePort, runDozer, spawnDozer } from './helpers.js';
-import { contents, expectedContents, settle, stopped, writeData } from './roles-fixture.js';
+import { type DozerProcess, freePort, lakeYaml, runDozer, spawnDozer } from './helpers.js';
+import {
+  contents,
+  ENDPOINTS_YAML,
+  expectedContents,
+  LAKE_TABLES,
+  settle,
+  stopped,
+  writeData,
+} from './roles-fixture.js';
 
 // Several ingestors and chained processors (nodes.ingestors / nodes.processors),
 // each a real process on loopback: ingestor "csv" runs the customers CSV,
@@ -32,39 +40,7 @@ function nodesConfig(data: string, home: string, objects: string, p: NodePorts, 
   return `version: 1
 app_name: nodes-e2e
 home_dir: ${JSON.stringify(home)}
-connections:
-  - name: lake
-    kind: object_store
-    config:
-      storage: { kind: local, path: ${JSON.stringify(data)} }
-      tables:
-        - name: customers
-          prefix: customers/
-          pattern: "*.csv"
-          format: csv
-          schema:
-            columns:
-              - { name: id, type: int, nullable: false }
-              - { name: name, type: string }
-              - { name: region, type: string }
-            primary_key: [id]
-        - name: orders
-          prefix: orders/
-          pattern: "*.jsonl"
-          format: jsonl
-          batch_size: 20
-          schema:
-            columns:
-              - { name: id, type: int, nullable: false }
-              - { name: customer_id, type: int }
-              - { name: amount, type: int }
-            primary_key: [id]
-sources:
-  - name: customers
-    connection: lake
-  - name: orders
-    connection: lake
-sql: |
+${lakeYaml(data, LAKE_TABLES)}sql: |
   SELECT o.id AS id, c.name AS customer, c.region AS region, o.amount AS amount
   FROM orders o JOIN customers c ON o.customer_id = c.id
   INTO enriched;
@@ -72,19 +48,7 @@ sql: |
   FROM enriched GROUP BY region
   INTO by_region;
   SELECT id, customer, amount FROM enriched WHERE amount >= 90 INTO big_orders;
-endpoints:
-  - name: by_region
-    path: /by-region
-    table_name: by_region
-    index: { primary_key: [region] }
-  - name: big_orders
-    path: /big-orders
-    table_name: big_orders
-    index: { primary_key: [id] }
-  - name: customers
-    path: /customers
-    table_name: customers
-api:
+${ENDPOINTS_YAML}api:
   rest: { host: 127.0.0.1, port: ${p.rest} }
   grpc: { host: 127.0.0.1, port: ${p.grpc} }
 nodes:

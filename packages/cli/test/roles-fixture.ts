@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { type DozerProcess, freePort, getJson, until } from './helpers.js';
+import { type DozerProcess, freePort, getJson, type LakeTable, lakeYaml, until } from './helpers.js';
 
 // The input and the expected output of the node-role tests: customers in a
 // CSV file, orders in JSON-lines files, SQL with a join and an aggregate, and
@@ -66,6 +66,21 @@ export const ENDPOINTS = [
   { name: 'customers', path: '/customers', key: 'id' },
 ] as const;
 
+/** dozer.yaml's `endpoints:` section serving {@link ENDPOINTS}. */
+export const ENDPOINTS_YAML = `endpoints:
+  - name: by_region
+    path: /by-region
+    table_name: by_region
+    index: { primary_key: [region] }
+  - name: big_orders
+    path: /big-orders
+    table_name: big_orders
+    index: { primary_key: [id] }
+  - name: customers
+    path: /customers
+    table_name: customers
+`;
+
 export interface Ports {
   rest: number;
   grpc: number;
@@ -90,44 +105,29 @@ export function writeData(data: string): void {
   }
 }
 
+/** The customers CSV and the orders JSON-lines files `writeData` writes, as tables of the `lake` connection. */
+export const LAKE_TABLES: LakeTable[] = [
+  {
+    name: 'customers',
+    pattern: '*.csv',
+    columns: { id: 'int!', name: 'string', region: 'string' },
+    primaryKey: ['id'],
+  },
+  {
+    name: 'orders',
+    pattern: '*.jsonl',
+    options: { batch_size: 20 },
+    columns: { id: 'int!', customer_id: 'int', amount: 'int' },
+    primaryKey: ['id'],
+  },
+];
+
 /** `objectStore` is the YAML of `nodes.object_store`, e.g. `{ kind: local, path: ./objects }`. */
 export function configText(data: string, home: string, objectStore: string, ports: Ports): string {
   return `version: 1
 app_name: roles-e2e
 home_dir: ${JSON.stringify(home)}
-connections:
-  - name: lake
-    kind: object_store
-    config:
-      storage: { kind: local, path: ${JSON.stringify(data)} }
-      tables:
-        - name: customers
-          prefix: customers/
-          pattern: "*.csv"
-          format: csv
-          schema:
-            columns:
-              - { name: id, type: int, nullable: false }
-              - { name: name, type: string }
-              - { name: region, type: string }
-            primary_key: [id]
-        - name: orders
-          prefix: orders/
-          pattern: "*.jsonl"
-          format: jsonl
-          batch_size: 20
-          schema:
-            columns:
-              - { name: id, type: int, nullable: false }
-              - { name: customer_id, type: int }
-              - { name: amount, type: int }
-            primary_key: [id]
-sources:
-  - name: customers
-    connection: lake
-  - name: orders
-    connection: lake
-sql: |
+${lakeYaml(data, LAKE_TABLES)}sql: |
   SELECT c.region AS region, COUNT(*) AS orders, SUM(o.amount) AS total
   FROM orders o JOIN customers c ON o.customer_id = c.id
   GROUP BY c.region
@@ -136,19 +136,7 @@ sql: |
   FROM orders o JOIN customers c ON o.customer_id = c.id
   WHERE o.amount >= 90
   INTO big_orders;
-endpoints:
-  - name: by_region
-    path: /by-region
-    table_name: by_region
-    index: { primary_key: [region] }
-  - name: big_orders
-    path: /big-orders
-    table_name: big_orders
-    index: { primary_key: [id] }
-  - name: customers
-    path: /customers
-    table_name: customers
-api:
+${ENDPOINTS_YAML}api:
   rest: { host: 127.0.0.1, port: ${ports.rest} }
   grpc: { host: 127.0.0.1, port: ${ports.grpc} }
 nodes:

@@ -3,7 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type DozerProcess, dropFile, freePort, postJson, runDozer, spawnDozer, until } from './helpers.js';
+import {
+  type DozerProcess,
+  dropFile,
+  freePort,
+  lakeYaml,
+  postJson,
+  runDozer,
+  spawnDozer,
+  until,
+} from './helpers.js';
 
 // A local directory of CSV, JSON lines and Parquet files behind `dozer run`: the files
 // present at start, a file added while running, a malformed row that goes to
@@ -84,48 +93,23 @@ beforeAll(async () => {
     `version: 1
 app_name: files-e2e
 home_dir: ./home
-connections:
-  - name: lake
-    kind: object_store
-    config:
-      storage: { kind: local, path: ${JSON.stringify(data)} }
-      tables:
-        - name: orders
-          prefix: orders/
-          pattern: "*.csv"
-          format: csv
-          schema:
-            columns:
-              - { name: id, type: int }
-              - { name: customer, type: string, nullable: false }
-              - { name: amount, type: decimal, precision: 24, scale: 6 }
-              - { name: placed_at, type: timestamp }
-              - { name: note, type: text }
-            primary_key: [id]
-          on_error: dead_letter
-          dead_letter_path: ${JSON.stringify(deadLetter)}
-          poll_interval_ms: 200
-        - name: events
-          prefix: events/
-          pattern: "*.jsonl"
-          format: jsonl
-          poll_interval_ms: 200
-        - name: readings
-          prefix: readings/
-          pattern: "*.parquet"
-          format: parquet
-          poll_interval_ms: 200
-sources:
-  - name: orders
-    connection: lake
-    table_name: orders
-  - name: events
-    connection: lake
-    table_name: events
-  - name: readings
-    connection: lake
-    table_name: readings
-sql: |
+${lakeYaml(data, [
+  {
+    name: 'orders',
+    pattern: '*.csv',
+    columns: {
+      id: 'int',
+      customer: 'string!',
+      amount: 'decimal(24,6)',
+      placed_at: 'timestamp',
+      note: 'text',
+    },
+    primaryKey: ['id'],
+    options: { on_error: 'dead_letter', dead_letter_path: JSON.stringify(deadLetter), poll_interval_ms: 200 },
+  },
+  { name: 'events', pattern: '*.jsonl', options: { poll_interval_ms: 200 } },
+  { name: 'readings', pattern: '*.parquet', options: { poll_interval_ms: 200 } },
+])}sql: |
   SELECT kind, COUNT(*) AS n FROM events GROUP BY kind INTO by_kind;
 endpoints:
   - name: orders
