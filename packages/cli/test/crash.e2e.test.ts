@@ -5,6 +5,7 @@ import { createConnectorRegistry, silentLogger } from '@dozer/connectors';
 import type { Operation, Value } from '@dozer/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { makeFilesLake } from './crash/files-lake.js';
 import {
   type CrashScenario,
   crashSeed,
@@ -15,7 +16,7 @@ import {
   seededRandom,
 } from './crash/harness.js';
 import { CRASH_ENDPOINTS, crashSqlYaml, duckdbOracle } from './crash/oracle.js';
-import { dropFile, freePort } from './helpers.js';
+import { freePort } from './helpers.js';
 
 // `dozer run` killed with SIGKILL at random moments while its sources change,
 // and restarted, again and again; at the end the API must serve exactly what
@@ -209,28 +210,9 @@ describe('object storage source (local directory)', () => {
       fs.mkdirSync(path.join(data, 'orders'), { recursive: true });
       fs.mkdirSync(path.join(data, 'customers'), { recursive: true });
       const random = seededRandom(seed ^ 0x5eed);
-      const regions = ['north', 'south', 'east', 'west', 'centre'];
-      const drop = (rel: string, text: string) => dropFile(data, rel, text);
-      let customers = 0;
-      let orders = 0;
-      let files = 0;
-      const addCustomers = (n: number) => {
-        const lines = ['id,region'];
-        for (let i = 0; i < n; i++)
-          lines.push(`${++customers},${regions[Math.floor(random() * regions.length)]}`);
-        drop(`customers/c-${String(++files).padStart(6, '0')}.csv`, `${lines.join('\n')}\n`);
-      };
-      const addOrders = (n: number) => {
-        const lines = ['id,customer_id,amount,status'];
-        for (let i = 0; i < n; i++) {
-          const amount = (1 + Math.floor(random() * 49_900) / 100).toFixed(2);
-          const status = ['new', 'paid', 'shipped'][Math.floor(random() * 3)];
-          lines.push(`${++orders},${1 + Math.floor(random() * (customers + 5))},${amount},${status}`);
-        }
-        drop(`orders/o-${String(++files).padStart(6, '0')}.csv`, `${lines.join('\n')}\n`);
-      };
-      addCustomers(30);
-      addOrders(200);
+      const lake = makeFilesLake(data, random);
+      lake.addCustomers(30);
+      lake.addOrders(200);
 
       const api = await apiYaml();
       const configFile = path.join(home, 'dozer.yaml');
@@ -241,38 +223,7 @@ app_name: crash-files
 # Checkpoints often, so that most kills land between two of them and the restart resumes.
 checkpoint: { interval_ms: 300 }
 home_dir: ./home
-connections:
-  - name: lake
-    kind: object_store
-    config:
-      storage: { kind: local, path: ${JSON.stringify(data)} }
-      tables:
-        - name: customers
-          prefix: customers/
-          pattern: "*.csv"
-          format: csv
-          poll_interval_ms: 100
-          schema:
-            columns:
-              - { name: id, type: int, nullable: false }
-              - { name: region, type: string, nullable: false }
-            primary_key: [id]
-        - name: orders
-          prefix: orders/
-          pattern: "*.csv"
-          format: csv
-          poll_interval_ms: 100
-          schema:
-            columns:
-              - { name: id, type: int, nullable: false }
-              - { name: customer_id, type: int, nullable: false }
-              - { name: amount, type: decimal, precision: 12, scale: 2, nullable: false }
-              - { name: status, type: string, nullable: false }
-            primary_key: [id]
-sources:
-  - { name: customers, connection: lake, table_name: customers }
-  - { name: orders, connection: lake, table_name: orders }
-${crashSqlYaml()}${api.yaml}`,
+${lake.yaml}${crashSqlYaml()}${api.yaml}`,
       );
       const scenario: CrashScenario = {
         name: 'files',
@@ -283,8 +234,8 @@ ${crashSqlYaml()}${api.yaml}`,
           let stopped = false;
           const loop = (async () => {
             for (let i = 1; !stopped; i++) {
-              addOrders(5 + Math.floor(random() * 30));
-              if (i % 10 === 0) addCustomers(2);
+              lake.addOrders(5 + Math.floor(random() * 30));
+              if (i % 10 === 0) lake.addCustomers(2);
               await new Promise((r) => setTimeout(r, 100));
             }
           })();
@@ -293,14 +244,10 @@ ${crashSqlYaml()}${api.yaml}`,
               stopped = true;
               await loop;
             },
-            changes: () => orders + customers,
+            changes: () => lake.rows(),
           };
         },
-        expected: () =>
-          duckdbOracle([
-            `CREATE TABLE customers AS SELECT * FROM read_csv('${data}/customers/*.csv', header = true, columns = {'id': 'BIGINT', 'region': 'VARCHAR'})`,
-            `CREATE TABLE orders AS SELECT * FROM read_csv('${data}/orders/*.csv', header = true, columns = {'id': 'BIGINT', 'customer_id': 'BIGINT', 'amount': 'DECIMAL(12, 2)', 'status': 'VARCHAR'})`,
-          ]),
+        expected: () => duckdbOracle(lake.oracleSetup),
       };
       log(`files crash test: seed ${seed}`);
       const report = await runCrashLoop(scenario, { kills: KILLS, seed, log });

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeFilesLake } from './crash/files-lake.js';
 import {
   type CrashScenario,
   converge,
@@ -11,7 +12,7 @@ import {
   seededRandom,
 } from './crash/harness.js';
 import { CRASH_ENDPOINTS, crashSqlYaml, duckdbOracle } from './crash/oracle.js';
-import { type DozerProcess, dropFile, freePort, spawnDozer } from './helpers.js';
+import { type DozerProcess, freePort, spawnDozer } from './helpers.js';
 
 // The separate roles under SIGKILL: two ingestors (one per source), the processor and the API,
 // each its own process, over a files source that keeps receiving files. Each role in turn is
@@ -46,27 +47,9 @@ describe('dozer ingest / process / serve killed in turn', () => {
       const random = seededRandom(seed);
       const data = path.join(dir, 'data');
       const objects = path.join(dir, 'objects');
-      const regions = ['north', 'south', 'east', 'west', 'centre'];
-      let customers = 0;
-      let orders = 0;
-      let files = 0;
-      const addCustomers = (n: number) => {
-        const lines = ['id,region'];
-        for (let i = 0; i < n; i++)
-          lines.push(`${++customers},${regions[Math.floor(random() * regions.length)]}`);
-        dropFile(data, `customers/c-${String(++files).padStart(6, '0')}.csv`, `${lines.join('\n')}\n`);
-      };
-      const addOrders = (n: number) => {
-        const lines = ['id,customer_id,amount,status'];
-        for (let i = 0; i < n; i++) {
-          const amount = (1 + Math.floor(random() * 49_900) / 100).toFixed(2);
-          const status = ['new', 'paid', 'shipped'][Math.floor(random() * 3)];
-          lines.push(`${++orders},${1 + Math.floor(random() * (customers + 5))},${amount},${status}`);
-        }
-        dropFile(data, `orders/o-${String(++files).padStart(6, '0')}.csv`, `${lines.join('\n')}\n`);
-      };
-      addCustomers(30);
-      addOrders(200);
+      const lake = makeFilesLake(data, random);
+      lake.addCustomers(30);
+      lake.addOrders(200);
 
       const [rest, grpc, ingestC, ingestO, processor] = await Promise.all([
         freePort(),
@@ -83,38 +66,7 @@ app_name: split-crash
 # Checkpoints often, so that most kills land between two of them and the restart resumes.
 checkpoint: { interval_ms: 300 }
 home_dir: ./home
-connections:
-  - name: lake
-    kind: object_store
-    config:
-      storage: { kind: local, path: ${JSON.stringify(data)} }
-      tables:
-        - name: customers
-          prefix: customers/
-          pattern: "*.csv"
-          format: csv
-          poll_interval_ms: 100
-          schema:
-            columns:
-              - { name: id, type: int, nullable: false }
-              - { name: region, type: string, nullable: false }
-            primary_key: [id]
-        - name: orders
-          prefix: orders/
-          pattern: "*.csv"
-          format: csv
-          poll_interval_ms: 100
-          schema:
-            columns:
-              - { name: id, type: int, nullable: false }
-              - { name: customer_id, type: int, nullable: false }
-              - { name: amount, type: decimal, precision: 12, scale: 2, nullable: false }
-              - { name: status, type: string, nullable: false }
-            primary_key: [id]
-sources:
-  - { name: customers, connection: lake, table_name: customers }
-  - { name: orders, connection: lake, table_name: orders }
-${crashSqlYaml()}api:
+${lake.yaml}${crashSqlYaml()}api:
   rest: { host: 127.0.0.1, port: ${rest} }
   grpc: { host: 127.0.0.1, port: ${grpc} }
 nodes:
@@ -184,8 +136,8 @@ nodes:
         await current.get('api')!.proc.waitFor(/Serving \d+ endpoint\(s\)/, 120_000);
         const load = (async () => {
           for (let i = 1; !stopped; i++) {
-            addOrders(5 + Math.floor(random() * 30));
-            if (i % 10 === 0) addCustomers(2);
+            lake.addOrders(5 + Math.floor(random() * 30));
+            if (i % 10 === 0) lake.addCustomers(2);
             await sleep(100);
           }
         })();
@@ -208,16 +160,13 @@ nodes:
           victim.proc.child.kill('SIGKILL');
           await victim.proc.exited;
           log(
-            `kill ${i + 1}/${KILLS}: ${name} (${manifests()} checkpoint(s) kept, ${orders + customers} rows so far)`,
+            `kill ${i + 1}/${KILLS}: ${name} (${manifests()} checkpoint(s) kept, ${lake.rows()} rows so far)`,
           );
           spawnRole(name);
         }
         stopped = true;
         await load;
-        const expected = await duckdbOracle([
-          `CREATE TABLE customers AS SELECT * FROM read_csv('${data}/customers/*.csv', header = true, columns = {'id': 'BIGINT', 'region': 'VARCHAR'})`,
-          `CREATE TABLE orders AS SELECT * FROM read_csv('${data}/orders/*.csv', header = true, columns = {'id': 'BIGINT', 'customer_id': 'BIGINT', 'amount': 'DECIMAL(12, 2)', 'status': 'VARCHAR'})`,
-        ]);
+        const expected = await duckdbOracle(lake.oracleSetup);
         const scenario: CrashScenario = {
           name: 'split roles',
           configFile,
@@ -285,7 +234,7 @@ nodes:
       ]) {
         expect(all).toContain(what);
       }
-      expect(orders + customers).toBeGreaterThan(230);
+      expect(lake.rows()).toBeGreaterThan(230);
     },
     crashTimeoutMs(KILLS),
   );
