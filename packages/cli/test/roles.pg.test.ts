@@ -1,16 +1,10 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  describeWithService,
-  dropReplicationSlot,
-  PG,
-  pgConnectionYaml,
-} from '../../../test/support/services.js';
+import { describeWithService, PG } from '../../../test/support/services.js';
 import { type DozerProcess, freePort, spawnDozer, until } from './helpers.js';
+import { createPgOrders, type PgOrders } from './pg-orders.js';
 
 // `dozer ingest` alone over a Postgres table: it confirms the replication slot
 // once the log entry carrying a position is stored in a segment in the object
@@ -21,26 +15,15 @@ import { type DozerProcess, freePort, spawnDozer, until } from './helpers.js';
 const SLOT = 'dozer_cli_roles';
 const PUBLICATION = 'dozer_cli_roles_pub';
 const TABLE = 'cli_roles_orders';
-const Client = createRequire(import.meta.url)('pg/lib/client.js') as typeof pg.Client;
 
 await describeWithService('PostgreSQL', PG, 'dozer ingest over a Postgres source', () => {
-  let client: pg.Client;
+  let orders: PgOrders;
   let dir: string;
   let file: string;
   let ingestor: DozerProcess | undefined;
 
-  const dropAll = async () => {
-    await dropReplicationSlot((q, p) => client.query(q, p), SLOT);
-    await client.query(`DROP PUBLICATION IF EXISTS ${PUBLICATION}`);
-    await client.query(`DROP TABLE IF EXISTS ${TABLE}`);
-  };
-
   beforeAll(async () => {
-    client = new Client(PG);
-    await client.connect();
-    await dropAll();
-    await client.query(`CREATE TABLE ${TABLE} (id bigint PRIMARY KEY, customer text NOT NULL)`);
-    await client.query(`INSERT INTO ${TABLE} VALUES (1, 'ada'), (2, 'bob')`);
+    orders = await createPgOrders({ slot: SLOT, publication: PUBLICATION, table: TABLE });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-roles-pg-'));
     file = path.join(dir, 'dozer.yaml');
     fs.writeFileSync(
@@ -51,12 +34,7 @@ home_dir: ./home
 # Without checkpoints the ingestor confirms once offloaded; with them, once a checkpoint covers
 # the position (split-crash.e2e checks the checkpointed roles).
 checkpoint: { interval_ms: 0 }
-connections:
-${pgConnectionYaml({ slot: SLOT, publication: PUBLICATION, tables: [TABLE] })}sources:
-  - name: orders
-    connection: shop
-    table_name: ${TABLE}
-endpoints:
+${orders.yaml}endpoints:
   - name: orders
     path: /orders
     table_name: orders
@@ -69,8 +47,7 @@ nodes:
   afterAll(async () => {
     ingestor?.child.kill('SIGKILL');
     await ingestor?.exited;
-    await dropAll();
-    await client.end();
+    await orders?.drop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -78,19 +55,8 @@ nodes:
     ingestor = spawnDozer(['ingest', '-c', file], { env: { PG_PASSWORD: PG.password } });
     await ingestor.waitFor('Ingesting 1 source(s)', 90_000);
     await ingestor.waitFor('source orders: snapshot done');
-    await client.query(`INSERT INTO ${TABLE} VALUES (3, 'cy')`);
-    const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-    await until(
-      async () => {
-        const r = await client.query<{ ok: boolean }>(
-          'SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1',
-          [SLOT, rows[0]!.lsn],
-        );
-        return r.rows[0]?.ok === true;
-      },
-      30_000,
-      'the slot to be confirmed past the insert',
-    );
+    const lsn = await orders.insert(3, 'cy');
+    await until(() => orders.confirmedPast(lsn), 30_000, 'the slot to be confirmed past the insert');
     const segments = path.join(dir, 'home', 'objects', 'ingest', 'orders', 'segments');
     expect(fs.readdirSync(segments).filter((f) => f.endsWith('.seg')).length).toBeGreaterThan(0);
     ingestor.child.kill('SIGINT');
