@@ -1,6 +1,6 @@
 import { isKeyword, type Token, tokenize } from './internal/lexer.js';
 import { SourceText } from './internal/source.js';
-import { layoutStatements } from './internal/statement-layout.js';
+import { CLAUSES_AFTER_FROM, layoutStatements } from './internal/statement-layout.js';
 
 /** One `SELECT … INTO t` statement of an SQL text, found without compiling it. */
 export interface SqlStatement {
@@ -123,18 +123,8 @@ function tablesRead(tokens: readonly Token[]): string[] {
 }
 
 /** Words that end a FROM item where an alias could stand. */
-const AFTER_ITEM = new Set([
-  'WHERE',
-  'GROUP',
-  'HAVING',
-  'WINDOW',
-  'ORDER',
-  'LIMIT',
-  'OFFSET',
-  'FETCH',
-  'UNION',
-  'EXCEPT',
-  'INTERSECT',
+const AFTER_ITEM = new Set<string>([
+  ...CLAUSES_AFTER_FROM,
   'INTO',
   'JOIN',
   'INNER',

@@ -11,10 +11,8 @@ export interface StatementLayout extends Span {
   readonly into: Span | null;
 }
 
-const CLAUSES = [
-  'SELECT',
-  'INTO',
-  'FROM',
+/** The words that begin a clause of a SELECT after its FROM list (and so end that list). */
+export const CLAUSES_AFTER_FROM = [
   'WHERE',
   'GROUP',
   'HAVING',
@@ -26,7 +24,9 @@ const CLAUSES = [
   'UNION',
   'EXCEPT',
   'INTERSECT',
-];
+] as const;
+
+const CLAUSES: readonly string[] = ['SELECT', 'INTO', 'FROM', ...CLAUSES_AFTER_FROM];
 
 /** Splits the token stream into statements at top-level semicolons, dropping empty ones. */
 export function layoutStatements(tokens: readonly Token[]): StatementLayout[] {
