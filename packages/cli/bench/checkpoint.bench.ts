@@ -179,7 +179,7 @@ home_dir: ./home
 connections:
   - name: gen
     kind: generator
-    config: { seed: 9, rate: 0, batch_size: 1000, tables: [{ name: trips, rows: ${KEYS} }] }
+    config: { seed: 9, rate: 0, batch_size: 1000, tables: [{ name: trips, rows: ${KEYS}, max_ops: 0 }] }
 sources:
   - { name: trips, connection: gen }
 sql: |
