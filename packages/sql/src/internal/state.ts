@@ -137,7 +137,29 @@ export function decodeStateValue(bytes: Uint8Array): unknown {
       `operator state value has format version ${bytes[0] ?? '(empty)'}; this build reads ${STATE_VALUE_FORMAT_VERSION}`,
     );
   }
-  return JSON.parse(fromUtf8.decode(bytes.subarray(1)), untagValues);
+  return untagTree(JSON.parse(fromUtf8.decode(bytes.subarray(1))));
+}
+
+/**
+ * `JSON.parse(text, untagValues)` as a walk over the parsed tree: the same
+ * values, without a reviver call per value (restoring a checkpoint decodes
+ * every key's value; this is several times faster).
+ */
+function untagTree(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (typeof x === 'object' && x !== null) v[i] = untagTree(x);
+    }
+    return v;
+  }
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    const x = o[k];
+    if (typeof x === 'object' && x !== null) o[k] = untagTree(x);
+  }
+  return typeof o.$ === 'string' ? untagValues('', o) : o;
 }
 
 /** The codec of values that are plain data and SQL values. */
