@@ -62,6 +62,37 @@ const putBytes = (k: string, v: string) => 1 + 4 + Buffer.byteLength(k) + 4 + Bu
 const HEADER_AND_TRAILER = 64;
 
 describe('KeyedState', () => {
+  it('decodes restored values only when they are read, and writes untouched ones back as they were', async () => {
+    const s = strings();
+    for (let i = 0; i < 100; i++) s.put(key(i), value(i, 0));
+    await commit(1n, await s.snapshot(1n).write(cs, 'op'));
+    let decodes = 0;
+    const counting = () =>
+      createKeyedState({
+        codec: {
+          encode: stringCodec.encode,
+          decode: (b: Uint8Array) => {
+            decodes++;
+            return stringCodec.decode(b);
+          },
+        },
+      });
+    const r = await restoreAt(1n, counting);
+    expect(r.size).toBe(100);
+    expect(decodes).toBe(0);
+    expect(r.get(key(7))).toBe(value(7, 0));
+    expect(r.get(key(7))).toBe(value(7, 0));
+    expect(decodes).toBe(1);
+    // A base of the restored state carries the stored bytes of the keys nobody read.
+    r.put(key(8), value(8, 1));
+    await commit(2n, await r.snapshot(2n, { base: true }).write(cs, 'op'));
+    expect(decodes).toBe(1);
+    const again = await restoreAt(2n, strings);
+    expect([...again.entries()].sort()).toEqual(
+      Array.from({ length: 100 }, (_, i) => [key(i), value(i, i === 8 ? 1 : 0)]).sort(),
+    );
+  });
+
   it('ships the whole state first, then deltas whose size is exactly that of the changed records', async () => {
     const s = strings();
     let baseBytes = HEADER_AND_TRAILER;

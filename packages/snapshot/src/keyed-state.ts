@@ -125,7 +125,11 @@ export interface KeyedState<V> {
    * @throws SnapshotError when `epoch` is not above the last snapshot's.
    */
   snapshot(epoch: bigint, options?: { readonly base?: boolean }): PendingStateSnapshot;
-  /** Replaces the contents with a verified chain read from a checkpoint; later snapshots continue that chain. */
+  /**
+   * Replaces the contents with a verified chain read from a checkpoint;
+   * later snapshots continue that chain. Values are decoded when first read
+   * (`get`, `entries`), so a codec error surfaces there.
+   */
   restore(state: RestoredState): void;
 }
 
@@ -134,6 +138,16 @@ interface Pending {
   readonly base: boolean;
   /** The keys this snapshot took out of the dirty set. */
   readonly keys: Set<string>;
+}
+
+/**
+ * A value restored from a checkpoint and not decoded yet: restore keeps the
+ * stored bytes, and a value is decoded when it is first read (a restart
+ * with millions of keys serves again without decoding them all), or written
+ * back as it is by a base that finds it untouched.
+ */
+class Undecoded {
+  constructor(readonly bytes: Uint8Array) {}
 }
 
 /** Creates an empty {@link KeyedState}. */
@@ -153,7 +167,15 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
     });
   }
 
-  const map = new Map<string, V>();
+  const map = new Map<string, V | Undecoded>();
+  /** The value of `key` as stored in `map`, decoded (and kept decoded) if it was not yet. */
+  const decoded = (key: string, v: V | Undecoded): V => {
+    if (!(v instanceof Undecoded)) return v;
+    const value = codec.decode(v.bytes);
+    map.set(key, value);
+    return value;
+  };
+  const bytesOf = (v: V | Undecoded): Uint8Array => (v instanceof Undecoded ? v.bytes : codec.encode(v));
   let dirty = new Set<string>();
   /** Set by `clear` (deleted keys are not tracked one by one) until a base is written. */
   let needsBase = true;
@@ -176,7 +198,7 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
 
   function encodeBase(epoch: bigint): EncodedStateObject {
     const w = startStateObject(map.size * 32);
-    for (const [key, value] of map) putRecord(w, key, codec.encode(value));
+    for (const [key, value] of map) putRecord(w, key, bytesOf(value));
     return finishStateObject(w, 'base', epoch, epoch, map.size);
   }
 
@@ -191,7 +213,7 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
     for (const key of keys) {
       const value = map.get(key);
       if (value === undefined && !map.has(key)) deleteRecord(w, key);
-      else putRecord(w, key, codec.encode(value as V));
+      else putRecord(w, key, bytesOf(value as V | Undecoded));
       n++;
     }
     return finishStateObject(w, 'delta', epoch, previous, n);
@@ -221,7 +243,10 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
   }
 
   return {
-    get: (key) => map.get(key),
+    get(key) {
+      const v = map.get(key);
+      return v === undefined ? undefined : decoded(key, v);
+    },
     has: (key) => map.has(key),
     put(key, value) {
       map.set(key, value);
@@ -233,7 +258,9 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
     touch(key) {
       dirty.add(key);
     },
-    entries: () => map.entries(),
+    *entries() {
+      for (const [key, v] of map) yield [key, decoded(key, v)];
+    },
     get size() {
       return map.size;
     },
@@ -350,7 +377,7 @@ export function createKeyedState<V>(options: KeyedStateOptions<V>): KeyedState<V
       for (const o of objects) {
         forEachRecord(o, (key, value) => {
           if (value === null) map.delete(key);
-          else map.set(key, codec.decode(value));
+          else map.set(key, new Undecoded(value));
         });
       }
       dirty = new Set();
