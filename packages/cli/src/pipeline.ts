@@ -264,16 +264,8 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         log.warn(`checkpoint: ${(e as Error).message}`);
       }
     };
-    ingestor = await startIngestor({
-      config,
-      connectors: plan.connectors,
-      sourceSchemas: plan.sourceSchemas,
-      queue: ingestQueue,
-      log,
-      ack: AckPolicy.caller,
-      readers: [RUN_READERS.processor],
-      ...(recovery ? { resumeFrom: recovery.positions } : {}),
-    });
+    // The SQL state is restored before the connectors start, so that a resuming source (which
+    // may replay its own state, like the generator) does not compete with it for the thread.
     const transform = sql
       ? await createSqlTransform(sql, {
           threads: config.threads,
@@ -285,6 +277,16 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
       : undefined;
     if (transform) log.info(`SQL operators run on ${transform.where}`);
     try {
+      ingestor = await startIngestor({
+        config,
+        connectors: plan.connectors,
+        sourceSchemas: plan.sourceSchemas,
+        queue: ingestQueue,
+        log,
+        ack: AckPolicy.caller,
+        readers: [RUN_READERS.processor],
+        ...(recovery ? { resumeFrom: recovery.positions } : {}),
+      });
       processor = await startProcessor({
         config,
         sourceSchemas: plan.sourceSchemas,
