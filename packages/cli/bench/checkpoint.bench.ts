@@ -230,6 +230,7 @@ checkpoint: { interval_ms: 1000 }
     const startedAt = at(/dozer /);
     const loadedMs = at(/resuming from checkpoint/) - startedAt;
     const restoredMs = at(/SQL operators run on/) - startedAt;
+    const listeningMs = at(/REST API listening/) - startedAt;
     console.log(
       `2. recovery after kill -9 with ${fmt(KEYS)} keys of SQL state (GROUP BY id), checkpoints every 1 s:`,
     );
