@@ -111,7 +111,8 @@ bare.post('/trips/query', async (c) => {
   const text = `[${page.rows.map((r) => JSON.stringify(rowToObject(schema, r))).join(',')}]`;
   return new Response(text, { headers });
 });
-const bareServer = await startHttpServer(bare, { host: '127.0.0.1', port: 0 });
+// The bare app reads the raw request (env.incoming), which startHttpServer's plain Hono type does not name.
+const bareServer = await startHttpServer(bare as unknown as Hono, { host: '127.0.0.1', port: 0 });
 const rest = await startHttpServer(
   createRestApp({ endpoints: [{ name: 'trips', path: '/trips', store: trips }] }),
   { host: '127.0.0.1', port: 0 },
