@@ -286,6 +286,8 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         ack: AckPolicy.caller,
         readers: [RUN_READERS.processor],
         ...(recovery ? { resumeFrom: recovery.positions } : {}),
+        // Started once the API serves: a resuming connector may replay its own state first.
+        deferStart: true,
       });
       processor = await startProcessor({
         config,
@@ -380,6 +382,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
     }, RUN_COMMIT_INTERVAL_MS);
     commitTimer.unref();
 
+    ingestor.begin();
     const failed = Promise.race([processor.failed, serve.failed]);
     const ingestion = (async () => {
       const p = processor!;

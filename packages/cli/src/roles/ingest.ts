@@ -35,6 +35,12 @@ export interface IngestOptions {
    * not listed start from scratch.
    */
   readonly resumeFrom?: ReadonlyMap<string, SourcePosition>;
+  /**
+   * Open the logs but start the connectors only on `begin()` (default: at
+   * once). `dozer run` serves its restored store first: a resuming
+   * connector may replay its own state on the thread before its first write.
+   */
+  readonly deferStart?: boolean;
 }
 
 /** A running ingestor. */
@@ -60,6 +66,8 @@ export interface RunningIngestor {
   readonly changedSinceBarrier: boolean;
   /** Whether every source could resume from where it is: {@link barrier} would inject one. */
   readonly resumable: boolean;
+  /** Starts the connectors, if `deferStart` held them back; once. */
+  begin(): void;
   /** Stops the connectors and closes them; the queue stays open. */
   stop(): Promise<void>;
 }
@@ -149,51 +157,65 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
   }
 
   const runs: Promise<void>[] = [];
-  for (const [connName, connector] of options.connectors) {
-    const connSources = config.sources.filter((s) => s.connection === connName);
-    const byTable = new Map(connSources.map((s) => [s.table_name, s]));
-    runs.push(
-      connector
-        .start({
-          tables: connSources.map((s) => ({
-            name: s.table_name,
-            ...(s.columns ? { columns: s.columns } : {}),
-            resumeFrom: options.resumeFrom?.get(s.name) ?? null,
-          })),
-          signal: abort.signal,
-          sink: {
-            write: async (batch) => {
-              const source = byTable.get(batch.table)!;
-              // Recorded before the append is queued: a barrier queued after it carries this position.
-              if (batch.position !== null) positions.set(source.name, batch.position);
-              changedSinceBarrier = true;
-              const offset = await logs.get(source.name)!.append(batch);
-              const stats = statsByName.get(source.name)!;
-              stats.ops += batch.ops.length;
-              stats.batches += 1;
-              if (batch.position !== null && options.ack === AckPolicy.offloaded) {
-                const list = unacked.get(source.name) ?? [];
-                unacked.set(source.name, list);
-                list.push({ offset, table: batch.table, position: batch.position, at: Date.now() });
-              }
+  let launched: () => void = () => {};
+  const launchedOnce = new Promise<void>((r) => {
+    launched = r;
+  });
+  const launch = () => {
+    for (const [connName, connector] of options.connectors) {
+      const connSources = config.sources.filter((s) => s.connection === connName);
+      const byTable = new Map(connSources.map((s) => [s.table_name, s]));
+      runs.push(
+        connector
+          .start({
+            tables: connSources.map((s) => ({
+              name: s.table_name,
+              ...(s.columns ? { columns: s.columns } : {}),
+              resumeFrom: options.resumeFrom?.get(s.name) ?? null,
+            })),
+            signal: abort.signal,
+            sink: {
+              write: async (batch) => {
+                const source = byTable.get(batch.table)!;
+                // Recorded before the append is queued: a barrier queued after it carries this position.
+                if (batch.position !== null) positions.set(source.name, batch.position);
+                changedSinceBarrier = true;
+                const offset = await logs.get(source.name)!.append(batch);
+                const stats = statsByName.get(source.name)!;
+                stats.ops += batch.ops.length;
+                stats.batches += 1;
+                if (batch.position !== null && options.ack === AckPolicy.offloaded) {
+                  const list = unacked.get(source.name) ?? [];
+                  unacked.set(source.name, list);
+                  list.push({ offset, table: batch.table, position: batch.position, at: Date.now() });
+                }
+              },
+              snapshotDone: async (table, position) => {
+                const s = byTable.get(table);
+                if (!s) return;
+                positions.set(s.name, position);
+                resumable.add(s.name);
+                const stats = statsByName.get(s.name)!;
+                stats.snapshotDone = true;
+                log.info(`source ${s.name}: snapshot done (${stats.ops.toLocaleString('en-US')} ops)`);
+              },
             },
-            snapshotDone: async (table, position) => {
-              const s = byTable.get(table);
-              if (!s) return;
-              positions.set(s.name, position);
-              resumable.add(s.name);
-              const stats = statsByName.get(s.name)!;
-              stats.snapshotDone = true;
-              log.info(`source ${s.name}: snapshot done (${stats.ops.toLocaleString('en-US')} ops)`);
-            },
-          },
-        })
-        .then(() => {
-          for (const s of connSources) statsByName.get(s.name)!.finished = true;
-        }),
-    );
-  }
-  const finished = Promise.all(runs).then(() => {});
+          })
+          .then(() => {
+            for (const s of connSources) statsByName.get(s.name)!.finished = true;
+          }),
+      );
+    }
+    launched();
+  };
+  let began = false;
+  const begin = () => {
+    if (began) return;
+    began = true;
+    launch();
+  };
+  if (options.deferStart !== true) begin();
+  const finished = launchedOnce.then(() => Promise.all(runs)).then(() => {});
   // The caller may look at `finished` only later; a failure is still reported there.
   finished.catch(() => {});
 
@@ -206,6 +228,7 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
       const s = config.sources.find((x) => x.name === source);
       if (s) acknowledge(source, s.table_name, position);
     },
+    begin,
     get resumable() {
       return allResumable();
     },
@@ -233,6 +256,7 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
     async stop() {
       if (stopped) return;
       stopped = true;
+      began = true; // a stopped ingestor never starts its connectors
       abort.abort();
       if (sweeper) clearInterval(sweeper);
       await Promise.allSettled(runs);
