@@ -166,7 +166,8 @@ class GeneratorConnector implements Connector {
   private async runTable(run: TableRun, sink: IngestSink, signal: AbortSignal): Promise<void> {
     const { stream } = run;
     const t = stream.table;
-    if (run.resumeFrom !== null) stream.skipTo(run.resumeFrom);
+    if (run.resumeFrom !== null) await stream.skipToYielding(run.resumeFrom, signal);
+    if (signal.aborted) return;
     const inSnapshot = run.resumeFrom === null || run.resumeFrom < t.rows;
     while (!signal.aborted && stream.position < t.rows) {
       await this.emit(run, sink, Math.min(t.batchSize, t.rows - stream.position));

@@ -105,4 +105,17 @@ export class TableStream {
   skipTo(position: number): void {
     while (this.pos < position) this.next();
   }
+
+  /**
+   * {@link skipTo} in slices of `slice` ops with a turn of the event loop
+   * between them: replaying a million rows takes seconds, and the process
+   * (an API serving its restored store) must answer meanwhile. Stops early
+   * when `signal` aborts.
+   */
+  async skipToYielding(position: number, signal: AbortSignal, slice = 20_000): Promise<void> {
+    while (this.pos < position && !signal.aborted) {
+      this.skipTo(Math.min(position, this.pos + slice));
+      if (this.pos < position) await new Promise<void>((r) => setImmediate(r));
+    }
+  }
 }
