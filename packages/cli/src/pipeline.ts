@@ -246,7 +246,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         store,
         config,
         fingerprint,
-        now: sql?.now ?? plan.sql?.now ?? Timestamp.now(),
+        now: sql?.now ?? Timestamp.now(),
         after,
         barrier: (epoch) => ingestor?.barrier(epoch),
         changed: () => ingestor?.changedSinceBarrier ?? false,

@@ -12,6 +12,7 @@ import {
 import type { Store } from '@dozer/store';
 import type { DozerConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
+import { deleteKeys } from './object-store.js';
 import type { TransformStateForm } from './transform.js';
 
 /** Key prefix of the checkpoints in the shared object store (beside the queues'). */
@@ -114,7 +115,7 @@ export async function findRecovery(
   const epoch = manifest.epoch;
   let record: PipelineRecord;
   try {
-    record = JSON.parse(new TextDecoder().decode(loaded.blob(PIPELINE_OPERATOR))) as PipelineRecord;
+    record = readPipelineRecord(loaded, PIPELINE_OPERATOR);
   } catch (e) {
     log.warn(
       `checkpoint ${epoch} has no readable pipeline record (${(e as Error).message}); rebuilding from the sources`,
@@ -142,10 +143,7 @@ export async function findRecovery(
  * otherwise keep its change feed from pruning.
  */
 export async function discardCheckpoints(objects: ObjectStore, store: Store): Promise<void> {
-  const keys = await objects.list(`${CHECKPOINT_PREFIX}/`);
-  for (let i = 0; i < keys.length; i += 32) {
-    await Promise.all(keys.slice(i, i + 32).map((k) => objects.delete(k)));
-  }
+  await deleteKeys(objects, await objects.list(`${CHECKPOINT_PREFIX}/`));
   const last = store.epoch();
   if (last !== null) await store.releaseEpochsBefore(last + 1n);
 }
@@ -207,12 +205,7 @@ export interface RunningCheckpoints {
  */
 export function startCheckpoints(options: CheckpointsOptions): RunningCheckpoints {
   const { checkpoints, store, log, config } = options;
-  const record: PipelineRecord = {
-    version: 1,
-    fingerprint: options.fingerprint,
-    now: options.now.micros.toString(),
-  };
-  const recordBytes = new TextEncoder().encode(JSON.stringify(record));
+  const recordBytes = encodePipelineRecord(options.fingerprint, options.now);
   let started = 0;
   const coordinator = createCheckpointCoordinator({
     store: checkpoints,

@@ -157,11 +157,14 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
   }
 
   const runs: Promise<void>[] = [];
+  let began = false;
   let launched: () => void = () => {};
   const launchedOnce = new Promise<void>((r) => {
     launched = r;
   });
-  const launch = () => {
+  const begin = () => {
+    if (began) return;
+    began = true;
     for (const [connName, connector] of options.connectors) {
       const connSources = config.sources.filter((s) => s.connection === connName);
       const byTable = new Map(connSources.map((s) => [s.table_name, s]));
@@ -207,12 +210,6 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
       );
     }
     launched();
-  };
-  let began = false;
-  const begin = () => {
-    if (began) return;
-    began = true;
-    launch();
   };
   if (options.deferStart !== true) begin();
   const finished = launchedOnce.then(() => Promise.all(runs)).then(() => {});

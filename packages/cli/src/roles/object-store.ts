@@ -41,6 +41,13 @@ export function openObjectStore(settings: ObjectStoreSettings): OpenedObjectStor
   return { store: s3, label: s3.label, close: () => s3.close() };
 }
 
+/** Deletes `keys` from `store`, 32 at a time. */
+export async function deleteKeys(store: ObjectStore, keys: readonly string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 32) {
+    await Promise.all(keys.slice(i, i + 32).map((k) => store.delete(k)));
+  }
+}
+
 /** Key prefixes of the two queues in the shared object store. */
 export const QUEUE_PREFIX = { ingest: 'ingest', process: 'process' } as const;
 
@@ -57,10 +64,7 @@ export async function openFreshQueue(
   nodes: NodesConfig,
   onError: (e: unknown, log: string) => void,
 ): Promise<LogQueue> {
-  const keys = await opened.store.list(`${prefix}/`);
-  for (let i = 0; i < keys.length; i += 32) {
-    await Promise.all(keys.slice(i, i + 32).map((k) => opened.store.delete(k)));
-  }
+  await deleteKeys(opened.store, await opened.store.list(`${prefix}/`));
   return openLogQueue({
     store: opened.store,
     storeLabel: opened.label,

@@ -18,6 +18,7 @@ import {
   readPipelineRecord,
 } from './checkpointing.js';
 import type { RunningIngestor } from './ingest.js';
+import { deleteKeys } from './object-store.js';
 import { stateFormOf } from './transform.js';
 
 // Checkpoints of the separate roles (`dozer ingest`, `dozer process`, `dozer serve`), coordinated
@@ -158,12 +159,6 @@ function epochsIn(keys: readonly string[]): bigint[] {
     if (m) out.push(BigInt(m[1]!));
   }
   return out;
-}
-
-async function deleteKeys(objects: ObjectStore, keys: readonly string[]): Promise<void> {
-  for (let i = 0; i < keys.length; i += 32) {
-    await Promise.all(keys.slice(i, i + 32).map((k) => objects.delete(k)));
-  }
 }
 
 /**
