@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { deflate, gzip } from 'node:zlib';
 import { DozerError, type JsonValue, type Row, rowToObject, type Schema, valueFromJson } from '@dozer/core';
-import { type EndpointStore, type Filter, parseFilter, type QueryPage, type StoreChange } from '@dozer/store';
+import { type EndpointStore, type Filter, parseFilter, type StoreChange } from '@dozer/store';
 import { serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { compress } from 'hono/compress';
@@ -22,7 +22,7 @@ import { BadRequestError, httpStatusOf, NotFoundError } from './errors.js';
 import { followChanges } from './live.js';
 import { openApiDocument } from './openapi.js';
 import { type QueryParams, ROUTE_QUERY_PARAMS, readQueryParams } from './query-params.js';
-import { type RowJsonWriter, rowJsonWriter } from './row-json.js';
+import { rowJsonWriter } from './row-json.js';
 
 /** One endpoint served over REST: a URL path over a store endpoint. */
 export interface RestEndpoint {
@@ -154,8 +154,10 @@ export function createRestApp(options: RestOptions): Hono {
       params(c, 'oapi');
       return sendJsonText(c, epDoc);
     });
-    const page = (c: Context, query: unknown, tenant: Filter | undefined) =>
-      sendPage(c, toJson, store.queryPage(withTenant(store.parseQuery(query ?? {}), tenant)));
+    const page = (c: Context, query: unknown, tenant: Filter | undefined) => {
+      const answer = store.queryPageJson(withTenant(store.parseQuery(query ?? {}), tenant));
+      return sendJsonText(c, answer.json, 200, answer.cursor);
+    };
     app.get(base || '/', (c): Answer => {
       const { limit, skip, after } = params(c, 'list');
       const q: { [k: string]: unknown } = {};
@@ -222,9 +224,17 @@ export function createRestApp(options: RestOptions): Hono {
     const record = (c: Context, tenant: Filter | undefined) => {
       const raw = c.req.path.slice(base.length + 1);
       if (raw === '') return noRoute(c);
-      const row = getVisible(store, keyOf(raw), tenant);
-      if (!row) throw new NotFoundError(`no record with key ${raw} in ${ep.path}`);
-      return sendJsonText(c, toJson(row));
+      const key = keyOf(raw);
+      let text: string | undefined;
+      if (tenant) {
+        const row = getVisible(store, key, tenant);
+        text = row && toJson(row);
+      } else {
+        // Written as JSON straight from the stored bytes.
+        text = store.getJson(key);
+      }
+      if (text === undefined) throw new NotFoundError(`no record with key ${raw} in ${ep.path}`);
+      return sendJsonText(c, text);
     };
     // A wildcard rather than `:key{.+}`, which Hono's RegExpRouter cannot take
     // (the app would fall back to the slower TrieRouter). The routes above are
@@ -392,14 +402,6 @@ export function selectEncoding(accept: string): 'gzip' | 'deflate' | undefined {
 
 /** The header carrying the cursor of the next page, when more rows follow. */
 export const NEXT_CURSOR_HEADER = 'x-next-cursor';
-
-/** A page of rows; the cursor of the next page, if any, in {@link NEXT_CURSOR_HEADER}. */
-function sendPage(c: Context, toJson: RowJsonWriter, page: QueryPage): Response | Promise<Response> {
-  const rows = page.rows;
-  let text = '[';
-  for (let i = 0; i < rows.length; i++) text += i === 0 ? toJson(rows[i]!) : `,${toJson(rows[i]!)}`;
-  return sendJsonText(c, `${text}]`, 200, page.cursor);
-}
 
 function integerParam(name: string, raw: string): number {
   if (!/^\d+$/.test(raw))

@@ -1,4 +1,11 @@
-import { type FieldDefinition, type Row, rowToObject, type Schema, valueToJson } from '@dozer/core';
+import {
+  type FieldDefinition,
+  jsonKeepsFieldOrder,
+  type Row,
+  rowToObject,
+  type Schema,
+  valueToJson,
+} from '@dozer/core';
 
 /** A row as JSON text: exactly `JSON.stringify(rowToObject(schema, row))`. */
 export type RowJsonWriter = (row: Row) => string;
@@ -19,7 +26,7 @@ const OTHER = 3; // JSON.stringify(valueToJson(field, v))
 export function rowJsonWriter(schema: Schema): RowJsonWriter {
   const fields = schema.fields;
   const names = fields.map((f) => f.name);
-  if (names.some((n) => isIndexLike(n) || n === '__proto__') || new Set(names).size !== names.length) {
+  if (!jsonKeepsFieldOrder(names)) {
     return (row) => JSON.stringify(rowToObject(schema, row));
   }
   if (fields.length === 0) return () => '{}';
@@ -75,9 +82,4 @@ function writeRow(
     }
   }
   return `${s}}`;
-}
-
-/** A canonical array index ("0", "17", below 2^32 - 1): objects list such keys first. */
-function isIndexLike(name: string): boolean {
-  return /^(?:0|[1-9]\d*)$/.test(name) && Number(name) < 4294967295;
 }

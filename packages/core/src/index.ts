@@ -83,6 +83,8 @@ export {
   DateValue,
   Decimal,
   Duration,
+  formatDecimal,
+  formatTimestamp,
   isInt64,
   Json,
   type JsonValue,
@@ -90,4 +92,4 @@ export {
   Timestamp,
   type Value,
 } from './value.js';
-export { describeJson, rowToObject, valueFromJson, valueToJson } from './value-json.js';
+export { describeJson, jsonKeepsFieldOrder, rowToObject, valueFromJson, valueToJson } from './value-json.js';

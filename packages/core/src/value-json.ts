@@ -36,6 +36,17 @@ export function valueToJson(field: FieldDefinition, v: Value): JsonValue {
   }
 }
 
+/**
+ * Whether a JSON object of these field names keeps them as given, in order:
+ * no canonical array index (objects list those first, "0", "17"), no
+ * `__proto__`, no name twice. Writers that build a row's JSON text directly
+ * match {@link rowToObject} only then.
+ */
+export function jsonKeepsFieldOrder(names: readonly string[]): boolean {
+  if (new Set(names).size !== names.length) return false;
+  return !names.some((n) => n === '__proto__' || (/^(?:0|[1-9]\d*)$/.test(n) && Number(n) < 4294967295));
+}
+
 /** A row as a JSON object keyed by field name. */
 export function rowToObject(schema: Schema, row: Row): { [name: string]: JsonValue } {
   const out: { [name: string]: JsonValue } = {};

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { compareStrings, compareValues } from './compare.js';
 import { ALL_FIELD_TYPES, INT64_MAX, INT64_MIN, UINT64_MAX } from './field-type.js';
 import type { FieldDefinition } from './schema.js';
-import { DateValue, Decimal, Duration, Json, Point, Timestamp } from './value.js';
+import { DateValue, Decimal, Duration, formatTimestamp, Json, Point, Timestamp } from './value.js';
 import { valueFromJson, valueToJson } from './value-json.js';
 
 describe('Decimal', () => {
@@ -89,6 +89,23 @@ describe('Timestamp', () => {
     expect(() => Timestamp.parse('2023-02-29 00:00:00')).toThrow('not a valid timestamp');
     expect(() => Timestamp.parse('2024-01-01T24:00:00Z')).toThrow('not a valid timestamp');
     expect(() => Timestamp.parse('2024-01-01T10:00:00+5')).toThrow('not a timestamp');
+  });
+  it('writes what Date writes for whole milliseconds, from a bigint or a safe number alike', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -62135596800000, max: 253402300799999 }),
+        fc.integer({ min: 0, max: 999 }),
+        (ms, us) => {
+          const micros = BigInt(ms) * 1000n + BigInt(us);
+          const text = new Date(ms).toISOString().replace('Z', `${String(us).padStart(3, '0')}Z`);
+          expect(new Timestamp(micros).toISOString()).toBe(text);
+          if (Number.isSafeInteger(Number(micros))) expect(formatTimestamp(Number(micros))).toBe(text);
+        },
+      ),
+    );
+    // Past 2^53 microseconds (year 2255) the text comes from bigint arithmetic.
+    expect(formatTimestamp(2n ** 53n)).toBe('2255-06-05T23:47:34.740992Z');
+    expect(formatTimestamp(-(2n ** 63n))).toBe('-290308-12-21T19:59:05.224192Z');
   });
   it('round-trips any microsecond in years 0001..9999', () => {
     fc.assert(

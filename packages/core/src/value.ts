@@ -54,13 +54,7 @@ export class Decimal {
   }
 
   toString(): string {
-    const neg = this.unscaled < 0n;
-    let digits = (neg ? -this.unscaled : this.unscaled).toString();
-    if (this.scale > 0) {
-      digits = digits.padStart(this.scale + 1, '0');
-      digits = `${digits.slice(0, -this.scale)}.${digits.slice(-this.scale)}`;
-    }
-    return neg ? `-${digits}` : digits;
+    return formatDecimal(this.unscaled.toString(), this.scale);
   }
 
   toJSON(): string {
@@ -198,16 +192,7 @@ export class Timestamp {
 
   /** `YYYY-MM-DDTHH:MM:SS.ffffffZ`, always six fractional digits. */
   toISOString(): string {
-    let days = this.micros / MICROS_PER_DAY;
-    let rem = this.micros % MICROS_PER_DAY;
-    if (rem < 0n) {
-      rem += MICROS_PER_DAY;
-      days -= 1n;
-    }
-    const [y, mo, d] = civilFromDays(Number(days));
-    const secs = Number(rem / MICROS_PER_SECOND);
-    const frac = Number(rem % MICROS_PER_SECOND);
-    return `${formatYear(y)}-${pad2(mo)}-${pad2(d)}T${pad2(Math.floor(secs / 3600))}:${pad2(Math.floor(secs / 60) % 60)}:${pad2(secs % 60)}.${String(frac).padStart(6, '0')}Z`;
+    return formatTimestamp(this.micros);
   }
 
   toString(): string {
@@ -657,8 +642,61 @@ function daysInMonth(y: number, m: number): number {
   return [4, 6, 9, 11].includes(m) ? 30 : 31;
 }
 
+const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+
 function pad2(n: number): string {
-  return String(n).padStart(2, '0');
+  return TWO_DIGITS[n] ?? String(n).padStart(2, '0');
+}
+
+/**
+ * What {@link Decimal#toString} writes for the unscaled integer written as
+ * `digits` (decimal, with a leading `-` when negative) at `scale`: for
+ * readers that hold the digits as text already (a stored row).
+ */
+export function formatDecimal(digits: string, scale: number): string {
+  if (scale === 0) return digits;
+  const neg = digits.charCodeAt(0) === 45; // '-'
+  let d = neg ? digits.slice(1) : digits;
+  if (d.length <= scale) d = d.padStart(scale + 1, '0');
+  const text = `${d.slice(0, d.length - scale)}.${d.slice(d.length - scale)}`;
+  return neg ? `-${text}` : text;
+}
+
+const MICROS_PER_DAY_N = 86_400_000_000;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * What {@link Timestamp#toISOString} writes for `micros` since the epoch,
+ * from a bigint or a safe integer number (a stored row read without making
+ * a Timestamp).
+ */
+export function formatTimestamp(micros: bigint | number): string {
+  let days: number;
+  let rem: number;
+  if (typeof micros === 'number' || (micros >= -MAX_SAFE_BIG && micros <= MAX_SAFE_BIG)) {
+    // Exact in doubles: |micros| < 2^53, and so are days * MICROS_PER_DAY and the remainder.
+    const m = Number(micros);
+    days = Math.floor(m / MICROS_PER_DAY_N);
+    rem = m - days * MICROS_PER_DAY_N;
+    // The division may round up across a day boundary near the ends of the safe range.
+    if (rem < 0) {
+      days -= 1;
+      rem += MICROS_PER_DAY_N;
+    }
+  } else {
+    let d = micros / MICROS_PER_DAY;
+    let r = micros % MICROS_PER_DAY;
+    if (r < 0n) {
+      r += MICROS_PER_DAY;
+      d -= 1n;
+    }
+    days = Number(d);
+    rem = Number(r);
+  }
+  const [y, mo, d] = civilFromDays(days);
+  const secs = Math.floor(rem / 1_000_000);
+  const frac = rem - secs * 1_000_000;
+  return `${formatYear(y)}-${pad2(mo)}-${pad2(d)}T${pad2(Math.floor(secs / 3600))}:${pad2(Math.floor(secs / 60) % 60)}:${pad2(secs % 60)}.${String(frac).padStart(6, '0')}Z`;
 }
 
 function formatYear(y: number): string {

@@ -32,6 +32,7 @@ import {
   type SortTerm,
 } from './internal/planner.js';
 import { ROW_FORMAT_VERSION, RowDecoder, RowEncoder } from './internal/row-codec.js';
+import { RowJsonWriter } from './internal/row-json.js';
 import { indexedToken, tokenize } from './internal/text.js';
 import { DEFAULT_QUERY_LIMITS, type Filter, parseQuery, type Query } from './query.js';
 
@@ -129,6 +130,19 @@ export interface QueryPage {
   readonly cursor?: string;
 }
 
+/**
+ * A page of rows as one JSON array text (see {@link EndpointStore.queryPageJson}),
+ * and the cursor of the next page when more rows follow.
+ */
+export interface QueryPageJson {
+  /** `[row, …]`, each row as `JSON.stringify(rowToObject(schema, row))` writes it. */
+  readonly json: string;
+  /** Rows in `json`. */
+  readonly rows: number;
+  /** Opaque; absent on the last page. */
+  readonly cursor?: string;
+}
+
 /** An LMDB environment holding endpoints. */
 export interface Store {
   /**
@@ -192,6 +206,11 @@ export interface EndpointStore {
    * undefined. For an endpoint without a primary key, the values of all fields.
    */
   get(key: readonly Value[]): Row | undefined;
+  /**
+   * {@link get}, as the JSON text `JSON.stringify(rowToObject(schema, row))`
+   * would write, written straight from the stored bytes (no row is decoded).
+   */
+  getJson(key: readonly Value[]): string | undefined;
   /** Rows matching the query: ordered, ties by primary key, then `skip` and `limit` applied. */
   query(q: Query): Row[];
   /**
@@ -202,6 +221,12 @@ export interface EndpointStore {
    * sort values, is returned exactly once.
    */
   queryPage(q: Query): QueryPage;
+  /**
+   * {@link queryPage} with the rows as one JSON array text, written straight
+   * from the stored bytes: rows that only become text are never decoded
+   * (the cheap path of an HTTP answer).
+   */
+  queryPageJson(q: Query): QueryPageJson;
   /** Number of rows matching the filter (all rows without one). */
   count(filter?: Filter): number;
   /** Which index the planner chose for the query, and why. */
@@ -964,8 +989,20 @@ interface Effect {
   readonly newBytes: Uint8Array | undefined;
 }
 
+/**
+ * A row a scan found. Only rows a filter or an order had to look at are
+ * decoded during the scan; the others keep a copy of their stored bytes
+ * (lmdb-js reuses its read buffer) and are decoded, or written as JSON, once
+ * picked for the answer.
+ */
 interface Hit {
-  readonly row: Row;
+  row: Row | undefined;
+  /**
+   * The stored value (with the copy count of rows without a primary key) at
+   * `at` in a buffer of kept bytes (see keepBytes): kept when `row` is not, or for JSON.
+   */
+  readonly bytes: Buffer | undefined;
+  readonly at: number;
   readonly key: Uint8Array;
   /** Copies of the row (endpoints without a primary key), of which those from `from` on count. */
   readonly count: number;
@@ -1001,6 +1038,7 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   private readonly codecs = new Map<string, CursorCodec>();
+  private jsonWriter: RowJsonWriter | undefined;
   private readonly listeners = new Set<{ listener: (changes: readonly StoreChange[]) => void }>();
 
   async apply(ops: readonly Operation[]): Promise<void> {
@@ -1439,28 +1477,64 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   get(key: readonly Value[]): Row | undefined {
+    const bytes = this.getBytes(key);
+    return bytes === undefined ? undefined : this.layout.decoder.decode(bytes, this.valueOffset);
+  }
+
+  getJson(key: readonly Value[]): string | undefined {
+    const bytes = this.getBytes(key);
+    return bytes === undefined ? undefined : this.rowJson().write(bytes, this.valueOffset);
+  }
+
+  /** The stored bytes of the row with this key, in lmdb-js's reused read buffer. */
+  private getBytes(key: readonly Value[]): Buffer | undefined {
     const n = this.layout.pkless ? this.schema.fields.length : this.layout.primaryKey.length;
     if (key.length !== n) {
       throw new StoreError(`endpoint "${this.name}" is keyed by ${n} value(s), got ${key.length}`);
     }
-    let bytes: Buffer | undefined;
     try {
       // Rows without a primary key may be keyed by a hash (see rowKey); others encode straight into lmdb's key buffer.
-      bytes = this.fastGet(this.layout.pkless ? this.rowKey(key) : (key as unknown as Key));
+      return this.fastGet(this.layout.pkless ? this.rowKey(key) : (key as unknown as Key));
     } catch (e) {
       // A key too long to encode cannot have been stored.
       if (e instanceof RangeError) return undefined;
       throw e;
     }
-    return bytes === undefined ? undefined : this.layout.decoder.decode(bytes, this.valueOffset);
+  }
+
+  private rowJson(): RowJsonWriter {
+    this.jsonWriter ??= new RowJsonWriter(this.schema, this.layout.decoder);
+    return this.jsonWriter;
+  }
+
+  /** The decoded row of a hit (decoded once). */
+  private rowOf(h: Hit): Row {
+    h.row ??= this.layout.decoder.decode(h.bytes!, h.at + this.valueOffset);
+    return h.row;
   }
 
   query(q: Query): Row[] {
-    return this.run(q, false).rows;
+    return this.run(q, false, ROWS).picked.map((h) => this.rowOf(h));
   }
 
   queryPage(q: Query): QueryPage {
-    return this.run(q, true);
+    const { picked, cursor } = this.run(q, true, ROWS);
+    const rows = picked.map((h) => this.rowOf(h));
+    return cursor === undefined ? { rows } : { rows, cursor };
+  }
+
+  queryPageJson(q: Query): QueryPageJson {
+    const { picked, cursor } = this.run(q, true, JSON_TEXT);
+    const writer = this.rowJson();
+    const off = this.valueOffset;
+    let json = '[';
+    for (let i = 0; i < picked.length; i++) {
+      if (i > 0) json += ',';
+      const h = picked[i]!;
+      json += writer.write(h.bytes!, h.at + off);
+    }
+    json += ']';
+    return cursor === undefined ? { json, rows: picked.length } : { json, rows: picked.length, cursor };
   }
 
   count(filter?: Filter): number {
@@ -1469,10 +1543,15 @@ class LmdbEndpoint implements EndpointStore {
     }
     const p = this.plan(filter === undefined ? {} : { filter });
     let n = 0;
-    this.scan(p, undefined, (h) => {
-      n += h.count - h.from;
-      return false;
-    });
+    this.scan(
+      p,
+      undefined,
+      (h) => {
+        n += h.count - h.from;
+        return false;
+      },
+      COUNT,
+    );
     return n;
   }
 
@@ -1489,9 +1568,11 @@ class LmdbEndpoint implements EndpointStore {
     return `${p.description}${after}; skip ${skip}, limit ${limit}`;
   }
 
-  private run(q: Query, page: boolean): QueryPage {
+  /** The hits of the answer, one per row (copies repeat their hit), and the next page's cursor. */
+  private run(q: Query, page: boolean, mode: ScanMode): { picked: Hit[]; cursor: string | undefined } {
     const { skip, limit } = this.window(q);
     const p = this.plan(q);
+    resetKept();
     const codec = page || q.after !== undefined ? this.cursorCodec(p.sort) : undefined;
     const after = q.after === undefined ? undefined : codec!.decode(q.after);
     // One row more than asked tells a page whether another follows.
@@ -1499,14 +1580,19 @@ class LmdbEndpoint implements EndpointStore {
     const hits: Hit[] = [];
     let total = 0;
     if (limit > 0) {
-      this.scan(p, after, (h) => {
-        hits.push(h);
-        total += h.count - h.from;
-        return p.ordered && total >= want;
-      });
+      this.scan(
+        p,
+        after,
+        (h) => {
+          hits.push(h);
+          total += h.count - h.from;
+          return p.ordered && total >= want;
+        },
+        mode,
+      );
     }
     if (!p.ordered) hits.sort(hitComparator(p.sort));
-    const rows: Row[] = [];
+    const picked: Hit[] = [];
     let last: { hit: Hit; copy: number } | undefined;
     let more = false;
     let seen = 0;
@@ -1517,13 +1603,14 @@ class LmdbEndpoint implements EndpointStore {
           break outer;
         }
         if (seen >= skip) {
-          rows.push(h.row);
+          picked.push(h);
           last = { hit: h, copy: c };
         }
       }
     }
-    const cursor = page && more && last ? codec!.encode(last.hit.row, last.hit.key, last.copy) : undefined;
-    return cursor === undefined ? { rows } : { rows, cursor };
+    const cursor =
+      page && more && last ? codec!.encode(this.rowOf(last.hit), last.hit.key, last.copy) : undefined;
+    return { picked, cursor };
   }
 
   private cursorCodec(sort: readonly SortTerm[]): CursorCodec {
@@ -1587,10 +1674,19 @@ class LmdbEndpoint implements EndpointStore {
    * Calls `visit` with each row the plan yields that passes its residual
    * predicates and comes after the cursor, until `visit` returns true.
    */
-  private scan(p: Plan, after: Cursor | undefined, visit: (h: Hit) => boolean): void {
+  private scan(p: Plan, after: Cursor | undefined, visit: (h: Hit) => boolean, mode: ScanMode): void {
     const access = p.access;
     if (access.kind === 'empty') return;
     const residual = p.residual;
+    // Rows are decoded during the scan only when a predicate, the cursor or the sort looks at them.
+    const decode = residual.length > 0 || (mode !== COUNT && (after !== undefined || !p.ordered));
+    const keep: Keep = decode
+      ? mode === JSON_TEXT
+        ? DECODE_AND_COPY
+        : DECODE
+      : mode === COUNT
+        ? NOTHING
+        : COPY;
     const decoder = this.layout.decoder;
     const off = this.valueOffset;
     const { rows, index } = this.dbs;
@@ -1602,7 +1698,7 @@ class LmdbEndpoint implements EndpointStore {
       const n = this.layout.lookupWriter(access.key, scratch, 0);
       const key = scratch.slice(0, n);
       const bytes = this.fastGet(key);
-      const h = bytes && this.hit(residual, sort, after, key, bytes);
+      const h = bytes && this.hit(residual, sort, after, key, bytes, keep);
       if (h) visit(h);
       return;
     }
@@ -1617,7 +1713,7 @@ class LmdbEndpoint implements EndpointStore {
         }
       }
       for (const rowKey of keys.values()) {
-        const h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey));
+        const h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey), keep);
         if (h && visit(h)) return;
       }
       return;
@@ -1674,9 +1770,9 @@ class LmdbEndpoint implements EndpointStore {
           let h: Hit | undefined;
           if (access.index) {
             const rowKey = k.subarray(2 + value.readUInt16BE(0));
-            h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey));
+            h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey), keep);
           } else {
-            h = this.hit(residual, sort, after, k, value);
+            h = this.hit(residual, sort, after, k, value, keep);
           }
           if (h && visit(h)) return;
         }
@@ -1697,7 +1793,7 @@ class LmdbEndpoint implements EndpointStore {
     }
     if (!access.index) {
       for (const { key, value } of rows.getRange(opts)) {
-        const h = this.hit(residual, sort, after, key as Uint8Array, value);
+        const h = this.hit(residual, sort, after, key as Uint8Array, value, keep);
         if (h && visit(h)) return;
       }
       return;
@@ -1708,14 +1804,14 @@ class LmdbEndpoint implements EndpointStore {
       for (const key of index.getKeys(opts)) {
         const k = key as Uint8Array;
         const rowKey = k.subarray(k.length - rowKeySize);
-        const h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey));
+        const h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey), keep);
         if (h && visit(h)) return;
       }
       return;
     }
     for (const { key, value } of index.getRange(opts)) {
       const rowKey = (key as Uint8Array).subarray(2 + value.readUInt16BE(0));
-      const h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey));
+      const h = this.hit(residual, sort, after, rowKey, this.fetch(rowKey), keep);
       if (h && visit(h)) return;
     }
   }
@@ -1731,12 +1827,16 @@ class LmdbEndpoint implements EndpointStore {
     after: Cursor | undefined,
     key: Uint8Array,
     bytes: Buffer,
+    keep: Keep,
   ): Hit | undefined {
     const off = this.valueOffset;
+    const count = off ? bytes.readUInt32LE(0) : 1;
+    if (keep === COPY) return { row: undefined, bytes: keepBytes(bytes), at: keptAt, key, count, from: 0 };
+    if (keep === NOTHING) return { row: undefined, bytes: undefined, at: 0, key, count, from: 0 };
     const row = this.layout.decoder.decode(bytes, off);
     if (residual.length > 0 && !passes(residual, row)) return undefined;
-    const count = off ? bytes.readUInt32LE(0) : 1;
-    if (!after) return { row, key, count, from: 0 };
+    const copy = keep === DECODE_AND_COPY ? keepBytes(bytes) : undefined;
+    if (!after) return { row, bytes: copy, at: keptAt, key, count, from: 0 };
     let c = 0;
     for (let i = 0; i < sort.length && c === 0; i++) {
       const t = sort[i]!;
@@ -1745,7 +1845,7 @@ class LmdbEndpoint implements EndpointStore {
     if (c === 0) c = compareKeys(key, after.key);
     if (c < 0) return undefined;
     const from = c === 0 ? after.copy + 1 : 0;
-    return from < count ? { row, key, count, from } : undefined;
+    return from < count ? { row, bytes: copy, at: keptAt, key, count, from } : undefined;
   }
 
   /** The row an index entry refers to. */
@@ -1933,10 +2033,53 @@ function passes(conds: readonly Predicate[], row: Row): boolean {
   return true;
 }
 
+/** What a scan gives its hits: decoded rows, copies of their bytes, or neither (see LmdbEndpoint.scan). */
+type ScanMode = typeof ROWS | typeof JSON_TEXT | typeof COUNT;
+const ROWS = 0;
+const JSON_TEXT = 1;
+const COUNT = 2;
+/** What a hit keeps of the row it read. */
+type Keep = typeof DECODE | typeof DECODE_AND_COPY | typeof COPY | typeof NOTHING;
+const DECODE = 0;
+const DECODE_AND_COPY = 1;
+const COPY = 2;
+const NOTHING = 3;
+
+/**
+ * Where a query keeps the bytes of rows it has not decoded (lmdb-js reuses the
+ * buffer it reads into): one buffer, filled from the start by each query
+ * (queries run synchronously, and no kept bytes outlive one), so that a
+ * decoder or JSON writer sees one buffer for all rows. Replaced by a larger
+ * one when full (earlier hits keep the old one).
+ */
+let kept = Buffer.allocUnsafe(1 << 16);
+let keptEnd = 0;
+/** Where the last {@link keepBytes} put its copy. */
+let keptAt = 0;
+
+/** Starts a query's kept bytes over. */
+function resetKept(): void {
+  keptEnd = 0;
+}
+
+/** Copies a value lmdb-js read (whose `length` it sets below the buffer's size) into the kept bytes; returns their buffer, and the offset in `keptAt`. */
+function keepBytes(b: Buffer): Buffer {
+  const n = b.length;
+  if (keptEnd + n > kept.length) {
+    kept = Buffer.allocUnsafe(Math.max(kept.length * 2, n));
+    keptEnd = 0;
+  }
+  kept.set(new Uint8Array(b.buffer, b.byteOffset, n), keptEnd);
+  keptAt = keptEnd;
+  keptEnd += n;
+  return kept;
+}
+
+/** Orders hits of an unordered plan (whose rows the scan decoded). */
 function hitComparator(sort: readonly SortTerm[]): (a: Hit, b: Hit) => number {
   return (a, b) => {
     for (const t of sort) {
-      const c = compareValues(t.type, a.row[t.pos] ?? null, b.row[t.pos] ?? null);
+      const c = compareValues(t.type, a.row![t.pos] ?? null, b.row![t.pos] ?? null);
       if (c !== 0) return c * t.dir;
     }
     return compareKeys(a.key, b.key);
