@@ -5,7 +5,7 @@ import {
   type ConnectorContext,
   ConnectorError,
   type ConnectorFactory,
-  formatConfigIssue,
+  defineConnector,
   type IngestSink,
   type LagInfo,
   projectTable,
@@ -13,7 +13,7 @@ import {
   type TableInfo,
   type TableProjection,
 } from '@dozer/connectors';
-import { ConfigError, type Operation, type SourcePosition } from '@dozer/core';
+import type { Operation, SourcePosition } from '@dozer/core';
 import { type ChangelogConfig, DEFAULTS, tablesOf, validateChangelogConfig } from './config.js';
 import { type Line, LineReader } from './line-reader.js';
 import { TableState } from './table-state.js';
@@ -24,19 +24,11 @@ import { TableState } from './table-state.js';
  * records. Its snapshot is each table's state at the end of the file when
  * it starts; then it follows appended lines. Positions are byte offsets.
  */
-export const changelogConnector: ConnectorFactory<ChangelogConfig> = {
+export const changelogConnector: ConnectorFactory<ChangelogConfig> = defineConnector<ChangelogConfig>({
   kind: 'changelog',
   validateConfig: validateChangelogConfig,
-  create(config: ChangelogConfig, context: ConnectorContext): Connector {
-    const issues = validateChangelogConfig(config);
-    if (issues.length > 0) {
-      throw new ConfigError(
-        `connection "${context.name}" (changelog): invalid config:\n${issues.map((i) => `  ${formatConfigIssue(i)}`).join('\n')}`,
-      );
-    }
-    return new ChangelogConnector(config, context);
-  },
-};
+  open: (config, context) => new ChangelogConnector(config, context),
+});
 
 /**
  * A position: a byte offset of the file, where the next line starts.

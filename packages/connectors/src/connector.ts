@@ -1,4 +1,4 @@
-import type { OpBatch, Schema, SourcePosition } from '@dozer/core';
+import { ConfigError, type OpBatch, type Schema, type SourcePosition } from '@dozer/core';
 
 /**
  * One problem in a connector's config. `path` is relative to the connector's
@@ -167,4 +167,34 @@ export function formatIssuePath(path: readonly (string | number)[]): string {
 /** `tables[0].rows: expected a non-negative integer, got -5`. */
 export function formatConfigIssue(issue: ConfigIssue): string {
   return `${formatIssuePath(issue.path)}: ${issue.message}`;
+}
+
+/**
+ * A {@link ConnectorFactory} whose `create` checks the config with
+ * `validateConfig` first and refuses an invalid one with a `ConfigError`
+ * that names the connection, the kind and every issue:
+ *
+ *     connection "orders" (postgres): invalid config:
+ *       port: expected an integer from 1 to 65535, got 0
+ *
+ * `open` then gets a config that passed validation.
+ */
+export function defineConnector<C>(spec: {
+  readonly kind: string;
+  validateConfig(raw: unknown): ConfigIssue[];
+  open(config: C, context: ConnectorContext): Connector;
+}): ConnectorFactory<C> {
+  return {
+    kind: spec.kind,
+    validateConfig: (raw) => spec.validateConfig(raw),
+    create(config, context) {
+      const issues = spec.validateConfig(config);
+      if (issues.length > 0) {
+        throw new ConfigError(
+          `connection "${context.name}" (${spec.kind}): invalid config:\n${issues.map((i) => `  ${formatConfigIssue(i)}`).join('\n')}`,
+        );
+      }
+      return spec.open(config, context);
+    },
+  };
 }

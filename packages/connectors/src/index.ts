@@ -9,6 +9,7 @@ export {
   type ConnectorContext,
   type ConnectorFactory,
   type ConnectorLogger,
+  defineConnector,
   formatConfigIssue,
   formatIssuePath,
   type IngestSink,

@@ -1,9 +1,9 @@
-import { ConfigError, type Operation, type SourcePosition } from '@dozer/core';
+import type { Operation, SourcePosition } from '@dozer/core';
 import {
   type Connector,
   type ConnectorContext,
   type ConnectorFactory,
-  formatConfigIssue,
+  defineConnector,
   type IngestSink,
   type LagInfo,
   type StartRequest,
@@ -28,19 +28,11 @@ import { TableStream } from './table-stream.js';
  * it has produced (`"0"`, `"1500"`), so resuming replays up to there
  * without timers and continues with the next op.
  */
-export const generatorConnector: ConnectorFactory<GeneratorConfig> = {
+export const generatorConnector: ConnectorFactory<GeneratorConfig> = defineConnector<GeneratorConfig>({
   kind: 'generator',
   validateConfig: validateGeneratorConfig,
-  create(config: GeneratorConfig, context: ConnectorContext): Connector {
-    const issues = validateGeneratorConfig(config);
-    if (issues.length > 0) {
-      throw new ConfigError(
-        `connection "${context.name}" (generator): invalid config:\n${issues.map((i) => `  ${formatConfigIssue(i)}`).join('\n')}`,
-      );
-    }
-    return new GeneratorConnector(config, context);
-  },
-};
+  open: (config, context) => new GeneratorConnector(config, context),
+});
 
 interface TableRun {
   readonly stream: TableStream;

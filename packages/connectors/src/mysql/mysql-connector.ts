@@ -1,10 +1,10 @@
-import { ConfigError, type Operation, type Row, type SourcePosition } from '@dozer/core';
+import type { Operation, Row, SourcePosition } from '@dozer/core';
 import ZongJi from '@vlasky/zongji';
 import {
   type Connector,
   type ConnectorContext,
   type ConnectorFactory,
-  formatConfigIssue,
+  defineConnector,
   type IngestSink,
   type LagInfo,
   type StartRequest,
@@ -41,19 +41,11 @@ import { binlogTypeFits, quoteIdent, selectExpression, valueFromBinlog, valueFro
  * `position.ts`); batches end at commits, or inside a large transaction
  * after `batch_size` row changes of a table.
  */
-export const mysqlConnector: ConnectorFactory<MysqlConfig> = {
+export const mysqlConnector: ConnectorFactory<MysqlConfig> = defineConnector<MysqlConfig>({
   kind: 'mysql',
   validateConfig: validateMysqlConfig,
-  create(config: MysqlConfig, context: ConnectorContext): Connector {
-    const issues = validateMysqlConfig(config);
-    if (issues.length > 0) {
-      throw new ConfigError(
-        `connection "${context.name}" (mysql): invalid config:\n${issues.map((i) => `  ${formatConfigIssue(i)}`).join('\n')}`,
-      );
-    }
-    return new MysqlConnector(config, context);
-  },
-};
+  open: (config, context) => new MysqlConnector(config, context),
+});
 
 /** Retries of a dropped binlog connection before `start` gives up; the delay doubles from 250 ms up to 30 s. */
 const MAX_RETRIES = 10;

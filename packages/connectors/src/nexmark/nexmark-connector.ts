@@ -1,9 +1,9 @@
-import { ConfigError, type Operation, type Row, type SourcePosition } from '@dozer/core';
+import type { Operation, Row, SourcePosition } from '@dozer/core';
 import {
   type Connector,
   type ConnectorContext,
   type ConnectorFactory,
-  formatConfigIssue,
+  defineConnector,
   type IngestSink,
   type LagInfo,
   type StartRequest,
@@ -24,20 +24,13 @@ import { NEXMARK_SCHEMAS, NEXMARK_TABLES, type NexmarkParams, type NexmarkTable 
  * every event is a function of its number and the seed, so resuming jumps
  * straight to the next event.
  */
-export const nexmarkConnector: ConnectorFactory<NexmarkConfig> = {
+export const nexmarkConnector: ConnectorFactory<NexmarkConfig> = defineConnector<NexmarkConfig>({
   kind: 'nexmark',
   validateConfig: validateNexmarkConfig,
-  create(config: NexmarkConfig | undefined | null, context: ConnectorContext): Connector {
-    const issues = validateNexmarkConfig(config);
-    if (issues.length > 0) {
-      throw new ConfigError(
-        `connection "${context.name}" (nexmark): invalid config:\n${issues.map((i) => `  ${formatConfigIssue(i)}`).join('\n')}`,
-      );
-    }
-    return new NexmarkConnector(config ?? {}, context);
-  },
-};
-
+  // The config may be left out: every setting has a default.
+  open: (config, context) =>
+    new NexmarkConnector((config as NexmarkConfig | undefined | null) ?? {}, context),
+});
 interface TableRun {
   readonly table: NexmarkTable;
   /** Narrows rows to the requested columns; null when all columns are wanted. */

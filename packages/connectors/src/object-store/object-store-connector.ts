@@ -1,7 +1,6 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
-  ConfigError,
   type FieldDefinition,
   isDozerError,
   type OpBatch,
@@ -13,7 +12,7 @@ import {
   type Connector,
   type ConnectorContext,
   type ConnectorFactory,
-  formatConfigIssue,
+  defineConnector,
   type IngestSink,
   type LagInfo,
   type StartRequest,
@@ -43,19 +42,11 @@ import { FILE_START, type Malformed } from './text-reader.js';
  * position is the file key and the row within it (see `position.ts`), so a
  * restart continues mid-file without repeating a row.
  */
-export const objectStoreConnector: ConnectorFactory<ObjectStoreConfig> = {
+export const objectStoreConnector: ConnectorFactory<ObjectStoreConfig> = defineConnector<ObjectStoreConfig>({
   kind: 'object_store',
   validateConfig: validateObjectStoreConfig,
-  create(config: ObjectStoreConfig, context: ConnectorContext): Connector {
-    const issues = validateObjectStoreConfig(config);
-    if (issues.length > 0) {
-      throw new ConfigError(
-        `connection "${context.name}" (object_store): invalid config:\n${issues.map((i) => `  ${formatConfigIssue(i)}`).join('\n')}`,
-      );
-    }
-    return new ObjectStoreConnector(config, context);
-  },
-};
+  open: (config, context) => new ObjectStoreConnector(config, context),
+});
 
 /** Retries of a failing pass over a table's files before `start` gives up. */
 const MAX_RETRIES = 8;

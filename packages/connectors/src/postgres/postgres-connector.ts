@@ -1,5 +1,4 @@
 import {
-  ConfigError,
   DateValue,
   Decimal,
   Duration,
@@ -17,7 +16,7 @@ import {
   type Connector,
   type ConnectorContext,
   type ConnectorFactory,
-  formatConfigIssue,
+  defineConnector,
   type IngestSink,
   type LagInfo,
   type StartRequest,
@@ -62,19 +61,11 @@ import type { PgTypeInfo, TextDecoder } from './types.js';
  * replication slot, then follows their changes through `pgoutput`.
  * See packages/connectors/docs/postgres.md.
  */
-export const postgresConnector: ConnectorFactory<PostgresConfig> = {
+export const postgresConnector: ConnectorFactory<PostgresConfig> = defineConnector<PostgresConfig>({
   kind: 'postgres',
   validateConfig: validatePostgresConfig,
-  create(config: PostgresConfig, context: ConnectorContext): Connector {
-    const issues = validatePostgresConfig(config);
-    if (issues.length > 0) {
-      throw new ConfigError(
-        `connection "${context.name}" (postgres): invalid config:\n${issues.map((i) => `  ${formatConfigIssue(i)}`).join('\n')}`,
-      );
-    }
-    return new PostgresConnector(config, context);
-  },
-};
+  open: (config, context) => new PostgresConnector(config, context),
+});
 
 /** How a relation's columns (as the stream describes it now) map onto a table's fields. */
 interface RelationMap {
