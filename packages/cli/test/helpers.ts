@@ -8,16 +8,25 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 const MAIN = path.join(REPO_ROOT, 'packages/cli/src/main.ts');
 
 /** A free TCP port on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
+export async function freePort(): Promise<number> {
+  // The kernel may hand the port it just freed out again: a test asking for a REST and a gRPC
+  // port in a row once got the same one twice. A port is given once per process.
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as net.AddressInfo;
+        srv.close(() => resolve(port));
+      });
     });
-  });
+    if (!givenPorts.has(port)) {
+      givenPorts.add(port);
+      return port;
+    }
+  }
 }
+const givenPorts = new Set<number>();
 
 /** `dozer <args>` from source, as a child process, with its output collected. */
 export interface DozerProcess {
