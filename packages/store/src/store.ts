@@ -999,7 +999,8 @@ interface Hit {
   row: Row | undefined;
   /**
    * The stored value (with the copy count of rows without a primary key) at
-   * `at` in a buffer of kept bytes (see keepBytes): kept when `row` is not, or for JSON.
+   * `at` in a buffer of kept bytes (see keepBytes): kept when `row` is not, or for JSON
+   * (`at` is -1 without).
    */
   readonly bytes: Buffer | undefined;
   readonly at: number;
@@ -1831,12 +1832,16 @@ class LmdbEndpoint implements EndpointStore {
   ): Hit | undefined {
     const off = this.valueOffset;
     const count = off ? bytes.readUInt32LE(0) : 1;
-    if (keep === COPY) return { row: undefined, bytes: keepBytes(bytes), at: keptAt, key, count, from: 0 };
+    if (keep === COPY) {
+      const at = keepBytes(bytes);
+      return { row: undefined, bytes: kept, at, key, count, from: 0 };
+    }
     if (keep === NOTHING) return { row: undefined, bytes: undefined, at: 0, key, count, from: 0 };
     const row = this.layout.decoder.decode(bytes, off);
     if (residual.length > 0 && !passes(residual, row)) return undefined;
-    const copy = keep === DECODE_AND_COPY ? keepBytes(bytes) : undefined;
-    if (!after) return { row, bytes: copy, at: keptAt, key, count, from: 0 };
+    const at = keep === DECODE_AND_COPY ? keepBytes(bytes) : -1;
+    const copy = at >= 0 ? kept : undefined;
+    if (!after) return { row, bytes: copy, at, key, count, from: 0 };
     let c = 0;
     for (let i = 0; i < sort.length && c === 0; i++) {
       const t = sort[i]!;
@@ -1845,7 +1850,7 @@ class LmdbEndpoint implements EndpointStore {
     if (c === 0) c = compareKeys(key, after.key);
     if (c < 0) return undefined;
     const from = c === 0 ? after.copy + 1 : 0;
-    return from < count ? { row, bytes: copy, at: keptAt, key, count, from } : undefined;
+    return from < count ? { row, bytes: copy, at, key, count, from } : undefined;
   }
 
   /** The row an index entry refers to. */
@@ -2054,25 +2059,26 @@ const NOTHING = 3;
  */
 let kept = Buffer.allocUnsafe(1 << 16);
 let keptEnd = 0;
-/** Where the last {@link keepBytes} put its copy. */
-let keptAt = 0;
 
 /** Starts a query's kept bytes over. */
 function resetKept(): void {
   keptEnd = 0;
 }
 
-/** Copies a value lmdb-js read (whose `length` it sets below the buffer's size) into the kept bytes; returns their buffer, and the offset in `keptAt`. */
-function keepBytes(b: Buffer): Buffer {
+/**
+ * Copies a value lmdb-js read (whose `length` it sets below the buffer's
+ * size) into the kept bytes, `kept` afterwards; returns where the copy starts.
+ */
+function keepBytes(b: Buffer): number {
   const n = b.length;
   if (keptEnd + n > kept.length) {
     kept = Buffer.allocUnsafe(Math.max(kept.length * 2, n));
     keptEnd = 0;
   }
   kept.set(new Uint8Array(b.buffer, b.byteOffset, n), keptEnd);
-  keptAt = keptEnd;
+  const at = keptEnd;
   keptEnd += n;
-  return kept;
+  return at;
 }
 
 /** Orders hits of an unordered plan (whose rows the scan decoded). */

@@ -56,7 +56,7 @@ export class RowJsonWriter {
       }
       switch (types[i]!) {
         case 'int':
-          s += `"${int64Text(dv, p)}"`;
+          s += `"${int64At(dv, p)}"`;
           p += 8;
           break;
         case 'uint':
@@ -99,12 +99,10 @@ export class RowJsonWriter {
           p += 5 + len;
           break;
         }
-        case 'timestamp': {
-          const hi = dv.getInt32(p + 4, true);
-          s += `"${formatTimestamp(safeHigh(hi) ? hi * 4294967296 + dv.getUint32(p, true) : dv.getBigInt64(p, true))}"`;
+        case 'timestamp':
+          s += `"${formatTimestamp(int64At(dv, p))}"`;
           p += 8;
           break;
-        }
         case 'date':
           s += `"${new DateValue(dv.getFloat64(p, true)).toString()}"`;
           p += 8;
@@ -118,14 +116,10 @@ export class RowJsonWriter {
   }
 }
 
-/** Whether an int64 with these high 32 bits is a safe integer (|v| < 2^53). */
-function safeHigh(hi: number): boolean {
-  return hi >= -0x200000 && hi < 0x200000;
-}
-
-function int64Text(dv: DataView, p: number): string {
+/** The little-endian int64 at `p`: a number when exact (|v| <= 2^53), else a bigint; both print the same digits. */
+function int64At(dv: DataView, p: number): number | bigint {
   const hi = dv.getInt32(p + 4, true);
-  return safeHigh(hi) ? String(hi * 4294967296 + dv.getUint32(p, true)) : dv.getBigInt64(p, true).toString();
+  return hi >= -0x200000 && hi < 0x200000 ? hi * 4294967296 + dv.getUint32(p, true) : dv.getBigInt64(p, true);
 }
 
 function uint64Text(dv: DataView, p: number): string {
