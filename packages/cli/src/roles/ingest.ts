@@ -157,14 +157,20 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
   }
 
   const runs: Promise<void>[] = [];
+  let stopped = false;
   let began = false;
   let launched: () => void = () => {};
   const launchedOnce = new Promise<void>((r) => {
     launched = r;
   });
+  /** Starts the connectors once; after `stop`, starts none (and `finished` settles all the same). */
   const begin = () => {
     if (began) return;
     began = true;
+    if (stopped) {
+      launched();
+      return;
+    }
     for (const [connName, connector] of options.connectors) {
       const connSources = config.sources.filter((s) => s.connection === connName);
       const byTable = new Map(connSources.map((s) => [s.table_name, s]));
@@ -216,7 +222,6 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
   // The caller may look at `finished` only later; a failure is still reported there.
   finished.catch(() => {});
 
-  let stopped = false;
   return {
     sources,
     logs,
@@ -253,7 +258,7 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
     async stop() {
       if (stopped) return;
       stopped = true;
-      began = true; // a stopped ingestor never starts its connectors
+      begin(); // held back by deferStart: starts nothing now, and `finished` settles
       abort.abort();
       if (sweeper) clearInterval(sweeper);
       await Promise.allSettled(runs);
