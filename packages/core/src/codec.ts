@@ -970,6 +970,19 @@ export function decodeStreamMessage(schema: Schema, bytes: Uint8Array): StreamMe
   return message;
 }
 
+/**
+ * The kind of the encoded stream message `bytes`, read from its header
+ * only (the body is not checked). Throws CodecError when the header is not
+ * a batch or barrier of this codec version.
+ */
+export function streamMessageKind(bytes: Uint8Array): StreamMessage['kind'] {
+  const kind = readHeader(new Reader(bytes, 'stream message'), [
+    CodecMessageKind.Batch,
+    CodecMessageKind.Barrier,
+  ]);
+  return kind === CodecMessageKind.Barrier ? 'barrier' : 'batch';
+}
+
 /** Encodes a schema: field names, types, nullability, decimal precision/scale and the primary key. */
 export function encodeSchema(schema: Schema): Uint8Array {
   return encodeWith((w) => {

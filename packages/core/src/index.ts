@@ -10,6 +10,7 @@ export {
   encodeRow,
   encodeSchema,
   encodeStreamMessage,
+  streamMessageKind,
 } from './codec.js';
 export {
   compareBytes,
@@ -67,6 +68,7 @@ export {
 /** The micro-node runtime: nodes created in worker threads from a module + args, batches between threads in frames of codec messages. */
 export { FRAME_FORMAT_VERSION } from './runtime/frame.js';
 export {
+  deserializeError,
   type EdgeSource,
   type EdgeTarget,
   type MicroNode,
@@ -75,8 +77,11 @@ export {
   type MicroNodeFactory,
   type MicroNodeSpec,
   type MicroRuntimeSpec,
+  type SerializedError,
+  serializeError,
 } from './runtime/micro-node.js';
 export { type MicroRuntime, type MicroRuntimeOptions, startMicroRuntime } from './runtime/runtime.js';
+export { spawnModuleWorker } from './runtime/spawn.js';
 export { type FieldDefinition, fieldIndex, makeSchema, primaryKeyNames, type Schema } from './schema.js';
 export {
   canonicalJson,

@@ -127,23 +127,35 @@ export interface SerializedError {
   readonly message: string;
   readonly stack?: string;
   readonly code?: string;
+  /** A {@link DozerError}'s `retryable`. */
+  readonly retryable?: boolean;
 }
 
 export function serializeError(e: unknown): SerializedError {
   if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
+    const { code, retryable } = e as { code?: unknown; retryable?: unknown };
     return {
       name: e.name,
       message: e.message,
       ...(e.stack === undefined ? {} : { stack: e.stack }),
       ...(typeof code === 'string' ? { code } : {}),
+      ...(typeof retryable === 'boolean' ? { retryable } : {}),
     };
   }
   return { name: 'Error', message: String(e) };
 }
 
-/** An Error carrying what {@link serializeError} kept. */
+/**
+ * An Error carrying what {@link serializeError} kept: a {@link DozerError}
+ * (same code, name and `retryable`) when it was one.
+ */
 export function deserializeError(s: SerializedError): Error {
+  if (s.code !== undefined && CODES.has(s.code) && s.retryable !== undefined) {
+    const d = new DozerError(s.code as ErrorCode, s.message, { retryable: s.retryable });
+    d.name = s.name;
+    if (s.stack !== undefined) d.stack = s.stack;
+    return d;
+  }
   const e = new Error(s.message);
   e.name = s.name;
   if (s.stack !== undefined) e.stack = s.stack;

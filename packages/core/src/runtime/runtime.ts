@@ -1,8 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
 import { decodeStreamMessage, encodeStreamMessage } from '../codec.js';
 import { ConfigError } from '../errors.js';
 import type { OpBatch, StreamMessage } from '../operation.js';
@@ -12,6 +8,7 @@ import { deserializeError, MicroNodeError, type MicroRuntimeSpec } from './micro
 import { NodeFailure, NodeHost } from './node-host.js';
 import { HOST, type PlannedEdge, planRuntime, type RuntimePlan } from './plan.js';
 import type { HostMessage, WorkerInit, WorkerMessage } from './protocol.js';
+import { spawnModuleWorker } from './spawn.js';
 
 /** How a {@link MicroRuntime} runs. */
 export interface MicroRuntimeOptions {
@@ -510,35 +507,10 @@ class Runtime implements MicroRuntime {
 
 /**
  * Starts a worker on the entry file next to this module: `worker.js` in a
- * build; from the TypeScript sources (tests, `pnpm bench`), `worker.ts`
- * through tsx with the `@dozer/source` condition, so that node modules
- * given as `.ts` URLs load as well.
+ * build, `worker.ts` when running from the TypeScript sources.
  */
 function spawnWorker(init: WorkerInit, transferList: import('node:worker_threads').MessagePort[]): Worker {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) {
-    return new Worker(new URL('./worker.js', here), { workerData: init, transferList });
-  }
-  let api: string;
-  try {
-    // The ESM entry of tsx's API (its CommonJS one cannot register from an eval'd worker).
-    const pkgPath = createRequire(here).resolve('tsx/package.json');
-    const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as {
-      exports: Record<string, { import: { default: string } }>;
-    };
-    api = pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api']!.import.default)).href;
-  } catch (e) {
-    throw new ConfigError(
-      'the micro-node runtime is running from its TypeScript sources, so its worker threads need tsx (install it in the workspace), or build the packages',
-      { cause: e },
-    );
-  }
-  const entry = new URL('./worker.ts', here).href;
-  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(code, {
-    eval: true,
-    workerData: init,
-    transferList,
-    execArgv: ['--conditions=@dozer/source'],
-  });
+  const entry = new URL(here.endsWith('.ts') ? './worker.ts' : './worker.js', here);
+  return spawnModuleWorker(entry, 'the micro-node runtime', { workerData: init, transferList });
 }
