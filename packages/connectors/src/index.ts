@@ -49,7 +49,9 @@ export { postgresConnector, validatePostgresConfig } from './postgres/index.js';
 export { projectTable, type TableProjection } from './projection.js';
 export {
   BUILTIN_CONNECTORS,
+  type ConnectorOrigin,
   type ConnectorRegistry,
   type ConnectorRegistryOptions,
   createConnectorRegistry,
+  loadConnectorFactory,
 } from './registry.js';

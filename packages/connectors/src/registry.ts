@@ -26,6 +26,33 @@ export interface ConnectorRegistry {
   resolve(kind: string): Promise<ConnectorFactory>;
   /** Names of the kinds registered or loaded so far. */
   kinds(): string[];
+  /**
+   * Where the factory of a resolved `kind` comes from, so that another
+   * thread can load the same one: a built-in, or the URL of the plugin
+   * module it was loaded from. `undefined` for kinds added with `register`
+   * (their factory exists only here) and for kinds not resolved yet.
+   */
+  origin(kind: string): ConnectorOrigin | undefined;
+}
+
+/** See {@link ConnectorRegistry.origin}. */
+export type ConnectorOrigin =
+  | { readonly builtin: string }
+  /** A plugin module's URL; its factory is the `connector` export, else the default export. */
+  | { readonly module: string };
+
+/** The factory a {@link ConnectorOrigin} names, loaded in this thread. */
+export async function loadConnectorFactory(origin: ConnectorOrigin): Promise<ConnectorFactory> {
+  if ('builtin' in origin) {
+    const f = BUILTIN_CONNECTORS.find((c) => c.kind === origin.builtin);
+    if (f === undefined) throw new ConnectorError(`no built-in connector kind "${origin.builtin}"`);
+    return f;
+  }
+  const mod = (await import(origin.module)) as Record<string, unknown>;
+  const factory = mod.connector ?? mod.default;
+  const problem = factoryProblem(factory);
+  if (problem !== null) throw new ConnectorError(`connector plugin ${origin.module}: ${problem}`);
+  return factory as ConnectorFactory;
 }
 
 /** Options of {@link createConnectorRegistry}. */
@@ -58,6 +85,7 @@ export const BUILTIN_CONNECTORS: readonly ConnectorFactory[] = [
  */
 export function createConnectorRegistry(options: ConnectorRegistryOptions = {}): ConnectorRegistry {
   const factories = new Map<string, ConnectorFactory>();
+  const origins = new Map<string, ConnectorOrigin>();
   const loading = new Map<string, Promise<ConnectorFactory>>();
   const resolveFrom = resolvePath(options.resolveFrom ?? process.cwd());
 
@@ -66,7 +94,12 @@ export function createConnectorRegistry(options: ConnectorRegistryOptions = {}):
       throw new ConnectorError(`connector kind "${factory.kind}" is already registered`);
     factories.set(factory.kind, factory);
   };
-  if (options.builtins !== false) for (const f of BUILTIN_CONNECTORS) register(f);
+  if (options.builtins !== false) {
+    for (const f of BUILTIN_CONNECTORS) {
+      register(f);
+      origins.set(f.kind, { builtin: f.kind });
+    }
+  }
 
   const builtinList = () => [...factories.keys()].join(', ') || '(none)';
 
@@ -105,6 +138,7 @@ export function createConnectorRegistry(options: ConnectorRegistryOptions = {}):
         `connector plugin "${kind}" does not export a connector: ${problem}. A plugin must export \`const connector: ConnectorFactory\` (or a default export) with kind, validateConfig() and create()`,
       );
     }
+    origins.set(kind, { module: url });
     return factory as ConnectorFactory;
   };
 
@@ -131,6 +165,7 @@ export function createConnectorRegistry(options: ConnectorRegistryOptions = {}):
       return pending;
     },
     kinds: () => [...factories.keys()],
+    origin: (kind) => (factories.has(kind) ? origins.get(kind) : undefined),
   };
 }
 
