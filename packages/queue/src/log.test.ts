@@ -70,6 +70,34 @@ describe('Log', () => {
     await q.close({ flush: false });
   });
 
+  it('appendEncoded keeps bytes encoded elsewhere as the entry, in order with appends, through offloading', async () => {
+    const q = queue();
+    const log = await q.openLog('orders', orders);
+    for (let i = 0; i < 60; i++) {
+      const offset =
+        i % 2 === 0 ? await log.appendEncoded(encodeBatch(orders, batch(i))) : await log.append(batch(i));
+      expect(offset).toBe(BigInt(i));
+    }
+    await log.flush();
+    expect(segmentFiles().length).toBeGreaterThan(0);
+    const got = await take(log.read({ from: 0n }), 60);
+    expect(got.map(batchNo)).toEqual([...Array(60).keys()]);
+    expect(got[10]!.batch).toEqual(batch(10));
+    await q.close();
+  });
+
+  it('appendEncoded refuses bytes that are not an encoded batch or barrier, and the log goes on', async () => {
+    const q = queue();
+    const log = await q.openLog('orders', orders);
+    await expect(log.appendEncoded(new TextEncoder().encode('{"id": 1}'))).rejects.toThrow(
+      /not a Dozer binary message/,
+    );
+    await expect(log.appendEncoded(new Uint8Array(2))).rejects.toThrow(/truncated input/);
+    expect(await log.appendEncoded(encodeBatch(orders, batch(3)))).toBe(0n);
+    expect((await take(log.read(), 1)).map(batchNo)).toEqual([3]);
+    await q.close({ flush: false });
+  });
+
   it('offloads the oldest entries to checksummed segments past the threshold and keeps memory bounded', async () => {
     const q = queue();
     const log = await q.openLog('orders', orders);

@@ -6,6 +6,7 @@ import {
   type OpBatch,
   type Schema,
   type StreamMessage,
+  streamMessageKind,
 } from '@dozer/core';
 import { OffsetOutOfRangeError, QueueError } from './errors.js';
 import { type LogEvent, mergeLogEvents } from './events.js';
@@ -262,6 +263,28 @@ export class Log {
     } catch (e) {
       return Promise.reject(e);
     }
+    return this.appendBytes(bytes);
+  }
+
+  /**
+   * Appends a batch or barrier already encoded: `bytes` is what
+   * `encodeStreamMessage` gives for this log's schema (e.g. made on another
+   * thread), kept as the entry without decoding it; only its header is
+   * checked here, readers decode the rest. The log keeps `bytes`: the
+   * caller must not modify or transfer them afterwards. Otherwise as
+   * {@link appendMessage}.
+   */
+  appendEncoded(bytes: Uint8Array): Promise<bigint> {
+    if (this.closing) return Promise.reject(this.closedError());
+    try {
+      streamMessageKind(bytes);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.appendBytes(bytes);
+  }
+
+  private appendBytes(bytes: Uint8Array): Promise<bigint> {
     if (this.pending.length === 0 && this.fits(bytes)) return Promise.resolve(this.insert(bytes));
     return new Promise<bigint>((resolve, reject) => {
       this.pending.push({ bytes, resolve, reject });
