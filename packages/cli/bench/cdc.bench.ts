@@ -29,10 +29,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createConnectorRegistry, silentLogger } from '@dozer/connectors';
+import type { OpBatch } from '@dozer/core';
 import pg from 'pg';
 import { parseConfig } from '../src/config/index.js';
 import { createLogger } from '../src/logger.js';
 import { planPipeline, startPipeline } from '../src/pipeline.js';
+import type { EncodedIngestSink } from '../src/roles/connector-thread.js';
 
 const PG = {
   host: process.env.DOZER_TEST_PG_HOST ?? '127.0.0.1',
@@ -128,27 +130,39 @@ api:
 const quiet = createLogger((line) => {
   if (!/ INFO /.test(line)) process.stderr.write(`${line}\n`);
 });
-const plan = await planPipeline(config, registry, quiet);
+// As `dozer run` does: the connector on a thread of its own (CDC_THREADS=0: on this one).
+const plan = await planPipeline(config, registry, quiet, {
+  connectorThreads: process.env.CDC_THREADS !== '0',
+});
 // Diagnostics: when each batch leaves the connector (the highest id it inserts), to split the lag.
 const arrivals: { id: number; at: number }[] = [];
 /** When the pipeline has taken each batch (the store committed it). */
 const stored: { id: number; at: number }[] = [];
+// Only while the lag is measured: decoding a batch here to find its ids would cost the
+// throughput run the decoding that a connector on its own thread spares this thread.
+let diagnose = false;
+const maxInserted = (batch: OpBatch) => {
+  let max = 0;
+  for (const op of batch.ops) if (op.kind === 'insert') max = Math.max(max, Number(op.new[0]));
+  return max;
+};
 const source = plan.connectors.get('pg')!;
 const startSource = source.start.bind(source);
-source.start = (request) =>
-  startSource({
-    ...request,
-    sink: {
-      async write(batch) {
-        let max = 0;
-        for (const op of batch.ops) if (op.kind === 'insert') max = Math.max(max, Number(op.new[0]));
-        if (max > 0) arrivals.push({ id: max, at: performance.timeOrigin + now() });
-        await request.sink.write(batch);
-        if (max > 0) stored.push({ id: max, at: performance.timeOrigin + now() });
-      },
-      snapshotDone: (table, position) => request.sink.snapshotDone(table, position),
-    },
-  });
+source.start = (request) => {
+  const inner = request.sink as EncodedIngestSink;
+  const timed = async (max: number, write: () => Promise<void>) => {
+    if (max > 0) arrivals.push({ id: max, at: performance.timeOrigin + now() });
+    await write();
+    if (max > 0) stored.push({ id: max, at: performance.timeOrigin + now() });
+  };
+  const sink: EncodedIngestSink = {
+    write: (batch) => timed(diagnose ? maxInserted(batch) : 0, () => inner.write(batch)),
+    writeEncoded: (batch) =>
+      timed(diagnose ? maxInserted(batch.decode()) : 0, () => inner.writeEncoded(batch)),
+    snapshotDone: (table, position) => inner.snapshotDone(table, position),
+  };
+  return startSource({ ...request, sink });
+};
 const running = await startPipeline(plan, quiet);
 const url = running.url;
 const visible = async (id: number) => (await fetch(`${url}/changes/${id}`)).status === 200;
@@ -214,6 +228,7 @@ try {
   const applyRate = changes / applySecs;
 
   // ---- 3. Lag at a steady rate (before the baseline, while the pipeline runs) ----
+  diagnose = true;
   const perTxn = Math.max(1, Math.round(LAG_RATE / 100));
   const txns = Math.round((LAG_RATE * LAG_SECONDS) / perTxn);
   const firstId = marker + 1;

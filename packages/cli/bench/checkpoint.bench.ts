@@ -71,7 +71,7 @@ checkpoint: { interval_ms: ${intervalMs} }
       join(home, 'dozer.yaml'),
       { env: {} },
     );
-    const plan = await planPipeline(config, createConnectorRegistry(), quiet);
+    const plan = await planPipeline(config, createConnectorRegistry(), quiet, { connectorThreads: true });
     const t0 = performance.now();
     const pipeline = await startPipeline(plan, quiet);
     await pipeline.ingestion;

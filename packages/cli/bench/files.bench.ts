@@ -189,7 +189,10 @@ api:
     if (!/ INFO /.test(line)) process.stderr.write(`${line}\n`);
   });
   const t0 = now();
-  const plan = await planPipeline(config, registry, log);
+  // As `dozer run` does: the connector on a thread of its own (FILES_THREADS=0: on this one).
+  const plan = await planPipeline(config, registry, log, {
+    connectorThreads: process.env.FILES_THREADS !== '0',
+  });
   const running = await startPipeline(plan, log);
   try {
     await running.ingestion;

@@ -109,7 +109,7 @@ async function direct(home: string): Promise<number> {
 }
 
 async function run(home: string): Promise<number> {
-  const plan = await planPipeline(configFor(home, false), registry, quiet);
+  const plan = await planPipeline(configFor(home, false), registry, quiet, { connectorThreads: true });
   const t0 = performance.now();
   const pipeline = await startPipeline(plan, quiet);
   await pipeline.ingestion;
@@ -120,7 +120,7 @@ async function run(home: string): Promise<number> {
 
 async function split(home: string): Promise<number> {
   const config = configFor(home, true);
-  const plan = await planPipeline(config, registry, quiet);
+  const plan = await planPipeline(config, registry, quiet, { connectorThreads: true });
   const objects = openObjectStore(config.nodes.object_store);
   const queues: LogQueue[] = [];
   const t0 = performance.now();

@@ -1,3 +1,9 @@
 export * from './config/index.js';
 export { main } from './main.js';
-export { type PipelinePlan, planPipeline, type RunningPipeline, startPipeline } from './pipeline.js';
+export {
+  type PipelinePlan,
+  type PlanOptions,
+  planPipeline,
+  type RunningPipeline,
+  startPipeline,
+} from './pipeline.js';

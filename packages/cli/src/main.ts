@@ -425,7 +425,7 @@ async function run(configPath: string): Promise<number> {
   const { config, registry } = await load(configPath);
   const { log, show } = progressLogger();
   log.info(`dozer ${VERSION}: starting "${config.app_name}" (home ${config.home_dir})`);
-  const plan = await planPipeline(config, registry, log);
+  const plan = await planPipeline(config, registry, log, { connectorThreads: true });
   const pipeline = await startPipeline(plan, log);
   const interrupt = interrupts(log);
   announceApi(log, config, pipeline.url, pipeline.grpcAddress);
@@ -492,7 +492,7 @@ async function ingest(configPath: string, nodeName: string | undefined): Promise
     `dozer ${VERSION}: starting the ingestor${whole.nodes.listed ? ` "${node.name}"` : ''} of "${config.app_name}"`,
   );
   if (splitCheckpointsOn(whole)) return ingestWithCheckpoints(whole, config, node, registry, log, show);
-  const plan = await planPipeline(config, registry, log);
+  const plan = await planPipeline(config, registry, log, { connectorThreads: true });
   const objects = openObjectStore(config.nodes.object_store);
   let interrupt: ReturnType<typeof interrupts> | undefined;
   const cleanup: Array<() => Promise<void> | void> = [
@@ -600,7 +600,7 @@ async function ingestWithCheckpoints(
             if (coordinator) await discardSplitCheckpoints(objects.store);
           }
           if (coordinator) await deleteOtherGenerations(objects.store, generation);
-          const plan = await planPipeline(config, registry, log);
+          const plan = await planPipeline(config, registry, log, { connectorThreads: true });
           let ingestor: RunningIngestor | undefined;
           cleanup.unshift(async () => {
             if (ingestor) await ingestor.stop();

@@ -22,6 +22,7 @@ import {
   type RunningCheckpoints,
   startCheckpoints,
 } from './roles/checkpointing.js';
+import { connectorOnThread } from './roles/connector-thread.js';
 import { AckPolicy, type RunningIngestor, startIngestor } from './roles/ingest.js';
 import { openFreshQueue, openObjectStore, QUEUE_PREFIX } from './roles/object-store.js';
 import { type RunningProcessor, startProcessor } from './roles/process.js';
@@ -44,6 +45,17 @@ export interface PipelinePlan {
   readonly exactSources: ReadonlySet<string>;
 }
 
+/** Options of {@link planPipeline}. */
+export interface PlanOptions {
+  /**
+   * Run each connector on a worker thread of its own (`connectorOnThread`)
+   * when its kind can be loaded there (a built-in, or a plugin loaded by
+   * name; kinds registered by hand stay on this thread). For pipelines that
+   * start: `dozer run` and `dozer ingest`. Default false.
+   */
+  readonly connectorThreads?: boolean;
+}
+
 /**
  * Resolves a config against its sources: creates the connectors, reads their
  * table schemas, compiles the SQL and checks that every endpoint's table
@@ -53,6 +65,7 @@ export async function planPipeline(
   config: DozerConfig,
   registry: ConnectorRegistry,
   log: Logger,
+  options: PlanOptions = {},
 ): Promise<PipelinePlan> {
   const connectors = new Map<string, Connector>();
   const tablesByConnection = new Map<string, TableInfo[]>();
@@ -68,10 +81,13 @@ export async function planPipeline(
           `connection "${conn.name}" (${conn.kind}) has a bad config:\n${issues.map((i) => `  ${at}${formatIssuePath(i.path) === '(root)' ? '' : `.${formatIssuePath(i.path)}`}: ${i.message}`).join('\n')}`,
         );
       }
-      const connector = factory.create(conn.config, {
-        name: conn.name,
-        logger: connectorLogger(log, conn.name),
-      });
+      const logger = connectorLogger(log, conn.name);
+      const local = factory.create(conn.config, { name: conn.name, logger });
+      const origin = options.connectorThreads === true ? registry.origin(conn.kind) : undefined;
+      const connector =
+        origin === undefined
+          ? local
+          : connectorOnThread({ origin, config: conn.config, name: conn.name, logger, local });
       connectors.set(conn.name, connector);
       tablesByConnection.set(conn.name, await connector.listTables());
     }

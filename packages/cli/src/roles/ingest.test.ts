@@ -18,7 +18,7 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function ingestor(deferStart: boolean) {
+async function ingestor(deferStart: boolean, connectorThreads = false, name = 'ingest') {
   const registry = createConnectorRegistry();
   const builtins = await Promise.all(registry.kinds().map((k) => registry.resolve(k)));
   const config = parseConfig(
@@ -27,7 +27,7 @@ app_name: ingest-test
 connections:
   - name: gen
     kind: generator
-    config: { seed: 1, rate: 0, tables: [{ name: trips, rows: 500, max_ops: 0 }] }
+    config: { seed: 1, rate: 0, batch_size: 64, tables: [{ name: trips, rows: 500, max_ops: 300 }] }
 sources:
   - { name: trips, connection: gen }
 endpoints:
@@ -36,8 +36,8 @@ endpoints:
     path.join(dir, 'dozer.yaml'),
     { connectionValidators: new Map(builtins.map((f) => [f.kind, (c: unknown) => f.validateConfig(c)])) },
   );
-  const plan = await planPipeline(config, registry, log);
-  const queue = openLogQueue({ store: createLocalObjectStore(path.join(dir, 'objects')), prefix: 'ingest' });
+  const plan = await planPipeline(config, registry, log, { connectorThreads });
+  const queue = openLogQueue({ store: createLocalObjectStore(path.join(dir, 'objects')), prefix: name });
   const running = await startIngestor({
     config,
     connectors: plan.connectors,
@@ -58,7 +58,7 @@ describe('startIngestor with deferStart', () => {
     running.begin();
     running.begin(); // once
     await running.finished;
-    expect(running.sources[0]!.ops).toBe(500);
+    expect(running.sources[0]!.ops).toBe(800);
     await running.stop();
     await queue.close();
   });
@@ -70,5 +70,37 @@ describe('startIngestor with deferStart', () => {
     await running.finished;
     expect(running.sources[0]!.ops).toBe(0);
     await queue.close();
+  });
+});
+
+describe('startIngestor with connectors on their own threads', () => {
+  it('fills the log with the entries the connector on this thread gives, appended as encoded there', async () => {
+    const entries = async (threads: boolean) => {
+      const { running, queue } = await ingestor(true, threads, threads ? 'threads' : 'here');
+      const log = running.logs.get('trips')!;
+      let encoded = 0;
+      const appendEncoded = log.appendEncoded.bind(log);
+      log.appendEncoded = (bytes) => {
+        encoded++;
+        return appendEncoded(bytes);
+      };
+      running.begin();
+      await running.finished;
+      // Batches of a connector on its own thread are not decoded and encoded again here.
+      expect(encoded).toBe(threads ? running.sources[0]!.batches : 0);
+      expect(running.sources[0]!).toMatchObject({ ops: 800, snapshotDone: true, finished: true });
+      const out: unknown[] = [];
+      for await (const e of log.read({ from: 0n })) {
+        out.push(e.message);
+        if (e.offset === log.next - 1n) break;
+      }
+      await running.stop();
+      await queue.close();
+      return out;
+    };
+    const here = await entries(false);
+    const threaded = await entries(true);
+    expect(here.length).toBeGreaterThan(10);
+    expect(threaded).toEqual(here);
   });
 });

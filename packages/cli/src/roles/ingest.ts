@@ -1,9 +1,10 @@
 import type { Connector } from '@dozer/connectors';
-import type { Schema, SourcePosition } from '@dozer/core';
+import { compareBytes, encodeSchema, type Schema, type SourcePosition } from '@dozer/core';
 import type { Log, LogQueue } from '@dozer/queue';
 import type { DozerConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { SourceStats } from '../progress.js';
+import type { EncodedIngestSink } from './connector-thread.js';
 
 /** When the ingestor tells a connector that a position is consumed. */
 export const AckPolicy = {
@@ -70,6 +71,17 @@ export interface RunningIngestor {
   begin(): void;
   /** Stops the connectors and closes them; the queue stays open. */
   stop(): Promise<void>;
+}
+
+/** Each schema's encoding, to compare it with a log's (`Log.schemaBytes`). */
+const schemaEncodings = new WeakMap<Schema, Uint8Array>();
+function encodesAs(schema: Schema, bytes: Uint8Array): boolean {
+  let mine = schemaEncodings.get(schema);
+  if (mine === undefined) {
+    mine = encodeSchema(schema);
+    schemaEncodings.set(schema, mine);
+  }
+  return compareBytes(mine, bytes) === 0;
 }
 
 /** How often the `offloaded` policy looks for entries that reached the object store. */
@@ -156,6 +168,28 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
     sweeper.unref();
   }
 
+  /** Appends a batch of `table` to its source's log with `append`, and accounts for it. */
+  const appendBatch = async (
+    source: DozerConfig['sources'][number],
+    table: string,
+    position: SourcePosition | null,
+    opCount: number,
+    append: (log: Log) => Promise<bigint>,
+  ): Promise<void> => {
+    // Recorded before the append is queued: a barrier queued after it carries this position.
+    if (position !== null) positions.set(source.name, position);
+    changedSinceBarrier = true;
+    const offset = await append(logs.get(source.name)!);
+    const stats = statsByName.get(source.name)!;
+    stats.ops += opCount;
+    stats.batches += 1;
+    if (position !== null && options.ack === AckPolicy.offloaded) {
+      const list = unacked.get(source.name) ?? [];
+      unacked.set(source.name, list);
+      list.push({ offset, table, position, at: Date.now() });
+    }
+  };
+
   const runs: Promise<void>[] = [];
   let stopped = false;
   let began = false;
@@ -174,6 +208,27 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
     for (const [connName, connector] of options.connectors) {
       const connSources = config.sources.filter((s) => s.connection === connName);
       const byTable = new Map(connSources.map((s) => [s.table_name, s]));
+      const sink: EncodedIngestSink = {
+        write: (batch) =>
+          appendBatch(byTable.get(batch.table)!, batch.table, batch.position, batch.ops.length, (l) =>
+            l.append(batch),
+          ),
+        // A connector on its own thread: its batch is appended as it was encoded there
+        // when the schema it was encoded with is the log's (it is, unless a bug says otherwise).
+        writeEncoded: (batch) =>
+          appendBatch(byTable.get(batch.table)!, batch.table, batch.position, batch.opCount, (l) =>
+            encodesAs(batch.schema, l.schemaBytes) ? l.appendEncoded(batch.bytes) : l.append(batch.decode()),
+          ),
+        snapshotDone: async (table, position) => {
+          const s = byTable.get(table);
+          if (!s) return;
+          positions.set(s.name, position);
+          resumable.add(s.name);
+          const stats = statsByName.get(s.name)!;
+          stats.snapshotDone = true;
+          log.info(`source ${s.name}: snapshot done (${stats.ops.toLocaleString('en-US')} ops)`);
+        },
+      };
       runs.push(
         connector
           .start({
@@ -183,32 +238,7 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
               resumeFrom: options.resumeFrom?.get(s.name) ?? null,
             })),
             signal: abort.signal,
-            sink: {
-              write: async (batch) => {
-                const source = byTable.get(batch.table)!;
-                // Recorded before the append is queued: a barrier queued after it carries this position.
-                if (batch.position !== null) positions.set(source.name, batch.position);
-                changedSinceBarrier = true;
-                const offset = await logs.get(source.name)!.append(batch);
-                const stats = statsByName.get(source.name)!;
-                stats.ops += batch.ops.length;
-                stats.batches += 1;
-                if (batch.position !== null && options.ack === AckPolicy.offloaded) {
-                  const list = unacked.get(source.name) ?? [];
-                  unacked.set(source.name, list);
-                  list.push({ offset, table: batch.table, position: batch.position, at: Date.now() });
-                }
-              },
-              snapshotDone: async (table, position) => {
-                const s = byTable.get(table);
-                if (!s) return;
-                positions.set(s.name, position);
-                resumable.add(s.name);
-                const stats = statsByName.get(s.name)!;
-                stats.snapshotDone = true;
-                log.info(`source ${s.name}: snapshot done (${stats.ops.toLocaleString('en-US')} ops)`);
-              },
-            },
+            sink,
           })
           .then(() => {
             for (const s of connSources) statsByName.get(s.name)!.finished = true;
