@@ -313,6 +313,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         queue: processQueue,
         log,
         readers: [RUN_READERS.api],
+        handOverOutputs: true,
         ...(acks
           ? { onProcessed: (source, position, outputNext) => acks.processed(source, position, outputNext) }
           : {}),

@@ -1,4 +1,4 @@
-import type { ObjectStore, Schema } from '@dozer/core';
+import type { ObjectStore, Schema, StreamMessage } from '@dozer/core';
 import { isObjectNotFound } from '@dozer/core';
 import { LogProtocolError, SegmentMissingError } from './errors.js';
 import { LogEntry } from './log-entry.js';
@@ -27,6 +27,8 @@ export interface MergeContext {
   readonly store: ObjectStore;
   /** `the object store s3://bucket`, for messages. */
   readonly storeLabel: string;
+  /** Messages appended in this process, to hand to the first reader of their in-memory entry. */
+  readonly handOver?: WeakMap<Uint8Array, StreamMessage>;
 }
 
 /**
@@ -74,7 +76,7 @@ export async function* mergeLogEvents(
       if (ev.first > expected) throw gap(ctx.log, expected, ev.first, 'live entries');
       const entries = ev.entries;
       for (let k = Number(expected - ev.first); k < entries.length; k++) {
-        yield new LogEntry(ev.first + BigInt(k), entries[k]!, ctx.schema);
+        yield new LogEntry(ev.first + BigInt(k), entries[k]!, ctx.schema, ctx.handOver);
       }
       const end = ev.first + BigInt(entries.length);
       if (end > expected) expected = end;

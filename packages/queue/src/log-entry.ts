@@ -15,11 +15,19 @@ export class LogEntry {
     readonly bytes: Uint8Array,
     /** The log's schema, to decode `bytes`. */
     readonly schema: Schema,
+    /** Messages appended in this process by their bytes: the first entry to ask takes its own. */
+    private readonly handOver?: WeakMap<Uint8Array, StreamMessage>,
   ) {}
 
   /** The decoded batch or barrier; throws `CodecError` when the bytes do not decode. */
   get message(): StreamMessage {
-    this.#message ??= decodeStreamMessage(this.schema, this.bytes);
+    if (this.#message === undefined) {
+      const appended = this.handOver?.get(this.bytes);
+      if (appended !== undefined) {
+        this.handOver!.delete(this.bytes);
+        this.#message = appended;
+      } else this.#message = decodeStreamMessage(this.schema, this.bytes);
+    }
     return this.#message;
   }
 

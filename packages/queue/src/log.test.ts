@@ -98,6 +98,27 @@ describe('Log', () => {
     await q.close({ flush: false });
   });
 
+  it('with handOverAppended, the first reader here gets the appended batch itself, others a decoded copy', async () => {
+    const q = queue();
+    const shared = await q.openLog('orders', orders, { handOverAppended: true });
+    const plain = await q.openLog('plain', orders);
+    const appended = [batch(0), batch(1), batch(2)];
+    for (const b of appended) {
+      await shared.append(b);
+      await plain.append(b);
+    }
+    const first = await take(shared.read(), 3);
+    expect(first[1]!.batch).toBe(appended[1]);
+    expect(first[1]!.batch).toBe(first[1]!.batch);
+    const second = await take(shared.read(), 3);
+    expect(second[1]!.batch).not.toBe(appended[1]);
+    expect(second[1]!.batch).toEqual(appended[1]);
+    const other = await take(plain.read(), 3);
+    expect(other[1]!.batch).not.toBe(appended[1]);
+    expect(other.map((e) => e.batch)).toEqual(appended);
+    await q.close({ flush: false });
+  });
+
   it('offloads the oldest entries to checksummed segments past the threshold and keeps memory bounded', async () => {
     const q = queue();
     const log = await q.openLog('orders', orders);

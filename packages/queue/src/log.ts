@@ -108,6 +108,9 @@ export class Log {
   private readonly sleepers = new Set<() => void>();
   private lastError: unknown = null;
 
+  /** With `handOverAppended`: appended messages by their entry's bytes, until a reader takes them. */
+  private handOver: WeakMap<Uint8Array, StreamMessage> | undefined;
+
   private indexTail: Promise<void> = Promise.resolve();
   private queuedIndexWrite: Promise<void> | null = null;
 
@@ -143,6 +146,7 @@ export class Log {
     dir: string,
     settings: LogSettings,
     readers: readonly string[],
+    handOverAppended = false,
   ): Promise<Log> {
     const schemaBytes = encodeSchema(schema);
     const indexKey = `${dir}/index.json`;
@@ -195,6 +199,7 @@ export class Log {
       };
     }
     const log = new Log(name, schema, store, storeLabel, dir, settings, index);
+    if (handOverAppended) log.handOver = new WeakMap();
     let changed = fresh || adopted.length > 0;
     for (const r of readers) {
       validateReaderName(r);
@@ -263,6 +268,7 @@ export class Log {
     } catch (e) {
       return Promise.reject(e);
     }
+    this.handOver?.set(bytes, message);
     return this.appendBytes(bytes);
   }
 
@@ -680,6 +686,7 @@ export class Log {
         schemaBytes: this.schemaBytes,
         store: this.store,
         storeLabel: this.storeLabel,
+        ...(this.handOver ? { handOver: this.handOver } : {}),
       },
       from,
     );

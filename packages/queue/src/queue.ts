@@ -36,6 +36,16 @@ export interface LogQueueOptions {
 export interface OpenLogOptions {
   /** Readers to register at the log's start if they are not registered yet, so retention keeps data for them from the first append. */
   readonly readers?: readonly string[];
+  /**
+   * Hand each batch given to `append` as it is to the first reader in this
+   * process that asks for that entry's `message`, instead of decoding the
+   * entry's bytes again; other readers decode. Only for a log whose
+   * appenders never modify a batch after appending it and whose readers
+   * never modify what they read (`dozer run` between its processor and its
+   * store). A batch stays referenced until a reader takes it or its entry
+   * leaves memory. Default false.
+   */
+  readonly handOverAppended?: boolean;
 }
 
 /** The logs of one node (an ingestor's tables, a processor's outputs), sharing an object store and settings. */
@@ -125,6 +135,7 @@ export function openLogQueue(options: LogQueueOptions): LogQueue {
         `${prefix}/${logKey(name)}`,
         settings,
         openOptions.readers ?? [],
+        openOptions.handOverAppended === true,
       );
       opening.set(name, p);
       try {

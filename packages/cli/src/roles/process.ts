@@ -26,6 +26,12 @@ export interface ProcessOptions {
   /** Readers registered at the start of every output log, so retention keeps their data. */
   readonly readers?: readonly string[];
   /**
+   * The output logs hand each appended batch as it is to their first reader
+   * in this process (`handOverAppended`): `dozer run`, whose store reads
+   * them here, then decodes none of them.
+   */
+  readonly handOverOutputs?: boolean;
+  /**
    * Called after an input entry carrying a source position went through the
    * SQL and its outputs were appended, with the `next` offset of every
    * output log at that moment: once each output log is served up to
@@ -91,7 +97,13 @@ export async function startProcessor(options: ProcessOptions): Promise<RunningPr
   const outputs = new Map<string, Log>();
   for (const table of options.outputs ?? outputTables(config)) {
     const schema = transform?.outputs.get(table) ?? options.sourceSchemas.get(table)!;
-    outputs.set(table, await queue.openLog(table, schema, { readers: options.readers ?? [] }));
+    outputs.set(
+      table,
+      await queue.openLog(table, schema, {
+        readers: options.readers ?? [],
+        handOverAppended: options.handOverOutputs === true,
+      }),
+    );
   }
   const inputNames = options.inputs ?? config.sources.map((s) => s.name);
   const forwarded = new Set(inputNames.filter((name) => outputs.has(name) && !transform?.outputs.has(name)));
