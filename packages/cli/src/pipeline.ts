@@ -50,7 +50,8 @@ export interface PlanOptions {
   /**
    * Run each connector on a worker thread of its own (`connectorOnThread`)
    * when its kind can be loaded there (a built-in, or a plugin loaded by
-   * name; kinds registered by hand stay on this thread). For pipelines that
+   * name; kinds registered by hand stay on this thread) and its connection
+   * does not say `thread: false`. For pipelines that
    * start: `dozer run` and `dozer ingest`. Default false.
    */
   readonly connectorThreads?: boolean;
@@ -83,7 +84,8 @@ export async function planPipeline(
       }
       const logger = connectorLogger(log, conn.name);
       const local = factory.create(conn.config, { name: conn.name, logger });
-      const origin = options.connectorThreads === true ? registry.origin(conn.kind) : undefined;
+      const origin =
+        options.connectorThreads === true && conn.thread ? registry.origin(conn.kind) : undefined;
       const connector =
         origin === undefined
           ? local

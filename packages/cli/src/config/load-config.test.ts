@@ -72,6 +72,7 @@ describe('parseConfig: a valid file', () => {
           name: 'gen',
           kind: 'generator',
           config: { seed: 42, rate: 20, tables: [{ name: 'trips', rows: 1000 }] },
+          thread: true,
         },
       ],
       sources: [{ name: 'trips', connection: 'gen', table_name: 'trips_v2', columns: ['id', 'fare'] }],
@@ -187,6 +188,15 @@ describe('parseConfig: errors name file, line, column and key path', () => {
     expect(errorsOf('version: 1\napp_name: a\ncheckpoint: { interval_ms: -5, retain: 0 }\n')).toEqual([
       'dozer.yaml:3:28: checkpoint.interval_ms: expected milliseconds between checkpoints, 0 to turn checkpoints off, got number -5',
       'dozer.yaml:3:40: checkpoint.retain: expected how many complete checkpoints to keep, at least 1, got number 0',
+    ]);
+  });
+
+  it("reads a connection's thread switch and refuses what is not a boolean", () => {
+    const text = (thread: string) =>
+      `${HEAD}connections:\n  - name: gen\n    kind: generator\n    thread: ${thread}\nsources:\n  - name: trips\n    connection: gen\n`;
+    expect(parseConfig(text('false'), '/x/dozer.yaml', { env: {} }).connections[0]!.thread).toBe(false);
+    expect(errorsOf(text('"no"'))).toEqual([
+      'dozer.yaml:6:13: connections[0].thread: expected true or false, got string "no"',
     ]);
   });
 

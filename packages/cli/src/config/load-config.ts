@@ -221,7 +221,12 @@ function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
     version: raw.version,
     app_name: raw.app_name,
     home_dir: homeDir,
-    connections: (raw.connections ?? []).map((c) => ({ name: c.name, kind: c.kind, config: c.config ?? {} })),
+    connections: (raw.connections ?? []).map((c) => ({
+      name: c.name,
+      kind: c.kind,
+      config: c.config ?? {},
+      thread: c.thread ?? true,
+    })),
     sources: (raw.sources ?? []).map((s) => ({
       name: s.name,
       connection: s.connection,

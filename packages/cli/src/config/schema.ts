@@ -22,6 +22,7 @@ const connection = z.strictObject({
   name: text,
   kind: text,
   config: z.unknown().optional(),
+  thread: z.boolean().optional(),
 });
 
 const source = z.strictObject({

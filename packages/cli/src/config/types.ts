@@ -6,6 +6,12 @@ export interface ConnectionConfig {
   readonly kind: string;
   /** Connector settings, as written (after `${VAR}` substitution; `{}` when left out). */
   readonly config: unknown;
+  /**
+   * Whether `dozer run` and `dozer ingest` run the connector on a worker
+   * thread of its own (default true); false keeps it on the main thread
+   * (a plugin whose native addon cannot load in a worker).
+   */
+  readonly thread: boolean;
 }
 
 /** A table read from a connection, under the name SQL sees. */

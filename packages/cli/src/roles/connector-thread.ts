@@ -82,6 +82,11 @@ export function connectorOnThread(options: ConnectorThreadOptions): Connector {
   return new ThreadConnector(options);
 }
 
+/** Whether `c` stands for a connector running on a thread of its own. */
+export function isOnThread(c: Connector): boolean {
+  return c instanceof ThreadConnector;
+}
+
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
 class ThreadConnector implements Connector {

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import { planPipeline } from '../pipeline.js';
+import { isOnThread } from './connector-thread.js';
 import { AckPolicy, startIngestor } from './ingest.js';
 
 let dir: string;
@@ -74,6 +75,34 @@ describe('startIngestor with deferStart', () => {
 });
 
 describe('startIngestor with connectors on their own threads', () => {
+  it('puts a connection on a thread unless it says thread: false', async () => {
+    const registry = createConnectorRegistry();
+    const builtins = await Promise.all(registry.kinds().map((k) => registry.resolve(k)));
+    const config = (thread: string) =>
+      parseConfig(
+        `version: 1
+app_name: thread-switch
+connections:
+  - { name: gen, kind: generator, ${thread} config: { seed: 1, tables: [{ name: trips, rows: 1 }] } }
+sources:
+  - { name: trips, connection: gen }
+`,
+        path.join(dir, 'dozer.yaml'),
+        { connectionValidators: new Map(builtins.map((f) => [f.kind, (c: unknown) => f.validateConfig(c)])) },
+      );
+    for (const [thread, on] of [
+      ['', true],
+      ['thread: true,', true],
+      ['thread: false,', false],
+    ] as const) {
+      const plan = await planPipeline(config(thread), registry, log, { connectorThreads: true });
+      expect(isOnThread(plan.connectors.get('gen')!)).toBe(on);
+      await plan.connectors.get('gen')!.close();
+    }
+    const plain = await planPipeline(config(''), registry, log);
+    expect(isOnThread(plain.connectors.get('gen')!)).toBe(false);
+  });
+
   it('fills the log with the entries the connector on this thread gives, appended as encoded there', async () => {
     const entries = async (threads: boolean) => {
       const { running, queue } = await ingestor(true, threads, threads ? 'threads' : 'here');
