@@ -154,15 +154,11 @@ describe('connectorOnThread', () => {
       release = r;
     });
     const taken: unknown[] = [];
-    const run = c.start({
-      tables: [{ name: 't', resumeFrom: null }],
-      signal: new AbortController().signal,
-      sink: {
-        ...nullSink,
-        async write(b) {
-          taken.push(b.position);
-          await gate;
-        },
+    const run = startT(c, {
+      ...nullSink,
+      async write(b) {
+        taken.push(b.position);
+        await gate;
       },
     });
     while (taken.length === 0) await new Promise((r) => setTimeout(r, 10));
@@ -225,11 +221,7 @@ describe('connectorOnThread', () => {
       logger,
     );
     const got: OpBatch[] = [];
-    await c.start({
-      tables: [{ name: 't', resumeFrom: null }],
-      signal: new AbortController().signal,
-      sink: { ...nullSink, write: async (b) => void got.push(b) },
-    });
+    await startT(c, { ...nullSink, write: async (b) => void got.push(b) });
     expect(lines).toEqual([['connected', { lsn: '0/16B3748', n: 3n }]]);
     expect(got).toEqual([{ table: 't', ops: [{ kind: 'insert', new: [7n] }], position: '1' }]);
     expect(c.comparePositions('2', '10')).toBeLessThan(0);
@@ -240,13 +232,7 @@ describe('connectorOnThread', () => {
       'dozer-test-fails',
       `const e = new Error('source went away'); e.name = 'ConnectorError'; e.code = 'CONNECTOR'; e.retryable = true; throw e;`,
     );
-    const e = await c
-      .start({
-        tables: [{ name: 't', resumeFrom: null }],
-        signal: new AbortController().signal,
-        sink: nullSink,
-      })
-      .catch((x: unknown) => x);
+    const e = await startT(c).catch((x: unknown) => x);
     expect(isDozerError(e)).toBe(true);
     expect(e).toMatchObject({
       message: 'source went away',
@@ -261,13 +247,7 @@ describe('connectorOnThread', () => {
       'dozer-test-crash',
       `setTimeout(() => { throw new Error('bug in a socket handler'); }, 10); await new Promise(() => {});`,
     );
-    const e = await c
-      .start({
-        tables: [{ name: 't', resumeFrom: null }],
-        signal: new AbortController().signal,
-        sink: nullSink,
-      })
-      .catch((x: unknown) => x);
+    const e = await startT(c).catch((x: unknown) => x);
     expect(e).toMatchObject({ code: 'CONNECTOR' });
     expect((e as Error).message).toContain(
       'connection "dozer-test-crash": its connector thread failed: bug in a socket handler',
@@ -281,13 +261,7 @@ describe('connectorOnThread', () => {
       'dozer-test-other',
       `await sink.write({ table: 'other', ops: [], position: '1' });`,
     );
-    await expect(
-      c.start({
-        tables: [{ name: 't', resumeFrom: null }],
-        signal: new AbortController().signal,
-        sink: nullSink,
-      }),
-    ).rejects.toThrow('wrote a batch of table "other", which was not requested');
+    await expect(startT(c)).rejects.toThrow('wrote a batch of table "other", which was not requested');
   });
 
   it('is the connector the registry gives for built-in and plugin kinds, not for kinds registered by hand', async () => {
@@ -301,3 +275,8 @@ describe('connectorOnThread', () => {
 });
 
 const nullSink: IngestSink = { async write() {}, async snapshotDone() {} };
+
+/** Starts a plugin connector of {@link plugin} on its table `t`. */
+function startT(c: Connector, sink: IngestSink = nullSink): Promise<void> {
+  return c.start({ tables: [{ name: 't', resumeFrom: null }], signal: new AbortController().signal, sink });
+}
