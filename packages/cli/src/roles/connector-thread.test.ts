@@ -261,7 +261,11 @@ describe('connectorOnThread', () => {
       'dozer-test-other',
       `await sink.write({ table: 'other', ops: [], position: '1' });`,
     );
-    await expect(startT(c)).rejects.toThrow('wrote a batch of table "other", which was not requested');
+    await expect(startT(c)).rejects.toMatchObject({
+      code: 'CONNECTOR',
+      message:
+        'connection "dozer-test-other": its connector wrote a batch of table "other", which was not requested',
+    });
   });
 
   it('is the connector the registry gives for built-in and plugin kinds, not for kinds registered by hand', async () => {

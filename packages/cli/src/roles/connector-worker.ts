@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   type Connector,
+  ConnectorError,
   type ConnectorLogger,
   loadConnectorFactory,
   projectTable,
@@ -73,8 +74,8 @@ async function start(requests: readonly TableRequest[]): Promise<void> {
         if (sinkFailure) throw sinkFailure;
         const schema = schemas.get(batch.table);
         if (schema === undefined) {
-          throw new Error(
-            `connector "${init.name}" wrote a batch of table "${batch.table}", which was not requested`,
+          throw new ConnectorError(
+            `connection "${init.name}": its connector wrote a batch of table "${batch.table}", which was not requested`,
           );
         }
         const bytes = encodeBatch(schema, batch);
