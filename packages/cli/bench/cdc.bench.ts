@@ -5,6 +5,7 @@
 //
 //   pnpm bench cdc
 //   CDC_ROWS=100000 CDC_LAG_RATE=10000 CDC_LAG_SECONDS=10 pnpm bench cdc
+//   CDC_INDEXES=0 pnpm bench cdc   (the endpoint without its default secondary indexes)
 //
 // 1. Throughput: CDC_ROWS changes (60% inserts, 30% updates, 10% deletes, in
 //    transactions of 10,000, then a marker row) are applied by psql while the
@@ -46,6 +47,8 @@ const PG = {
 const ROWS = Number(process.env.CDC_ROWS ?? 1_000_000);
 const LAG_RATE = Number(process.env.CDC_LAG_RATE ?? 10_000);
 const LAG_SECONDS = Number(process.env.CDC_LAG_SECONDS ?? 10);
+// The default one index per field, or none (`skip_default` every field): what the indexes cost.
+const SKIP_INDEXES = process.env.CDC_INDEXES === '0' ? '[id, v, name, amount, at]' : '[]';
 const RECVLOGICAL = process.env.PG_RECVLOGICAL ?? '/usr/bin/pg_recvlogical';
 const PSQL = process.env.PSQL ?? 'psql';
 const TXN = 10_000;
@@ -120,6 +123,7 @@ endpoints:
   - name: changes
     path: /changes
     table_name: changes
+    index: { secondary: { skip_default: ${SKIP_INDEXES} } }
 api:
   rest: { host: 127.0.0.1, port: 0 }
   grpc: { host: 127.0.0.1, port: 0 }
@@ -405,7 +409,7 @@ try {
     `  applied by psql:            ${fmt(applyRate)} rows/s (${applySecs.toFixed(2)} s, the pipeline paused meanwhile)`,
   );
   console.log(
-    `  dozer end to end (store):   ${fmt(dozerRate)} rows/s (${((t1 - t0) / 1000).toFixed(2)} s to drain them into the store, the last one visible in REST; ${fmt(drainBatches)} batches, ${fmt(changes / Math.max(1, drainBatches))} changes each)`,
+    `  dozer end to end (store):   ${fmt(dozerRate)} rows/s (${((t1 - t0) / 1000).toFixed(2)} s to drain them into the store, the last one visible in REST; ${fmt(drainBatches)} batches, ${fmt(changes / Math.max(1, drainBatches))} changes each${process.env.CDC_INDEXES === '0' ? '; the endpoint has no secondary index' : ''})`,
   );
   console.log(
     `  pg_recvlogical (pgoutput):  ${fmt(recvRate)} rows/s (${recvSecs.toFixed(2)} s to drain the same changes)`,
