@@ -51,8 +51,8 @@ export interface PlanOptions {
    * Run each connector on a worker thread of its own (`connectorOnThread`)
    * when its kind can be loaded there (a built-in, or a plugin loaded by
    * name; kinds registered by hand stay on this thread) and its connection
-   * does not say `thread: false`. For pipelines that
-   * start: `dozer run` and `dozer ingest`. Default false.
+   * does not say `thread: false`. For pipelines that start (`dozer run`,
+   * `dozer ingest`); default false.
    */
   readonly connectorThreads?: boolean;
 }
