@@ -48,11 +48,7 @@ export async function loadConnectorFactory(origin: ConnectorOrigin): Promise<Con
     if (f === undefined) throw new ConnectorError(`no built-in connector kind "${origin.builtin}"`);
     return f;
   }
-  const mod = (await import(origin.module)) as Record<string, unknown>;
-  const factory = mod.connector ?? mod.default;
-  const problem = factoryProblem(factory);
-  if (problem !== null) throw new ConnectorError(`connector plugin ${origin.module}: ${problem}`);
-  return factory as ConnectorFactory;
+  return importFactory(origin.module, origin.module);
 }
 
 /** Options of {@link createConnectorRegistry}. */
@@ -119,27 +115,9 @@ export function createConnectorRegistry(options: ConnectorRegistryOptions = {}):
         `unknown connector kind "${kind}": built-in kinds are ${builtinList()}; a plugin kind is a scoped or hyphenated npm package name (@acme/dozer-x, dozer-connector-x) or a file: URL`,
       );
     }
-    let mod: Record<string, unknown>;
-    try {
-      mod = (await import(url)) as Record<string, unknown>;
-    } catch (e) {
-      const missing = (e as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && kind.startsWith('file:');
-      throw new ConnectorError(
-        missing
-          ? `connector plugin "${kind}" was not found: ${(e as Error).message}`
-          : `connector plugin "${kind}" failed to load: ${(e as Error).message}`,
-        { cause: e },
-      );
-    }
-    const factory = mod.connector ?? mod.default;
-    const problem = factoryProblem(factory);
-    if (problem !== null) {
-      throw new ConnectorError(
-        `connector plugin "${kind}" does not export a connector: ${problem}. A plugin must export \`const connector: ConnectorFactory\` (or a default export) with kind, validateConfig() and create()`,
-      );
-    }
+    const factory = await importFactory(url, kind);
     origins.set(kind, { module: url });
-    return factory as ConnectorFactory;
+    return factory;
   };
 
   return {
@@ -167,6 +145,34 @@ export function createConnectorRegistry(options: ConnectorRegistryOptions = {}):
     kinds: () => [...factories.keys()],
     origin: (kind) => (factories.has(kind) ? origins.get(kind) : undefined),
   };
+}
+
+/**
+ * The factory a plugin module exports (`connector`, else the default
+ * export), imported from `url`; `name` is the plugin as the user named it,
+ * for messages.
+ */
+async function importFactory(url: string, name: string): Promise<ConnectorFactory> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(url)) as Record<string, unknown>;
+  } catch (e) {
+    const missing = (e as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && name.startsWith('file:');
+    throw new ConnectorError(
+      missing
+        ? `connector plugin "${name}" was not found: ${(e as Error).message}`
+        : `connector plugin "${name}" failed to load: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  const factory = mod.connector ?? mod.default;
+  const problem = factoryProblem(factory);
+  if (problem !== null) {
+    throw new ConnectorError(
+      `connector plugin "${name}" does not export a connector: ${problem}. A plugin must export \`const connector: ConnectorFactory\` (or a default export) with kind, validateConfig() and create()`,
+    );
+  }
+  return factory as ConnectorFactory;
 }
 
 function factoryProblem(f: unknown): string | null {
