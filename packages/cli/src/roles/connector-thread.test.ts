@@ -268,10 +268,15 @@ describe('connectorOnThread', () => {
     });
   });
 
-  it('is the connector the registry gives for built-in and plugin kinds, not for kinds registered by hand', async () => {
+  it('gets from the registry where built-in and plugin kinds load from, and nothing for kinds registered by hand', async () => {
     const registry = createConnectorRegistry({ resolveFrom: dir });
     await registry.resolve('generator');
     expect(registry.origin('generator')).toEqual({ builtin: 'generator' });
+    await plugin('dozer-test-origin', '');
+    const url = pathToFileURL(path.join(dir, 'dozer-test-origin.mjs')).href;
+    expect(registry.origin(url)).toBeUndefined(); // not resolved yet
+    await registry.resolve(url);
+    expect(registry.origin(url)).toEqual({ module: url });
     const hand = createConnectorRegistry({ builtins: false });
     hand.register(generatorConnector as never);
     expect(hand.origin('generator')).toBeUndefined();
