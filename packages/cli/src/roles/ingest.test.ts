@@ -19,10 +19,18 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function ingestor(deferStart: boolean, connectorThreads = false, name = 'ingest') {
+/** `text` as dozer.yaml, the built-in connectors checking their configs, and their registry. */
+async function parse(text: string) {
   const registry = createConnectorRegistry();
   const builtins = await Promise.all(registry.kinds().map((k) => registry.resolve(k)));
-  const config = parseConfig(
+  const config = parseConfig(text, path.join(dir, 'dozer.yaml'), {
+    connectionValidators: new Map(builtins.map((f) => [f.kind, (c: unknown) => f.validateConfig(c)])),
+  });
+  return { config, registry };
+}
+
+async function ingestor(deferStart: boolean, connectorThreads = false, name = 'ingest') {
+  const { config, registry } = await parse(
     `version: 1
 app_name: ingest-test
 connections:
@@ -34,8 +42,6 @@ sources:
 endpoints:
   - { name: trips, path: /trips, table_name: trips }
 `,
-    path.join(dir, 'dozer.yaml'),
-    { connectionValidators: new Map(builtins.map((f) => [f.kind, (c: unknown) => f.validateConfig(c)])) },
   );
   const plan = await planPipeline(config, registry, log, { connectorThreads });
   const queue = openLogQueue({ store: createLocalObjectStore(path.join(dir, 'objects')), prefix: name });
@@ -76,10 +82,8 @@ describe('startIngestor with deferStart', () => {
 
 describe('startIngestor with connectors on their own threads', () => {
   it('puts a connection on a thread unless it says thread: false', async () => {
-    const registry = createConnectorRegistry();
-    const builtins = await Promise.all(registry.kinds().map((k) => registry.resolve(k)));
-    const config = (thread: string) =>
-      parseConfig(
+    const config = async (thread: string) =>
+      parse(
         `version: 1
 app_name: thread-switch
 connections:
@@ -87,19 +91,19 @@ connections:
 sources:
   - { name: trips, connection: gen }
 `,
-        path.join(dir, 'dozer.yaml'),
-        { connectionValidators: new Map(builtins.map((f) => [f.kind, (c: unknown) => f.validateConfig(c)])) },
       );
     for (const [thread, on] of [
       ['', true],
       ['thread: true,', true],
       ['thread: false,', false],
     ] as const) {
-      const plan = await planPipeline(config(thread), registry, log, { connectorThreads: true });
+      const { config: c, registry } = await config(thread);
+      const plan = await planPipeline(c, registry, log, { connectorThreads: true });
       expect(isOnThread(plan.connectors.get('gen')!)).toBe(on);
       await plan.connectors.get('gen')!.close();
     }
-    const plain = await planPipeline(config(''), registry, log);
+    const { config: c, registry } = await config('');
+    const plain = await planPipeline(c, registry, log);
     expect(isOnThread(plain.connectors.get('gen')!)).toBe(false);
   });
 
