@@ -232,12 +232,15 @@ describe('queries agree with an in-memory oracle after random operations', () =>
         fc.asyncProperty(
           fc.array(fc.array(opArb, { maxLength: 12 }), { minLength: 1, maxLength: 5 }),
           fc.array(queryArb, { minLength: 1, maxLength: 8 }),
-          async (batches, queries) => {
+          fc.boolean(),
+          async (batches, queries, together) => {
             const ep = store.openEndpoint({ name: 't', schema, secondaryIndexes }, { reset: true });
             const since = ep.version();
             const oracle: Row[] = [];
+            // One at a time, or all in flight at once (each computed on top of those not yet committed).
+            if (together) await Promise.all(batches.map((ops) => ep.apply(ops)));
             for (const ops of batches) {
-              await ep.apply(ops);
+              if (!together) await ep.apply(ops);
               applyOracle(oracle, schema, ops);
             }
             expect(ep.count()).toBe(oracle.length);

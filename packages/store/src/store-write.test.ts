@@ -143,6 +143,24 @@ describe('apply', () => {
     }
   });
 
+  it('refuses to reset an endpoint while its applies are in flight, and resets it once they are committed', async () => {
+    const store = tempStore(tempDir());
+    const ep = store.openEndpoint({ name: 'people', schema });
+    const pending = ep.apply([insertOp(r(1, 'ada'))]);
+    expect(() => store.openEndpoint({ name: 'people', schema }, { reset: true })).toThrow(
+      new StoreError(
+        'openEndpoint: endpoint "people" has 1 apply(s) not yet committed; wait for them before resetting it',
+      ),
+    );
+    await pending;
+    expect(ep.get([1n])).toEqual(r(1, 'ada'));
+    const again = store.openEndpoint({ name: 'people', schema }, { reset: true });
+    expect(again.count()).toBe(0);
+    // Writes after the reset start from the empty endpoint, not from what was in flight before it.
+    await again.apply([insertOp(r(1, 'bob')), insertOp(r(2, 'cy'))]);
+    expect(again.query({})).toEqual([r(1, 'bob'), r(2, 'cy')]);
+  });
+
   it('rewrites only the index entries of fields an update changes, and queries still find the row', async () => {
     const ep = tempStore(tempDir()).openEndpoint({
       name: 'people',

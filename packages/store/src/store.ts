@@ -159,8 +159,8 @@ export interface Store {
   flushed(): Promise<void>;
   /**
    * Records that the store holds exactly the applies called before this call (on every endpoint
-   * of the environment) as the state of `epoch`, in the same LMDB commit as the last of them and
-   * before any apply called after it. Resolves once that commit is flushed to disk. Epochs must
+   * of the environment) as the state of `epoch`, in the commit of the last of them or a later one,
+   * and before the writes of any apply called after it. Resolves once that commit is flushed to disk. Epochs must
    * increase: an epoch not above the last marked one rejects with a StoreError.
    */
   markEpoch(epoch: bigint): Promise<void>;
@@ -258,16 +258,6 @@ const MAX_KEY_SIZE = 1978;
 const ROW_KEY_HASH_THRESHOLD = 480;
 const ROW_KEY_PREFIX = ROW_KEY_HASH_THRESHOLD - 32;
 const EMPTY = new Uint8Array(0);
-/** Put flag (MDB_NOOVERWRITE): the put fails, and putSync returns false, when the key is taken. */
-const NO_OVERWRITE = { noOverwrite: true } as const;
-/**
- * Put flag (MDB_APPEND): the key must sort after every key of the database, or the put fails
- * (putSync returns false) and writes nothing. Appending skips the page search and fills pages
- * densely (an append split leaves the old page full), so a commit has fewer pages to write.
- */
-const APPEND = { append: true } as const;
-/** After a row append fails (keys not increasing), this many puts go the ordinary way first. */
-const APPEND_RETRY = 64;
 /** Version 2: the change feed holds one record per apply (format below). */
 const META_VERSION = 2;
 const DEFAULT_CHANGE_RETENTION = 10_000;
@@ -341,6 +331,32 @@ interface Dbs {
   readonly index: Database<Buffer, Key>;
   readonly changes: Database<Buffer, Key>;
   readonly holder: KeyHolder;
+  readonly queued: Queued;
+}
+
+/**
+ * What the applies of an endpoint whose commit has not resolved yet leave behind (see
+ * {@link LmdbEndpoint.apply}): later applies are computed on top of it.
+ */
+interface Queued {
+  /** Rows they write: row key (latin1) → entry, until the apply that made the entry is committed. */
+  readonly rows: Map<string, RowEntry>;
+  /** The change feed's head after them; undefined: read the committed state. */
+  feed: FeedState | undefined;
+  /** The first version of each feed record, ascending (committed and queued); undefined: read the keys. */
+  records: bigint[] | undefined;
+  /**
+   * No row key above this one is stored or queued (null: no row; undefined: read the last key):
+   * a key above it is free without a lookup, as when keys come in increasing order.
+   */
+  maxKey: Uint8Array | null | undefined;
+  /** Applies written and not yet committed. */
+  inFlight: number;
+}
+
+/** A row as a queued apply leaves it: its stored value, or undefined when deleted. */
+interface RowEntry {
+  readonly value: Buffer | undefined;
 }
 
 type FastGet = (key: Key, options?: { transaction?: Transaction }) => Buffer | undefined;
@@ -363,6 +379,20 @@ class LmdbStore implements Store {
   readonly maxLimit: number;
   readonly changeRetention: number;
   readonly durability: Durability;
+  /**
+   * The marks as written (committed or queued), oldest first; undefined until first needed. The
+   * applies and markEpoch read it when they are called, not when lmdb-js writes them.
+   */
+  private markList: [bigint, EpochMark][] | undefined;
+  /** The commit of the last write queued (an apply, a mark, a release): waiting for it drains them all. */
+  lastWrite: Promise<unknown> = Promise.resolve();
+  /** Why the store takes no more writes: a queued commit failed, so what was computed on top of it is void. */
+  private failed: StoreError | undefined;
+  /**
+   * Set while a rollback is pending: the writes called meanwhile are chained behind it, in call
+   * order (see {@link ordered}).
+   */
+  private gate: Promise<void> | undefined;
 
   constructor(options: OpenStoreOptions) {
     this.durability = options.durability ?? 'process';
@@ -397,23 +427,93 @@ class LmdbStore implements Store {
     });
   }
 
-  async markEpoch(epoch: bigint): Promise<void> {
+  markEpoch(epoch: bigint): Promise<void> {
+    return this.ordered(() => this.markNow(epoch));
+  }
+
+  private async markNow(epoch: bigint): Promise<void> {
     checkEpoch('markEpoch', epoch);
+    this.checkWritable();
     this.dbsOfAll();
-    // Queued like an apply's child transaction: it runs after every apply called before it, in
-    // the same write batch (so the same commit) as the last of them, and before any later one.
-    await this.root.childTransaction(() => {
-      const last = this.lastEpoch();
-      if (last !== null && epoch <= last) {
-        throw new StoreError(
-          `markEpoch(${epoch}): epochs must increase, and epoch ${last} is already marked`,
-        );
-      }
-      const versions: Record<string, string> = {};
-      for (const [name, dbs] of this.dbs) versions[name] = readFeedState(dbs.changes).version.toString();
-      this.marks.putSync(epochKey(epoch), { versions });
-    });
+    // The versions the applies called so far leave (queued or committed), taken now; the mark is
+    // queued behind their writes, so it lands in the commit of the last of them or a later one,
+    // and before the writes of any apply called after it.
+    const marks = this.marks_();
+    const last = marks.length > 0 ? marks[marks.length - 1]![0] : null;
+    if (last !== null && epoch <= last) {
+      throw new StoreError(`markEpoch(${epoch}): epochs must increase, and epoch ${last} is already marked`);
+    }
+    const versions: Record<string, string> = {};
+    for (const [name, dbs] of this.dbs) versions[name] = queuedFeed(dbs).version.toString();
+    const mark: EpochMark = { versions };
+    marks.push([epoch, mark]);
+    await this.written(this.marks.put(epochKey(epoch), mark));
     await this.root.flushed;
+  }
+
+  /** Refuses a write when the store takes none (a commit failed). */
+  checkWritable(): void {
+    if (this.failed) throw this.failed;
+  }
+
+  /**
+   * Calls `write` (whose synchronous part computes and queues its writes) now, or, while a
+   * rollback is pending, once it and the writes called before are done with their synchronous
+   * part: writes take effect in call order around a rollback too.
+   */
+  ordered<T>(write: () => Promise<T>): Promise<T> {
+    const gate = this.gate;
+    if (gate === undefined) return write();
+    let out: Promise<T> | undefined;
+    const next = gate.then(() => {
+      out = write();
+    });
+    this.chain(next);
+    return next.then(() => out!);
+  }
+
+  /** Makes `next` the gate, dropped once it settles unless a later write chained on. */
+  private chain(next: Promise<void>): void {
+    this.gate = next;
+    void next.then(() => {
+      if (this.gate === next) this.gate = undefined;
+    });
+  }
+
+  /**
+   * Waits for a queued commit (the promise lmdb-js gave for a write): the last write of the store
+   * until a later one is queued. A failed commit makes the store refuse every later write.
+   */
+  async written(commit: Promise<unknown>): Promise<void> {
+    this.lastWrite = commit;
+    try {
+      await commit;
+    } catch (e) {
+      this.failed ??= new StoreError(
+        `a write to the store failed (${(e as Error).message}); the writes queued after it were not made; reopen the store`,
+        { cause: e },
+      );
+      throw this.failed;
+    }
+  }
+
+  /** Resolves once every write queued so far is committed (or has failed). */
+  async drained(): Promise<void> {
+    let last: Promise<unknown>;
+    do {
+      last = this.lastWrite;
+      await last.catch(() => undefined);
+    } while (last !== this.lastWrite);
+  }
+
+  /** The marks, oldest first, as written or queued (read from the database once). */
+  private marks_(): [bigint, EpochMark][] {
+    if (this.markList === undefined) {
+      const list: [bigint, EpochMark][] = [];
+      for (const { key, value } of this.marks.getRange({})) list.push([epochOfKey(key as Uint8Array), value]);
+      this.markList = list;
+    }
+    return this.markList;
   }
 
   epoch(): bigint | null {
@@ -429,57 +529,84 @@ class LmdbStore implements Store {
     return out;
   }
 
-  async rollbackTo(epoch: bigint): Promise<void> {
+  rollbackTo(epoch: bigint): Promise<void> {
+    // Every write called later waits for the whole rollback.
+    const done = (this.gate ?? Promise.resolve()).then(() => this.rollbackNow(epoch));
+    this.chain(done.then(noop, noop));
+    return done;
+  }
+
+  private async rollbackNow(epoch: bigint): Promise<void> {
     checkEpoch('rollbackTo', epoch);
+    this.checkWritable();
     this.dbsOfAll();
-    const undone = await this.root.childTransaction(() => {
-      const key = epochKey(epoch);
-      const mark = this.marks.get(key);
-      if (mark === undefined) {
-        throw new StoreError(
-          `rollbackTo(${epoch}): epoch ${epoch} was never marked, or was released, or a rollback to an earlier epoch forgot it; ${this.oldestReachable()}`,
-        );
-      }
-      const why = this.unreachable(mark);
-      if (why !== undefined) throw new StoreError(`rollbackTo(${epoch}): ${why}; ${this.oldestReachable()}`);
-      const work: [LmdbEndpoint, bigint][] = [];
-      for (const [name, dbs] of this.dbs) {
-        const at = markedVersion(mark, name);
-        if (readFeedState(dbs.changes).version === at) continue;
-        work.push([this.open.get(name) ?? this.storedEndpoint(name), at]);
-      }
-      const out: [LmdbEndpoint, StoreChange[]][] = [];
-      for (const [endpoint, at] of work) out.push([endpoint, endpoint.undoSince(at)]);
-      // The state now is the state of the mark: the mark moves to the versions after the
-      // compensating changes, so that a later rollback to it undoes only what follows.
-      const versions: Record<string, string> = {};
-      for (const [name, dbs] of this.dbs) versions[name] = readFeedState(dbs.changes).version.toString();
-      const later: Uint8Array[] = [];
-      for (const k of this.marks.getKeys({ start: key, exclusiveStart: true })) later.push(k as Uint8Array);
-      for (const k of later) this.marks.removeSync(k);
-      this.marks.putSync(key, { versions });
-      return out;
-    });
-    await this.root.flushed;
+    let undone: [LmdbEndpoint, StoreChange[]][];
+    try {
+      // Every queued write first: the rollback reads the committed state.
+      await this.drained();
+      this.checkWritable();
+      undone = await this.root.transaction(() => this.rollbackInTxn(epoch));
+      await this.root.flushed;
+    } finally {
+      // Read again from the database: the rollback rewrote feeds and marks (or failed).
+      this.markList = undefined;
+      for (const dbs of this.dbs.values()) forgetQueued(dbs);
+    }
     for (const [endpoint, changes] of undone) if (changes.length > 0) endpoint.notify(changes);
   }
 
-  async releaseEpochsBefore(epoch: bigint): Promise<void> {
+  private rollbackInTxn(epoch: bigint): [LmdbEndpoint, StoreChange[]][] {
+    const key = epochKey(epoch);
+    const mark = this.marks.get(key);
+    if (mark === undefined) {
+      throw new StoreError(
+        `rollbackTo(${epoch}): epoch ${epoch} was never marked, or was released, or a rollback to an earlier epoch forgot it; ${this.oldestReachable()}`,
+      );
+    }
+    const why = this.unreachable(mark);
+    if (why !== undefined) throw new StoreError(`rollbackTo(${epoch}): ${why}; ${this.oldestReachable()}`);
+    const work: [LmdbEndpoint, bigint][] = [];
+    for (const [name, dbs] of this.dbs) {
+      const at = markedVersion(mark, name);
+      if (readFeedState(dbs.changes).version === at) continue;
+      work.push([this.open.get(name) ?? this.storedEndpoint(name), at]);
+    }
+    const out: [LmdbEndpoint, StoreChange[]][] = [];
+    for (const [endpoint, at] of work) out.push([endpoint, endpoint.undoSince(at)]);
+    // The state now is the state of the mark: the mark moves to the versions after the
+    // compensating changes, so that a later rollback to it undoes only what follows.
+    const versions: Record<string, string> = {};
+    for (const [name, dbs] of this.dbs) versions[name] = readFeedState(dbs.changes).version.toString();
+    const later: Uint8Array[] = [];
+    for (const k of this.marks.getKeys({ start: key, exclusiveStart: true })) later.push(k as Uint8Array);
+    for (const k of later) this.marks.removeSync(k);
+    this.marks.putSync(key, { versions });
+    return out;
+  }
+
+  releaseEpochsBefore(epoch: bigint): Promise<void> {
+    return this.ordered(() => this.releaseNow(epoch));
+  }
+
+  private async releaseNow(epoch: bigint): Promise<void> {
     checkEpoch('releaseEpochsBefore', epoch);
-    await this.root.childTransaction(() => {
-      const gone: Uint8Array[] = [];
-      for (const k of this.marks.getKeys({ end: epochKey(epoch) })) gone.push(k as Uint8Array);
-      for (const k of gone) this.marks.removeSync(k);
-    });
+    this.checkWritable();
+    const marks = this.marks_();
+    let n = 0;
+    while (n < marks.length && marks[n]![0] < epoch) n++;
+    if (n === 0) return;
+    let last: Promise<unknown> | undefined;
+    for (const [e] of marks.splice(0, n)) last = this.marks.remove(epochKey(e));
+    await this.written(last!);
   }
 
   /**
    * The version of endpoint `name` at the oldest epoch mark that can still be rolled back to,
-   * after which its change feed must not prune (undefined without such marks). Read inside the write transaction, so it sees the marks
-   * of the same batch.
+   * after which its change feed must not prune (undefined without such marks). From the marks
+   * as written or queued, so that an apply called after a mark sees it.
    */
   pinnedVersion(name: string): bigint | undefined {
-    for (const { value } of this.marks.getRange({})) {
+    for (const [, value] of this.marks_()) {
       // A mark made before an endpoint's reset can never be rolled back to: it holds nothing back.
       if (!Object.values(value.versions).includes(RESET_MARK)) return markedVersion(value, name);
     }
@@ -524,6 +651,7 @@ class LmdbStore implements Store {
     for (const [key, mark] of marks) {
       this.marks.putSync(key, { versions: { ...mark.versions, [name]: RESET_MARK } });
     }
+    this.markList = undefined;
   }
 
   private lastEpoch(): bigint | null {
@@ -577,7 +705,23 @@ class LmdbStore implements Store {
     };
     const endpoint = new LmdbEndpoint(this, this.root, dbs, layout);
     const stored = this.meta.get(def.name);
+    const rewrite = (what: string) => {
+      // A synchronous transaction would land before the queued writes: they must be done first.
+      if (dbs.queued.inFlight > 0) {
+        throw new StoreError(
+          `openEndpoint: endpoint "${def.name}" has ${dbs.queued.inFlight} apply(s) not yet committed; wait for them before ${what}`,
+        );
+      }
+      this.checkWritable();
+      if (this.gate !== undefined) {
+        throw new StoreError(
+          `openEndpoint: endpoint "${def.name}": a rollback of the store is pending; wait for rollbackTo to resolve before ${what}`,
+        );
+      }
+      forgetQueued(dbs);
+    };
     if (options.reset || stored === undefined) {
+      rewrite('resetting it');
       this.root.transactionSync(() => {
         dbs.rows.clearSync();
         dbs.index.clearSync();
@@ -598,6 +742,7 @@ class LmdbStore implements Store {
         );
       }
       if (JSON.stringify(stored.indexes) !== JSON.stringify(expected.indexes)) {
+        rewrite('rebuilding its indexes');
         this.root.transactionSync(() => {
           endpoint.rebuildIndexes();
           this.meta.putSync(def.name, expected);
@@ -640,6 +785,7 @@ class LmdbStore implements Store {
         index: this.root.openDB<Buffer, Key>(options('/indexes')),
         changes: this.root.openDB<Buffer, Key>(options('/changes')),
         holder,
+        queued: { rows: new Map(), feed: undefined, records: undefined, maxKey: undefined, inFlight: 0 },
       };
       this.dbs.set(name, dbs);
     }
@@ -960,6 +1106,79 @@ interface ArenaKey {
 /** The one key object the key encoder copies from an arena: no allocation per index entry. */
 const arenaKey: ArenaKey = { buf: scratch, start: 0, end: 0 };
 
+/**
+ * The writes of one apply (or one endpoint's undo), in order, computed before any is made: a
+ * conflict found half-way leaves nothing to take back. Index keys stay in their arenas (entry
+ * `at[i]` of `key[i]`), written into lmdb-js's key buffer when the write is made.
+ */
+class WriteList {
+  readonly db: Database<Buffer, Key>[] = [];
+  readonly key: (Uint8Array | EntryArena)[] = [];
+  readonly at: number[] = [];
+  /** The value to put; undefined: remove the key. */
+  readonly value: (Buffer | undefined)[] = [];
+  /**
+   * The rows written, as entries of the endpoint's queued rows (see {@link Queued}), which they
+   * were put in as they were computed: row key (latin1), the entry, the entry it replaced.
+   */
+  readonly rowKeys: string[] = [];
+  readonly rowEntries: RowEntry[] = [];
+  readonly replaced: (RowEntry | undefined)[] = [];
+  /** Index entries of the stored rows these writes replace or delete. */
+  readonly old = new EntryArena(4096);
+
+  get length(): number {
+    return this.db.length;
+  }
+
+  write(db: Database<Buffer, Key>, key: Uint8Array, value: Buffer | undefined): void {
+    this.db.push(db);
+    this.key.push(key);
+    this.at.push(0);
+    this.value.push(value);
+  }
+
+  /** Puts (with its value) or, `remove`, removes entry `i` of `arena`. */
+  entry(db: Database<Buffer, Key>, arena: EntryArena, i: number, remove: boolean): void {
+    this.db.push(db);
+    this.key.push(arena);
+    this.at.push(i);
+    this.value.push(remove ? undefined : indexValue(arena.indexed[i]!));
+  }
+
+  /** Queues every write on lmdb-js's writer (one event turn: one transaction); the commit's promise. */
+  queue(): Promise<boolean> {
+    let commit: Promise<boolean> | undefined;
+    for (let i = 0; i < this.db.length; i++) {
+      const k = this.key[i]!;
+      const key = k instanceof EntryArena ? k.key(this.at[i]!) : (k as Key);
+      const v = this.value[i];
+      commit = v === undefined ? this.db[i]!.remove(key) : this.db[i]!.put(key, v);
+    }
+    return commit!;
+  }
+
+  /** Makes every write now (inside a write transaction). */
+  writeSync(): void {
+    for (let i = 0; i < this.db.length; i++) {
+      const k = this.key[i]!;
+      const key = k instanceof EntryArena ? k.key(this.at[i]!) : (k as Key);
+      const v = this.value[i];
+      if (v === undefined) this.db[i]!.removeSync(key);
+      else this.db[i]!.putSync(key, v);
+    }
+  }
+}
+
+function noop(): void {}
+
+/** A row key as a map key. */
+function rowKeyText(key: Uint8Array): string {
+  return latin1Slice.call(key, 0, key.length);
+}
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (start: number, end: number) => string })
+  .latin1Slice;
+
 /** A new row, checked and encoded before the write transaction. */
 interface PreparedRow {
   readonly row: Row;
@@ -1018,10 +1237,8 @@ class LmdbEndpoint implements EndpointStore {
   private readonly fieldTypes: readonly FieldType[];
   /** Scratch of replaceRow: which indexes the update changes. */
   private readonly changedIndexes: boolean[];
-  /** Scratch of the write transaction: index entries of stored rows. */
+  /** Scratch of rebuildIndexes: index entries of stored rows. */
   private readonly oldEntries = new EntryArena(4096);
-  /** Inserts left before a row is appended again (see putFreeRow). */
-  private appendMisses = 0;
 
   constructor(
     private readonly store: LmdbStore,
@@ -1042,19 +1259,106 @@ class LmdbEndpoint implements EndpointStore {
   private jsonWriter: RowJsonWriter | undefined;
   private readonly listeners = new Set<{ listener: (changes: readonly StoreChange[]) => void }>();
 
-  async apply(ops: readonly Operation[]): Promise<void> {
+  apply(ops: readonly Operation[]): Promise<void> {
+    return this.store.ordered(() => this.applyNow(ops));
+  }
+
+  private async applyNow(ops: readonly Operation[]): Promise<void> {
+    const store = this.store;
+    store.checkWritable();
     const prepared = this.prepare(ops);
     if (prepared.length === 0) return;
-    // One child transaction per apply, queued behind the writes already in flight: applies called
-    // in the same event turn share one commit (made off the main thread), in call order, and a
-    // throw inside (a `panic` conflict) aborts this apply's child transaction only.
-    const changes = await this.root.childTransaction(() => {
-      const effects: Effect[] = [];
-      for (const p of prepared) this.applyOne(p, effects);
-      return this.record(effects);
-    });
-    if (this.store.durability === 'sync') await this.root.flushed;
+    // Computed now, on top of the applies queued before (their rows and feed head are kept until
+    // they commit), then queued on lmdb-js's writer as single writes: the B-tree work runs on its
+    // thread, and the writes of one event turn are one transaction, so this apply commits whole,
+    // with the applies called just before and after it. A conflict (`panic`) throws before
+    // anything is queued.
+    const writes = new WriteList();
+    const effects: Effect[] = [];
+    const queued = this.dbs.queued;
+    let changes: StoreChange[];
+    try {
+      for (const p of prepared) this.applyOne(p, effects, writes);
+      changes = this.record(effects, writes);
+    } catch (e) {
+      // Nothing was queued: the rows this apply computed go back to what they were.
+      const { rowKeys, replaced } = writes;
+      for (let i = rowKeys.length - 1; i >= 0; i--) {
+        const r = replaced[i];
+        if (r === undefined) queued.rows.delete(rowKeys[i]!);
+        else queued.rows.set(rowKeys[i]!, r);
+      }
+      throw e;
+    }
+    if (writes.length === 0) {
+      // Nothing to write; still resolves after the applies called before it.
+      await store.drained();
+    } else {
+      queued.inFlight++;
+      try {
+        await store.written(writes.queue());
+      } finally {
+        queued.inFlight--;
+        // The committed rows are read from LMDB now (lmdb-js renews its read transaction before it
+        // resolves a commit); entries a later apply replaced stay until that one commits.
+        const { rowKeys, rowEntries } = writes;
+        if (queued.inFlight === 0) {
+          queued.rows.clear();
+        } else {
+          for (let i = 0; i < rowKeys.length; i++) {
+            const k = rowKeys[i]!;
+            if (queued.rows.get(k) === rowEntries[i]) queued.rows.delete(k);
+          }
+        }
+      }
+    }
+    if (store.durability === 'sync') await this.root.flushed;
     if (changes.length > 0) this.notify(changes);
+  }
+
+  /** The stored value of the row at `key` as the applies computed so far leave it (committed or not). */
+  private readRow(key: Uint8Array): Buffer | undefined {
+    if (this.aboveAll(key)) return undefined;
+    const rows = this.dbs.queued.rows;
+    if (rows.size > 0) {
+      const e = rows.get(rowKeyText(key));
+      if (e !== undefined) return e.value;
+    }
+    // The fast read's buffer is lmdb-js's, reused by the next read: copied when found.
+    const b = this.fastGet(key as Key);
+    if (b === undefined) return undefined;
+    const n = b.length;
+    const copy = Buffer.allocUnsafe(n);
+    copy.set(new Uint8Array(b.buffer, b.byteOffset, n));
+    return copy;
+  }
+
+  /** Whether `key` sorts after every row key stored or queued. */
+  private aboveAll(key: Uint8Array): boolean {
+    const queued = this.dbs.queued;
+    let max = queued.maxKey;
+    if (max === undefined) {
+      max = null;
+      // Empty bounds: the whole database (as the scans give them), read from its end.
+      for (const k of this.dbs.rows.getKeys({ start: EMPTY, end: EMPTY, reverse: true, limit: 1 })) {
+        max = k as Uint8Array;
+      }
+      queued.maxKey = max;
+    }
+    return max === null || compareKeys(key, max) > 0;
+  }
+
+  /** Writes (or, value undefined, deletes) the row at `key`. */
+  private writeRow(key: Uint8Array, value: Buffer | undefined, writes: WriteList): void {
+    writes.write(this.dbs.rows, key, value);
+    const queued = this.dbs.queued;
+    if (value !== undefined && this.aboveAll(key)) queued.maxKey = key;
+    const k = rowKeyText(key);
+    const e: RowEntry = { value };
+    writes.rowKeys.push(k);
+    writes.rowEntries.push(e);
+    writes.replaced.push(this.dbs.queued.rows.get(k));
+    this.dbs.queued.rows.set(k, e);
   }
 
   version(): bigint {
@@ -1147,16 +1451,17 @@ class LmdbEndpoint implements EndpointStore {
     }
     const arena = new EntryArena(4096);
     const effects: Effect[] = [];
-    for (let i = changes.length - 1; i >= 0; i--) this.undoOne(changes[i]!, arena, effects);
-    return this.record(effects);
+    const writes = new WriteList();
+    for (let i = changes.length - 1; i >= 0; i--) this.undoOne(changes[i]!, arena, effects, writes);
+    const out = this.record(effects, writes);
+    writes.writeSync();
+    return out;
   }
 
   /** Applies the inverse of a change, which must be the last one that touched its rows. */
-  private undoOne(change: StoreChange, arena: EntryArena, effects: Effect[]): void {
-    const rows = this.dbs.rows;
+  private undoOne(change: StoreChange, arena: EntryArena, effects: Effect[], writes: WriteList): void {
     const op = change.op;
     const pkless = this.layout.pkless;
-    arena.reset();
     const mismatch = () =>
       new StoreError(
         `endpoint "${this.name}": rolling back change ${change.version} (${op.kind}), the stored rows do not match the change feed; reset the endpoint`,
@@ -1164,15 +1469,14 @@ class LmdbEndpoint implements EndpointStore {
     // Re-adds `row`: without a primary key one more copy, else at its key, which must be free.
     const restore = (row: Row, to: Effect[]) => {
       const put = this.prepareRow(row, arena);
-      if (pkless) this.addRow(put, to);
-      else if (this.putFreeRow(put)) this.addedRow(put, to);
-      else throw mismatch();
+      if (!pkless && this.readRow(put.key) !== undefined) throw mismatch();
+      this.addRow(put, to, writes);
     };
     if (op.kind === 'insert') {
       const key = this.rowKey(op.new);
-      const cur = rows.getBinary(key);
+      const cur = this.readRow(key);
       if (cur === undefined) throw mismatch();
-      this.dropRow(key, cur, effects);
+      this.dropRow(key, cur, effects, writes);
       return;
     }
     if (op.kind === 'delete') {
@@ -1180,19 +1484,18 @@ class LmdbEndpoint implements EndpointStore {
       return;
     }
     const newKey = this.rowKey(op.new);
-    const cur = rows.getBinary(newKey);
+    const cur = this.readRow(newKey);
     if (cur === undefined) throw mismatch();
     if (!pkless) {
       const put = this.prepareRow(op.old, arena);
       if (compareKeys(newKey, put.key) === 0) {
-        this.replaceRow(cur, put, effects);
+        this.replaceRow(cur, put, effects, writes);
         return;
       }
-      arena.reset();
     }
     // The row moves back to its old key (or, without a primary key, one copy changes back).
     const gone: Effect[] = [];
-    this.dropRow(newKey, cur, gone);
+    this.dropRow(newKey, cur, gone, writes);
     const added: Effect[] = [];
     restore(op.old, added);
     effects.push({
@@ -1228,11 +1531,11 @@ class LmdbEndpoint implements EndpointStore {
    * Gives the effects of one apply their versions, writes the retained ones as one feed record
    * and deletes the records whose changes are all expired.
    */
-  private record(effects: readonly Effect[]): StoreChange[] {
+  private record(effects: readonly Effect[], writes: WriteList): StoreChange[] {
     const n = effects.length;
     if (n === 0) return [];
     const db = this.dbs.changes;
-    const st = readFeedState(db);
+    const st = queuedFeed(this.dbs);
     const version = st.version + BigInt(n);
     let floor = version - BigInt(this.store.changeRetention);
     if (floor > st.expired) {
@@ -1241,39 +1544,51 @@ class LmdbEndpoint implements EndpointStore {
       if (pin !== undefined && pin < floor) floor = pin;
     }
     const expired = floor > st.expired ? floor : st.expired;
-    if (expired > st.expired) this.pruneFeed(expired, st.version);
+    const records = this.feedRecords();
+    if (expired > st.expired) this.pruneFeed(records, expired, st.version, writes);
     // Changes already past the retention are not written at all.
     const skip = expired > st.version ? Number(expired - st.version) : 0;
     if (skip < n) {
-      const key = versionKey(st.version + 1n + BigInt(skip));
-      const value = encodeFeedRecord(effects, skip);
-      if ((db.putSync(key, value, APPEND) as unknown as boolean) !== true) db.putSync(key, value);
+      const first = st.version + 1n + BigInt(skip);
+      writes.write(db, versionKey(first), encodeFeedRecord(effects, skip));
+      records.push(first);
     }
     const out = new Array<StoreChange>(n);
     let v = st.version;
     for (let i = 0; i < n; i++) out[i] = { version: ++v, op: effects[i]!.op };
-    writeFeedState(db, version, expired);
+    writes.write(db, FEED_STATE_KEY, feedStateBytes(version, expired));
+    this.dbs.queued.feed = { version, expired };
     return out;
+  }
+
+  /** The first versions of the feed's records, committed and queued (read from the keys once). */
+  private feedRecords(): bigint[] {
+    const queued = this.dbs.queued;
+    if (queued.records === undefined) {
+      const records: bigint[] = [];
+      for (const key of this.dbs.changes.getKeys({ start: FIRST_RECORD_KEY })) {
+        const k = key as Uint8Array;
+        records.push(new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(0));
+      }
+      queued.records = records;
+    }
+    return queued.records;
   }
 
   /**
    * Deletes the feed records all of whose changes have versions up to `expired`. A record ends
    * before the next one starts (between them lie only changes that were never written, being
-   * expired already), and the last one at `last`, the version of the last change: keys suffice.
+   * expired already), and the last one at `last`, the version of the last change.
    */
-  private pruneFeed(expired: bigint, last: bigint): void {
+  private pruneFeed(records: bigint[], expired: bigint, last: bigint, writes: WriteList): void {
     const db = this.dbs.changes;
-    const gone: Uint8Array[] = [];
-    let prev: Uint8Array | undefined;
-    for (const key of db.getKeys({ start: FIRST_RECORD_KEY })) {
-      const k = key as Uint8Array;
-      const first = new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(0);
-      if (first - 1n > expired) break;
-      if (prev) gone.push(prev);
-      prev = k;
+    let n = 0;
+    while (n < records.length) {
+      const end = n + 1 < records.length ? records[n + 1]! - 1n : last;
+      if (end > expired) break;
+      n++;
     }
-    if (prev && last <= expired) gone.push(prev);
-    for (const k of gone) db.removeSync(k);
+    for (const first of records.splice(0, n)) writes.write(db, versionKey(first), undefined);
   }
 
   /** The change at byte `p` of a feed record. */
@@ -1297,54 +1612,40 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   /** Applies one prepared operation with the endpoint's conflict resolution; records what it changed. */
-  private applyOne(p: Prepared, effects: Effect[]): void {
-    const { rows } = this.dbs;
+  private applyOne(p: Prepared, effects: Effect[], writes: WriteList): void {
     const { pkless, onInsert, onUpdate, onDelete } = this.layout;
     if (p.kind === 'insert') {
       // Without a primary key an insert always adds a copy.
-      if (pkless) {
-        this.addRow(p.put, effects);
-        return;
-      }
-      // Most inserts are of free keys: a put that fails on a taken key saves a lookup.
-      // putSync returns whether it wrote (lmdb-js README; its typings say void).
-      if (this.putFreeRow(p.put)) {
-        this.addedRow(p.put, effects);
-        return;
-      }
-      const old = rows.getBinary(p.put.key);
-      if (old === undefined) {
-        throw new StoreError(`internal: endpoint "${this.name}" refused a row at a key it does not hold`);
-      } else if (onInsert === 'update') {
-        this.replaceRow(old, p.put, effects);
-      } else if (onInsert === 'panic') {
+      const old = pkless ? undefined : this.readRow(p.put.key);
+      if (old === undefined) this.addRow(p.put, effects, writes);
+      else if (onInsert === 'update') this.replaceRow(old, p.put, effects, writes);
+      else if (onInsert === 'panic')
         this.conflict(p, p.put.row, 'a row with this key already exists', 'on_insert: panic');
-      }
       return;
     }
     if (p.kind === 'delete') {
-      const old = rows.getBinary(p.key);
-      if (old !== undefined) this.dropRow(p.key, old, effects);
+      const old = this.readRow(p.key);
+      if (old !== undefined) this.dropRow(p.key, old, effects, writes);
       else if (onDelete === 'panic')
         this.conflict(p, p.old, 'there is no row with this key', 'on_delete: panic');
       return;
     }
-    const old = rows.getBinary(p.oldKey);
+    const old = this.readRow(p.oldKey);
     if (old === undefined) {
       if (onUpdate === 'panic') {
         this.conflict(p, p.old, 'there is no row with the old key', 'on_update: panic');
       } else if (onUpdate === 'upsert') {
-        const taken = pkless ? undefined : rows.getBinary(p.put.key);
-        if (taken === undefined) this.addRow(p.put, effects);
-        else this.replaceRow(taken, p.put, effects);
+        const taken = pkless ? undefined : this.readRow(p.put.key);
+        if (taken === undefined) this.addRow(p.put, effects, writes);
+        else this.replaceRow(taken, p.put, effects, writes);
       }
       return;
     }
     if (!pkless && compareKeys(p.oldKey, p.put.key) === 0) {
-      this.replaceRow(old, p.put, effects);
+      this.replaceRow(old, p.put, effects, writes);
       return;
     }
-    const taken = pkless ? undefined : rows.getBinary(p.put.key);
+    const taken = pkless ? undefined : this.readRow(p.put.key);
     if (taken !== undefined) {
       if (onUpdate === 'nothing') return;
       if (onUpdate === 'panic') {
@@ -1356,15 +1657,15 @@ class LmdbEndpoint implements EndpointStore {
         );
       }
       // upsert: the moved row replaces the one at its new key.
-      this.dropRow(p.oldKey, old, effects);
-      this.replaceRow(taken, p.put, effects);
+      this.dropRow(p.oldKey, old, effects, writes);
+      this.replaceRow(taken, p.put, effects, writes);
       return;
     }
     // The row moves to a free key (or, without a primary key, one copy becomes a copy of the new row).
     const gone: Effect[] = [];
-    this.dropRow(p.oldKey, old, gone);
+    this.dropRow(p.oldKey, old, gone, writes);
     const added: Effect[] = [];
-    this.addRow(p.put, added);
+    this.addRow(p.put, added, writes);
     effects.push({
       op: { kind: 'update', old: (gone[0]!.op as { old: Row }).old, new: p.put.row },
       oldBytes: gone[0]!.oldBytes,
@@ -1387,58 +1688,31 @@ class LmdbEndpoint implements EndpointStore {
     );
   }
 
-  /** Writes a new row (without a primary key: one more copy of it). */
-  private addRow(put: PreparedRow, effects: Effect[]): void {
-    const rows = this.dbs.rows;
+  /** Writes a new row at a free key (without a primary key: one more copy of it). */
+  private addRow(put: PreparedRow, effects: Effect[], writes: WriteList): void {
     const newBytes = put.value.subarray(this.valueOffset);
     effects.push({ op: { kind: 'insert', new: put.row }, oldBytes: undefined, newBytes });
     if (this.layout.pkless) {
-      const old = rows.getBinary(put.key);
+      const old = this.readRow(put.key);
       if (old !== undefined) {
-        old.writeUInt32LE(old.readUInt32LE(0) + 1, 0);
-        rows.putSync(put.key, old);
+        // A copy: a queued value is never changed.
+        const b = Buffer.from(old);
+        b.writeUInt32LE(old.readUInt32LE(0) + 1, 0);
+        this.writeRow(put.key, b, writes);
         return;
       }
       put.value.writeUInt32LE(1, 0);
     }
-    rows.putSync(put.key, put.value);
-    this.putIndexEntries(put);
-  }
-
-  /**
-   * Writes a row if its key is free (endpoints with a primary key): appended when its key sorts
-   * after every stored key, as when keys come in increasing order (a serial id, a load in key
-   * order), else put without overwriting. False when the key is taken.
-   */
-  private putFreeRow(put: PreparedRow): boolean {
-    const rows = this.dbs.rows;
-    // putSync returns whether it wrote (lmdb-js README; its typings say void).
-    if (this.appendMisses === 0) {
-      if ((rows.putSync(put.key, put.value, APPEND) as unknown as boolean) === true) return true;
-      this.appendMisses = APPEND_RETRY;
-    } else {
-      this.appendMisses--;
-    }
-    return (rows.putSync(put.key, put.value, NO_OVERWRITE) as unknown as boolean) === true;
-  }
-
-  /** Records and indexes a new row already written (endpoints with a primary key). */
-  private addedRow(put: PreparedRow, effects: Effect[]): void {
-    effects.push({ op: { kind: 'insert', new: put.row }, oldBytes: undefined, newBytes: put.value });
-    this.putIndexEntries(put);
-  }
-
-  private putIndexEntries(put: PreparedRow): void {
+    this.writeRow(put.key, put.value, writes);
     const index = this.dbs.index;
-    const { arena, to } = put;
-    for (let i = put.from; i < to; i++) index.putSync(arena.key(i), indexValue(arena.indexed[i]!));
+    for (let i = put.from; i < put.to; i++) writes.entry(index, put.arena, i, false);
   }
 
   /** Replaces the stored row `old` (same key, endpoints with a primary key) by the new one. */
-  private replaceRow(old: Buffer, put: PreparedRow, effects: Effect[]): void {
-    const { rows, index } = this.dbs;
+  private replaceRow(old: Buffer, put: PreparedRow, effects: Effect[], writes: WriteList): void {
+    const index = this.dbs.index;
     const oldRow = this.layout.decoder.decode(old, 0);
-    rows.putSync(put.key, put.value);
+    this.writeRow(put.key, put.value, writes);
     // Only the indexes whose values changed are rewritten (same values, same key: same entries).
     const indexes = this.layout.indexes;
     const changed = this.changedIndexes;
@@ -1448,33 +1722,32 @@ class LmdbEndpoint implements EndpointStore {
       if (changed[i]) any = true;
     }
     if (any) {
-      this.removeIndexEntries(oldRow, put.key, changed);
+      this.removeIndexEntries(oldRow, put.key, writes, changed);
       const { arena, to } = put;
       for (let i = put.from; i < to; i++) {
-        if (changed[arena.indexOf(i)]) index.putSync(arena.key(i), indexValue(arena.indexed[i]!));
+        if (changed[arena.indexOf(i)]) writes.entry(index, arena, i, false);
       }
     }
     effects.push({ op: { kind: 'update', old: oldRow, new: put.row }, oldBytes: old, newBytes: put.value });
   }
 
   /** Deletes the stored row `old` at `key` (without a primary key: one copy of it). */
-  private dropRow(key: Uint8Array, old: Buffer, effects: Effect[]): void {
-    const { rows } = this.dbs;
+  private dropRow(key: Uint8Array, old: Buffer, effects: Effect[], writes: WriteList): void {
     const off = this.valueOffset;
     const oldRow = this.layout.decoder.decode(old, off);
     effects.push({ op: { kind: 'delete', old: oldRow }, oldBytes: old.subarray(off), newBytes: undefined });
     if (this.layout.pkless) {
       const count = old.readUInt32LE(0);
       if (count > 1) {
-        // A copy of the buffer: the effect keeps a view of the row bytes.
+        // A copy: the effect keeps a view of the row bytes, and a queued value is never changed.
         const b = Buffer.from(old);
         b.writeUInt32LE(count - 1, 0);
-        rows.putSync(key, b);
+        this.writeRow(key, b, writes);
         return;
       }
     }
-    this.removeIndexEntries(oldRow, key);
-    rows.removeSync(key);
+    this.removeIndexEntries(oldRow, key, writes);
+    this.writeRow(key, undefined, writes);
   }
 
   get(key: readonly Value[]): Row | undefined {
@@ -1996,12 +2269,17 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   /** Removes the entries of the stored row `row` (in the indexes `only` marks, all without it). */
-  private removeIndexEntries(row: Row, rowKey: Uint8Array, only?: readonly boolean[]): void {
-    const arena = this.oldEntries;
-    arena.reset();
+  private removeIndexEntries(
+    row: Row,
+    rowKey: Uint8Array,
+    writes: WriteList,
+    only?: readonly boolean[],
+  ): void {
+    const arena = writes.old;
+    const from = arena.length;
     this.addEntries(arena, row, rowKey, only);
     const index = this.dbs.index;
-    for (let i = 0; i < arena.length; i++) index.removeSync(arena.key(i));
+    for (let i = from; i < arena.length; i++) writes.entry(index, arena, i, true);
   }
 }
 
@@ -2136,6 +2414,20 @@ interface FeedState {
   readonly expired: bigint;
 }
 
+/** The change feed's head after the applies queued so far (read from the database when none is). */
+function queuedFeed(dbs: Dbs): FeedState {
+  dbs.queued.feed ??= readFeedState(dbs.changes);
+  return dbs.queued.feed;
+}
+
+/** Drops what was kept of queued applies (none may be in flight): it is read again from the database. */
+function forgetQueued(dbs: Dbs): void {
+  dbs.queued.rows.clear();
+  dbs.queued.feed = undefined;
+  dbs.queued.records = undefined;
+  dbs.queued.maxKey = undefined;
+}
+
 function readFeedState(db: Database<Buffer, Key>, transaction?: Transaction): FeedState {
   let b = transaction ? db.get(FEED_STATE_KEY, { transaction }) : db.getBinary(FEED_STATE_KEY);
   // A store of format 1 being reset: versions keep counting from its state.
@@ -2145,10 +2437,14 @@ function readFeedState(db: Database<Buffer, Key>, transaction?: Transaction): Fe
 }
 
 function writeFeedState(db: Database<Buffer, Key>, version: bigint, expired: bigint): void {
+  db.putSync(FEED_STATE_KEY, feedStateBytes(version, expired));
+}
+
+function feedStateBytes(version: bigint, expired: bigint): Buffer {
   const b = Buffer.allocUnsafe(16);
   b.writeBigUInt64BE(version, 0);
   b.writeBigUInt64BE(expired, 8);
-  db.putSync(FEED_STATE_KEY, b);
+  return b;
 }
 
 /** A feed record of the effects from `from` on (format in FEED_STATE_KEY's comment). */
