@@ -143,6 +143,23 @@ describe('apply', () => {
     }
   });
 
+  it('resolves an apply that changes nothing only after the applies called before it', async () => {
+    const ep = tempStore(tempDir()).openEndpoint({ name: 'people', schema });
+    const done: number[] = [];
+    let seen: unknown;
+    await Promise.all([
+      ep.apply([insertOp(r(1, 'ada'))]).then(() => done.push(1)),
+      // A delete of a missing row (on_delete: nothing) writes nothing.
+      ep.apply([deleteOp(r(9, 'nobody'))]).then(() => {
+        done.push(2);
+        seen = ep.get([1n]);
+      }),
+    ]);
+    expect(done).toEqual([1, 2]);
+    expect(seen).toEqual(r(1, 'ada'));
+    expect(ep.version()).toBe(1n);
+  });
+
   it('refuses to reset an endpoint while its applies are in flight, and resets it once they are committed', async () => {
     const store = tempStore(tempDir());
     const ep = store.openEndpoint({ name: 'people', schema });

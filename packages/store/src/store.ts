@@ -393,6 +393,8 @@ class LmdbStore implements Store {
    * order (see {@link ordered}).
    */
   private gate: Promise<void> | undefined;
+  /** Marks and releases queued and not yet committed. */
+  private marksInFlight = 0;
 
   constructor(options: OpenStoreOptions) {
     this.durability = options.durability ?? 'process';
@@ -447,7 +449,12 @@ class LmdbStore implements Store {
     for (const [name, dbs] of this.dbs) versions[name] = queuedFeed(dbs).version.toString();
     const mark: EpochMark = { versions };
     marks.push([epoch, mark]);
-    await this.written(this.marks.put(epochKey(epoch), mark));
+    this.marksInFlight++;
+    try {
+      await this.written(this.marks.put(epochKey(epoch), mark));
+    } finally {
+      this.marksInFlight--;
+    }
     await this.root.flushed;
   }
 
@@ -597,7 +604,12 @@ class LmdbStore implements Store {
     if (n === 0) return;
     let last: Promise<unknown> | undefined;
     for (const [e] of marks.splice(0, n)) last = this.marks.remove(epochKey(e));
-    await this.written(last!);
+    this.marksInFlight++;
+    try {
+      await this.written(last!);
+    } finally {
+      this.marksInFlight--;
+    }
   }
 
   /**
@@ -716,6 +728,12 @@ class LmdbStore implements Store {
       if (this.gate !== undefined) {
         throw new StoreError(
           `openEndpoint: endpoint "${def.name}": a rollback of the store is pending; wait for rollbackTo to resolve before ${what}`,
+        );
+      }
+      // The reset rewrites the marks: none may be queued behind it.
+      if (this.marksInFlight > 0) {
+        throw new StoreError(
+          `openEndpoint: endpoint "${def.name}": an epoch mark or release is not yet committed; wait for it before ${what}`,
         );
       }
       forgetQueued(dbs);
@@ -1291,8 +1309,9 @@ class LmdbEndpoint implements EndpointStore {
       throw e;
     }
     if (writes.length === 0) {
-      // Nothing to write; still resolves after the applies called before it.
-      await store.drained();
+      // Nothing to write; still resolves after the writes queued before it.
+      await store.lastWrite.then(noop, noop);
+      store.checkWritable();
     } else {
       queued.inFlight++;
       try {
@@ -1544,13 +1563,14 @@ class LmdbEndpoint implements EndpointStore {
       if (pin !== undefined && pin < floor) floor = pin;
     }
     const expired = floor > st.expired ? floor : st.expired;
-    const records = this.feedRecords();
-    if (expired > st.expired) this.pruneFeed(records, expired, st.version, writes);
     // Changes already past the retention are not written at all.
     const skip = expired > st.version ? Number(expired - st.version) : 0;
-    if (skip < n) {
+    const record = skip < n ? encodeFeedRecord(effects, skip) : undefined;
+    const records = this.feedRecords();
+    if (expired > st.expired) this.pruneFeed(records, expired, st.version, writes);
+    if (record !== undefined) {
       const first = st.version + 1n + BigInt(skip);
-      writes.write(db, versionKey(first), encodeFeedRecord(effects, skip));
+      writes.write(db, versionKey(first), record);
       records.push(first);
     }
     const out = new Array<StoreChange>(n);
