@@ -159,9 +159,10 @@ export interface Store {
   flushed(): Promise<void>;
   /**
    * Records that the store holds exactly the applies called before this call (on every endpoint
-   * of the environment) as the state of `epoch`, in the commit of the last of them or a later one,
-   * and before the writes of any apply called after it. Resolves once that commit is flushed to disk. Epochs must
-   * increase: an epoch not above the last marked one rejects with a StoreError.
+   * of the environment) as the state of `epoch`, in the commit of the last of them or a later
+   * one, and before the writes of any apply called after it. Resolves once that commit is flushed
+   * to disk. Epochs must increase: an epoch not above the last marked one rejects with a
+   * StoreError.
    */
   markEpoch(epoch: bigint): Promise<void>;
   /** The last marked epoch (after a rollback: the epoch rolled back to), or null when none. */
@@ -785,6 +786,9 @@ class LmdbStore implements Store {
 
   async close(): Promise<void> {
     this.open.clear();
+    // The queued writes (and a pending rollback) first: their callers are told how they ended.
+    while (this.gate !== undefined) await this.gate;
+    await this.drained();
     await this.root.close();
   }
 
