@@ -340,8 +340,16 @@ interface Dbs {
  * {@link LmdbEndpoint.apply}): later applies are computed on top of it.
  */
 interface Queued {
-  /** Rows they write: row key (latin1) → entry, until the apply that made the entry is committed. */
+  /**
+   * Rows they write: row key (latin1) → entry, until the apply that made the entry is committed;
+   * rows they add at keys above every key before (see maxKey) are in `runs` instead.
+   */
   readonly rows: Map<string, RowEntry>;
+  /**
+   * Per apply, the rows it added at keys above every key before, in increasing key order (so the
+   * runs are in key order too); an entry of `rows` for the same key is a later write.
+   */
+  readonly runs: AppendRun[];
   /** The change feed's head after them; undefined: read the committed state. */
   feed: FeedState | undefined;
   /** The first version of each feed record, ascending (committed and queued); undefined: read the keys. */
@@ -353,6 +361,31 @@ interface Queued {
   maxKey: Uint8Array | null | undefined;
   /** Applies written and not yet committed. */
   inFlight: number;
+}
+
+/** Rows an apply added at increasing keys above every key before: no map entry each. */
+interface AppendRun {
+  readonly keys: Uint8Array[];
+  readonly values: Buffer[];
+}
+
+/** The value of the row at `key` in the runs, or undefined. */
+function findInRuns(runs: readonly AppendRun[], key: Uint8Array): Buffer | undefined {
+  for (const run of runs) {
+    const { keys } = run;
+    if (compareKeys(key, keys[keys.length - 1]!) > 0) continue;
+    let lo = 0;
+    let hi = keys.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareKeys(keys[mid]!, key);
+      if (c === 0) return run.values[mid];
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+  return undefined;
 }
 
 /** A row as a queued apply leaves it: its stored value, or undefined when deleted. */
@@ -807,7 +840,14 @@ class LmdbStore implements Store {
         index: this.root.openDB<Buffer, Key>(options('/indexes')),
         changes: this.root.openDB<Buffer, Key>(options('/changes')),
         holder,
-        queued: { rows: new Map(), feed: undefined, records: undefined, maxKey: undefined, inFlight: 0 },
+        queued: {
+          rows: new Map(),
+          runs: [],
+          feed: undefined,
+          records: undefined,
+          maxKey: undefined,
+          inFlight: 0,
+        },
       };
       this.dbs.set(name, dbs);
     }
@@ -1144,6 +1184,8 @@ class WriteList {
    * were put in as they were computed: row key (latin1), the entry, the entry it replaced.
    */
   readonly rowKeys: string[] = [];
+  /** The rows added at keys above every key before, kept in the endpoint's runs. */
+  run: AppendRun | undefined;
   readonly rowEntries: RowEntry[] = [];
   readonly replaced: (RowEntry | undefined)[] = [];
   /** Index entries of the stored rows these writes replace or delete. */
@@ -1310,6 +1352,7 @@ class LmdbEndpoint implements EndpointStore {
         if (r === undefined) queued.rows.delete(rowKeys[i]!);
         else queued.rows.set(rowKeys[i]!, r);
       }
+      dropRun(queued, writes.run);
       throw e;
     }
     if (writes.length === 0) {
@@ -1327,7 +1370,9 @@ class LmdbEndpoint implements EndpointStore {
         const { rowKeys, rowEntries } = writes;
         if (queued.inFlight === 0) {
           queued.rows.clear();
+          queued.runs.length = 0;
         } else {
+          dropRun(queued, writes.run);
           for (let i = 0; i < rowKeys.length; i++) {
             const k = rowKeys[i]!;
             if (queued.rows.get(k) === rowEntries[i]) queued.rows.delete(k);
@@ -1342,10 +1387,14 @@ class LmdbEndpoint implements EndpointStore {
   /** The stored value of the row at `key` as the applies computed so far leave it (committed or not). */
   private readRow(key: Uint8Array): Buffer | undefined {
     if (this.aboveAll(key)) return undefined;
-    const rows = this.dbs.queued.rows;
+    const { rows, runs } = this.dbs.queued;
     if (rows.size > 0) {
       const e = rows.get(rowKeyText(key));
       if (e !== undefined) return e.value;
+    }
+    if (runs.length > 0) {
+      const v = findInRuns(runs, key);
+      if (v !== undefined) return v;
     }
     // The fast read's buffer is lmdb-js's, reused by the next read: copied when found.
     const b = this.fastGet(key as Key);
@@ -1375,13 +1424,25 @@ class LmdbEndpoint implements EndpointStore {
   private writeRow(key: Uint8Array, value: Buffer | undefined, writes: WriteList): void {
     writes.write(this.dbs.rows, key, value);
     const queued = this.dbs.queued;
-    if (value !== undefined && this.aboveAll(key)) queued.maxKey = key;
+    if (value !== undefined && this.aboveAll(key)) {
+      // A new largest key (as in a load in key order): kept in the apply's run, no map entry.
+      queued.maxKey = key;
+      let run = writes.run;
+      if (run === undefined) {
+        run = { keys: [], values: [] };
+        writes.run = run;
+        queued.runs.push(run);
+      }
+      run.keys.push(key);
+      run.values.push(value);
+      return;
+    }
     const k = rowKeyText(key);
     const e: RowEntry = { value };
     writes.rowKeys.push(k);
     writes.rowEntries.push(e);
-    writes.replaced.push(this.dbs.queued.rows.get(k));
-    this.dbs.queued.rows.set(k, e);
+    writes.replaced.push(queued.rows.get(k));
+    queued.rows.set(k, e);
   }
 
   version(): bigint {
@@ -2438,6 +2499,13 @@ interface FeedState {
   readonly expired: bigint;
 }
 
+/** Takes an apply's run (if any) out of the queued runs. */
+function dropRun(queued: Queued, run: AppendRun | undefined): void {
+  if (run === undefined) return;
+  const i = queued.runs.indexOf(run);
+  if (i >= 0) queued.runs.splice(i, 1);
+}
+
 /** The change feed's head after the applies queued so far (read from the database when none is). */
 function queuedFeed(dbs: Dbs): FeedState {
   dbs.queued.feed ??= readFeedState(dbs.changes);
@@ -2447,6 +2515,7 @@ function queuedFeed(dbs: Dbs): FeedState {
 /** Drops what was kept of queued applies (none may be in flight): it is read again from the database. */
 function forgetQueued(dbs: Dbs): void {
   dbs.queued.rows.clear();
+  dbs.queued.runs.length = 0;
   dbs.queued.feed = undefined;
   dbs.queued.records = undefined;
   dbs.queued.maxKey = undefined;
