@@ -28,6 +28,13 @@ export type ConnectorCall =
   | { readonly t: 'call'; readonly id: number; readonly m: 'lag' }
   | { readonly t: 'call'; readonly id: number; readonly m: 'close' };
 
+/** A call as the engine makes it: `t` and `id` are added when it is posted. */
+export type ConnectorCallBody = ConnectorCall extends infer C
+  ? C extends ConnectorCall
+    ? Omit<C, 't' | 'id'>
+    : never
+  : never;
+
 /** Engine → connector thread. */
 export type ToConnectorThread =
   | ConnectorCall

@@ -21,6 +21,7 @@ import {
 } from '@dozer/core';
 import type {
   ConnectorCall,
+  ConnectorCallBody,
   ConnectorThreadInit,
   FromConnectorThread,
   ToConnectorThread,
@@ -137,14 +138,13 @@ class ThreadConnector implements Connector {
       }
     });
     if (options.local.acknowledge) {
-      this.acknowledge = (table, position) =>
-        this.call({ t: 'call', id: 0, m: 'acknowledge', table, position }).then(() => {});
+      this.acknowledge = (table, position) => this.call({ m: 'acknowledge', table, position }).then(() => {});
     }
-    if (options.local.lag) this.lag = () => this.call({ t: 'call', id: 0, m: 'lag' }) as Promise<LagInfo>;
+    if (options.local.lag) this.lag = () => this.call({ m: 'lag' }) as Promise<LagInfo>;
   }
 
   async listTables(): Promise<TableInfo[]> {
-    this.tables = (await this.call({ t: 'call', id: 0, m: 'listTables' })) as TableInfo[];
+    this.tables = (await this.call({ m: 'listTables' })) as TableInfo[];
     return this.tables;
   }
 
@@ -163,7 +163,7 @@ class ThreadConnector implements Connector {
     try {
       await new Promise<void>((resolve, reject) => {
         this.failStart = reject;
-        this.call({ t: 'call', id: 0, m: 'start', tables: request.tables }).then(
+        this.call({ m: 'start', tables: request.tables }).then(
           // Everything handed over was taken before the thread's start resolved.
           () =>
             this.taking.then(() => (this.sinkFailure === undefined ? resolve() : reject(this.sinkFailure))),
@@ -183,7 +183,7 @@ class ThreadConnector implements Connector {
       let error: unknown;
       if (this.failure === undefined) {
         try {
-          await this.call({ t: 'call', id: 0, m: 'close' }, true);
+          await this.call({ m: 'close' }, true);
         } catch (e) {
           error = e;
         }
@@ -195,7 +195,7 @@ class ThreadConnector implements Connector {
     return this.closing;
   }
 
-  private call(m: ConnectorCall, closing = false): Promise<unknown> {
+  private call(m: ConnectorCallBody, closing = false): Promise<unknown> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closing !== undefined && !closing) {
       return Promise.reject(new ConnectorError(`connection "${this.options.name}": the connector is closed`));
@@ -203,7 +203,7 @@ class ThreadConnector implements Connector {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.calls.set(id, { resolve, reject });
-      this.post({ ...m, id });
+      this.post({ ...m, t: 'call', id } as ConnectorCall);
     });
   }
 
