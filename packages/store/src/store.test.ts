@@ -8,7 +8,10 @@ import { type EndpointDefinition, openStore, type Store } from './store.js';
 
 const dirs: string[] = [];
 const stores: Store[] = [];
-function tempStore(opts: { mapSize?: number } = {}): { store: Store; path: string } {
+function tempStore(opts: { mapSize?: number; defaultLimit?: number; maxLimit?: number } = {}): {
+  store: Store;
+  path: string;
+} {
   const path = mkdtempSync(join(tmpdir(), 'dozer-store-'));
   dirs.push(path);
   const store = openStore({ path, ...opts });
@@ -241,10 +244,7 @@ describe('EndpointStore queries', () => {
     );
     expect(() => ep.query({ limit: 5001 })).toThrow(InvalidQueryError);
     expect(ep.query({ limit: 2 })).toHaveLength(2);
-    const { store } = tempStore();
-    const small = openStore({ path: dirs[dirs.length - 1]!, defaultLimit: 2, maxLimit: 3 });
-    stores.push(small);
-    void store;
+    const { store: small } = tempStore({ defaultLimit: 2, maxLimit: 3 });
     const ep2 = small.openEndpoint(def);
     await ep2.apply([1, 2, 3, 4].map((i) => insertOp(row(i, 'x', '1'))));
     expect(ep2.query({})).toHaveLength(2);
@@ -253,6 +253,20 @@ describe('EndpointStore queries', () => {
 });
 
 describe('Store', () => {
+  it('refuses a second Store on a directory this process has open, and opens it again after close', async () => {
+    const { store, path } = tempStore();
+    expect(() => openStore({ path })).toThrow(
+      new StoreError(
+        `the store at ${path} is already open in this process; use that Store (a directory has one writer: ` +
+          "a second Store would compute its writes without knowing of the first one's)",
+      ),
+    );
+    await store.close();
+    const again = openStore({ path });
+    stores.push(again);
+    expect(again.endpoints()).toEqual([]);
+  });
+
   it('reopens stored data, refuses a changed schema until reset, rebuilds changed indexes', async () => {
     const { store, path } = tempStore();
     await store.openEndpoint(def).apply([insertOp(row(1, 'a', '1')), insertOp(row(2, 'b', '2'))]);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import {
   compareValues,
   type FieldDefinition,
@@ -395,6 +396,9 @@ interface RowEntry {
 
 type FastGet = (key: Key, options?: { transaction?: Transaction }) => Buffer | undefined;
 
+/** The directories a Store of this process has open. */
+const writers = new Set<string>();
+
 /** Opens (creating if needed) a store in the directory `options.path`. */
 export function openStore(options: OpenStoreOptions): Store {
   return new LmdbStore(options);
@@ -418,6 +422,8 @@ class LmdbStore implements Store {
    * applies and markEpoch read it when they are called, not when lmdb-js writes them.
    */
   private markList: [bigint, EpochMark][] | undefined;
+  /** The directory, resolved: while open, no other Store of this process writes it. */
+  private readonly path: string;
   /** The commit of the last write queued (an apply, a mark, a release): waiting for it drains them all. */
   lastWrite: Promise<unknown> = Promise.resolve();
   /** Why the store takes no more writes: a queued commit failed, so what was computed on top of it is void. */
@@ -446,6 +452,13 @@ class LmdbStore implements Store {
     if (this.defaultLimit > this.maxLimit) {
       throw new StoreError(`defaultLimit ${this.defaultLimit} is larger than maxLimit ${this.maxLimit}`);
     }
+    this.path = resolve(options.path);
+    if (writers.has(this.path)) {
+      throw new StoreError(
+        `the store at ${options.path} is already open in this process; use that Store (a directory has one writer: ` +
+          "a second Store would compute its writes without knowing of the first one's)",
+      );
+    }
     try {
       this.root = open({
         path: options.path,
@@ -455,6 +468,7 @@ class LmdbStore implements Store {
     } catch (e) {
       throw new StoreError(`cannot open the store at ${options.path}: ${(e as Error).message}`, { cause: e });
     }
+    writers.add(this.path);
     this.meta = this.root.openDB<StoredMeta, string>({ name: 'dozer/meta', encoding: 'json' });
     this.marks = this.root.openDB<EpochMark, Key>({
       name: 'dozer/epochs',
@@ -822,7 +836,11 @@ class LmdbStore implements Store {
     // The queued writes (and a pending rollback) first: their callers are told how they ended.
     while (this.gate !== undefined) await this.gate;
     await this.drained();
-    await this.root.close();
+    try {
+      await this.root.close();
+    } finally {
+      writers.delete(this.path);
+    }
   }
 
   private dbsOf(name: string): Dbs {
