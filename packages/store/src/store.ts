@@ -1202,10 +1202,10 @@ class WriteList {
    * were put in as they were computed: row key (latin1), the entry, the entry it replaced.
    */
   readonly rowKeys: string[] = [];
-  /** The rows added at keys above every key before, kept in the endpoint's runs. */
-  run: AppendRun | undefined;
   readonly rowEntries: RowEntry[] = [];
   readonly replaced: (RowEntry | undefined)[] = [];
+  /** The rows added at keys above every key before, kept in the endpoint's runs. */
+  run: AppendRun | undefined;
   /** Index entries of the stored rows these writes replace or delete. */
   readonly old = new EntryArena(4096);
 
@@ -1232,8 +1232,7 @@ class WriteList {
   queue(): Promise<boolean> {
     let commit: Promise<boolean> | undefined;
     for (let i = 0; i < this.db.length; i++) {
-      const k = this.key[i]!;
-      const key = k instanceof EntryArena ? k.key(this.at[i]!) : (k as Key);
+      const key = this.keyAt(i);
       const v = this.value[i];
       commit = v === undefined ? this.db[i]!.remove(key) : this.db[i]!.put(key, v);
     }
@@ -1243,12 +1242,17 @@ class WriteList {
   /** Makes every write now (inside a write transaction). */
   writeSync(): void {
     for (let i = 0; i < this.db.length; i++) {
-      const k = this.key[i]!;
-      const key = k instanceof EntryArena ? k.key(this.at[i]!) : (k as Key);
+      const key = this.keyAt(i);
       const v = this.value[i];
       if (v === undefined) this.db[i]!.removeSync(key);
       else this.db[i]!.putSync(key, v);
     }
+  }
+
+  /** The key of write `i`, for a put or remove made at once (an arena entry is copied by lmdb-js then). */
+  private keyAt(i: number): Key {
+    const k = this.key[i]!;
+    return k instanceof EntryArena ? k.key(this.at[i]!) : (k as Key);
   }
 }
 
