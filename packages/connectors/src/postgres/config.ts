@@ -27,12 +27,17 @@ export interface PostgresConfig {
   readonly batch_size?: number;
   /** Reconnect attempts after a dropped replication connection before failing (default 10). */
   readonly max_reconnect_attempts?: number;
+  /** MiB of memory the row caches may use before they move to disk (default 256; 0: on disk from the start). */
+  readonly row_cache_memory_mb?: number;
+  /** Where row caches that outgrow their memory go (default the system's temporary directory). */
+  readonly row_cache_dir?: string;
 }
 
 export const POSTGRES_DEFAULTS = {
   port: 5432,
   batchSize: 5000,
   maxReconnectAttempts: 10,
+  rowCacheMemoryMb: 256,
 } as const;
 
 const KEYS = [
@@ -47,6 +52,8 @@ const KEYS = [
   'tables',
   'batch_size',
   'max_reconnect_attempts',
+  'row_cache_memory_mb',
+  'row_cache_dir',
 ];
 const SSL_KEYS = ['ca', 'reject_unauthorized'];
 /** Slot names: lower-case letters, digits and underscores, at most 63 (NAMEDATALEN - 1). */
@@ -96,6 +103,10 @@ export function validatePostgresConfig(raw: unknown): ConfigIssue[] {
   intIn('port', 1, 65535);
   intIn('batch_size', 1, 1_000_000);
   intIn('max_reconnect_attempts', 0, 1_000_000);
+  intIn('row_cache_memory_mb', 0, 1_048_576);
+  if (c.row_cache_dir !== undefined && (typeof c.row_cache_dir !== 'string' || c.row_cache_dir === '')) {
+    add(['row_cache_dir'], `expected a directory path, got ${describe(c.row_cache_dir)}`);
+  }
   for (const k of ['slot_name', 'publication_name'] as const) {
     const v = c[k];
     if (v === undefined) continue;

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import {
   DateValue,
   Decimal,
@@ -53,7 +54,7 @@ import {
   parsePosition,
 } from './position.js';
 import { ReplicationStream } from './replication-stream.js';
-import { type RawRow, RowCache } from './row-cache.js';
+import { type RawRow, RowCache, RowCacheSpace } from './row-cache.js';
 import type { PgTypeInfo, TextDecoder } from './types.js';
 
 /**
@@ -117,6 +118,8 @@ class PostgresConnector implements Connector {
   private confirmedLsn = 0n;
   /** Commit time (µs since 1970) of the transaction being processed, for lag. */
   private currentCommitMicros: bigint | null = null;
+  /** Where the tables' row caches live: memory up to `row_cache_memory_mb`, then disk. */
+  private readonly cacheSpace: RowCacheSpace;
 
   constructor(
     private readonly config: PostgresConfig,
@@ -125,6 +128,11 @@ class PostgresConnector implements Connector {
     this.slot = config.slot_name ?? defaultObjectName(context.name);
     this.publication = config.publication_name ?? defaultObjectName(context.name);
     this.batchSize = config.batch_size ?? POSTGRES_DEFAULTS.batchSize;
+    this.cacheSpace = new RowCacheSpace(
+      (config.row_cache_memory_mb ?? POSTGRES_DEFAULTS.rowCacheMemoryMb) * 1024 * 1024,
+      config.row_cache_dir ?? os.tmpdir(),
+      `connection "${context.name}"`,
+    );
   }
 
   async listTables(): Promise<TableInfo[]> {
@@ -166,6 +174,7 @@ class PostgresConnector implements Connector {
       this.stream = null;
       await this.meta?.end().catch(() => {});
       this.meta = null;
+      await this.cacheSpace.close();
     }
   }
 
@@ -194,7 +203,7 @@ class PostgresConnector implements Connector {
         table,
         name: req.name,
         projection: projectTable({ name: table.name, schema: table.schema }, req.columns),
-        cache: new RowCache(pk.length > 0 ? pk : null),
+        cache: new RowCache(pk.length > 0 ? pk : null, this.cacheSpace),
         skip: resume,
         pending: [],
         pendingPosition: null,

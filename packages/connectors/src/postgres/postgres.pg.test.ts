@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {
   DateValue,
   Decimal,
@@ -451,6 +454,62 @@ await describeWithService('PostgreSQL', PG, 'postgres connector', () => {
       await dropReplicationObjects(name);
       for (const t of tables) await sql(PG, `DROP TABLE IF EXISTS ${t}`);
     }
+  });
+
+  it('keeps its row cache on disk past row_cache_memory_mb, with the same old rows, TOAST values and TRUNCATEs', async () => {
+    const name = 'spill';
+    const keyed = `${PREFIX}_spill_keyed`;
+    const keyless = `${PREFIX}_spill_keyless`;
+    const tables = [keyed, keyless];
+    await dropReplicationObjects(name);
+    await sql(
+      PG,
+      `DROP TABLE IF EXISTS ${keyed}; CREATE TABLE ${keyed} (id int PRIMARY KEY, big text, n int);
+       DROP TABLE IF EXISTS ${keyless}; CREATE TABLE ${keyless} (a int, b text);
+       ALTER TABLE ${keyless} REPLICA IDENTITY FULL;
+       INSERT INTO ${keyed} SELECT g, 'row ' || g, 0 FROM generate_series(1, 20000) g;
+       UPDATE ${keyed} SET big = (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g) WHERE id = 1;
+       INSERT INTO ${keyless} VALUES (1, 'x'), (1, 'x'), (2, NULL)`,
+    );
+    const big = (await sql(PG, `SELECT big FROM ${keyed} WHERE id = 1`)).rows[0].big as string;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dz-pg-spill-'));
+    const config = configFor(name, { tables, row_cache_memory_mb: 0, row_cache_dir: dir });
+    const r = run(
+      config,
+      tables.map((t) => ({ name: t, resumeFrom: null })),
+    );
+    try {
+      await r.out.until(() => tables.every((t) => r.out.snapshotDone.has(t)));
+      expect(fs.readdirSync(dir).filter((d) => d.startsWith('dozer-pg-rows-'))).toHaveLength(1);
+      // Every row is changed once (old rows from the cache on disk, past several of its disk writes).
+      await sql(PG, `UPDATE ${keyed} SET n = id`);
+      await sql(PG, `UPDATE ${keyed} SET id = 0 WHERE id = 1`);
+      await sql(PG, `DELETE FROM ${keyed} WHERE id % 3 = 0`);
+      await sql(PG, `DELETE FROM ${keyless} WHERE b IS NULL`);
+      await sql(PG, `TRUNCATE ${keyed}, ${keyless}`);
+      const left = 20_000 - Math.floor(20_000 / 3);
+      await r.out.until(() => r.out.ops(keyed).length === 20_000 * 2 + 1 + Math.floor(20_000 / 3) + left);
+      await r.out.until(() => r.out.ops(keyless).length === 3 + 1 + 2);
+      const ops = r.out.ops(keyed);
+      // materialize checks that each old row is the row the stream had made current.
+      expect(materialize(ops).size).toBe(0);
+      // The TOASTed value, not resent by the server, comes back from the cache on disk.
+      expect(ops.filter((op) => op.kind === 'update' && op.old[0] === 1n)).toEqual([
+        { kind: 'update', old: [1n, big, 0n], new: [1n, big, 1n] },
+        { kind: 'update', old: [1n, big, 1n], new: [0n, big, 1n] },
+      ]);
+      expect(r.out.ops(keyless).slice(3)).toEqual([
+        { kind: 'delete', old: [2n, null] },
+        { kind: 'delete', old: [1n, 'x'] },
+        { kind: 'delete', old: [1n, 'x'] },
+      ]);
+    } finally {
+      await r.stop();
+      await dropReplicationObjects(name);
+      for (const t of tables) await sql(PG, `DROP TABLE IF EXISTS ${t}`);
+    }
+    expect(fs.readdirSync(dir)).toEqual([]);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('turns TRUNCATE into deletes of every row and keeps following new columns after ALTER TABLE', async () => {

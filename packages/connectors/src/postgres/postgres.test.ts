@@ -23,6 +23,8 @@ describe('postgres config validation', () => {
         tables: ['orders', 'sales.items', '"Mixed"."Case"'],
         batch_size: 100,
         max_reconnect_attempts: 0,
+        row_cache_memory_mb: 0,
+        row_cache_dir: '/var/tmp/dozer',
       }),
     ).toEqual([]);
   });
@@ -32,7 +34,7 @@ describe('postgres config validation', () => {
     expect(
       messages({ port: 'abc', user: 1, tables: ['a', 'a', ''], slot_name: 'Bad-Slot', sssl: true }),
     ).toEqual([
-      'sssl: unknown option; expected one of: host, port, user, password, database, ssl, slot_name, publication_name, tables, batch_size, max_reconnect_attempts',
+      'sssl: unknown option; expected one of: host, port, user, password, database, ssl, slot_name, publication_name, tables, batch_size, max_reconnect_attempts, row_cache_memory_mb, row_cache_dir',
       'host: required: the server host name or address',
       'user: expected a non-empty string, got 1',
       'database: required: the database to read',
@@ -41,8 +43,12 @@ describe('postgres config validation', () => {
       'tables[1]: table "a" is listed twice',
       'tables[2]: expected a table name such as "orders" or "sales.orders", got ""',
     ]);
-    expect(messages({ ...ok, ssl: 'yes', batch_size: 0 })).toEqual([
+    expect(
+      messages({ ...ok, ssl: 'yes', batch_size: 0, row_cache_memory_mb: 1.5, row_cache_dir: '' }),
+    ).toEqual([
       'batch_size: expected an integer 1..1000000, got 0',
+      'row_cache_memory_mb: expected an integer 0..1048576, got 1.5',
+      'row_cache_dir: expected a directory path, got ""',
       'ssl: expected true, false or an object with ca and reject_unauthorized, got "yes"',
     ]);
   });
