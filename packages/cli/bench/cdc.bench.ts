@@ -16,7 +16,8 @@
 // 2. Baseline: pg_recvlogical drains exactly those changes (up to the LSN
 //    after the marker) from a pgoutput slot created before them, to /dev/null.
 // 4. The postgres connector alone (no SQL, no store) drains the same changes
-//    from a third slot into a sink that only counts: where the time goes.
+//    from a third slot into a sink that only counts: where the time goes;
+//    then again with its row cache on disk (row_cache_memory_mb: 0).
 // 3. Lag: inserts at a steady CDC_LAG_RATE rows/s (100 transactions/s) for
 //    CDC_LAG_SECONDS; per transaction, the time from its COMMIT returning to
 //    its last row being visible in REST (polled from a worker thread).
@@ -363,44 +364,52 @@ try {
   const [hi, lo] = connStart.split('/') as [string, string];
   const resumeFrom = `${((BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)).toString(16).toUpperCase().padStart(16, '0')}/00000000`;
   const factory = await registry.resolve('postgres');
-  const connector = factory.create(
-    {
-      host: PG.host,
-      port: PG.port,
-      user: PG.user,
-      password: PG.password,
-      database: PG.database,
-      slot_name: CONN_SLOT,
-      publication_name: PUBLICATION,
-      tables: [TABLE],
-    },
-    { name: 'bench', logger: silentLogger },
-  );
-  let connOps = 0;
-  let c0 = 0;
-  let c1 = 0;
   const markerId = BigInt(marker);
-  const ac = new AbortController();
-  const connRun = connector.start({
-    tables: [{ name: TABLE, resumeFrom }],
-    signal: ac.signal,
-    sink: {
-      async write(batch) {
-        if (c0 === 0) c0 = now();
-        const at = batch.ops.findIndex((op) => op.kind === 'insert' && op.new[0] === markerId);
-        connOps += at < 0 ? batch.ops.length : at + 1;
-        if (at >= 0) {
-          c1 = now();
-          ac.abort();
-        }
+  /** Drains the changes with the connector alone; its rows/s and the changes counted. */
+  const connectorAlone = async (extra: Record<string, unknown>) => {
+    const connector = factory.create(
+      {
+        host: PG.host,
+        port: PG.port,
+        user: PG.user,
+        password: PG.password,
+        database: PG.database,
+        slot_name: CONN_SLOT,
+        publication_name: PUBLICATION,
+        tables: [TABLE],
+        ...extra,
       },
-      async snapshotDone() {},
-    },
-  });
-  await connRun;
-  await connector.close();
-  if (c1 === 0) throw new Error('the connector ended before the marker row');
-  const connRate = connOps / ((c1 - c0) / 1000);
+      { name: 'bench', logger: silentLogger },
+    );
+    let ops = 0;
+    let c0 = 0;
+    let c1 = 0;
+    const ac = new AbortController();
+    const connRun = connector.start({
+      tables: [{ name: TABLE, resumeFrom }],
+      signal: ac.signal,
+      sink: {
+        async write(batch) {
+          if (c0 === 0) c0 = now();
+          const at = batch.ops.findIndex((op) => op.kind === 'insert' && op.new[0] === markerId);
+          ops += at < 0 ? batch.ops.length : at + 1;
+          if (at >= 0) {
+            c1 = now();
+            ac.abort();
+          }
+        },
+        async snapshotDone() {},
+      },
+    });
+    await connRun;
+    await connector.close();
+    if (c1 === 0) throw new Error('the connector ended before the marker row');
+    return { rate: ops / ((c1 - c0) / 1000), ops };
+  };
+  // Nothing is acknowledged, so the slot streams the same changes again for the second run:
+  // the row cache on disk from the start (row_cache_memory_mb: 0) instead of in memory.
+  const { rate: connRate, ops: connOps } = await connectorAlone({});
+  const { rate: diskRate } = await connectorAlone({ row_cache_memory_mb: 0 });
 
   console.log(
     `cdc: ${fmt(changes)} changes (${fmt(inserts)} inserts, ${fmt(updates)} updates, ${fmt(deletes)} deletes, 1 marker) in transactions of ${fmt(TXN)}`,
@@ -417,6 +426,9 @@ try {
   console.log(`  ratio:                      ${(dozerRate / recvRate).toFixed(2)}x pg_recvlogical`);
   console.log(
     `  postgres connector alone:   ${fmt(connRate)} rows/s (${fmt(connOps)} changes into a counting sink from its first batch; ${(connRate / recvRate).toFixed(2)}x pg_recvlogical)`,
+  );
+  console.log(
+    `    its row cache on disk:    ${fmt(diskRate)} rows/s (row_cache_memory_mb: 0; ${(diskRate / connRate).toFixed(2)}x the cache in memory)`,
   );
   console.log(
     `lag at ${fmt(LAG_RATE)} rows/s for ${LAG_SECONDS} s (${fmt(txns)} transactions of ${perTxn}, paced in ${lagElapsed.toFixed(2)} s): commit → visible in REST p50 ${pct(lags, 50).toFixed(1)} ms, p99 ${pct(lags, 99).toFixed(1)} ms, max ${(lags[lags.length - 1] ?? Number.NaN).toFixed(1)} ms (${lags.length} transactions measured); commit → out of the connector p50 ${pct(toConnector, 50).toFixed(1)} ms, p99 ${pct(toConnector, 99).toFixed(1)} ms; commit → committed to the store p50 ${pct(toStore, 50).toFixed(1)} ms, p99 ${pct(toStore, 99).toFixed(1)} ms; one REST poll takes p50 ${pct(rtts, 50).toFixed(1)} ms, p99 ${pct(rtts, 99).toFixed(1)} ms`,
