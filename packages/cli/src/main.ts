@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateToken } from '@dozer/api';
@@ -7,6 +8,7 @@ import { createConnectorRegistry, silentLogger } from '@dozer/connectors';
 import { ConfigError, isDozerError, type JsonValue, type SourcePosition, Timestamp } from '@dozer/core';
 import { serveLogs } from '@dozer/queue';
 import { compileSql } from '@dozer/sql';
+import { StoreError, storeWriter } from '@dozer/store';
 import { resolveAuthConfig } from './auth.js';
 import {
   type DozerConfig,
@@ -39,7 +41,7 @@ import {
 } from './roles/nodes.js';
 import { openFreshQueue, openObjectStore } from './roles/object-store.js';
 import { startProcessor } from './roles/process.js';
-import { openServeStore, startServer } from './roles/serve.js';
+import { openServeStore, startServer, storeDirOf } from './roles/serve.js';
 import {
   CheckpointUnusableError,
   deleteOtherGenerations,
@@ -353,6 +355,12 @@ function parseDuration(text: string): number {
 function clean(configPath: string): number {
   let home = path.resolve(path.dirname(configPath), '.dozer');
   if (fs.existsSync(configPath)) home = loadConfig(configPath, {}).home_dir;
+  const writer = storeWriter(storeDirOf(home));
+  if (writer !== undefined) {
+    throw new StoreError(
+      `${home} is in use: process ${writer.pid}${writer.host === os.hostname() ? '' : ` on host ${writer.host}`} is writing its store; stop it before cleaning`,
+    );
+  }
   fs.rmSync(home, { recursive: true, force: true });
   process.stdout.write(`Removed ${home}\n`);
   return 0;

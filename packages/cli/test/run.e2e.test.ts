@@ -211,6 +211,26 @@ describe('dozer run (child process, real HTTP)', () => {
     expect((await getJson(url('/health'))).status).toBe(200);
   });
 
+  it('refuses a second run and a clean of its home while it runs, and keeps serving', async () => {
+    const file = path.join(dir, 'dozer.yaml');
+    const second = await runDozer(['run', '-c', file]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(
+      new RegExp(`the store at .*home/store is being written by process ${dozer.child.pid} `),
+    );
+    // Refused before touching the store (no rollback to a checkpoint under the running process).
+    expect(second.stderr).not.toMatch(/resuming from checkpoint/);
+    const clean = await runDozer(['clean', '-c', file]);
+    expect(clean.code).toBe(1);
+    expect(clean.stderr).toContain(
+      `home is in use: process ${dozer.child.pid} is writing its store; stop it before cleaning`,
+    );
+    expect(fs.existsSync(path.join(dir, 'home', 'store'))).toBe(true);
+    const count = ((await postJson(url('/trips/count'), {})).body as { count: number }).count;
+    expect(count).toBe(expected.length);
+    expect((await getJson(url('/health'))).status).toBe(200);
+  });
+
   it('stops cleanly on Ctrl-C with a final checkpoint; a second run resumes from it and serves the same rows, reading nothing again', async () => {
     dozer.child.kill('SIGINT');
     expect(await dozer.exited).toBe(0);

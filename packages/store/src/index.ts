@@ -65,3 +65,11 @@ export {
   /** One operation as it took effect, with the endpoint's version after it. */
   type StoreChange,
 } from './store.js';
+export {
+  /** The process writing a store (holding its writer lock), or undefined when none runs. */
+  storeWriter,
+  /** Who holds a store's writer lock: pid, host, start time, thread. */
+  type WriterLockHolder,
+  /** The file naming the process that writes a store. */
+  writerLockFile,
+} from './writer-lock.js';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
 import {
   compareValues,
   type FieldDefinition,
@@ -36,6 +37,7 @@ import { ROW_FORMAT_VERSION, RowDecoder, RowEncoder } from './internal/row-codec
 import { RowJsonWriter } from './internal/row-json.js';
 import { indexedToken, tokenize } from './internal/text.js';
 import { DEFAULT_QUERY_LIMITS, type Filter, parseQuery, type Query } from './query.js';
+import { takeWriterLock, writerLockFile } from './writer-lock.js';
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {
@@ -435,6 +437,10 @@ class LmdbStore implements Store {
   private gate: Promise<void> | undefined;
   /** Marks and releases queued and not yet committed. */
   private marksInFlight = 0;
+  /** An immediate is set to handle lmdb-js's batch promise of this event turn (see {@link watchTurn}). */
+  private turnWatched = false;
+  /** Releases the directory's writer lock (see {@link takeWriterLock}). */
+  private readonly releaseLock: () => void;
 
   constructor(options: OpenStoreOptions) {
     this.durability = options.durability ?? 'process';
@@ -460,14 +466,24 @@ class LmdbStore implements Store {
       );
     }
     try {
+      // lmdb-js takes a path with an extension as a file's (no directory of its own).
+      mkdirSync(extname(this.path) ? dirname(this.path) : this.path, { recursive: true });
+    } catch (e) {
+      throw new StoreError(`cannot open the store at ${options.path}: ${(e as Error).message}`, { cause: e });
+    }
+    // Another process writing the directory would compute its writes without knowing of ours.
+    const release = takeWriterLock(writerLockFile(this.path), options.path);
+    try {
       this.root = open({
         path: options.path,
         maxDbs: options.maxDbs ?? 1000,
         ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }),
       });
     } catch (e) {
+      release();
       throw new StoreError(`cannot open the store at ${options.path}: ${(e as Error).message}`, { cause: e });
     }
+    this.releaseLock = release;
     writers.add(this.path);
     this.meta = this.root.openDB<StoredMeta, string>({ name: 'dozer/meta', encoding: 'json' });
     this.marks = this.root.openDB<EpochMark, Key>({
@@ -541,15 +557,35 @@ class LmdbStore implements Store {
    */
   async written(commit: Promise<unknown>): Promise<void> {
     this.lastWrite = commit;
+    this.watchTurn();
     try {
       await commit;
     } catch (e) {
-      this.failed ??= new StoreError(
-        `a write to the store failed (${(e as Error).message}); the writes queued after it were not made; reopen the store`,
-        { cause: e },
-      );
+      if (this.failed === undefined) {
+        const cause = await commitFailure(e);
+        this.failed ??= new StoreError(
+          `a write to the store at ${this.path} failed (${cause.message}); the writes queued after it were not made, the ones before it are kept; the store takes no more writes: restart the process (after freeing disk space, if that was the cause)`,
+          { cause },
+        );
+      }
       throw this.failed;
     }
+  }
+
+  /**
+   * lmdb-js ends the batch of each event turn with a write of its own whose commit promise it
+   * drops (lmdb 3.5), so a failed commit would reject a promise nobody handles (an unhandled
+   * rejection ends a Node process). Its task runs before an immediate set after it: from there a
+   * handler is attached to that promise through `committed` (our own writes' promises are
+   * awaited by {@link written}).
+   */
+  private watchTurn(): void {
+    if (this.turnWatched) return;
+    this.turnWatched = true;
+    setImmediate(() => {
+      this.turnWatched = false;
+      this.root.committed.then(noop, noop);
+    });
   }
 
   /** Resolves once every write queued so far is committed (or has failed). */
@@ -837,9 +873,17 @@ class LmdbStore implements Store {
     while (this.gate !== undefined) await this.gate;
     await this.drained();
     try {
-      await this.root.close();
+      const closed = this.root.close();
+      if (this.failed === undefined) await closed;
+      else {
+        // After a failed commit lmdb-js (3.5) never finishes closing (it waits for that commit's
+        // flush): give it a moment, then leave the environment to the end of the process.
+        closed.catch(noop);
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 500))]);
+      }
     } finally {
       writers.delete(this.path);
+      this.releaseLock();
     }
   }
 
@@ -1228,15 +1272,25 @@ class WriteList {
     this.value.push(remove ? undefined : indexValue(arena.indexed[i]!));
   }
 
-  /** Queues every write on lmdb-js's writer (one event turn: one transaction); the commit's promise. */
-  queue(): Promise<boolean> {
+  /**
+   * Queues every write on lmdb-js's writer (one event turn: one transaction); the commit's
+   * promise. lmdb-js may hand out more than one promise for the writes of one event turn (it
+   * starts a new one when its writer thread begins on the batch): all of them are awaited, so
+   * that a failed commit rejects no promise nobody handles.
+   */
+  queue(): Promise<unknown> {
     let commit: Promise<boolean> | undefined;
+    let earlier: Promise<boolean>[] | undefined;
     for (let i = 0; i < this.db.length; i++) {
       const key = this.keyAt(i);
       const v = this.value[i];
-      commit = v === undefined ? this.db[i]!.remove(key) : this.db[i]!.put(key, v);
+      const p = v === undefined ? this.db[i]!.remove(key) : this.db[i]!.put(key, v);
+      if (p !== commit) {
+        if (commit !== undefined) (earlier ??= []).push(commit);
+        commit = p;
+      }
     }
-    return commit!;
+    return earlier === undefined ? commit! : Promise.all([...earlier, commit!]);
   }
 
   /** Makes every write now (inside a write transaction). */
@@ -1257,6 +1311,28 @@ class WriteList {
 }
 
 function noop(): void {}
+
+/**
+ * What made a commit fail: lmdb-js rejects the writes' promises with a generic error whose
+ * `commitError` promise holds LMDB's (settled in the same callback; handled here, so that it
+ * is not an unhandled rejection).
+ */
+async function commitFailure(e: unknown): Promise<Error> {
+  const detail = (e as { commitError?: Promise<unknown> } | undefined)?.commitError;
+  if (detail === undefined || typeof detail.then !== 'function') return e as Error;
+  const settled = await Promise.race([
+    detail.then(
+      () => undefined,
+      (x: unknown) => x,
+    ),
+    new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000).unref()),
+  ]);
+  if (!(settled instanceof Error)) return e as Error;
+  const code = (settled as { code?: unknown }).code;
+  return new Error(`${settled.message}${code === undefined ? '' : `, LMDB code ${code}`}`, {
+    cause: settled,
+  });
+}
 
 /** A row key as a map key. */
 function rowKeyText(key: Uint8Array): string {

@@ -71,10 +71,15 @@ export interface RunningServe {
   stop(): Promise<void>;
 }
 
+/** The directory of the API role's store. */
+export function storeDirOf(homeDir: string): string {
+  return path.join(homeDir, 'store');
+}
+
 /** The API role's store, under `home_dir/store`, with the API's query limits. */
 export function openServeStore(config: DozerConfig): Store {
   return openStore({
-    path: path.join(config.home_dir, 'store'),
+    path: storeDirOf(config.home_dir),
     maxLimit: config.api.max_limit,
     defaultLimit: config.api.default_limit,
   });
