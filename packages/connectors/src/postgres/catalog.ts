@@ -134,10 +134,27 @@ export function pgError(e: unknown, where: string, config: PostgresConfig): Conn
     case 'ENOTFOUND':
       text = `cannot resolve host "${config.host}": check the host option`;
       break;
+    case '55000': {
+      // "can no longer get changes from replication slot" (its WAL was removed: max_slot_wal_keep_size).
+      const slot = /replication slot "([^"]+)"/.exec(msg)?.[1];
+      text =
+        slot !== undefined && /can no longer get changes|invalidated/i.test(msg)
+          ? lostSlotProblem(slot)
+          : msg;
+      break;
+    }
     default:
       text = msg;
   }
   return new ConnectorError(`postgres ${where}: ${text}`, { retryable: isRetryable(e), cause: e });
+}
+
+/**
+ * The message for a slot the server invalidated (`wal_status` "lost": it removed WAL the slot
+ * still needed, past `max_slot_wal_keep_size`): the changes since are gone for good.
+ */
+export function lostSlotProblem(slot: string): string {
+  return `replication slot "${slot}" was invalidated by the server (it removed WAL the slot still needed, past max_slot_wal_keep_size), so the changes since its position are gone: drop it with SELECT pg_drop_replication_slot('${slot}') and ingest the tables again from scratch (dozer clean, then run); consider a larger max_slot_wal_keep_size`;
 }
 
 /** The message for a server whose `wal_level` is not `logical`, or null when it is. */

@@ -31,6 +31,7 @@ import {
   columnMapping,
   connect,
   isRetryable,
+  lostSlotProblem,
   type PgTable,
   pgError,
   quoteIdent,
@@ -223,8 +224,14 @@ class PostgresConnector implements Connector {
     }
     await this.ensurePublication(meta);
 
-    const slot = await meta.query<{ plugin: string; database: string; confirmed_flush_lsn: string | null }>(
-      'SELECT plugin, database, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1',
+    // wal_status exists from Postgres 13 on: read through to_jsonb so that older servers answer too.
+    const slot = await meta.query<{
+      plugin: string;
+      database: string;
+      confirmed_flush_lsn: string | null;
+      wal_status: string | null;
+    }>(
+      "SELECT plugin, database, confirmed_flush_lsn, to_jsonb(s) ->> 'wal_status' AS wal_status FROM pg_replication_slots s WHERE slot_name = $1",
       [this.slot],
     );
     const existing = slot.rows[0];
@@ -235,6 +242,9 @@ class PostgresConnector implements Connector {
       throw new ConnectorError(
         `${where}: replication slot "${this.slot}" exists but belongs to plugin "${existing.plugin}" in database "${existing.database}": choose another slot_name or drop it with SELECT pg_drop_replication_slot('${this.slot}')`,
       );
+    }
+    if (existing?.wal_status === 'lost') {
+      throw new ConnectorError(`${where}: ${lostSlotProblem(this.slot)}`, { retryable: false });
     }
     const resumed = this.runs.filter((r) => r.skip !== null);
     if (existing === undefined && resumed.length > 0) {

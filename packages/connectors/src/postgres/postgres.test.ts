@@ -1,7 +1,7 @@
 import { DateValue, Decimal, Duration, Json, Timestamp } from '@dozer/core';
 import { describe, expect, it } from 'vitest';
 import { formatConfigIssue } from '../connector.js';
-import { splitTableName, walLevelProblem } from './catalog.js';
+import { pgError, splitTableName, walLevelProblem } from './catalog.js';
 import { defaultObjectName, validatePostgresConfig } from './config.js';
 import { comparePgPositions, formatPosition, type PgPosition, parsePosition } from './position.js';
 import { mapPgType, PgOid, type PgTypeInfo, parseArray } from './types.js';
@@ -61,6 +61,29 @@ describe('postgres config validation', () => {
     expect(splitTableName('orders')).toEqual(['public', 'orders']);
     expect(splitTableName('sales.orders')).toEqual(['sales', 'orders']);
     expect(splitTableName('"My.Schema"."Odd""Name"')).toEqual(['My.Schema', 'Odd"Name']);
+  });
+});
+
+describe('an invalidated replication slot', () => {
+  it('is reported as gone for good, with the statement that frees it, and is not retried', () => {
+    // The error a walsender sends for a slot whose WAL was removed (Postgres 13+).
+    const e = Object.assign(new Error('can no longer get changes from replication slot "dozer_shop"'), {
+      code: '55000',
+    });
+    const err = pgError(e, 'connection "shop": replication connection', {
+      host: 'db',
+      user: 'u',
+      database: 'd',
+    });
+    expect(err.retryable).toBe(false);
+    expect(err.message).toBe(
+      `postgres connection "shop": replication connection: replication slot "dozer_shop" was invalidated by the server (it removed WAL the slot still needed, past max_slot_wal_keep_size), so the changes since its position are gone: drop it with SELECT pg_drop_replication_slot('dozer_shop') and ingest the tables again from scratch (dozer clean, then run); consider a larger max_slot_wal_keep_size`,
+    );
+    // Another 55000 keeps the server's words.
+    const other = Object.assign(new Error('replication slot "x" is active for PID 7'), { code: '55000' });
+    expect(pgError(other, 'w', { host: 'db', user: 'u', database: 'd' }).message).toBe(
+      'postgres w: replication slot "x" is active for PID 7',
+    );
   });
 });
 
