@@ -1286,7 +1286,10 @@ class WriteList {
       const v = this.value[i];
       const p = v === undefined ? this.db[i]!.remove(key) : this.db[i]!.put(key, v);
       if (p !== commit) {
-        if (commit !== undefined) (earlier ??= []).push(commit);
+        if (commit !== undefined) {
+          earlier ??= [];
+          earlier.push(commit);
+        }
         commit = p;
       }
     }
