@@ -62,7 +62,13 @@ import {
   startIngestorCheckpoints,
 } from './roles/split-checkpoints.js';
 import { createSqlTransform } from './roles/transform.js';
-import { combineUpstreams, connectUpstream, type Upstream, type UpstreamLog } from './roles/upstream.js';
+import {
+  combineUpstreams,
+  connectUpstream,
+  exactLogs,
+  type Upstream,
+  type UpstreamLog,
+} from './roles/upstream.js';
 import { VERSION } from './version.js';
 
 const HELP = `dozer ${VERSION}: real-time SQL over your data, served as REST APIs
@@ -521,6 +527,7 @@ async function ingest(configPath: string, nodeName: string | undefined): Promise
       config,
       connectors: plan.connectors,
       sourceSchemas: plan.sourceSchemas,
+      exactSources: plan.exactSources,
       queue,
       log,
       ack: AckPolicy.offloaded,
@@ -622,6 +629,7 @@ async function ingestWithCheckpoints(
             config,
             connectors: plan.connectors,
             sourceSchemas: plan.sourceSchemas,
+            exactSources: plan.exactSources,
             queue,
             log,
             ack: AckPolicy.caller,
@@ -1013,6 +1021,8 @@ function processRole(configPath: string, nodeName: string | undefined): Promise<
     async ({ config, log, show, objects, upstream, logs: inputs, cleanup, split }, share) => {
       const { node } = share;
       const sourceSchemas = new Map([...inputs].map(([name, l]) => [name, l.schema]));
+      // Sources whose ingestor vouches for exact changes skip the source normalizers, as in `dozer run`.
+      const exactSources = exactLogs(inputs);
       const sqlText = share.sql?.trim() ? share.sql : undefined;
       let recovery: Awaited<ReturnType<typeof processorRecovery>> | undefined;
       if (split && split.generation.epoch !== null) {
@@ -1022,6 +1032,7 @@ function processRole(configPath: string, nodeName: string | undefined): Promise<
             split.generation,
             node.name,
             split.fingerprint,
+            exactSources,
           );
         } catch (e) {
           throw new CheckpointUnusableError(
@@ -1051,12 +1062,19 @@ function processRole(configPath: string, nodeName: string | undefined): Promise<
               threads: config.threads,
               sqlText,
               sources: sourceSchemas,
+              exactSources,
               ...(recovery ? { restore: recovery.restore } : {}),
             })
           : undefined;
       if (transform) {
         cleanup.unshift(() => transform.close());
         log.info(`SQL operators run on ${transform.where}`);
+        const exactRead = sql ? sql.inputs.filter((t) => exactSources.has(t)) : [];
+        if (exactRead.length > 0) {
+          log.info(
+            `changes taken as they are (the connector guarantees them exact, no normalizer state): ${exactRead.join(', ')}`,
+          );
+        }
       }
       const processor = await startProcessor({
         config,
@@ -1076,6 +1094,7 @@ function processRole(configPath: string, nodeName: string | undefined): Promise<
                 node: node.name,
                 fingerprint: split.fingerprint,
                 now: sql ? sql.now : Timestamp.now(),
+                exactSources,
                 log,
               }),
             }

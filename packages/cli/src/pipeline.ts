@@ -299,6 +299,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         config,
         connectors: plan.connectors,
         sourceSchemas: plan.sourceSchemas,
+        exactSources: plan.exactSources,
         queue: ingestQueue,
         log,
         ack: AckPolicy.caller,

@@ -36,6 +36,8 @@ export interface LogDescription {
   readonly memoryStart: bigint;
   /** The offset the next append gets. */
   readonly next: bigint;
+  /** Facts about the log its opener stated (`OpenLogOptions.labels`); empty from older servers. */
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 /** Where a read starts. */
@@ -97,6 +99,7 @@ export function connectLogClient(options: LogClientOptions): LogClient {
                 start: u64(l.start, 'start'),
                 memoryStart: u64(l.memory_start, 'memory_start'),
                 next: u64(l.next, 'next'),
+                labels: { ...(l.labels ?? {}) },
               })),
             );
           } catch (err) {

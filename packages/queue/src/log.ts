@@ -77,6 +77,8 @@ const pad = (n: bigint) => n.toString().padStart(20, '0');
  */
 export class Log {
   readonly schemaBytes: Uint8Array;
+  /** Facts about the log for its readers, as the opener stated them (`OpenLogOptions.labels`). */
+  labels: Readonly<Record<string, string>> = {};
   /** The object key under which this log keeps its index and segments. */
   readonly dir: string;
 

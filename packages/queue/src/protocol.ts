@@ -17,6 +17,7 @@ export interface PbLogDescription {
   start: string;
   memory_start: string;
   next: string;
+  labels: Record<string, string>;
 }
 export interface PbDescribeResponse {
   protocol_version: number;

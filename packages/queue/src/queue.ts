@@ -46,6 +46,12 @@ export interface OpenLogOptions {
    * leaves memory. Default false.
    */
   readonly handOverAppended?: boolean;
+  /**
+   * Facts about the log for its readers (`Describe` serves them; `Log.labels`
+   * here): short text keys and values, e.g. `dozer.exact_changes: "true"`.
+   * Not stored: each opener states them.
+   */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** The logs of one node (an ingestor's tables, a processor's outputs), sharing an object store and settings. */
@@ -140,6 +146,7 @@ export function openLogQueue(options: LogQueueOptions): LogQueue {
       opening.set(name, p);
       try {
         const log = await p;
+        log.labels = Object.freeze({ ...openOptions.labels });
         logs.set(name, log);
         return log;
       } finally {

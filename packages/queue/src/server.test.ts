@@ -53,11 +53,23 @@ afterEach(async () => {
 const segmentFiles = () => readdirSync(join(dir, 'objects', 'queue', 'orders', 'segments')).sort();
 
 describe('gRPC log protocol', () => {
-  it('describes the logs with their schemas and offsets', async () => {
-    const log = await queue.openLog('orders', orders);
+  it('describes the logs with their schemas, offsets and labels', async () => {
+    const log = await queue.openLog('orders', orders, { labels: { 'dozer.exact_changes': 'true' } });
     for (let i = 0; i < 3; i++) await log.append(batch(i));
+    await queue.openLog('plain', orders);
     const logs = await client.describe();
-    expect(logs).toEqual([{ name: 'orders', schema: orders, start: 0n, memoryStart: 0n, next: 3n }]);
+    expect(logs).toEqual([
+      {
+        name: 'orders',
+        schema: orders,
+        start: 0n,
+        memoryStart: 0n,
+        next: 3n,
+        labels: { 'dozer.exact_changes': 'true' },
+      },
+      { name: 'plain', schema: orders, start: 0n, memoryStart: 0n, next: 0n, labels: {} },
+    ]);
+    expect(log.labels).toEqual({ 'dozer.exact_changes': 'true' });
   });
 
   it('a late reader gets the offloaded segments, then memory, then live appends: no gap, no duplicate', async () => {

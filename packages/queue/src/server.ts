@@ -78,6 +78,7 @@ export async function serveLogs(queue: LogQueue, options: LogServerOptions = {})
           start: s.start.toString(),
           memory_start: s.memoryStart.toString(),
           next: s.next.toString(),
+          labels: { ...log.labels },
         };
       }),
     });

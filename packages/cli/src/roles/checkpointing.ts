@@ -31,6 +31,11 @@ export interface PipelineRecord {
   readonly fingerprint: string;
   /** NOW() of the SQL, in microseconds since the Unix epoch. */
   readonly now: string;
+  /**
+   * A split processor's: the sources it took as exact (no normalizer state),
+   * sorted. Absent from records written before it: every keyed input normalized.
+   */
+  readonly exact?: readonly string[];
 }
 
 /**
@@ -77,8 +82,17 @@ export interface Recovery {
 }
 
 /** The bytes of a {@link PipelineRecord} blob. */
-export function encodePipelineRecord(fingerprint: string, now: Timestamp): Uint8Array {
-  const record: PipelineRecord = { version: 1, fingerprint, now: now.micros.toString() };
+export function encodePipelineRecord(
+  fingerprint: string,
+  now: Timestamp,
+  exactSources?: ReadonlySet<string>,
+): Uint8Array {
+  const record: PipelineRecord = {
+    version: 1,
+    fingerprint,
+    now: now.micros.toString(),
+    ...(exactSources === undefined ? {} : { exact: [...exactSources].sort() }),
+  };
   return new TextEncoder().encode(JSON.stringify(record));
 }
 

@@ -5,6 +5,7 @@ import type { DozerConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { SourceStats } from '../progress.js';
 import type { EncodedIngestSink } from './connector-thread.js';
+import { EXACT_CHANGES_LABEL } from './upstream.js';
 
 /** When the ingestor tells a connector that a position is consumed. */
 export const AckPolicy = {
@@ -42,6 +43,12 @@ export interface IngestOptions {
    * connector may replay its own state on the thread before its first write.
    */
   readonly deferStart?: boolean;
+  /**
+   * Sources whose connector guarantees exact changes (`planPipeline`'s
+   * `exactSources`): their logs carry {@link EXACT_CHANGES_LABEL}, so a
+   * processor reading them takes their changes as they are.
+   */
+  readonly exactSources?: ReadonlySet<string>;
 }
 
 /** A running ingestor. */
@@ -102,7 +109,13 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
   const logs = new Map<string, Log>();
   for (const source of config.sources) {
     const schema = options.sourceSchemas.get(source.name)!;
-    logs.set(source.name, await queue.openLog(source.name, schema, { readers: options.readers ?? [] }));
+    logs.set(
+      source.name,
+      await queue.openLog(source.name, schema, {
+        readers: options.readers ?? [],
+        ...(options.exactSources?.has(source.name) ? { labels: { [EXACT_CHANGES_LABEL]: 'true' } } : {}),
+      }),
+    );
   }
   const sources: SourceStats[] = config.sources.map((s) => ({
     name: s.name,

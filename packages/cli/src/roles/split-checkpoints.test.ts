@@ -11,6 +11,7 @@ import {
   Generations,
   processorCheckpointStore,
   processorCheckpointView,
+  processorRecovery,
   readGeneration,
   SPLIT_PREFIX,
 } from './split-checkpoints.js';
@@ -108,5 +109,28 @@ describe("a processor's state in a shared checkpoint", () => {
     const text = (u: Uint8Array) => new TextDecoder().decode(u);
     expect(text(processorCheckpointView(loaded, 'join').blob('sql'))).toBe('state of join');
     expect(text(processorCheckpointView(loaded, 'agg').blob('sql'))).toBe('state of agg');
+  });
+
+  it('resumes only with the sources it took as exact then, naming both lists otherwise', async () => {
+    const { checkpoints } = open();
+    const record = encodePipelineRecord('fp-1', Timestamp.now(), new Set(['orders']));
+    const ref = await processorCheckpointStore(checkpoints, 'agg').writeBlob(PIPELINE_OPERATOR, 5n, record);
+    await checkpoints.commit({
+      epoch: 5n,
+      createdAt: new Date(),
+      storeEpoch: 5n,
+      sources: new Map(),
+      operators: new Map([[`agg/${PIPELINE_OPERATOR}`, ref]]),
+    });
+    const generation = { id: '2-x', generation: 2, epoch: 5n, floor: 5n };
+    const recovered = await processorRecovery(checkpoints, generation, 'agg', 'fp-1', new Set(['orders']));
+    expect(recovered.restore).toBeDefined();
+    // The table lost REPLICA IDENTITY FULL since: its normalizer would start without its rows.
+    await expect(processorRecovery(checkpoints, generation, 'agg', 'fp-1', new Set())).rejects.toThrow(
+      "checkpoint 5 took other sources' changes as exact (orders; now: none), so its state does not fit",
+    );
+    await expect(
+      processorRecovery(checkpoints, generation, 'agg', 'fp-2', new Set(['orders'])),
+    ).rejects.toThrow(/written for another dozer\.yaml/);
   });
 });

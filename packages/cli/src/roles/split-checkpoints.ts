@@ -358,12 +358,14 @@ export function processorCheckpointHooks(options: {
   node: string;
   fingerprint: string;
   now: Timestamp;
+  /** The sources it takes as exact (no normalizer state), recorded for {@link processorRecovery}. */
+  exactSources: ReadonlySet<string>;
   log: Logger;
 }) {
   const { objects, checkpoints, generation, node, log } = options;
   const prefix = processorOperatorPrefix(node);
   const participant = processorParticipant(node);
-  const record = encodePipelineRecord(options.fingerprint, options.now);
+  const record = encodePipelineRecord(options.fingerprint, options.now, options.exactSources);
   const report = (p: Promise<void>, epoch: bigint) =>
     p.catch((e: unknown) =>
       log.warn(`checkpoint ${epoch}: writing this processor's part failed: ${(e as Error).message}`),
@@ -401,12 +403,22 @@ export async function processorRecovery(
   generation: Generation,
   node: string,
   fingerprint: string,
+  exactSources: ReadonlySet<string>,
 ): Promise<{ restore: LoadedCheckpoint; now: Timestamp }> {
   const loaded = await checkpoints.load(generation.epoch!);
   const record = readPipelineRecord(loaded, `${processorOperatorPrefix(node)}${PIPELINE_OPERATOR}`);
   if (record.fingerprint !== fingerprint) {
     throw new Error(
       `checkpoint ${generation.epoch} was written for another dozer.yaml (${record.fingerprint}, not ${fingerprint})`,
+    );
+  }
+  // A source normalized now but taken as exact then has no normalizer state in the checkpoint.
+  const then = record.exact ?? [];
+  const now = [...exactSources].sort();
+  if (then.join('\u0000') !== now.join('\u0000')) {
+    const list = (names: readonly string[]) => (names.length > 0 ? names.join(', ') : 'none');
+    throw new Error(
+      `checkpoint ${generation.epoch} took other sources' changes as exact (${list(then)}; now: ${list(now)}), so its state does not fit`,
     );
   }
   return { restore: processorCheckpointView(loaded, node), now: new Timestamp(BigInt(record.now)) };

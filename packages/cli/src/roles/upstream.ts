@@ -3,10 +3,25 @@ import { connectLogClient, type LogClient, type LogEntry, type LogQueue } from '
 import { UpstreamLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
-/** A log an upstream role serves: its schema and the offset its next append gets. */
+/** A log an upstream role serves: its schema, the offset its next append gets, and its labels. */
 export interface UpstreamLog {
   readonly schema: Schema;
   readonly next: bigint;
+  /** What the upstream states about the log (see {@link EXACT_CHANGES_LABEL}). */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/**
+ * The label (value `"true"`) an ingestor puts on the log of a source whose
+ * connector guarantees exact changes (`TableInfo.exactChanges`), so that a
+ * processor in another process takes its changes as they are, as `dozer
+ * run` does, instead of normalizing them.
+ */
+export const EXACT_CHANGES_LABEL = 'dozer.exact_changes';
+
+/** The names of the logs labelled as carrying exact changes. */
+export function exactLogs(logs: ReadonlyMap<string, UpstreamLog>): Set<string> {
+  return new Set([...logs].filter(([, l]) => l.labels[EXACT_CHANGES_LABEL] === 'true').map(([n]) => n));
 }
 
 /**
@@ -31,7 +46,7 @@ export function localUpstream(queue: LogQueue, label: string): Upstream {
   return {
     label,
     async logs() {
-      return new Map(queue.logs().map((l) => [l.name, { schema: l.schema, next: l.next }]));
+      return new Map(queue.logs().map((l) => [l.name, { schema: l.schema, next: l.next, labels: l.labels }]));
     },
     read: (log, from, signal) => queue.log(log).read({ from, signal }),
     close() {},
@@ -70,7 +85,7 @@ export async function connectUpstream(
       const upstream = remoteUpstream(client, label);
       return {
         upstream,
-        logs: new Map(described.map((d) => [d.name, { schema: d.schema, next: d.next }])),
+        logs: new Map(described.map((d) => [d.name, { schema: d.schema, next: d.next, labels: d.labels }])),
       };
     } catch (e) {
       client.close();
@@ -134,7 +149,7 @@ function remoteUpstream(client: LogClient, label: string): Upstream {
     label,
     async logs() {
       const described = await client.describe();
-      return new Map(described.map((d) => [d.name, { schema: d.schema, next: d.next }]));
+      return new Map(described.map((d) => [d.name, { schema: d.schema, next: d.next, labels: d.labels }]));
     },
     read: (log, from, signal) => client.read(log, { from, signal }),
     close: () => client.close(),
