@@ -11,7 +11,7 @@ import { compileSql, type SqlPipeline } from '@dozer/sql';
 import type { Store } from '@dozer/store';
 import type { DozerConfig } from './config/index.js';
 import type { Logger } from './logger.js';
-import type { SourceStats } from './progress.js';
+import { lagJson, type SourceStats } from './progress.js';
 import {
   discardCheckpoints,
   findRecovery,
@@ -349,10 +349,17 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
       keepRows: recovery !== undefined,
       health: () => ({
         sources: Object.fromEntries(
-          sources.map((s) => [
-            s.name,
-            { ops: s.ops, phase: s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot' },
-          ]),
+          sources.map((s) => {
+            const lag = lagJson(s);
+            return [
+              s.name,
+              {
+                ops: s.ops,
+                phase: s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot',
+                ...(lag ? { lag } : {}),
+              },
+            ];
+          }),
         ),
         ...(checkpointing ? { checkpoint: { ...checkpointing.health() } } : {}),
       }),

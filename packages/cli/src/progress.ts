@@ -5,6 +5,17 @@ export interface SourceStats {
   batches: number;
   snapshotDone: boolean;
   finished: boolean;
+  /**
+   * How far the source's table is behind the source, as its connector last
+   * told (`Connector.lag`, sampled every second); absent until it did.
+   * `null` fields: the connector cannot tell.
+   */
+  lag?: { behindOps: number | null; behindMillis: number | null };
+}
+
+/** A source's lag as `GET /health` shows it, or undefined before its connector told. */
+export function lagJson(s: SourceStats): { ops: number | null; ms: number | null } | undefined {
+  return s.lag === undefined ? undefined : { ops: s.lag.behindOps, ms: s.lag.behindMillis };
 }
 
 export interface ProgressOptions {
@@ -69,7 +80,10 @@ export class Progress {
       } else if (!prev) this.last.set(s.name, { ops: s.ops, at: now });
       const rate = this.rates.get(s.name) ?? 0;
       const phase = s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot';
-      parts.push(`${s.name}: ${fmt(s.ops)} ops ${fmt(Math.round(rate))}/s (${phase})`);
+      // A second or more behind the source is worth a look; less is the normal pace of batches.
+      const behind = s.lag?.behindMillis ?? 0;
+      const lag = behind >= 1000 ? `, ${(behind / 1000).toFixed(1)} s behind` : '';
+      parts.push(`${s.name}: ${fmt(s.ops)} ops ${fmt(Math.round(rate))}/s (${phase}${lag})`);
     }
     const rows = this.options.endpointRows().map(([n, c]) => `${n}: ${fmt(c)} rows`);
     return `${parts.join(' | ')}${rows.length ? ` → ${rows.join(' | ')}` : ''}`;

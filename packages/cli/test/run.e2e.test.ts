@@ -119,6 +119,14 @@ describe('dozer run (child process, real HTTP)', () => {
     const health = await getJson(url('/health'));
     expect(health.status).toBe(200);
     expect(health.body).toMatchObject({ status: 'SERVING' });
+    // The connector's lag, sampled every second, as changes it has not delivered yet.
+    type Lag = { ops: number | null; ms: number | null };
+    const lagOf = async () =>
+      ((await getJson(url('/health'))).body as { sources: { trips: { lag?: Lag } } }).sources.trips.lag;
+    await until(async () => (await lagOf()) !== undefined, 10_000, 'the source lag in /health');
+    const lag = (await lagOf())!;
+    expect(typeof lag.ops).toBe('number');
+    expect(lag.ops).toBeGreaterThanOrEqual(0);
   });
 
   it('converges to exactly the source table after inserts, updates and deletes', async () => {

@@ -91,6 +91,9 @@ function encodesAs(schema: Schema, bytes: Uint8Array): boolean {
   return compareBytes(mine, bytes) === 0;
 }
 
+/** How often each connector's lag is asked for (`SourceStats.lag`). */
+const LAG_SAMPLE_MS = 1000;
+
 /** How often the `offloaded` policy looks for entries that reached the object store. */
 const ACK_SWEEP_MS = 500;
 
@@ -203,6 +206,32 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
     }
   };
 
+  // Each connector's lag, asked for every second while it runs, lands in its sources' stats.
+  let lagTimer: NodeJS.Timeout | undefined;
+  let sampling = false;
+  const sampleLag = async () => {
+    if (sampling) return;
+    sampling = true;
+    try {
+      await Promise.all(
+        [...options.connectors].map(async ([connName, connector]) => {
+          if (!connector.lag) return;
+          // A connector that cannot answer now keeps its last figures; the next sample tries again.
+          const info = await connector.lag().catch(() => undefined);
+          if (info === undefined) return;
+          for (const t of info.tables) {
+            for (const s of config.sources) {
+              if (s.connection !== connName || s.table_name !== t.table) continue;
+              statsByName.get(s.name)!.lag = { behindOps: t.behindOps, behindMillis: t.behindMillis };
+            }
+          }
+        }),
+      );
+    } finally {
+      sampling = false;
+    }
+  };
+
   const runs: Promise<void>[] = [];
   let stopped = false;
   let began = false;
@@ -258,6 +287,8 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
           }),
       );
     }
+    lagTimer = setInterval(() => void sampleLag(), LAG_SAMPLE_MS);
+    lagTimer.unref();
     launched();
   };
   if (options.deferStart !== true) begin();
@@ -304,6 +335,7 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
       begin(); // held back by deferStart: starts nothing now, and `finished` settles
       abort.abort();
       if (sweeper) clearInterval(sweeper);
+      if (lagTimer) clearInterval(lagTimer);
       await Promise.allSettled(runs);
       await Promise.allSettled([...options.connectors.values()].map((c) => c.close()));
     },

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { lagJson, Progress, type SourceStats } from './progress.js';
+
+const source = (lag?: SourceStats['lag']): SourceStats => ({
+  name: 'orders',
+  ops: 1200,
+  batches: 3,
+  snapshotDone: true,
+  finished: false,
+  ...(lag ? { lag } : {}),
+});
+
+describe('the progress line and the health of a source', () => {
+  it('says how far a source is behind once it is a second or more', () => {
+    const line = (s: SourceStats) =>
+      new Progress({ sources: [s], endpointRows: () => [['orders', 7]] }).statusLine();
+    expect(line(source({ behindOps: 40, behindMillis: 2500 }))).toBe(
+      'orders: 1,200 ops 0/s (live, 2.5 s behind) → orders: 7 rows',
+    );
+    expect(line(source({ behindOps: 2, behindMillis: 300 }))).toBe(
+      'orders: 1,200 ops 0/s (live) → orders: 7 rows',
+    );
+    expect(line(source())).toBe('orders: 1,200 ops 0/s (live) → orders: 7 rows');
+  });
+
+  it('shows the lag in /health as ops and ms, null where the connector cannot tell', () => {
+    expect(lagJson(source({ behindOps: 40, behindMillis: null }))).toEqual({ ops: 40, ms: null });
+    expect(lagJson(source())).toBeUndefined();
+  });
+});
