@@ -29,6 +29,13 @@ export {
 } from './grpc/server.js';
 export { GRPC_STATUS_BY_CODE, grpcStatusOf } from './grpc/status.js';
 export { type FollowOptions, followChanges } from './live.js';
+export {
+  formatMetrics,
+  HttpMetrics,
+  METRICS_CONTENT_TYPE,
+  type MetricFamily,
+  type MetricSample,
+} from './metrics.js';
 export { fieldJsonSchema, type OpenApiEndpoint, openApiDocument } from './openapi.js';
 export {
   createRestApp,

@@ -20,6 +20,7 @@ import type { Authenticator } from './auth.js';
 import { swaggerUiAsset, swaggerUiPage } from './docs.js';
 import { BadRequestError, httpStatusOf, NotFoundError } from './errors.js';
 import { followChanges } from './live.js';
+import { formatMetrics, HttpMetrics, METRICS_CONTENT_TYPE, type MetricFamily } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { type QueryParams, ROUTE_QUERY_PARAMS, readQueryParams } from './query-params.js';
 import { rowJsonWriter } from './row-json.js';
@@ -53,7 +54,12 @@ export interface RestOptions {
   readonly eventsHeartbeatMs?: number;
   /** Called with every error that is a server fault (status 500+), for the log. */
   readonly onInternalError?: (error: Error, request: { method: string; path: string }) => void;
+  /** Extra metric families for `GET /metrics` (e.g. ingestion and checkpoints), after the API's own. */
+  readonly metrics?: () => readonly MetricFamily[];
 }
+
+/** The request metrics of each app {@link createRestApp} built, fed by {@link startHttpServer}. */
+const requestMetrics = new WeakMap<Hono, HttpMetrics>();
 
 /**
  * Builds the REST application (a Hono app, usable with any Hono adapter):
@@ -98,6 +104,32 @@ export function createRestApp(options: RestOptions): Hono {
   app.get('/health', (c) =>
     sendJsonText(c, JSON.stringify({ status: 'SERVING', ...(options.health?.() ?? {}) })),
   );
+  const httpMetrics = new HttpMetrics(options.endpoints);
+  requestMetrics.set(app, httpMetrics);
+  app.get('/metrics', (c) => {
+    const keyed = options.endpoints.filter((e) => e.store.schema.primaryKey.length > 0);
+    const text =
+      httpMetrics.format() +
+      formatMetrics([
+        {
+          name: 'dozer_endpoint_rows',
+          help: 'Rows an endpoint holds (endpoints with a primary key)',
+          type: 'gauge',
+          samples: keyed.map((e) => ({ labels: { endpoint: e.name }, value: e.store.count() })),
+        },
+        {
+          name: 'dozer_endpoint_version',
+          help: "Changes applied to an endpoint's store (its change feed version)",
+          type: 'counter',
+          samples: options.endpoints.map((e) => ({
+            labels: { endpoint: e.name },
+            value: Number(e.store.version()),
+          })),
+        },
+        ...(options.metrics?.() ?? []),
+      ]);
+    return c.body(text, 200, { 'content-type': METRICS_CONTENT_TYPE });
+  });
   const info = options.info ?? { title: 'Dozer API', version: '1' };
   const docEndpoints = options.endpoints.map((e) => ({ name: e.name, path: e.path, schema: e.store.schema }));
   const fullDoc = JSON.stringify(openApiDocument(docEndpoints, info));
@@ -568,6 +600,18 @@ export function startHttpServer(app: Hono, options: { host: string; port: number
           }),
       });
     });
+    const metrics = requestMetrics.get(app);
+    if (metrics !== undefined) {
+      // Before Hono's listener, so that the time counts from the request's arrival.
+      server.prependListener('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
+        const t0 = performance.now();
+        res.once('finish', () => {
+          const url = req.url ?? '/';
+          const q = url.indexOf('?');
+          metrics.observe(q < 0 ? url : url.slice(0, q), res.statusCode, (performance.now() - t0) / 1000);
+        });
+      });
+    }
     server.once('error', (e: NodeJS.ErrnoException) => {
       reject(
         e.code === 'EADDRINUSE'

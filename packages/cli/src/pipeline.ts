@@ -11,8 +11,9 @@ import { compileSql, type SqlPipeline } from '@dozer/sql';
 import type { Store } from '@dozer/store';
 import type { DozerConfig } from './config/index.js';
 import type { Logger } from './logger.js';
-import { lagJson, type SourceStats } from './progress.js';
+import { lagJson, type SourceStats, sourceMetrics } from './progress.js';
 import {
+  checkpointMetrics,
   discardCheckpoints,
   findRecovery,
   openCheckpointStore,
@@ -363,6 +364,10 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
         ),
         ...(checkpointing ? { checkpoint: { ...checkpointing.health() } } : {}),
       }),
+      metrics: () => [
+        ...sourceMetrics(sources),
+        ...(checkpointing ? checkpointMetrics(checkpointing.health()) : []),
+      ],
       ...(acks ? { onApplied: (table, next) => acks.applied(table, next) } : {}),
       ...(coordinator
         ? {

@@ -1,3 +1,4 @@
+import type { MetricFamily } from '@dozer/api';
 /** Counters that the pipeline updates and the progress display reads. */
 export interface SourceStats {
   readonly name: string;
@@ -11,6 +12,42 @@ export interface SourceStats {
    * `null` fields: the connector cannot tell.
    */
   lag?: { behindOps: number | null; behindMillis: number | null };
+}
+
+/** The sources' figures for `GET /metrics`: ops delivered, phase, lag. */
+export function sourceMetrics(sources: readonly SourceStats[]): MetricFamily[] {
+  const withLag = sources.filter((s) => s.lag !== undefined);
+  const known = (pick: (l: NonNullable<SourceStats['lag']>) => number | null, scale = 1) =>
+    withLag.flatMap((s) => {
+      const v = pick(s.lag!);
+      return v === null ? [] : [{ labels: { source: s.name }, value: v * scale }];
+    });
+  return [
+    {
+      name: 'dozer_source_ops_total',
+      help: 'Operations a source delivered since the process started',
+      type: 'counter',
+      samples: sources.map((s) => ({ labels: { source: s.name }, value: s.ops })),
+    },
+    {
+      name: 'dozer_source_live',
+      help: '1 once a source finished its snapshot (or resumed past it), else 0',
+      type: 'gauge',
+      samples: sources.map((s) => ({ labels: { source: s.name }, value: s.snapshotDone ? 1 : 0 })),
+    },
+    {
+      name: 'dozer_source_behind_ops',
+      help: 'Changes the source has that its connector has not delivered yet (where it can tell)',
+      type: 'gauge',
+      samples: known((l) => l.behindOps),
+    },
+    {
+      name: 'dozer_source_behind_seconds',
+      help: 'Age of the oldest change not delivered yet (where the connector can tell)',
+      type: 'gauge',
+      samples: known((l) => l.behindMillis, 1 / 1000),
+    },
+  ];
 }
 
 /** A source's lag as `GET /health` shows it, or undefined before its connector told. */

@@ -127,6 +127,16 @@ describe('dozer run (child process, real HTTP)', () => {
     const lag = (await lagOf())!;
     expect(typeof lag.ops).toBe('number');
     expect(lag.ops).toBeGreaterThanOrEqual(0);
+    // The same figures, the store's and the API's for a Prometheus scrape.
+    const metrics = await (await fetch(url('/metrics'))).text();
+    const value = (sample: string) =>
+      Number(/ (\S+)$/.exec(metrics.split('\n').find((l) => l.startsWith(`${sample} `)) ?? '')?.[1]);
+    expect(value('dozer_source_ops_total{source="trips"}')).toBeGreaterThan(0);
+    expect(value('dozer_source_live{source="trips"}')).toBe(1);
+    expect(value('dozer_source_behind_ops{source="trips"}')).toBeGreaterThanOrEqual(0);
+    expect(value('dozer_endpoint_rows{endpoint="trips"}')).toBeGreaterThan(0);
+    expect(value('dozer_http_requests_total{endpoint="trips",status="200"}')).toBeGreaterThan(0);
+    expect(metrics).toContain('# TYPE dozer_checkpoints_complete_total counter');
   });
 
   it('converges to exactly the source table after inserts, updates and deletes', async () => {

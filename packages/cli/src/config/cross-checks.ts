@@ -125,6 +125,13 @@ export function crossCheck(
           `${where}: ${JSON.stringify(path)} contains a space, "?" or "#"; use only URL path characters`,
         ),
       );
+    } else if (RESERVED_PATHS.has(normalizeUrlPath(path).split('/')[1] ?? '')) {
+      issues.push(
+        locator.issueAt(
+          ['endpoints', index, 'path'],
+          `${where}: ${JSON.stringify(path)} is taken by the API itself (/health, /metrics, /docs, /openapi.json); choose another path`,
+        ),
+      );
     }
   }
 
@@ -139,6 +146,9 @@ export function crossCheck(
   issues.push(...nodeListIssues(raw, locator, sourceNames, sqlOutputs));
   return issues;
 }
+
+/** First path segments the REST server answers itself. */
+const RESERVED_PATHS = new Set(['health', 'metrics', 'docs', 'openapi.json']);
 
 function normalizeUrlPath(p: string): string {
   return p.length > 1 ? p.replace(/\/+$/, '') : p;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { MetricFamily } from '@dozer/api';
 import type { ObjectStore, SourcePosition } from '@dozer/core';
 import { Timestamp } from '@dozer/core';
 import {
@@ -192,6 +193,42 @@ export interface CheckpointHealth {
   readonly aborted: number;
   /** True when the newest complete checkpoint covers everything the sources delivered so far. */
   readonly covered: boolean;
+}
+
+/** The checkpoint figures of `GET /metrics`. */
+export function checkpointMetrics(h: CheckpointHealth): MetricFamily[] {
+  return [
+    {
+      name: 'dozer_checkpoints_complete_total',
+      help: 'Checkpoints completed since the process started',
+      type: 'counter',
+      samples: [{ value: h.complete }],
+    },
+    {
+      name: 'dozer_checkpoints_aborted_total',
+      help: 'Checkpoints aborted since the process started',
+      type: 'counter',
+      samples: [{ value: h.aborted }],
+    },
+    {
+      name: 'dozer_checkpoint_epoch',
+      help: 'Epoch of the newest complete checkpoint',
+      type: 'gauge',
+      samples: h.epoch === null ? [] : [{ value: Number(h.epoch) }],
+    },
+    {
+      name: 'dozer_checkpoint_age_seconds',
+      help: 'Seconds since the newest complete checkpoint was taken',
+      type: 'gauge',
+      samples: h.at === null ? [] : [{ value: (Date.now() - Date.parse(h.at)) / 1000 }],
+    },
+    {
+      name: 'dozer_checkpoint_duration_seconds',
+      help: 'How long the newest complete checkpoint took',
+      type: 'gauge',
+      samples: h.lastMs === null ? [] : [{ value: h.lastMs / 1000 }],
+    },
+  ];
 }
 
 /** Checkpoints of a running `dozer run`. */

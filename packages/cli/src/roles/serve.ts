@@ -2,6 +2,7 @@ import path from 'node:path';
 import {
   createAuthenticator,
   createRestApp,
+  type MetricFamily,
   type RunningGrpcServer,
   type RunningServer,
   startGrpcServer,
@@ -34,6 +35,8 @@ export interface ServeOptions {
   readonly log: Logger;
   /** Extra fields of `GET /health`; default: the tables read and their ops. */
   readonly health?: () => { [key: string]: JsonValue };
+  /** Extra families of `GET /metrics` (the API's own come first). */
+  readonly metrics?: () => readonly MetricFamily[];
   /** Called once the store committed the entries of `table` before `next`. */
   readonly onApplied?: (table: string, next: bigint) => void;
   /**
@@ -149,6 +152,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
             tables.map((t) => [t.name, { ops: t.ops, phase: t.snapshotDone ? 'live' : 'catching up' }]),
           ),
         })),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     server = await startHttpServer(app, config.api.rest);
     const protoDir = protoDirOf(config.home_dir);
