@@ -65,6 +65,7 @@ export {
   type StreamMessage,
   updateOp,
 } from './operation.js';
+export { processAlive } from './process.js';
 /** The micro-node runtime: nodes created in worker threads from a module + args, batches between threads in frames of codec messages. */
 export { FRAME_FORMAT_VERSION } from './runtime/frame.js';
 export {

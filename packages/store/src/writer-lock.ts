@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { processAlive } from '@dozer/core';
 import { StoreError } from './errors.js';
 
 /**
@@ -33,15 +34,6 @@ function startTime(pid: number): string | null {
     return fields[19] ?? null;
   } catch {
     return null;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -77,7 +69,7 @@ function readHolder(file: string): WriterLockHolder | undefined {
  */
 function holding(h: WriterLockHolder): boolean {
   if (h.host !== os.hostname()) return true;
-  if (h.pid <= 0 || !alive(h.pid)) return false;
+  if (h.pid <= 0 || !processAlive(h.pid)) return false;
   return h.start === null || startTime(h.pid) === h.start;
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { processAlive } from '@dozer/core';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { ConnectorError } from '../errors.js';
 
@@ -90,17 +91,8 @@ function removeStaleDirs(parent: string): void {
   for (const name of names) {
     if (!name.startsWith(DIR_PREFIX)) continue;
     const pid = Number(name.slice(DIR_PREFIX.length).split('-')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
     fs.rmSync(path.join(parent, name), { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
