@@ -67,6 +67,10 @@ describe('dozer ingest / process / serve as three processes', () => {
     await settle(base, expected, 'the three roles to serve the expected contents');
     const served = await contents(base);
     expect(served).toEqual(expected);
+    // The API role's /metrics: the tables it applies, caught up.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^dozer_table_ops_total\{table="big_orders"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^dozer_table_live\{table="big_orders"\} 1$/m);
 
     // The logs really went through the object store: segment files of both queues.
     const segments = (queue: string, log: string) => {

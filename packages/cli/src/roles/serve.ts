@@ -35,7 +35,7 @@ export interface ServeOptions {
   readonly log: Logger;
   /** Extra fields of `GET /health`; default: the tables read and their ops. */
   readonly health?: () => { [key: string]: JsonValue };
-  /** Extra families of `GET /metrics` (the API's own come first). */
+  /** Extra families of `GET /metrics` (the API's own come first); default: the tables read and their ops. */
   readonly metrics?: () => readonly MetricFamily[];
   /** Called once the store committed the entries of `table` before `next`. */
   readonly onApplied?: (table: string, next: bigint) => void;
@@ -152,7 +152,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
             tables.map((t) => [t.name, { ops: t.ops, phase: t.snapshotDone ? 'live' : 'catching up' }]),
           ),
         })),
-      ...(options.metrics ? { metrics: options.metrics } : {}),
+      metrics:
+        options.metrics ??
+        (() => [
+          {
+            name: 'dozer_table_ops_total',
+            help: 'Operations of an upstream table applied to the store since the process started',
+            type: 'counter',
+            samples: tables.map((t) => ({ labels: { table: t.name }, value: t.ops })),
+          },
+          {
+            name: 'dozer_table_live',
+            help: '1 once a table caught up with its upstream, else 0',
+            type: 'gauge',
+            samples: tables.map((t) => ({ labels: { table: t.name }, value: t.snapshotDone ? 1 : 0 })),
+          },
+        ]),
     });
     server = await startHttpServer(app, config.api.rest);
     const protoDir = protoDirOf(config.home_dir);
