@@ -21,6 +21,9 @@ describe('the progress line and the health of a source', () => {
       'orders: 1,200 ops 0/s (live) → orders: 7 rows',
     );
     expect(line(source())).toBe('orders: 1,200 ops 0/s (live) → orders: 7 rows');
+    // In its snapshot: the rows left, by the connector's estimate.
+    const snapshot = { ...source({ behindOps: 48_800, behindMillis: null }), snapshotDone: false };
+    expect(line(snapshot)).toBe('orders: 1,200 ops 0/s (snapshot, ~48,800 rows left) → orders: 7 rows');
   });
 
   it('shows the lag in /health as ops and ms, null where the connector cannot tell', () => {

@@ -118,8 +118,17 @@ export class Progress {
       const rate = this.rates.get(s.name) ?? 0;
       const phase = s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot';
       // A second or more behind the source is worth a look; less is the normal pace of batches.
+      // In a snapshot, the rows left (by the connector's estimate) tell how long it will take.
       const behind = s.lag?.behindMillis ?? 0;
-      const lag = behind >= 1000 ? `, ${(behind / 1000).toFixed(1)} s behind` : '';
+      const left = s.lag?.behindOps ?? null;
+      const lag =
+        phase === 'snapshot'
+          ? left !== null
+            ? `, ~${fmt(left)} rows left`
+            : ''
+          : behind >= 1000
+            ? `, ${(behind / 1000).toFixed(1)} s behind`
+            : '';
       parts.push(`${s.name}: ${fmt(s.ops)} ops ${fmt(Math.round(rate))}/s (${phase}${lag})`);
     }
     const rows = this.options.endpointRows().map(([n, c]) => `${n}: ${fmt(c)} rows`);

@@ -93,6 +93,8 @@ interface TableRun {
   /** Columns added to the table after start that are not ingested (warned once each). */
   readonly warnedColumns: Set<string>;
   warnedMissingOld: boolean;
+  /** While its snapshot runs: the rows Postgres estimates the table holds (null: no estimate), and those read. */
+  snapshotRows: { estimate: number | null; read: number } | null;
 }
 
 interface Txn {
@@ -212,6 +214,7 @@ class PostgresConnector implements Connector {
         acked: resume,
         warnedColumns: new Set(),
         warnedMissingOld: false,
+        snapshotRows: null,
       };
     });
     if (this.runs.length === 0 || signal.aborted) return;
@@ -350,11 +353,13 @@ class PostgresConnector implements Connector {
       for (const run of this.runs) {
         const snap = runs.includes(run);
         let count = 0;
+        if (snap) run.snapshotRows = { estimate: await estimateRows(client, run.table.oid), read: 0 };
         await this.readTable(client, run, signal, async (rows) => {
           if (!snap) return;
           for (let i = 0; i < rows.length && !signal.aborted; i += this.batchSize) {
             const chunk = rows.slice(i, i + this.batchSize);
             count += chunk.length;
+            run.snapshotRows!.read = count;
             const ops: Operation[] = chunk.map((r) => ({ kind: 'insert', new: run.projection.project(r) }));
             await sink.write({
               table: run.name,
@@ -364,6 +369,7 @@ class PostgresConnector implements Connector {
           }
         });
         if (signal.aborted) return;
+        run.snapshotRows = null;
         if (snap) {
           const done: PgPosition = { kind: 'stream', lsn: at, count: 0 };
           run.skip = done;
@@ -808,6 +814,16 @@ class PostgresConnector implements Connector {
     const behind = this.currentCommitMicros;
     return {
       tables: this.runs.map((r) => {
+        const snapshot = r.snapshotRows;
+        if (snapshot !== null) {
+          // In its snapshot: the rows left by Postgres's estimate (pg_class.reltuples), when it has one.
+          return {
+            table: r.name,
+            position: r.written === null ? null : formatPosition(r.written),
+            behindOps: snapshot.estimate === null ? null : Math.max(0, snapshot.estimate - snapshot.read),
+            behindMillis: null,
+          };
+        }
         const busy = r.pending.length > 0 || (stream !== null && stream.buffered > 0);
         return {
           table: r.name,
@@ -827,6 +843,20 @@ class PostgresConnector implements Connector {
   async close(): Promise<void> {
     this.stop.abort();
   }
+}
+
+/**
+ * The rows Postgres estimates a table holds (`pg_class.reltuples`, with its
+ * partitions'), or null when it has none (never vacuumed or analyzed).
+ */
+async function estimateRows(client: pg.Client, oid: number): Promise<number | null> {
+  const r = await client.query<{ n: string | null }>(
+    `SELECT sum(c.reltuples)::bigint AS n FROM pg_class c
+      WHERE c.reltuples >= 0 AND (c.oid = $1 OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1))`,
+    [oid],
+  );
+  const n = r.rows[0]?.n;
+  return n === null || n === undefined ? null : Number(n);
 }
 
 /** A value of `type` standing in for an unknown one in a field that may not be NULL. */

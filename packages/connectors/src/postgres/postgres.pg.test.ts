@@ -512,6 +512,63 @@ await describeWithService('PostgreSQL', PG, 'postgres connector', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it("reports a snapshot's rows left by Postgres's estimate, then the stream's lag", async () => {
+    const name = 'snaplag';
+    const table = `${PREFIX}_snaplag`;
+    await dropReplicationObjects(name);
+    await sql(
+      PG,
+      `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int PRIMARY KEY, v text);
+       INSERT INTO ${table} SELECT g, 'v' || g FROM generate_series(1, 20000) g; ANALYZE ${table}`,
+    );
+    // A sink that holds the first batch until released: the snapshot waits after its first 5,000 rows.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let writes = 0;
+    let firstWrite!: () => void;
+    const wrote = new Promise<void>((r) => {
+      firstWrite = r;
+    });
+    const out = collector();
+    const sink = {
+      ...out.sink,
+      async write(b: Parameters<typeof out.sink.write>[0]) {
+        await out.sink.write(b);
+        if (writes++ === 0) {
+          firstWrite();
+          await held;
+        }
+      },
+    };
+    const connector = postgresConnector.create(configFor(name, { tables: [table] }), {
+      name: 't',
+      logger: silentLogger,
+    });
+    const ac = new AbortController();
+    const done = connector.start({ tables: [{ name: table, resumeFrom: null }], sink, signal: ac.signal });
+    try {
+      await wrote;
+      const during = await connector.lag!();
+      expect(during.tables).toEqual([{ table, position: null, behindOps: 15_000, behindMillis: null }]);
+      release();
+      await out.until(() => out.snapshotDone.has(table));
+      await sql(PG, `INSERT INTO ${table} VALUES (0, 'new')`);
+      await out.until(() => out.ops(table).length === 20_001);
+      const after = await connector.lag!();
+      expect(after.tables[0]!.behindOps).toBe(0);
+      expect(after.tables[0]!.behindMillis).toBe(0);
+    } finally {
+      release();
+      ac.abort();
+      await done;
+      await connector.close();
+      await dropReplicationObjects(name);
+      await sql(PG, `DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+
   it('turns TRUNCATE into deletes of every row and keeps following new columns after ALTER TABLE', async () => {
     const name = 'trunc';
     const table = `${PREFIX}_trunc`;
