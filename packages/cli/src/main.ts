@@ -18,7 +18,7 @@ import {
   renderInitTemplate,
 } from './config/index.js';
 import { UpstreamLostError } from './errors.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, formatLogLine, type Logger, logFormatFromEnv } from './logger.js';
 import {
   endpointSchemasOf,
   planPipeline,
@@ -132,6 +132,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const configPath = path.resolve(values.config ?? 'dozer.yaml');
   try {
+    logFormatFromEnv(); // a bad DOZER_LOG_FORMAT fails before anything runs
     switch (command) {
       case 'init':
         return init(positionals[1] ?? '.', Boolean(values.force));
@@ -191,14 +192,17 @@ function parse(argv: readonly string[]) {
 }
 
 function reportFailure(e: unknown): number {
-  if (isDozerError(e)) {
-    process.stderr.write(`dozer: ${e.message}\n`);
-    return e.code === 'CONFIG' || e.code === 'SQL' ? 2 : 1;
+  const text = isDozerError(e)
+    ? e.message
+    : `unexpected failure: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
+  let json = false;
+  try {
+    json = logFormatFromEnv() === 'json';
+  } catch {
+    // A bad DOZER_LOG_FORMAT is itself the failure reported here, as text.
   }
-  process.stderr.write(
-    `dozer: unexpected failure: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
-  );
-  return 1;
+  process.stderr.write(json ? `${formatLogLine('json', 'error', `dozer: ${text}`)}\n` : `dozer: ${text}\n`);
+  return isDozerError(e) && (e.code === 'CONFIG' || e.code === 'SQL') ? 2 : 1;
 }
 
 function init(dir: string, force: boolean): number {

@@ -1,4 +1,5 @@
 import type { MetricFamily } from '@dozer/api';
+import { formatLogLine, type LogFormat, logFormatFromEnv } from './logger.js';
 /** Counters that the pipeline updates and the progress display reads. */
 export interface SourceStats {
   readonly name: string;
@@ -62,6 +63,8 @@ export interface ProgressOptions {
   readonly stream?: NodeJS.WriteStream;
   /** How often to redraw on a terminal (ms); off a terminal a line is printed every 5 s. */
   readonly intervalMs?: number;
+  /** The lines printed off a terminal (default: DOZER_LOG_FORMAT's). */
+  readonly format?: LogFormat;
 }
 
 /**
@@ -76,10 +79,13 @@ export class Progress {
   private lineShown = false;
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
+  private readonly format: LogFormat;
 
   constructor(private readonly options: ProgressOptions) {
     this.stream = options.stream ?? process.stderr;
-    this.tty = Boolean(this.stream.isTTY) && process.env.CI !== 'true';
+    this.format = options.format ?? logFormatFromEnv();
+    // JSON lines are for collectors: never a status line redrawn in place.
+    this.tty = Boolean(this.stream.isTTY) && process.env.CI !== 'true' && this.format === 'text';
   }
 
   start(): void {
@@ -142,7 +148,7 @@ export class Progress {
       this.stream.write(`\r\x1b[2K${line.length > width ? `${line.slice(0, width - 1)}…` : line}`);
       this.lineShown = true;
     } else {
-      this.stream.write(`${new Date().toISOString().slice(11, 23)} PROG  ${line}\n`);
+      this.stream.write(`${formatLogLine(this.format, 'progress', line)}\n`);
     }
   }
 }

@@ -276,6 +276,43 @@ describe('dozer run (child process, real HTTP)', () => {
   });
 });
 
+describe('dozer run with DOZER_LOG_FORMAT=json', () => {
+  it('writes every log and progress line as a JSON object, and its failures too', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-e2e-json-'));
+    try {
+      const file = path.join(dir, 'dozer.yaml');
+      fs.writeFileSync(file, configText(await freePort(), await freePort()));
+      const env = { DOZER_LOG_FORMAT: 'json' };
+      const dozer = spawnDozer(['run', '-c', file], { env });
+      await dozer.waitFor('Serving 2 endpoint(s)');
+      // Off a terminal a progress line comes every 5 s.
+      await dozer.waitFor('"level":"progress"', 15_000);
+      dozer.child.kill('SIGINT');
+      expect(await dozer.exited).toBe(0);
+      const lines = dozer.stderr().trim().split('\n');
+      const parsed = lines.map((l) => JSON.parse(l) as { time: string; level: string; message: string });
+      for (const p of parsed) {
+        expect(Object.keys(p)).toEqual(['time', 'level', 'message']);
+        expect(Number.isNaN(Date.parse(p.time))).toBe(false);
+      }
+      expect(parsed.some((p) => p.level === 'info' && p.message.includes('stopped cleanly'))).toBe(true);
+      expect(parsed.some((p) => p.level === 'progress' && p.message.startsWith('trips: '))).toBe(true);
+
+      fs.writeFileSync(file, 'version: 1\napp_name: bad\nsources: 3\n');
+      const bad = await runDozer(['run', '-c', file], { env });
+      expect(bad.code).toBe(2);
+      const failure = JSON.parse(bad.stderr.trim().split('\n').at(-1)!) as { level: string; message: string };
+      expect(failure.level).toBe('error');
+      expect(failure.message).toMatch(/^dozer: .*dozer\.yaml:3/);
+      const unknown = await runDozer(['run', '-c', file], { env: { DOZER_LOG_FORMAT: 'yaml' } });
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toBe('dozer: DOZER_LOG_FORMAT must be "text" or "json", got "yaml"\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe('dozer run with a bad config', () => {
   it('exits 2 and names the file, line and key', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-e2e-bad-'));
