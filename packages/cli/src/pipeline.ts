@@ -11,7 +11,7 @@ import { compileSql, type SqlPipeline } from '@dozer/sql';
 import type { Store } from '@dozer/store';
 import type { DozerConfig } from './config/index.js';
 import type { Logger } from './logger.js';
-import { lagJson, type SourceStats, sourceMetrics } from './progress.js';
+import { lagJson, type SourceStats, sourceMetrics, sourcePhase } from './progress.js';
 import {
   checkpointMetrics,
   discardCheckpoints,
@@ -356,7 +356,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
               s.name,
               {
                 ops: s.ops,
-                phase: s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot',
+                phase: sourcePhase(s),
                 ...(lag ? { lag } : {}),
               },
             ];

@@ -51,6 +51,11 @@ export function sourceMetrics(sources: readonly SourceStats[]): MetricFamily[] {
   ];
 }
 
+/** Where a source is: in its snapshot, live (following changes), or done (the source ended). */
+export function sourcePhase(s: SourceStats): 'snapshot' | 'live' | 'done' {
+  return s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot';
+}
+
 /** A source's lag as `GET /health` shows it, or undefined before its connector told. */
 export function lagJson(s: SourceStats): { ops: number | null; ms: number | null } | undefined {
   return s.lag === undefined ? undefined : { ops: s.lag.behindOps, ms: s.lag.behindMillis };
@@ -122,7 +127,7 @@ export class Progress {
         this.last.set(s.name, { ops: s.ops, at: now });
       } else if (!prev) this.last.set(s.name, { ops: s.ops, at: now });
       const rate = this.rates.get(s.name) ?? 0;
-      const phase = s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot';
+      const phase = sourcePhase(s);
       // A second or more behind the source is worth a look; less is the normal pace of batches.
       // In a snapshot, the rows left (by the connector's estimate) tell how long it will take.
       const behind = s.lag?.behindMillis ?? 0;
