@@ -1,7 +1,14 @@
 import { DateValue, Decimal, Duration, Json, Point, Timestamp } from '@dozer/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeStateValue, encodeStateValue, stringifyTagged, tagValues } from './internal/state.js';
+import {
+  decodeState,
+  decodeStateValue,
+  encodeState,
+  encodeStateValue,
+  stringifyTagged,
+  tagValues,
+} from './internal/state.js';
 
 // Operator state values (group accumulators, join rows, bags as Maps) of every SQL value type,
 // nested in arrays, objects and Maps. JSON has no negative zero: state keeps 0 for -0, as
@@ -25,7 +32,8 @@ const sqlValue = fc.oneof(
       fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }),
     )
     .map(([m, d, us]) => new Duration(m, d, us)),
-  fc.jsonValue().map((v) => new Json(v as never)),
+  // Inside JSON values too (fc.jsonValue makes -0; JSON text round trips it to 0).
+  fc.jsonValue().map((v) => new Json(JSON.parse(JSON.stringify(v)))),
   fc.tuple(double({ noNaN: true }), double({ noNaN: true })).map(([x, y]) => new Point(x, y)),
   fc.uint8Array({ maxLength: 8 }),
 );
@@ -34,7 +42,14 @@ const stateValue = fc.letrec((tie) => ({
     { depthSize: 'small', withCrossShrink: true },
     sqlValue,
     fc.array(tie('value'), { maxLength: 4 }),
-    fc.dictionary(fc.string({ maxLength: 6 }), tie('value'), { maxKeys: 4 }),
+    // Keys that look like the format's tags (`$`, `$$x`) and `__proto__` are data like any other.
+    fc.dictionary(
+      fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('$', '$$', '$d', '__proto__')),
+      tie('value'),
+      {
+        maxKeys: 4,
+      },
+    ),
     fc.array(fc.tuple(fc.string({ maxLength: 6 }), tie('value')), { maxLength: 3 }).map((e) => new Map(e)),
   ),
 })).value;
@@ -45,11 +60,44 @@ describe('state value encoding', () => {
       fc.property(stateValue, (v) => {
         expect(stringifyTagged(v)).toBe(JSON.stringify(v, tagValues));
         expect(decodeStateValue(encodeStateValue(v))).toEqual(v);
+        expect(decodeState(encodeState(v))).toEqual(v);
       }),
       { numRuns: 500 },
     );
     expect(stringifyTagged({ a: undefined, b: () => 1, c: [undefined] })).toBe(
       JSON.stringify({ a: undefined, b: () => 1, c: [undefined] }, tagValues),
+    );
+  });
+
+  // Found by the property above: an object keyed by "$" decoded as a tag (here a decimal
+  // without digits, which threw), and so did a JSON value shaped like a tag.
+  it('keeps objects and JSON values whose keys look like tags', () => {
+    const values: unknown[] = [
+      [{ '': [{ '': { '': { $: 'd' } } }] }],
+      { $: 'i', v: '12' },
+      { $$: 1, $x: [{ $: 'M', v: [] }] },
+      new Json({ $: 'i', v: '12' }),
+      new Json([{ $: 'd', u: '1', s: 0 }, { $$: null }]),
+      JSON.parse('{"__proto__":{"$":"t","v":"1"}}'),
+    ];
+    for (const v of values) {
+      expect(decodeStateValue(encodeStateValue(v))).toEqual(v);
+      expect(decodeState(encodeState(v))).toEqual(v);
+    }
+    expect(Object.keys(decodeStateValue(encodeStateValue(values[5])) as object)).toEqual(['__proto__']);
+  });
+
+  it('still reads version 1, which a checkpoint taken before the escape holds', () => {
+    const v1 = (text: string) => new Uint8Array([1, ...new TextEncoder().encode(text)]);
+    expect(decodeStateValue(v1('[{"$":"d","u":"1234","s":2},{"$":"j","v":{"a":[1]}},{"$x":1}]'))).toEqual([
+      new Decimal(1234n, 2),
+      new Json({ a: [1] }),
+      { $x: 1 },
+    ]);
+    const state = decodeState(new TextEncoder().encode('{"version":1,"state":[{"$":"i","v":"7"},{"$$":2}]}'));
+    expect(state).toEqual([7n, { $$: 2 }]);
+    expect(() => decodeStateValue(new Uint8Array([3, 0x6e]))).toThrow(
+      /format version 3; this build reads 1 and 2/,
     );
   });
 });

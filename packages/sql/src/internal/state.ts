@@ -96,14 +96,19 @@ export interface Snapshottable {
 }
 
 /**
- * State snapshot format version 1: UTF-8 JSON where values JSON cannot
+ * State snapshot format version 2: UTF-8 JSON where values JSON cannot
  * carry are objects tagged by `$`: `{"$":"i","v":"12"}` bigint,
  * `{"$":"d","u":"1234","s":2}` decimal, `{"$":"t","v":"…"}` timestamp
  * micros, `{"$":"D","v":n}` date days, `{"$":"u","m":n,"d":n,"us":"…"}`
- * duration, `{"$":"j","v":…}` json, `{"$":"p","x":n,"y":n}` point,
- * `{"$":"b","v":"hex"}` binary, `{"$":"f","v":"NaN"}` non-finite floats.
+ * duration, `{"$":"j","v":"<JSON text>"}` json, `{"$":"p","x":n,"y":n}`
+ * point, `{"$":"b","v":"hex"}` binary, `{"$":"f","v":"NaN"}` non-finite
+ * floats, `{"$":"M","v":[[k,v]…]}` a Map. A plain object's own key that
+ * starts with `$` is written with one more `$` (`"$"` as `"$$"`), so no
+ * data reads as a tag. Version 1 had neither escape (a JSON value or an
+ * object keyed by `$…` could decode as a tag); it is still read as it
+ * was written.
  */
-export const STATE_FORMAT_VERSION = 1;
+export const STATE_FORMAT_VERSION = 2;
 
 /** Encodes operator state (plain objects, arrays and SQL values) as {@link STATE_FORMAT_VERSION} bytes. */
 export function encodeState(state: unknown): Uint8Array {
@@ -112,11 +117,12 @@ export function encodeState(state: unknown): Uint8Array {
 }
 
 /**
- * State value format version 1, the values of an operator's store one by
- * one (what {@link StateValueCodec}s write): one byte, the version (1),
- * then the value as UTF-8 JSON tagged as in {@link STATE_FORMAT_VERSION}.
+ * State value format version 2, the values of an operator's store one by
+ * one (what {@link StateValueCodec}s write): one byte, the version (2),
+ * then the value as UTF-8 JSON tagged and escaped as in
+ * {@link STATE_FORMAT_VERSION} 2. Version 1 values are still read.
  */
-export const STATE_VALUE_FORMAT_VERSION = 1;
+export const STATE_VALUE_FORMAT_VERSION = 2;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -130,36 +136,57 @@ export function encodeStateValue(value: unknown): Uint8Array {
   return out.subarray(0, 1 + written);
 }
 
-/** Decodes bytes written by {@link encodeStateValue}. @throws RangeError on another version. */
+/**
+ * Decodes bytes written by {@link encodeStateValue} (this version or 1).
+ * @throws RangeError on another version.
+ */
 export function decodeStateValue(bytes: Uint8Array): unknown {
-  if (bytes.length === 0 || bytes[0] !== STATE_VALUE_FORMAT_VERSION) {
+  const version = bytes[0];
+  if (version !== STATE_VALUE_FORMAT_VERSION && version !== 1) {
     throw new RangeError(
-      `operator state value has format version ${bytes[0] ?? '(empty)'}; this build reads ${STATE_VALUE_FORMAT_VERSION}`,
+      `operator state value has format version ${version ?? '(empty)'}; this build reads 1 and ${STATE_VALUE_FORMAT_VERSION}`,
     );
   }
-  return untagTree(JSON.parse(fromUtf8.decode(bytes.subarray(1))));
+  return untagTree(JSON.parse(fromUtf8.decode(bytes.subarray(1))), version === 1);
 }
 
 /**
- * `JSON.parse(text, untagValues)` as a walk over the parsed tree: the same
- * values, without a reviver call per value (restoring a checkpoint decodes
- * every key's value; this is several times faster).
+ * Turns parsed JSON of the tagged format into values, in place where it
+ * can: a walk over the tree rather than a reviver call per value
+ * (restoring a checkpoint decodes every key's value; this is several times
+ * faster). `v1` reads version 1, which escaped no keys.
  */
-function untagTree(v: unknown): unknown {
+function untagTree(v: unknown, v1: boolean): unknown {
   if (typeof v !== 'object' || v === null) return v;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const x = v[i];
-      if (typeof x === 'object' && x !== null) v[i] = untagTree(x);
+      if (typeof x === 'object' && x !== null) v[i] = untagTree(x, v1);
     }
     return v;
   }
   const o = v as Record<string, unknown>;
+  let escaped = false;
   for (const k in o) {
+    if (k.charCodeAt(0) === DOLLAR) escaped = true;
     const x = o[k];
-    if (typeof x === 'object' && x !== null) o[k] = untagTree(x);
+    if (typeof x === 'object' && x !== null) o[k] = untagTree(x, v1);
   }
-  return typeof o.$ === 'string' ? untagValues('', o) : o;
+  if (typeof o.$ === 'string') return untag(o, v1);
+  return escaped && !v1 ? renameKeys(o, (k) => k.slice(1)) : o;
+}
+
+const DOLLAR = 36;
+
+/** `o` with every own key that starts with `$` renamed by `rename`, in the same order (a copy). */
+function renameKeys(o: object, rename: (key: string) => string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(o)) {
+    // defineProperty: a key "__proto__" stays an own property, as JSON.parse makes it.
+    const name = k.charCodeAt(0) === DOLLAR ? rename(k) : k;
+    Object.defineProperty(out, name, { value: x, writable: true, enumerable: true, configurable: true });
+  }
+  return out;
 }
 
 /** The codec of values that are plain data and SQL values. */
@@ -203,7 +230,7 @@ export function stringifyTagged(value: unknown): string | undefined {
   if (value instanceof Duration) {
     return `{"$":"u","m":${stringifyTagged(value.months)},"d":${stringifyTagged(value.days)},"us":"${value.micros}"}`;
   }
-  if (value instanceof Json) return `{"$":"j","v":${JSON.stringify(value.value) ?? 'null'}}`;
+  if (value instanceof Json) return `{"$":"j","v":${JSON.stringify(JSON.stringify(value.value) ?? 'null')}}`;
   if (value instanceof Point)
     return `{"$":"p","x":${stringifyTagged(value.x)},"y":${stringifyTagged(value.y)}}`;
   if (value instanceof Uint8Array) return `{"$":"b","v":"${Buffer.from(value).toString('hex')}"}`;
@@ -215,7 +242,7 @@ export function stringifyTagged(value: unknown): string | undefined {
   for (const k of Object.keys(o)) {
     const v = stringifyTagged(o[k]);
     if (v === undefined) continue;
-    out += `${first ? '' : ','}${JSON.stringify(k)}:${v}`;
+    out += `${first ? '' : ','}${JSON.stringify(k.charCodeAt(0) === DOLLAR ? `$${k}` : k)}:${v}`;
     first = false;
   }
   return `${out}}`;
@@ -230,30 +257,35 @@ export function tagValues(this: unknown, k: string, v: unknown): unknown {
   if (raw instanceof Timestamp) return { $: 't', v: raw.micros.toString() };
   if (raw instanceof DateValue) return { $: 'D', v: raw.days };
   if (raw instanceof Duration) return { $: 'u', m: raw.months, d: raw.days, us: raw.micros.toString() };
-  if (raw instanceof Json) return { $: 'j', v: raw.value };
+  if (raw instanceof Json) return { $: 'j', v: JSON.stringify(raw.value) ?? 'null' };
   if (raw instanceof Point) return { $: 'p', x: raw.x, y: raw.y };
   if (raw instanceof Uint8Array) return { $: 'b', v: Buffer.from(raw).toString('hex') };
   if (raw instanceof Map) return { $: 'M', v: [...raw.entries()] };
+  if (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.keys(v).some((x) => x.charCodeAt(0) === DOLLAR)
+  ) {
+    return renameKeys(v, (x) => `$${x}`);
+  }
   return v;
 }
 
-/** Decodes bytes written by {@link encodeState}. */
+/** Decodes bytes written by {@link encodeState} (this version or 1). @throws RangeError on another version. */
 export function decodeState(bytes: Uint8Array): unknown {
-  const parsed = JSON.parse(new TextDecoder().decode(bytes), untagValues) as {
-    version: number;
-    state: unknown;
-  };
-  if (parsed.version !== STATE_FORMAT_VERSION) {
+  const parsed = JSON.parse(fromUtf8.decode(bytes)) as { version: unknown; state: unknown };
+  if (parsed.version !== STATE_FORMAT_VERSION && parsed.version !== 1) {
     throw new RangeError(
-      `operator state has format version ${parsed.version}; this build reads ${STATE_FORMAT_VERSION}`,
+      `operator state has format version ${parsed.version}; this build reads 1 and ${STATE_FORMAT_VERSION}`,
     );
   }
-  return parsed.state;
+  return untagTree(parsed.state, parsed.version === 1);
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON.parse reviver values are untyped.
-function untagValues(_k: string, v: any): unknown {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof v.$ !== 'string') return v;
+/** The value of a tagged object (`o.$` is a string), `o` itself for an unknown tag. */
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON is untyped.
+function untag(v: any, v1: boolean): unknown {
   switch (v.$) {
     case 'i':
       return BigInt(v.v);
@@ -268,7 +300,7 @@ function untagValues(_k: string, v: any): unknown {
     case 'u':
       return new Duration(v.m, v.d, BigInt(v.us));
     case 'j':
-      return new Json(v.v as JsonValue);
+      return new Json((v1 ? v.v : JSON.parse(v.v)) as JsonValue);
     case 'p':
       return new Point(v.x, v.y);
     case 'b':
