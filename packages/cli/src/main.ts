@@ -32,6 +32,7 @@ import { openCheckpointStore } from './roles/checkpointing.js';
 import { AckPolicy, type RunningIngestor, startIngestor } from './roles/ingest.js';
 import {
   keyOf,
+  type NodeKind,
   type ProcessorShare,
   processorShare,
   queuePrefixOf,
@@ -61,6 +62,13 @@ import {
   startApiCheckpoints,
   startIngestorCheckpoints,
 } from './roles/split-checkpoints.js';
+import {
+  ingestorReport,
+  processorReport,
+  RoleStatus,
+  type StatusServer,
+  startStatusServer,
+} from './roles/status-server.js';
 import { createSqlTransform } from './roles/transform.js';
 import {
   combineUpstreams,
@@ -493,6 +501,24 @@ async function serveRoleLogs(
 }
 
 /**
+ * The status of a `dozer ingest` or `dozer process` process, served over
+ * HTTP at its node's `http_port` when the config gives one.
+ */
+async function roleStatus(
+  config: DozerConfig,
+  kind: NodeKind,
+  node: { readonly name: string; readonly host: string; readonly http_port?: number },
+  log: Logger,
+): Promise<{ status: RoleStatus; server: StatusServer | undefined }> {
+  const status = new RoleStatus(kind, node.name);
+  if (node.http_port === undefined) return { status, server: undefined };
+  const key = keyOf(config, kind, node.name).replace(/^\S+/, (k) => `${k}.http_port`);
+  const server = await startStatusServer(status, { host: node.host, port: node.http_port }, key);
+  log.info(`health and metrics at ${server.url}/health and ${server.url}/metrics`);
+  return { status, server };
+}
+
+/**
  * `dozer ingest`: the connectors, one log per source, served at
  * `nodes.ingestor`; with `nodes.ingestors`, only the sources of the node
  * `--node` names, served at its address.
@@ -509,7 +535,26 @@ async function ingest(configPath: string, nodeName: string | undefined): Promise
   log.info(
     `dozer ${VERSION}: starting the ingestor${whole.nodes.listed ? ` "${node.name}"` : ''} of "${config.app_name}"`,
   );
-  if (splitCheckpointsOn(whole)) return ingestWithCheckpoints(whole, config, node, registry, log, show);
+  const { status, server: statusServer } = await roleStatus(whole, 'ingestor', node, log);
+  try {
+    if (splitCheckpointsOn(whole))
+      return await ingestWithCheckpoints(whole, config, node, registry, log, show, status);
+    return await ingestOnce(config, node, registry, log, show, status);
+  } finally {
+    status.phase = 'stopping';
+    await statusServer?.close();
+  }
+}
+
+/** `dozer ingest` without checkpoints: the sources read from scratch, once. */
+async function ingestOnce(
+  config: DozerConfig,
+  node: IngestorNodeConfig,
+  registry: ReturnType<typeof createConnectorRegistry>,
+  log: Logger,
+  show: ReturnType<typeof progressLogger>['show'],
+  status: RoleStatus,
+): Promise<number> {
   const plan = await planPipeline(config, registry, log, { connectorThreads: true });
   const objects = openObjectStore(config.nodes.object_store);
   let interrupt: ReturnType<typeof interrupts> | undefined;
@@ -539,6 +584,11 @@ async function ingest(configPath: string, nodeName: string | undefined): Promise
     cleanup.unshift(() => ingestor.stop());
     const server = await serveRoleLogs(queue, node, keyOf(config, 'ingestor', node.name));
     cleanup.unshift(() => server.close());
+    status.report = ingestorReport(ingestor, server);
+    status.phase = 'serving';
+    cleanup.unshift(() => {
+      status.phase = 'stopping';
+    });
     interrupt = interrupts(log);
     log.info(`segments go to ${objects.label}`);
     process.stdout.write(
@@ -574,9 +624,13 @@ async function ingestWithCheckpoints(
   registry: ReturnType<typeof createConnectorRegistry>,
   log: Logger,
   show: ReturnType<typeof progressLogger>['show'],
+  status: RoleStatus,
 ): Promise<number> {
   const objects = openObjectStore(config.nodes.object_store);
   const interrupt = interrupts(log);
+  interrupt.signal.addEventListener('abort', () => {
+    status.phase = 'stopping';
+  });
   const checkpoints = openCheckpointStore(objects.store, log);
   const fingerprint = splitFingerprint(whole);
   const label = whole.nodes.listed ? `the ingestor "${node.name}"` : 'the ingestor';
@@ -593,7 +647,9 @@ async function ingestWithCheckpoints(
   const keepAlive = setInterval(() => {}, 1 << 30);
   try {
     let generation = await generations.bump(`${label} started`, 'newest');
-    for (;;) {
+    for (let start = 0; ; start++) {
+      if (start > 0) status.restart();
+      status.generation = generation.generation;
       const cleanup: Cleanup = [];
       let outcome: { next: Generation } | { exit: number };
       try {
@@ -653,6 +709,8 @@ async function ingestWithCheckpoints(
           cleanup.unshift(() => running.close());
           const server = await serveRoleLogs(queue, node, keyOf(config, 'ingestor', node.name));
           cleanup.unshift(() => server.close());
+          status.report = ingestorReport(ingestor, server, running);
+          if (!interrupt.signal.aborted) status.phase = 'serving';
           log.info(`segments go to ${objects.label}`);
           process.stdout.write(
             `Ingesting ${config.sources.length} source(s); logs served at ${server.address} for "dozer process"\n`,
@@ -859,6 +917,8 @@ interface DownstreamContext {
   /** The upstream logs the role needs, checked to exist. */
   readonly logs: Map<string, UpstreamLog>;
   readonly cleanup: Cleanup;
+  /** The process's status, for a role that serves it (`dozer process`): the start sets its report. */
+  readonly status: RoleStatus | undefined;
   /** With checkpoints: the generation this start belongs to. */
   readonly split:
     | {
@@ -947,6 +1007,8 @@ async function downstreamRole<P extends { readonly upstreams: readonly UpstreamN
     readonly plan: (config: DozerConfig) => P;
     /** Names the role in messages: `the processor "p1"`. */
     readonly label: (config: DozerConfig, plan: P) => string;
+    /** The node whose `http_port` serves the process's status, for a role that has no API. */
+    readonly statusNode?: (plan: P) => { readonly kind: NodeKind; readonly node: ProcessorNodeConfig };
   },
   start: (ctx: DownstreamContext, plan: P) => Promise<{ failed: Promise<never> }>,
 ): Promise<number> {
@@ -954,10 +1016,18 @@ async function downstreamRole<P extends { readonly upstreams: readonly UpstreamN
   const plan = role.plan(config);
   const { log, show } = progressLogger();
   log.info(`dozer ${VERSION}: starting ${role.starting(config, plan)}`);
+  const statusNode = role.statusNode?.(plan);
+  const { status, server: statusServer } = statusNode
+    ? await roleStatus(config, statusNode.kind, statusNode.node, log)
+    : { status: undefined, server: undefined };
   const interrupt = interrupts(log);
+  interrupt.signal.addEventListener('abort', () => {
+    if (status) status.phase = 'stopping';
+  });
   const objects = openObjectStore(config.nodes.object_store);
   const checkpoints = openCheckpointStore(objects.store, log);
   const fingerprint = splitFingerprint(config);
+  let starts = 0;
   const generations = splitCheckpointsOn(config)
     ? new Generations(
         objects.store,
@@ -974,6 +1044,11 @@ async function downstreamRole<P extends { readonly upstreams: readonly UpstreamN
       interrupt,
       role.what,
       async (cleanup, generation) => {
+        if (status) {
+          if (starts++ > 0) status.restart();
+          status.generation = generation?.generation;
+          status.phase = 'connecting';
+        }
         for (;;) {
           const connected = await connectUpstreams(
             plan.upstreams,
@@ -987,7 +1062,12 @@ async function downstreamRole<P extends { readonly upstreams: readonly UpstreamN
           if (connected !== 'stale') {
             const { upstream, logs } = connected;
             const split = generation && { generation, checkpoints, fingerprint, objects: objects.store };
-            return start({ config, log, show, objects, upstream, logs, cleanup, split }, plan);
+            const started = await start(
+              { config, log, show, objects, upstream, logs, cleanup, status, split },
+              plan,
+            );
+            if (status && !interrupt.signal.aborted) status.phase = 'serving';
+            return started;
           }
           // An upstream still serves an older generation's logs: it is about to restart.
           const now = await generations!.read();
@@ -1000,6 +1080,7 @@ async function downstreamRole<P extends { readonly upstreams: readonly UpstreamN
     );
   } finally {
     objects.close();
+    await statusServer?.close();
   }
 }
 
@@ -1017,12 +1098,13 @@ function processRole(configPath: string, nodeName: string | undefined): Promise<
         `the processor${config.nodes.listed ? ` "${node.name}"` : ''} of "${config.app_name}"`,
       what: 'processing',
       label: (config, { node }) => (config.nodes.listed ? `the processor "${node.name}"` : 'the processor'),
+      statusNode: ({ node }) => ({ kind: 'processor', node }),
       plan: (config) => {
         const node = selectNode(config.nodes.processors, 'processor', nodeName);
         return { node, ...processorShare(config, node) };
       },
     },
-    async ({ config, log, show, objects, upstream, logs: inputs, cleanup, split }, share) => {
+    async ({ config, log, show, objects, upstream, logs: inputs, cleanup, status, split }, share) => {
       const { node } = share;
       const sourceSchemas = new Map([...inputs].map(([name, l]) => [name, l.schema]));
       // Sources whose ingestor vouches for exact changes skip the source normalizers, as in `dozer run`.
@@ -1107,6 +1189,7 @@ function processRole(configPath: string, nodeName: string | undefined): Promise<
       cleanup.unshift(() => processor.stop());
       const server = await serveRoleLogs(queue, node, keyOf(config, 'processor', node.name));
       cleanup.unshift(() => server.close());
+      if (status) status.report = processorReport(processor, server, upstream.label);
       log.info(`segments go to ${objects.label}`);
       process.stdout.write(
         `Processing ${inputs.size} ${config.nodes.listed ? 'input' : 'source'} log(s) from ${upstream.label}; ${processor.outputs.size} output log(s) served at ${server.address} for "dozer serve"\n`,

@@ -11,7 +11,7 @@ import { compileSql, type SqlPipeline } from '@dozer/sql';
 import type { Store } from '@dozer/store';
 import type { DozerConfig } from './config/index.js';
 import type { Logger } from './logger.js';
-import { lagJson, type SourceStats, sourceMetrics, sourcePhase } from './progress.js';
+import { type SourceStats, sourceMetrics, sourcesHealth } from './progress.js';
 import {
   checkpointMetrics,
   discardCheckpoints,
@@ -349,19 +349,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
       store: servedStore,
       keepRows: recovery !== undefined,
       health: () => ({
-        sources: Object.fromEntries(
-          sources.map((s) => {
-            const lag = lagJson(s);
-            return [
-              s.name,
-              {
-                ops: s.ops,
-                phase: sourcePhase(s),
-                ...(lag ? { lag } : {}),
-              },
-            ];
-          }),
-        ),
+        sources: sourcesHealth(sources),
         ...(checkpointing ? { checkpoint: { ...checkpointing.health() } } : {}),
       }),
       metrics: () => [

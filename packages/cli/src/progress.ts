@@ -1,4 +1,5 @@
 import type { MetricFamily } from '@dozer/api';
+import type { JsonValue } from '@dozer/core';
 import { formatLogLine, type LogFormat, logFormatFromEnv } from './logger.js';
 /** Counters that the pipeline updates and the progress display reads. */
 export interface SourceStats {
@@ -54,6 +55,16 @@ export function sourceMetrics(sources: readonly SourceStats[]): MetricFamily[] {
 /** Where a source is: in its snapshot, live (following changes), or done (the source ended). */
 export function sourcePhase(s: SourceStats): 'snapshot' | 'live' | 'done' {
   return s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot';
+}
+
+/** The sources as `GET /health` shows them: ops delivered, phase and lag, by name. */
+export function sourcesHealth(sources: readonly SourceStats[]): { [name: string]: JsonValue } {
+  return Object.fromEntries(
+    sources.map((s) => {
+      const lag = lagJson(s);
+      return [s.name, { ops: s.ops, phase: sourcePhase(s), ...(lag ? { lag } : {}) }];
+    }),
+  );
 }
 
 /** A source's lag as `GET /health` shows it, or undefined before its connector told. */

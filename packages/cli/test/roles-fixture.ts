@@ -86,6 +86,9 @@ export interface Ports {
   grpc: number;
   ingestor: number;
   processor: number;
+  /** `http_port` of the ingestor and the processor node (their /health and /metrics), when set. */
+  ingestorHttp?: number;
+  processorHttp?: number;
 }
 
 /** Writes the data files under `data`. */
@@ -140,12 +143,14 @@ ${ENDPOINTS_YAML}api:
   rest: { host: 127.0.0.1, port: ${ports.rest} }
   grpc: { host: 127.0.0.1, port: ${ports.grpc} }
 nodes:
-  ingestor: { host: 127.0.0.1, port: ${ports.ingestor} }
-  processor: { host: 127.0.0.1, port: ${ports.processor} }
+  ingestor: { host: 127.0.0.1, port: ${ports.ingestor}${httpPort(ports.ingestorHttp)} }
+  processor: { host: 127.0.0.1, port: ${ports.processor}${httpPort(ports.processorHttp)} }
   object_store: ${objectStore}
   queue: { memory_limit_bytes: 4096, offload_at_bytes: 1024, segment_bytes: 1024 }
 `;
 }
+
+const httpPort = (port: number | undefined) => (port === undefined ? '' : `, http_port: ${port}`);
 
 export async function contents(base: string): Promise<Record<string, Obj[]>> {
   const out: Record<string, Obj[]> = {};

@@ -2,12 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DozerProcess, spawnDozer, until } from './helpers.js';
+import { type DozerProcess, freePort, spawnDozer, until } from './helpers.js';
 import {
   configText,
   contents,
   expectedContents,
   freePorts,
+  orders,
   type Ports,
   settle,
   stopped,
@@ -33,7 +34,7 @@ describe('dozer ingest / process / serve as three processes', () => {
     writeData(data);
     splitConfig = path.join(dir, 'split.yaml');
     return (async () => {
-      split = await freePorts();
+      split = { ...(await freePorts()), ingestorHttp: await freePort(), processorHttp: await freePort() };
       fs.writeFileSync(
         splitConfig,
         configText(data, './split-home', '{ kind: local, path: ./split-objects }', split),
@@ -58,6 +59,19 @@ describe('dozer ingest / process / serve as three processes', () => {
     await serve.waitFor(/the processor at 127\.0\.0\.1:\d+ is unreachable .*retrying/);
     const processor = spawnDozer(['process', '-c', splitConfig]);
     running.push(processor);
+    // A role without an API serves its status at http_port: not ready (503) while it waits for its upstream.
+    const processorStatus = `http://127.0.0.1:${split.processorHttp}`;
+    const ingestorStatus = `http://127.0.0.1:${split.ingestorHttp}`;
+    await processor.waitFor(`health and metrics at ${processorStatus}/health`);
+    await processor.waitFor(/the ingestor at 127\.0\.0\.1:\d+ is unreachable/);
+    const waiting = await fetch(`${processorStatus}/health`);
+    expect(waiting.status).toBe(503);
+    expect(await waiting.json()).toMatchObject({
+      status: 'NOT_SERVING',
+      phase: 'connecting',
+      role: 'processor',
+      node: 'processor',
+    });
     const ingestor = spawnDozer(['ingest', '-c', splitConfig]);
     running.push(ingestor);
     await ingestor.waitFor('Ingesting 2 source(s)');
@@ -67,6 +81,38 @@ describe('dozer ingest / process / serve as three processes', () => {
     await settle(base, expected, 'the three roles to serve the expected contents');
     const served = await contents(base);
     expect(served).toEqual(expected);
+
+    // Both roles ready, with what they read and wrote: every order delivered, read and logged.
+    const orderCount = orders.length;
+    const ingestorHealth = await fetch(`${ingestorStatus}/health`);
+    expect(ingestorHealth.status).toBe(200);
+    const ih = (await ingestorHealth.json()) as {
+      generation: number;
+      restarts: number;
+      sources: Record<string, { ops: number; phase: string }>;
+      logs: Record<string, { next: number; segments: number }>;
+      checkpoint: { coordinator: boolean };
+    };
+    expect(ih).toMatchObject({ status: 'SERVING', phase: 'serving', role: 'ingestor', node: 'ingestor' });
+    expect(ih.sources.orders).toMatchObject({ ops: orderCount, phase: 'live' });
+    expect(ih.logs.orders!.next).toBeGreaterThan(0);
+    expect(ih.logs.orders!.segments).toBeGreaterThan(0);
+    expect(ih.checkpoint.coordinator).toBe(true);
+    const ph = (await (await fetch(`${processorStatus}/health`)).json()) as {
+      inputs: Record<string, { ops: number; phase: string }>;
+      logs: Record<string, { next: number }>;
+    };
+    expect(ph).toMatchObject({ status: 'SERVING', role: 'processor', generation: ih.generation });
+    expect(ph.inputs.orders!.ops).toBe(orderCount);
+    expect(Object.keys(ph.logs).sort()).toEqual(['big_orders', 'by_region', 'customers']);
+    const ingestorMetrics = await (await fetch(`${ingestorStatus}/metrics`)).text();
+    expect(ingestorMetrics).toContain('dozer_role_serving{role="ingestor",node="ingestor"} 1');
+    expect(ingestorMetrics).toContain(`dozer_source_ops_total{source="orders"} ${orderCount}`);
+    expect(ingestorMetrics).toMatch(/^dozer_log_reads [1-9]\d*$/m);
+    const processorMetrics = await (await fetch(`${processorStatus}/metrics`)).text();
+    expect(processorMetrics).toContain(`dozer_input_ops_total{input="orders"} ${orderCount}`);
+    expect(processorMetrics).toMatch(/^dozer_log_next_offset\{log="big_orders"\} [1-9]\d*$/m);
+    expect((await fetch(`${processorStatus}/orders`)).status).toBe(404);
     // The API role's /metrics: the tables it applies, caught up.
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^dozer_table_ops_total\{table="big_orders"\} [1-9]\d*$/m);
@@ -109,6 +155,12 @@ describe('dozer ingest / process / serve as three processes', () => {
       'the API to serve again',
     );
     await settle(base, expected, 'the API to rebuild after the processor restarted');
+    // The ingestor followed the generation the new processor began: its status tells, serving again.
+    const restarted = await fetch(`${ingestorStatus}/health`);
+    expect(restarted.status).toBe(200);
+    const rh = (await restarted.json()) as { generation: number; restarts: number };
+    expect(rh.generation).toBeGreaterThan(ih.generation);
+    expect(rh.restarts).toBeGreaterThan(ih.restarts);
 
     // Ctrl-C stops each role cleanly, downstream first.
     await stopped(serve);

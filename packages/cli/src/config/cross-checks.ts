@@ -385,50 +385,63 @@ function nodesIssues(raw: unknown, locator: YamlLocator): ConfigIssue[] {
   }
 
   // Listeners of one machine: a node's host is both where it listens and where the next role connects.
-  const listener = (path: ConfigPath, fallback: { host: string; port: number }) => {
+  const listener = (path: ConfigPath, fallback: { host: string; port: number }, key = 'port') => {
     const host = valueAt(raw, [...path, 'host']);
-    const port = valueAt(raw, [...path, 'port']);
+    const port = valueAt(raw, [...path, key]);
     return {
-      path,
+      /** The port's setting, and what listens there (`nodes.ingestor`, or its `http_port`). */
+      at: [...path, key],
+      what: key === 'port' ? path : [...path, key],
       host: typeof host === 'string' ? host : fallback.host,
       port: typeof port === 'number' && Number.isInteger(port) ? port : fallback.port,
       given: port !== undefined,
     };
   };
   // The list form's nodes require a port; a missing one is the schema's to report.
-  const nodes = listedNodePaths(raw)?.map((path) => listener(path, { host: '127.0.0.1', port: 0 })) ?? [
-    listener(['nodes', 'ingestor'], DEFAULT_NODE_ADDRESSES.ingestor),
-    listener(['nodes', 'processor'], DEFAULT_NODE_ADDRESSES.processor),
+  const nodePaths: ConfigPath[] = listedNodePaths(raw) ?? [
+    ['nodes', 'ingestor'],
+    ['nodes', 'processor'],
   ];
+  const fallbackOf = (path: ConfigPath) =>
+    listedNodePaths(raw)
+      ? { host: '127.0.0.1', port: 0 }
+      : path[1] === 'ingestor'
+        ? DEFAULT_NODE_ADDRESSES.ingestor
+        : DEFAULT_NODE_ADDRESSES.processor;
+  const nodes = nodePaths.map((path) => listener(path, fallbackOf(path)));
   for (const n of nodes) {
     if (n.given && n.port === 0) {
       issues.push(
         locator.issueAt(
-          [...n.path, 'port'],
-          `${formatPath([...n.path, 'port'])}: expected a fixed port from 1 to 65535; the next role connects to it, so 0 (any free port) cannot work`,
+          n.at,
+          `${formatPath(n.at)}: expected a fixed port from 1 to 65535; the next role connects to it, so 0 (any free port) cannot work`,
         ),
       );
     }
   }
+  // A role's HTTP status port (0: any free one, nothing connects to it by config).
+  const statusPorts = nodePaths
+    .map((path) => listener(path, { host: fallbackOf(path).host, port: 0 }, 'http_port'))
+    .filter((l) => l.given);
+  const mine = [...nodes, ...statusPorts];
   const all = [
-    ...nodes,
+    ...mine,
     listener(['api', 'rest'], DEFAULT_API.rest),
     listener(['api', 'grpc'], DEFAULT_API.grpc),
   ];
   const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::';
   // Node pairs first; REST against gRPC is apiIssues' to report.
-  for (let i = 0; i < nodes.length; i++) {
+  for (let i = 0; i < mine.length; i++) {
     for (let j = i + 1; j < all.length; j++) {
       const a = all[i]!;
       const b = all[j]!;
       if (a.port !== b.port || a.port === 0) continue;
       if (a.host !== b.host && !wildcard(a.host) && !wildcard(b.host)) continue;
       const [blame, other] = a.given || !b.given ? [a, b] : [b, a];
-      const path = [...blame.path, 'port'];
       issues.push(
         locator.issueAt(
-          path,
-          `${formatPath(path)}: ${formatPath(blame.path)} and ${formatPath(other.path)} both listen on ${blame.host === other.host ? blame.host : 'this machine'} port ${a.port}; give each its own port`,
+          blame.at,
+          `${formatPath(blame.at)}: ${formatPath(blame.what)} and ${formatPath(other.what)} both listen on ${blame.host === other.host ? blame.host : 'this machine'} port ${a.port}; give each its own port`,
         ),
       );
     }

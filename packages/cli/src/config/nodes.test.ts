@@ -139,6 +139,28 @@ describe('nodes: errors name the line and key', () => {
     ]);
   });
 
+  it('http_port: where a role serves /health and /metrics, any free one with 0, never one another listener has', () => {
+    const config = parseConfig(
+      `${HEAD}nodes:\n  ingestor: { port: 7000, http_port: \"\${INGEST_HTTP}\" }\n  processor: { port: 7001, http_port: 0 }\n`,
+      'dozer.yaml',
+      { env: { INGEST_HTTP: '9100' } },
+    );
+    expect(config.nodes.ingestors[0]).toMatchObject({ name: 'ingestor', port: 7000, http_port: 9100 });
+    expect(config.nodes.processors[0]).toMatchObject({ name: 'processor', port: 7001, http_port: 0 });
+    expect(parseConfig(HEAD, 'dozer.yaml', { env: {} }).nodes.ingestors[0]).not.toHaveProperty('http_port');
+    expect(
+      errorsOf(
+        `${HEAD}api: { rest: { port: 9100 } }\nnodes:\n  ingestor: { http_port: 9100 }\n  processor: { http_port: 50052 }\n`,
+      ),
+    ).toEqual([
+      'dozer.yaml:5:26: nodes.ingestor.http_port: nodes.ingestor.http_port and api.rest both listen on 127.0.0.1 port 9100; give each its own port',
+      'dozer.yaml:6:27: nodes.processor.http_port: nodes.processor.http_port and nodes.ingestor both listen on 127.0.0.1 port 50052; give each its own port',
+    ]);
+    expect(errorsOf(`${HEAD}nodes:\n  processor: { http_port: 70000 }\n`)).toEqual([
+      'dozer.yaml:4:27: nodes.processor.http_port: expected a port number from 0 to 65535, got number 70000',
+    ]);
+  });
+
   it('accepts the same port on different hosts (roles on separate machines)', () => {
     const config = parseConfig(
       `${HEAD}nodes:\n  ingestor: { host: 10.0.0.1, port: 7000 }\n  processor: { host: 10.0.0.2, port: 7000 }\n`,

@@ -34,10 +34,16 @@ export function listedNodePaths(raw: unknown): ConfigPath[] | undefined {
   });
 }
 
-/** `nodes.ingestors[i].port` and `nodes.processors[i].port`: numbers a `${VAR}` may give, like NUMERIC_PATHS. */
+/** `nodes.ingestors[i].port`, `.http_port` and the processors': numbers a `${VAR}` may give, like NUMERIC_PATHS. */
 export function listedNodePortPaths(raw: unknown): ConfigPath[] {
-  return (listedNodePaths(raw) ?? []).map((p) => [...p, 'port']);
+  return (listedNodePaths(raw) ?? []).flatMap((p) => [
+    [...p, 'port'],
+    [...p, 'http_port'],
+  ]);
 }
+
+const httpPort = (n: { http_port?: number | undefined } | undefined): { http_port?: number } =>
+  n?.http_port === undefined ? {} : { http_port: n.http_port };
 
 /** `name` as written when it names one of `names` ignoring case (SQL folds unquoted names). */
 function sameName(name: string, names: readonly string[]): string | undefined {
@@ -252,6 +258,7 @@ export function nodeListsWithDefaults(raw: RawConfig, sqlOutputs: readonly strin
           name: 'ingestor',
           host: nodes.ingestor?.host ?? DEFAULT_NODE_ADDRESSES.ingestor.host,
           port: nodes.ingestor?.port ?? DEFAULT_NODE_ADDRESSES.ingestor.port,
+          ...httpPort(nodes.ingestor),
           sources,
         },
       ],
@@ -260,6 +267,7 @@ export function nodeListsWithDefaults(raw: RawConfig, sqlOutputs: readonly strin
           name: 'processor',
           host: nodes.processor?.host ?? DEFAULT_NODE_ADDRESSES.processor.host,
           port: nodes.processor?.port ?? DEFAULT_NODE_ADDRESSES.processor.port,
+          ...httpPort(nodes.processor),
           tables: [...sqlOutputs],
         },
       ],
@@ -272,6 +280,7 @@ export function nodeListsWithDefaults(raw: RawConfig, sqlOutputs: readonly strin
         name: n.name,
         host: n.host ?? DEFAULT_NODE_ADDRESSES.ingestor.host,
         port: n.port,
+        ...httpPort(n),
         sources: n.sources.map((s) => sameName(s, sources) ?? s),
       }),
     ),
@@ -280,6 +289,7 @@ export function nodeListsWithDefaults(raw: RawConfig, sqlOutputs: readonly strin
         name: n.name,
         host: n.host ?? DEFAULT_NODE_ADDRESSES.processor.host,
         port: n.port,
+        ...httpPort(n),
         tables: n.tables.map((t) => sameName(t, sqlOutputs) ?? t),
       }),
     ),

@@ -84,6 +84,8 @@ const endpoint = z.strictObject({
 });
 
 const server = z.strictObject({ host: text.optional(), port: port.optional() });
+// A role's node: where it serves its logs, and where it serves GET /health and GET /metrics (off when absent).
+const node = z.strictObject({ host: text.optional(), port: port.optional(), http_port: port.optional() });
 
 const byteCount = z.int().min(1, { error: 'expected a number of bytes of at least 1' });
 
@@ -107,8 +109,8 @@ const objectStore = z.strictObject({
 });
 
 const nodes = z.strictObject({
-  ingestor: server.optional(),
-  processor: server.optional(),
+  ingestor: node.optional(),
+  processor: node.optional(),
   // The list form (nodes.ts): several nodes, each owning some sources or some INTO tables.
   ingestors: z
     .array(
@@ -116,6 +118,7 @@ const nodes = z.strictObject({
         name: identifier,
         host: text.optional(),
         port,
+        http_port: port.optional(),
         sources: z.array(text).min(1, { error: 'expected at least one source that this ingestor runs' }),
       }),
     )
@@ -127,6 +130,7 @@ const nodes = z.strictObject({
         name: identifier,
         host: text.optional(),
         port,
+        http_port: port.optional(),
         tables: z
           .array(text)
           .min(1, { error: 'expected at least one INTO table that this processor computes' }),
@@ -207,6 +211,8 @@ export const NUMERIC_PATHS: readonly (readonly string[])[] = [
   ['api', 'max_limit'],
   ['nodes', 'ingestor', 'port'],
   ['nodes', 'processor', 'port'],
+  ['nodes', 'ingestor', 'http_port'],
+  ['nodes', 'processor', 'http_port'],
   ['nodes', 'queue', 'memory_limit_bytes'],
   ['nodes', 'queue', 'offload_at_bytes'],
   ['nodes', 'queue', 'segment_bytes'],

@@ -141,6 +141,8 @@ export interface IngestorNodeConfig {
   readonly name: string;
   readonly host: string;
   readonly port: number;
+  /** Where the role serves `GET /health` and `GET /metrics` over HTTP, on `host` (absent: not served; 0: any free port). */
+  readonly http_port?: number;
   /** Names of the sources it owns. */
   readonly sources: readonly string[];
 }
@@ -150,6 +152,8 @@ export interface ProcessorNodeConfig {
   readonly name: string;
   readonly host: string;
   readonly port: number;
+  /** Where the role serves `GET /health` and `GET /metrics` over HTTP, on `host` (absent: not served; 0: any free port). */
+  readonly http_port?: number;
   /** The INTO tables it owns: it runs the SQL statements that write them. */
   readonly tables: readonly string[];
 }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  type JsonValue,
   makeSchema,
   ObjectNotFoundError,
   type ObjectStore,
@@ -531,7 +532,7 @@ export function startIngestorCheckpoints(options: {
   ingestor: RunningIngestor;
   fingerprint: string;
   log: Logger;
-}): { close(): Promise<void> } {
+}): { health(): { [key: string]: JsonValue }; close(): Promise<void> } {
   const { objects, checkpoints, generation, config, ingestor, log } = options;
   const participant = ingestorParticipant(options.node);
   const participants = splitParticipants(config);
@@ -684,7 +685,16 @@ export function startIngestorCheckpoints(options: {
   }, splitPollMs(config));
   timer.unref();
 
+  const first = firstEpochOf(generation) - 1n;
   return {
+    // What this ingestor knows: the last barrier it injected, the newest checkpoint whose positions
+    // it acknowledged to its sources, and (the coordinator) the checkpoints it completed.
+    health: () => ({
+      coordinator: options.coordinator,
+      last_barrier: lastEpoch === first ? null : Number(lastEpoch),
+      acknowledged: acked === 0n ? null : Number(acked),
+      ...(options.coordinator ? { complete, in_flight: inFlight ? Number(inFlight.epoch) : null } : {}),
+    }),
     async close() {
       closed = true;
       clearInterval(timer);
