@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares the database servers the tests use, idempotently:
 #   PostgreSQL 15 with wal_level=logical, MariaDB with the binlog in ROW format,
-#   and a `dozer` login (password `dozer`) on each with replication rights.
+#   and a `dozer` login (password `dozer`) on each with replication rights;
+#   and Chromium (Debian's), which the browser tests drive.
 # On a fresh Debian machine it installs the servers with apt-get first.
 # Safe to run again and again: it restarts a server only when a setting changes.
 set -euo pipefail
@@ -92,3 +93,12 @@ my -e "CREATE USER IF NOT EXISTS 'dozer'@'%' IDENTIFIED BY 'dozer';
   GRANT ALL PRIVILEGES ON *.* TO 'dozer'@'localhost' WITH GRANT OPTION;
   CREATE DATABASE IF NOT EXISTS dozer;"
 log "MariaDB ready: log_bin=$(my -e 'select @@log_bin') binlog_format=$(my -e 'select @@binlog_format'), user dozer/dozer, database dozer"
+
+# ------------------------------------------------------------------ Chromium
+# The browser tests (*.browser.e2e.test.ts) drive Debian's Chromium with playwright-core;
+# playwright's own browser download does not work here.
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing Chromium (apt-get)"
+  apt_install chromium
+fi
+log "Chromium ready: $(chromium --version 2>/dev/null || echo 'version unknown')"

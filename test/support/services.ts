@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import net from 'node:net';
 import { describe } from 'vitest';
 
@@ -113,4 +114,39 @@ export function pgConnectionYaml(options: {
       publication_name: ${options.publication}
       tables: [${options.tables.join(', ')}]
 `;
+}
+
+/** The Chromium the browser tests drive (`scripts/services.sh` installs Debian's). */
+export const CHROMIUM = process.env.DOZER_TEST_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * Flags for Chromium on a machine without a display or outside network:
+ * without the background-networking ones it keeps trying to reach Google's
+ * hosts, which a closed network refuses.
+ */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** `describe` for tests that drive Chromium: skipped without it on a developer's machine, failing under CI=true. */
+export function describeWithBrowser(name: string, body: () => void): void {
+  if (fs.existsSync(CHROMIUM)) {
+    describe(name, body);
+    return;
+  }
+  if (process.env.CI === 'true') {
+    describe(name, () => {
+      throw new Error(
+        `Chromium is not at ${CHROMIUM}; run "bash scripts/services.sh" (CI must not skip browser tests)`,
+      );
+    });
+    return;
+  }
+  describe.skip(`${name} (Chromium not at ${CHROMIUM}; run bash scripts/services.sh)`, body);
 }

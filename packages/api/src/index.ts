@@ -10,6 +10,7 @@ export {
   type TokenOptions,
   UnauthenticatedError,
 } from './auth.js';
+export { type CorsOptions, corsMiddleware, corsOriginProblem } from './cors.js';
 export { BadRequestError, HTTP_STATUS_BY_CODE, httpStatusOf, NotFoundError } from './errors.js';
 export {
   ENDPOINT_PROTO_VERSION,

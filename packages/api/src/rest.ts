@@ -17,6 +17,7 @@ import {
   withTenant,
 } from './access.js';
 import type { Authenticator } from './auth.js';
+import { type CorsOptions, corsMiddleware } from './cors.js';
 import { swaggerUiAsset, swaggerUiPage } from './docs.js';
 import { BadRequestError, httpStatusOf, NotFoundError } from './errors.js';
 import { followChanges } from './live.js';
@@ -56,6 +57,8 @@ export interface RestOptions {
   readonly onInternalError?: (error: Error, request: { method: string; path: string }) => void;
   /** Extra metric families for `GET /metrics` (e.g. ingestion and checkpoints), after the API's own. */
   readonly metrics?: () => readonly MetricFamily[];
+  /** Which web pages of other origins may call the API from a browser; without it, none. */
+  readonly cors?: CorsOptions;
 }
 
 /** The request metrics of each app {@link createRestApp} built, fed by {@link startHttpServer}. */
@@ -91,6 +94,8 @@ export function createRestApp(options: RestOptions): Hono {
     );
   };
   app.notFound(noRoute);
+  // Only when asked for: a middleware on every route takes the routes off Hono's direct path.
+  if (options.cors) app.use('*', corsMiddleware(options.cors));
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const readJson = (c: Context) => readJsonBody(c, maxBody);
   // JSON answers decide on compression themselves (sendJsonText): no middleware

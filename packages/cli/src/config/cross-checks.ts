@@ -1,3 +1,4 @@
+import { corsOriginProblem } from '@dozer/api';
 import { BUILTIN_CONNECTORS } from '@dozer/connectors';
 import { DEFAULT_API, DEFAULT_NODE_ADDRESSES, DEFAULT_QUEUE_MEMORY_LIMIT_BYTES } from './defaults.js';
 import { type ConfigIssue, type ConfigPath, closestMatch, didYouMean, formatPath } from './issues.js';
@@ -282,6 +283,20 @@ function apiIssues(raw: unknown, locator: YamlLocator): ConfigIssue[] {
           'lower default_limit or raise max_limit',
       ),
     );
+  }
+  const origins = valueAt(raw, ['api', 'rest', 'cors', 'origins']);
+  if (Array.isArray(origins)) {
+    origins.forEach((o, i) => {
+      if (typeof o !== 'string') return;
+      const path = ['api', 'rest', 'cors', 'origins', i];
+      const problem =
+        o === '*'
+          ? origins.length > 1
+            ? '"*" allows every origin: give "*" alone, or only the origins to allow'
+            : undefined
+          : corsOriginProblem(o);
+      if (problem !== undefined) issues.push(locator.issueAt(path, `${formatPath(path)}: ${problem}`));
+    });
   }
   const host = (which: string, fallback: string): string => {
     const v = valueAt(raw, ['api', which, 'host']);

@@ -220,7 +220,7 @@ describe('parseConfig: errors name file, line, column and key path', () => {
       'dozer.yaml:7:1: unknown key "endpints" at the top level; did you mean "endpoints"?',
     ]);
     expect(errorsOf(`${HEAD}api:\n  rest: { tls: true }\n`)).toEqual([
-      'dozer.yaml:4:11: unknown key "tls" in api.rest; expected one of: host, port',
+      'dozer.yaml:4:11: unknown key "tls" in api.rest; expected one of: host, port, cors',
     ]);
   });
 
@@ -318,6 +318,32 @@ describe('parseConfig: errors name file, line, column and key path', () => {
       parseConfig(`${HEAD}api:\n  grpc: { host: 10.0.0.1, port: 8080 }\n`, 'dozer.yaml', { env: {} }).api.grpc
         .port,
     ).toBe(8080);
+  });
+
+  it('api.rest.cors: exact origins or "*" alone, each checked where it is written', () => {
+    const cors = (yaml: string) =>
+      parseConfig(`${HEAD}api:\n  rest:\n    cors: ${yaml}\n`, 'dozer.yaml', { env: { AGE: '30' } }).api.rest
+        .cors;
+    expect(parseConfig(HEAD, 'dozer.yaml', { env: {} }).api.rest).not.toHaveProperty('cors');
+    expect(cors('{ origins: [https://app.example.com, "http://localhost:5173"] }')).toEqual({
+      origins: ['https://app.example.com', 'http://localhost:5173'],
+      max_age_s: 600,
+    });
+    expect(cors('{ origins: ["*"], max_age_s: "${AGE}" }')).toEqual({ origins: ['*'], max_age_s: 30 });
+    expect(
+      errorsOf(
+        `${HEAD}api:\n  rest:\n    cors:\n      origins:\n        - https://app.example.com/\n        - "*"\n`,
+      ),
+    ).toEqual([
+      'dozer.yaml:7:11: api.rest.cors.origins[0]: "https://app.example.com/" is not an origin as browsers send it: expected "https://app.example.com" (scheme, host and port only, no path or trailing slash)',
+      'dozer.yaml:8:11: api.rest.cors.origins[1]: "*" allows every origin: give "*" alone, or only the origins to allow',
+    ]);
+    expect(errorsOf(`${HEAD}api:\n  rest: { cors: { origins: [] } }\n`)).toEqual([
+      'dozer.yaml:4:28: api.rest.cors.origins: expected at least one origin such as https://app.example.com, or "*" for any, got an empty list',
+    ]);
+    expect(errorsOf(`${HEAD}api:\n  rest: { cors: { origin: [x] } }\n`)[0]).toMatch(
+      /unknown key "origin" in api\.rest\.cors; did you mean "origins"\?/,
+    );
   });
 
   it('collects every error of the file into one ConfigError, in file order', () => {

@@ -260,7 +260,13 @@ function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
       }),
     ),
     api: {
-      rest: { host: api.rest?.host ?? DEFAULT_API.rest.host, port: api.rest?.port ?? DEFAULT_API.rest.port },
+      rest: {
+        host: api.rest?.host ?? DEFAULT_API.rest.host,
+        port: api.rest?.port ?? DEFAULT_API.rest.port,
+        ...(api.rest?.cors === undefined
+          ? {}
+          : { cors: { origins: api.rest.cors.origins, max_age_s: api.rest.cors.max_age_s ?? 600 } }),
+      },
       grpc: { host: api.grpc?.host ?? DEFAULT_API.grpc.host, port: api.grpc?.port ?? DEFAULT_API.grpc.port },
       default_limit: api.default_limit ?? DEFAULT_API.default_limit,
       max_limit: api.max_limit ?? DEFAULT_API.max_limit,

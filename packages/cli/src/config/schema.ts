@@ -164,7 +164,25 @@ export const rawConfigSchema = z.strictObject({
   endpoints: z.array(endpoint).optional(),
   api: z
     .strictObject({
-      rest: server.optional(),
+      rest: z
+        .strictObject({
+          host: text.optional(),
+          port: port.optional(),
+          // Pages of other origins that may call the API from a browser (cross-checks.ts checks each).
+          cors: z
+            .strictObject({
+              origins: z.array(text).min(1, {
+                error: 'expected at least one origin such as https://app.example.com, or "*" for any',
+              }),
+              max_age_s: z
+                .int()
+                .min(0, { error: 'expected seconds a browser may keep a preflight answer, 0 or more' })
+                .max(86400, { error: 'expected at most 86400 seconds (browsers cap it lower)' })
+                .optional(),
+            })
+            .optional(),
+        })
+        .optional(),
       grpc: server.optional(),
       default_limit: limit.optional(),
       max_limit: limit.optional(),
@@ -206,6 +224,7 @@ export const NUMERIC_PATHS: readonly (readonly string[])[] = [
   ['version'],
   ['threads'],
   ['api', 'rest', 'port'],
+  ['api', 'rest', 'cors', 'max_age_s'],
   ['api', 'grpc', 'port'],
   ['api', 'default_limit'],
   ['api', 'max_limit'],

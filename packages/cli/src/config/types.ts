@@ -76,7 +76,10 @@ export interface ServerAddress {
 /** API servers and query limits. */
 export interface ApiConfig {
   /** Default 127.0.0.1:8080. */
-  readonly rest: ServerAddress;
+  readonly rest: ServerAddress & {
+    /** Pages of other origins that may call the REST API from a browser; absent: none. */
+    readonly cors?: CorsSettings;
+  };
   /** Default 127.0.0.1:50051. */
   readonly grpc: ServerAddress;
   /** Records returned when a query gives no limit (default 50). */
@@ -85,6 +88,14 @@ export interface ApiConfig {
   readonly max_limit: number;
   /** JWT bearer-token auth on REST and gRPC; open when absent. Key files are absolute paths. */
   readonly auth?: AuthSettings;
+}
+
+/** `api.rest.cors`: which web pages of other origins may call the REST API. */
+export interface CorsSettings {
+  /** Exact origins (`https://app.example.com`), or `["*"]` for any page. */
+  readonly origins: readonly string[];
+  /** How long a browser may keep a preflight answer (default 600 s). */
+  readonly max_age_s: number;
 }
 
 /** `api.auth`: how bearer tokens are signed and checked. */

@@ -136,8 +136,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
     }));
 
     const auth = config.api.auth ? createAuthenticator(resolveAuthConfig(config.api.auth)) : undefined;
+    const cors = config.api.rest.cors;
     const app = createRestApp({
       info: { title: config.app_name, version: '1' },
+      ...(cors
+        ? {
+            cors: {
+              origins: cors.origins.includes('*') ? '*' : cors.origins,
+              maxAgeSeconds: cors.max_age_s,
+            },
+          }
+        : {}),
       ...(auth ? { auth } : {}),
       endpoints: config.endpoints.map((ep) => ({
         name: ep.name,
