@@ -27,7 +27,8 @@ describe.each(CONFIGS)('bearer tokens (%s) on REST', (_alg, config) => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-auth-'));
-    store = openStore({ path: dir });
+    // Reads that may scan go through a read thread, tenant filters included.
+    store = openStore({ path: dir, readThreadMinRows: 0 });
     const docs = store.openEndpoint({
       name: 'docs',
       schema: makeSchema(
@@ -123,6 +124,10 @@ describe.each(CONFIGS)('bearer tokens (%s) on REST', (_alg, config) => {
     const res = await call('/other', wrongField);
     expect(res.status).toBe(403);
     expect((res.body as { message: string }).message).toContain('unknown field "tenant"');
+  });
+
+  it('answered the reads that may scan on a read thread of the store', () => {
+    expect(store.readThreadReads()).toBeGreaterThan(0);
   });
 });
 

@@ -17,7 +17,8 @@ describe('REST app', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-rest-'));
-    store = openStore({ path: dir, defaultLimit: 2, maxLimit: 10 });
+    // Reads that may scan go through a read thread of the store.
+    store = openStore({ path: dir, defaultLimit: 2, maxLimit: 10, readThreadMinRows: 0 });
     const orders = store.openEndpoint({
       name: 'orders',
       schema: makeSchema(
@@ -206,6 +207,10 @@ describe('REST app', () => {
       'post /orders/count',
       'post /orders/query',
     ]);
+  });
+
+  it('answered the reads that may scan on a read thread of the store', () => {
+    expect(store.readThreadReads()).toBeGreaterThan(0);
   });
 });
 

@@ -191,9 +191,12 @@ export function createRestApp(options: RestOptions): Hono {
       params(c, 'oapi');
       return sendJsonText(c, epDoc);
     });
-    const page = (c: Context, query: unknown, tenant: Filter | undefined) => {
-      const answer = store.queryPageJson(withTenant(store.parseQuery(query ?? {}), tenant));
-      return sendJsonText(c, answer.json, 200, answer.cursor);
+    const page = (c: Context, query: unknown, tenant: Filter | undefined): Answer => {
+      // A query that may read many rows is answered by a read thread of the store (a promise).
+      const answer = store.answerPageJson(withTenant(store.parseQuery(query ?? {}), tenant));
+      return answer instanceof Promise
+        ? answer.then((a) => sendJsonText(c, a.json, 200, a.cursor))
+        : sendJsonText(c, answer.json, 200, answer.cursor);
     };
     app.get(base || '/', (c): Answer => {
       const { limit, skip, after } = params(c, 'list');
@@ -221,7 +224,7 @@ export function createRestApp(options: RestOptions): Hono {
       if (unknown.length > 0)
         throw new BadRequestError(`unknown key "${unknown[0]}" in count body (expected $filter)`);
       const filter = (body as { $filter?: unknown }).$filter;
-      const count = store.count(
+      const count = await store.answerCount(
         andFilters(filter === undefined ? undefined : parseFilter(filter, store.schema), tenant),
       );
       return sendJsonText(c, `{"count":${count}}`);

@@ -199,7 +199,8 @@ let dir: string;
 let store: Store;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'dozer-store-oracle-'));
-  store = openStore({ path: dir });
+  // Every read that may scan also goes through a read thread (answerPage…), whatever the size.
+  store = openStore({ path: dir, readThreads: 1, readThreadMinRows: 0 });
 });
 afterAll(async () => {
   await store.close();
@@ -266,6 +267,13 @@ describe('queries agree with an in-memory oracle after random operations', () =>
               expectSameRows(schema, ep.query(q), oracleQuery(oracle, schema, q), context);
               const all = oracleQuery(oracle, schema, { ...q, skip: 0, limit: 1e9 });
               expect(ep.count(q.filter)).toBe(all.length);
+              // A read thread answers the same page, cursor and count.
+              const page = ep.queryPage(q);
+              const answered = await ep.answerPage(q);
+              expectSameRows(schema, answered.rows, page.rows, `${context}\n  on a read thread`);
+              expect(answered.cursor).toBe(page.cursor);
+              expect((await ep.answerPageJson(q)).json).toBe(ep.queryPageJson(q).json);
+              expect(await ep.answerCount(q.filter)).toBe(all.length);
               // Paging by cursor walks through the same rows, page by page.
               const pageSize = 2 + ((q.limit ?? 0) % 5);
               const paged: Row[] = [];
@@ -285,4 +293,8 @@ describe('queries agree with an in-memory oracle after random operations', () =>
       );
     }, 120_000);
   }
+
+  it('sent the reads that may scan to the read thread', () => {
+    expect(store.readThreadReads()).toBeGreaterThan(100);
+  });
 });

@@ -33,10 +33,19 @@ import {
   type Seek,
   type SortTerm,
 } from './internal/planner.js';
+import {
+  filterFromWire,
+  filterToWire,
+  queryFromWire,
+  queryToWire,
+  type WireFilter,
+  type WireQuery,
+} from './internal/query-wire.js';
 import { ROW_FORMAT_VERSION, RowDecoder, RowEncoder } from './internal/row-codec.js';
 import { RowJsonWriter } from './internal/row-json.js';
 import { indexedToken, tokenize } from './internal/text.js';
 import { DEFAULT_QUERY_LIMITS, type Filter, parseQuery, type Query } from './query.js';
+import { type EncodedPage, ReadPool } from './read-pool.js';
 import { takeWriterLock, writerLockFile } from './writer-lock.js';
 
 /** Options of {@link openStore}. */
@@ -63,6 +72,16 @@ export interface OpenStoreOptions {
    * waits for it); `'sync'` once it is also flushed to disk.
    */
   readonly durability?: Durability;
+  /**
+   * Worker threads that answer queries and counts that may read many rows
+   * (a scan without a usable index, a sort in memory, a filter checked row by
+   * row, a large `$skip`), so that a slow query never holds up the calling
+   * thread (the API's other requests, the writes). Default 1; 0 answers
+   * every read on the calling thread. Only the `answer…` methods use them.
+   */
+  readonly readThreads?: number;
+  /** Endpoints with fewer rows answer every read on the calling thread. Default 20,000. */
+  readonly readThreadMinRows?: number;
 }
 
 /** See {@link OpenStoreOptions.durability}. */
@@ -187,6 +206,8 @@ export interface Store {
    * no endpoint prunes a change made after the oldest one.
    */
   releaseEpochsBefore(epoch: bigint): Promise<void>;
+  /** Reads answered by the store's read threads so far (see {@link OpenStoreOptions.readThreads}). */
+  readThreadReads(): number;
   /** Waits for pending writes and closes the environment. */
   close(): Promise<void>;
 }
@@ -233,6 +254,17 @@ export interface EndpointStore {
   queryPageJson(q: Query): QueryPageJson;
   /** Number of rows matching the filter (all rows without one). */
   count(filter?: Filter): number;
+  /**
+   * {@link queryPage}, answered by a read thread of the store when the query
+   * may read many rows (see {@link OpenStoreOptions.readThreads}), else at
+   * once: a promise only then. The same rows either way; a read thread reads
+   * the last committed state.
+   */
+  answerPage(q: Query): QueryPage | Promise<QueryPage>;
+  /** {@link queryPageJson}, as {@link answerPage} decides where. */
+  answerPageJson(q: Query): QueryPageJson | Promise<QueryPageJson>;
+  /** {@link count}, as {@link answerPage} decides where (a filter that is not one key lookup). */
+  answerCount(filter?: Filter): number | Promise<number>;
   /** Which index the planner chose for the query, and why. */
   explain(q: Query): string;
   /** {@link parseQuery} with this store's limits. */
@@ -265,6 +297,9 @@ const EMPTY = new Uint8Array(0);
 /** Version 2: the change feed holds one record per apply (format below). */
 const META_VERSION = 2;
 const DEFAULT_CHANGE_RETENTION = 10_000;
+const DEFAULT_READ_THREAD_MIN_ROWS = 20_000;
+/** A `$skip` this large reads that many rows before the page: the query goes to a read thread. */
+const HEAVY_SKIP = 10_000;
 /**
  * Change feed (format version 2), database `endpoint/<name>/changes`: one record per apply,
  * key 8-byte big-endian version of its first change → uint32 LE number of changes, then per
@@ -419,6 +454,11 @@ class LmdbStore implements Store {
   readonly maxLimit: number;
   readonly changeRetention: number;
   readonly durability: Durability;
+  /** The read threads (see {@link OpenStoreOptions.readThreads}), started on first use; undefined when 0. */
+  private pool: ReadPool | undefined;
+  private readonly poolSize: number;
+  readonly readThreadMinRows: number;
+  private readonly maxDbs: number;
   /**
    * The marks as written (committed or queued), oldest first; undefined until first needed. The
    * applies and markEpoch read it when they are called, not when lmdb-js writes them.
@@ -452,6 +492,17 @@ class LmdbStore implements Store {
     this.defaultLimit = options.defaultLimit ?? DEFAULT_QUERY_LIMITS.defaultLimit;
     this.maxLimit = options.maxLimit ?? DEFAULT_QUERY_LIMITS.maxLimit;
     this.changeRetention = options.changeRetention ?? DEFAULT_CHANGE_RETENTION;
+    this.poolSize = options.readThreads ?? 1;
+    if (!Number.isSafeInteger(this.poolSize) || this.poolSize < 0) {
+      throw new StoreError(`readThreads must be a non-negative integer, got ${options.readThreads}`);
+    }
+    this.readThreadMinRows = options.readThreadMinRows ?? DEFAULT_READ_THREAD_MIN_ROWS;
+    if (!Number.isSafeInteger(this.readThreadMinRows) || this.readThreadMinRows < 0) {
+      throw new StoreError(
+        `readThreadMinRows must be a non-negative integer, got ${options.readThreadMinRows}`,
+      );
+    }
+    this.maxDbs = options.maxDbs ?? 1000;
     if (!Number.isSafeInteger(this.changeRetention) || this.changeRetention < 0) {
       throw new StoreError(`changeRetention must be a non-negative integer, got ${options.changeRetention}`);
     }
@@ -476,7 +527,7 @@ class LmdbStore implements Store {
     try {
       this.root = open({
         path: options.path,
-        maxDbs: options.maxDbs ?? 1000,
+        maxDbs: this.maxDbs,
         ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }),
       });
     } catch (e) {
@@ -727,17 +778,13 @@ class LmdbStore implements Store {
       rowFormat: ROW_FORMAT_VERSION,
     });
     if (diff) throw new StoreError(`rollbackTo: endpoint "${name}" is ${diff}; reset it`);
-    const layout = makeLayout({
-      name,
-      schema: { fields: stored.fields, primaryKey: [] },
-      primaryKey: stored.primaryKey,
-      secondaryIndexes: stored.indexes.map((ix) =>
-        Array.isArray(ix)
-          ? { kind: 'sorted', fields: ix }
-          : { kind: 'full_text', field: (ix as { full_text: string }).full_text },
-      ),
-    });
-    return new LmdbEndpoint(this, this.root, this.dbsOf(name), layout);
+    return new LmdbEndpoint(
+      this,
+      this.root,
+      this.dbsOf(name),
+      storedLayout(name, stored),
+      JSON.stringify(stored),
+    );
   }
 
   /** Marks the epochs marked so far as unreachable for endpoint `name`, whose rows were just dropped. */
@@ -799,7 +846,7 @@ class LmdbStore implements Store {
         return ix.kind === 'sorted' ? names : { full_text: names[0]! };
       }),
     };
-    const endpoint = new LmdbEndpoint(this, this.root, dbs, layout);
+    const endpoint = new LmdbEndpoint(this, this.root, dbs, layout, JSON.stringify(expected));
     const stored = this.meta.get(def.name);
     const rewrite = (what: string) => {
       // A synchronous transaction would land before the queued writes: they must be done first.
@@ -869,6 +916,11 @@ class LmdbStore implements Store {
 
   async close(): Promise<void> {
     this.open.clear();
+    // The read threads first: their reads fail (the store is closing) and they let go of the environment.
+    const pool = this.pool;
+    this.pool = undefined;
+    this.closing = true;
+    await pool?.close();
     // The queued writes (and a pending rollback) first: their callers are told how they ended.
     while (this.gate !== undefined) await this.gate;
     await this.drained();
@@ -885,6 +937,22 @@ class LmdbStore implements Store {
       writers.delete(this.path);
       this.releaseLock();
     }
+  }
+
+  private closing = false;
+
+  /** The read threads, started on first use; undefined when there are none. */
+  readPool(): ReadPool | undefined {
+    if (this.poolSize === 0 || this.closing) return undefined;
+    this.pool ??= new ReadPool(
+      { path: this.path, maxDbs: this.maxDbs, defaultLimit: this.defaultLimit, maxLimit: this.maxLimit },
+      this.poolSize,
+    );
+    return this.pool;
+  }
+
+  readThreadReads(): number {
+    return this.pool?.answered ?? 0;
   }
 
   private dbsOf(name: string): Dbs {
@@ -1006,6 +1074,20 @@ interface Layout {
   readonly onInsert: OnInsert;
   readonly onUpdate: OnUpdate;
   readonly onDelete: OnDelete;
+}
+
+/** The layout of an endpoint as stored (its meta), without the rest of its definition. */
+function storedLayout(name: string, stored: StoredMeta): Layout {
+  return makeLayout({
+    name,
+    schema: { fields: stored.fields, primaryKey: [] },
+    primaryKey: stored.primaryKey,
+    secondaryIndexes: stored.indexes.map((ix) =>
+      Array.isArray(ix)
+        ? { kind: 'sorted', fields: ix }
+        : { kind: 'full_text', field: (ix as { full_text: string }).full_text },
+    ),
+  });
 }
 
 function makeLayout(def: EndpointDefinition): Layout {
@@ -1410,6 +1492,8 @@ class LmdbEndpoint implements EndpointStore {
     private readonly root: RootDatabase,
     private readonly dbs: Dbs,
     private readonly layout: Layout,
+    /** The endpoint's stored definition (StoredMeta as JSON): a read thread builds the same layout from it. */
+    private readonly storedMeta: string,
   ) {
     this.name = layout.name;
     this.schema = layout.schema;
@@ -2013,6 +2097,92 @@ class LmdbEndpoint implements EndpointStore {
       COUNT,
     );
     return n;
+  }
+
+  answerPage(q: Query): QueryPage | Promise<QueryPage> {
+    const pool = this.poolFor(q);
+    if (pool === undefined) return this.queryPage(q);
+    return this.readElsewhere(pool, q).then(({ bytes, offsets, cursor }) => {
+      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const rows = offsets.map((at) => this.layout.decoder.decode(buf, at));
+      return cursor === undefined ? { rows } : { rows, cursor };
+    });
+  }
+
+  answerPageJson(q: Query): QueryPageJson | Promise<QueryPageJson> {
+    const pool = this.poolFor(q);
+    if (pool === undefined) return this.queryPageJson(q);
+    return this.readElsewhere(pool, q).then(({ bytes, offsets, cursor }) => {
+      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const writer = this.rowJson();
+      let json = '[';
+      for (let i = 0; i < offsets.length; i++) json += (i > 0 ? ',' : '') + writer.write(buf, offsets[i]!);
+      json += ']';
+      return cursor === undefined ? { json, rows: offsets.length } : { json, rows: offsets.length, cursor };
+    });
+  }
+
+  answerCount(filter?: Filter): number | Promise<number> {
+    if (filter === undefined && !this.layout.pkless) return this.count();
+    const pool = this.store.readPool();
+    if (pool === undefined) return this.count(filter);
+    const p = this.plan(filter === undefined ? {} : { filter });
+    const kind = p.access.kind;
+    if (kind === 'empty' || kind === 'lookup' || this.rowCount() < this.store.readThreadMinRows) {
+      return this.count(filter);
+    }
+    const request = {
+      op: 'count' as const,
+      name: this.name,
+      meta: this.storedMeta,
+      ...(filter === undefined ? {} : { filter: filterToWire(filter, this.schema) }),
+    };
+    return pool.read(request).then((r) => r.count!);
+  }
+
+  /** The read threads when `q` may read many rows (checked here first, so that a bad query throws at once). */
+  private poolFor(q: Query): ReadPool | undefined {
+    const pool = this.store.readPool();
+    if (pool === undefined) return undefined;
+    const { skip } = this.window(q);
+    const p = this.plan(q);
+    const kind = p.access.kind;
+    if (kind === 'empty' || kind === 'lookup') return undefined;
+    if (p.ordered && p.residual.length === 0 && skip < HEAVY_SKIP) return undefined;
+    if (q.after !== undefined) this.cursorCodec(p.sort).decode(q.after);
+    return this.rowCount() < this.store.readThreadMinRows ? undefined : pool;
+  }
+
+  private readElsewhere(pool: ReadPool, q: Query): Promise<EncodedPage> {
+    const request = {
+      op: 'page' as const,
+      name: this.name,
+      meta: this.storedMeta,
+      query: queryToWire(q, this.schema),
+    };
+    return pool.read(request).then((r) => r.page!);
+  }
+
+  private rowCount(): number {
+    return (this.dbs.rows.getStats() as { entryCount: number }).entryCount;
+  }
+
+  /** A page as a read thread answers it: the picked rows encoded one after another (see read-pool.ts). */
+  encodedPage(q: Query): EncodedPage {
+    const { picked, cursor } = this.run(q, true, ROWS);
+    const parts = picked.map((h) => this.layout.encoder.encode(this.rowOf(h)));
+    let total = 0;
+    for (const b of parts) total += b.length;
+    // An ArrayBuffer of its own, to be transferred.
+    const bytes = new Uint8Array(total);
+    const offsets: number[] = [];
+    let at = 0;
+    for (const b of parts) {
+      offsets.push(at);
+      bytes.set(b, at);
+      at += b.length;
+    }
+    return cursor === undefined ? { bytes, offsets } : { bytes, offsets, cursor };
   }
 
   explain(q: Query): string {
@@ -2672,4 +2842,65 @@ function valueText(v: Value): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (v instanceof Uint8Array) return `0x${Buffer.from(v).toString('hex')}`;
   return String(v);
+}
+
+/**
+ * The read side of the store at `options.path`, for a read thread of its
+ * writer (read-worker.ts): pages and counts of endpoints given by name and
+ * stored definition, each read in a fresh read transaction (the last
+ * committed state). Never writes.
+ */
+export function openReadSide(options: {
+  readonly path: string;
+  readonly maxDbs: number;
+  readonly defaultLimit: number;
+  readonly maxLimit: number;
+}): {
+  page(name: string, meta: string, query: WireQuery): EncodedPage;
+  count(name: string, meta: string, filter: WireFilter | undefined): number;
+} {
+  const root = open({ path: options.path, maxDbs: options.maxDbs });
+  // The read path of an endpoint reads only the limits of its store.
+  const limits = { defaultLimit: options.defaultLimit, maxLimit: options.maxLimit } as LmdbStore;
+  const endpoints = new Map<string, { meta: string; endpoint: LmdbEndpoint }>();
+  const endpointOf = (name: string, meta: string): LmdbEndpoint => {
+    const known = endpoints.get(name);
+    if (known?.meta === meta) return known.endpoint;
+    const layout = storedLayout(name, JSON.parse(meta) as StoredMeta);
+    const holder: KeyHolder = { lookup: layout.lookupWriter };
+    const dbOptions = (suffix: string) => ({
+      name: `endpoint/${name}${suffix}`,
+      encoding: 'binary' as const,
+      keyEncoder: keyEncoder(holder),
+    });
+    const dbs: Dbs = {
+      rows: root.openDB<Buffer, Key>(dbOptions('')),
+      index: root.openDB<Buffer, Key>(dbOptions('/indexes')),
+      changes: root.openDB<Buffer, Key>(dbOptions('/changes')),
+      holder,
+      queued: {
+        rows: new Map(),
+        runs: [],
+        feed: undefined,
+        records: undefined,
+        maxKey: undefined,
+        inFlight: 0,
+      },
+    };
+    const endpoint = new LmdbEndpoint(limits, root, dbs, layout, meta);
+    endpoints.set(name, { meta, endpoint });
+    return endpoint;
+  };
+  return {
+    page(name, meta, query) {
+      const endpoint = endpointOf(name, meta);
+      root.resetReadTxn();
+      return endpoint.encodedPage(queryFromWire(query, endpoint.schema));
+    },
+    count(name, meta, filter) {
+      const endpoint = endpointOf(name, meta);
+      root.resetReadTxn();
+      return endpoint.count(filter === undefined ? undefined : filterFromWire(filter, endpoint.schema));
+    },
+  };
 }

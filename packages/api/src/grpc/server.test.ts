@@ -122,7 +122,8 @@ describe('gRPC server', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dozer-grpc-'));
-    store = openStore({ path: path.join(dir, 'store'), defaultLimit: 5, maxLimit: 10 });
+    // Reads that may scan go through a read thread of the store.
+    store = openStore({ path: path.join(dir, 'store'), defaultLimit: 5, maxLimit: 10, readThreadMinRows: 0 });
     trips = store.openEndpoint({ name: 'trips', schema: tripsSchema });
     await trips.apply([
       {
@@ -684,5 +685,9 @@ describe('gRPC server', () => {
     await expect(
       startGrpcServer({ endpoints: [{ name: 'trips', store: trips }], host: '127.0.0.1', port: open.port }),
     ).rejects.toThrow(/already in use/);
+  });
+
+  it('answered the reads that may scan on a read thread of the store', () => {
+    expect(store.readThreadReads()).toBeGreaterThan(0);
   });
 });

@@ -306,7 +306,7 @@ function commonService(ctx: Ctx, eps: Map<string, GrpcEndpoint>): UntypedService
       const tenant = await tenantFilter(auth, authorizationOf(call), ep);
       const q = ep.store.parseQuery(parseJsonText(req.query, 'query') ?? {});
       const schema = ep.store.schema;
-      const page = ep.store.queryPage(withTenant(q, tenant));
+      const page = await ep.store.answerPage(withTenant(q, tenant));
       return {
         fields: fieldsToProto(schema),
         records: page.rows.map((r) => rowToProto(schema, r)),
@@ -317,7 +317,7 @@ function commonService(ctx: Ctx, eps: Map<string, GrpcEndpoint>): UntypedService
       const ep = endpoint(req.endpoint);
       const tenant = await tenantFilter(auth, authorizationOf(call), ep);
       const q = ep.store.parseQuery(parseJsonText(req.query, 'query') ?? {});
-      return { count: String(ep.store.count(andFilters(q.filter, tenant))) };
+      return { count: String(await ep.store.answerCount(andFilters(q.filter, tenant))) };
     }),
     getFields: unary(ctx, 'getFields', async (req: GetFieldsRequest, call): Promise<GetFieldsResponse> => {
       const ep = endpoint(req.endpoint);
@@ -408,7 +408,7 @@ function typedService(ctx: Ctx, ep: GrpcEndpoint, layout: EndpointProtoLayout): 
     query: unary(ctx, method('query'), async (req: { query?: string }, call) => {
       const tenant = await tenantFilter(auth, authorizationOf(call), ep);
       const q = store.parseQuery(parseJsonText(req.query, 'query') ?? {});
-      const page = store.queryPage(withTenant(q, tenant));
+      const page = await store.answerPage(withTenant(q, tenant));
       return {
         records: page.rows.map(record),
         ...(page.cursor === undefined ? {} : { next_cursor: page.cursor }),
@@ -417,7 +417,7 @@ function typedService(ctx: Ctx, ep: GrpcEndpoint, layout: EndpointProtoLayout): 
     count: unary(ctx, method('count'), async (req: { query?: string }, call) => {
       const tenant = await tenantFilter(auth, authorizationOf(call), ep);
       const q = store.parseQuery(parseJsonText(req.query, 'query') ?? {});
-      return { count: String(store.count(andFilters(q.filter, tenant))) };
+      return { count: String(await store.answerCount(andFilters(q.filter, tenant))) };
     }),
     on_event: liveStream(
       ctx,

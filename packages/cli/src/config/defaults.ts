@@ -15,6 +15,7 @@ export const DEFAULT_API: ApiConfig = {
   grpc: { host: '127.0.0.1', port: 50051 },
   default_limit: 50,
   max_limit: 5000,
+  read_threads: 1,
 };
 
 /** Where the ingestor and the processor serve their logs when `nodes` gives no address. */

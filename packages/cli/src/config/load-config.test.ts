@@ -45,6 +45,7 @@ api:
   grpc: { host: 0.0.0.0, port: 9091 }
   default_limit: 20
   max_limit: 100
+  read_threads: 2
 `;
 
 /** The lines of the ConfigError that parsing `text` throws. */
@@ -98,6 +99,7 @@ describe('parseConfig: a valid file', () => {
         grpc: { host: '0.0.0.0', port: 9091 },
         default_limit: 20,
         max_limit: 100,
+        read_threads: 2,
       },
       nodes: {
         ingestor: { host: '127.0.0.1', port: 50052 },
@@ -135,6 +137,7 @@ describe('parseConfig: a valid file', () => {
       grpc: { host: '127.0.0.1', port: 50051 },
       default_limit: 50,
       max_limit: 5000,
+      read_threads: 1,
     });
   });
 
@@ -329,7 +332,7 @@ describe('parseConfig: errors name file, line, column and key path', () => {
       origins: ['https://app.example.com', 'http://localhost:5173'],
       max_age_s: 600,
     });
-    expect(cors('{ origins: ["*"], max_age_s: "${AGE}" }')).toEqual({ origins: ['*'], max_age_s: 30 });
+    expect(cors(`{ origins: ["*"], max_age_s: "\${AGE}" }`)).toEqual({ origins: ['*'], max_age_s: 30 });
     expect(
       errorsOf(
         `${HEAD}api:\n  rest:\n    cors:\n      origins:\n        - https://app.example.com/\n        - "*"\n`,

@@ -270,6 +270,7 @@ function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
       grpc: { host: api.grpc?.host ?? DEFAULT_API.grpc.host, port: api.grpc?.port ?? DEFAULT_API.grpc.port },
       default_limit: api.default_limit ?? DEFAULT_API.default_limit,
       max_limit: api.max_limit ?? DEFAULT_API.max_limit,
+      read_threads: api.read_threads ?? DEFAULT_API.read_threads,
       ...(api.auth === undefined
         ? {}
         : {

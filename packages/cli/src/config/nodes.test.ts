@@ -141,7 +141,7 @@ describe('nodes: errors name the line and key', () => {
 
   it('http_port: where a role serves /health and /metrics, any free one with 0, never one another listener has', () => {
     const config = parseConfig(
-      `${HEAD}nodes:\n  ingestor: { port: 7000, http_port: \"\${INGEST_HTTP}\" }\n  processor: { port: 7001, http_port: 0 }\n`,
+      `${HEAD}nodes:\n  ingestor: { port: 7000, http_port: "\${INGEST_HTTP}" }\n  processor: { port: 7001, http_port: 0 }\n`,
       'dozer.yaml',
       { env: { INGEST_HTTP: '9100' } },
     );

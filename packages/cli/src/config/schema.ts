@@ -186,6 +186,11 @@ export const rawConfigSchema = z.strictObject({
       grpc: server.optional(),
       default_limit: limit.optional(),
       max_limit: limit.optional(),
+      read_threads: z
+        .int()
+        .min(0, { error: 'expected a number of read threads, 0 or more (0: every read on the main thread)' })
+        .max(64, { error: 'expected at most 64 read threads' })
+        .optional(),
       auth: z
         .strictObject({
           algorithm: z.enum(['HS256', 'RS256'], {
@@ -228,6 +233,7 @@ export const NUMERIC_PATHS: readonly (readonly string[])[] = [
   ['api', 'grpc', 'port'],
   ['api', 'default_limit'],
   ['api', 'max_limit'],
+  ['api', 'read_threads'],
   ['nodes', 'ingestor', 'port'],
   ['nodes', 'processor', 'port'],
   ['nodes', 'ingestor', 'http_port'],

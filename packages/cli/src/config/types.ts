@@ -86,6 +86,12 @@ export interface ApiConfig {
   readonly default_limit: number;
   /** Largest limit a query may ask for (default 5000). */
   readonly max_limit: number;
+  /**
+   * Threads that answer queries and counts that may read many rows (no
+   * usable index, a sort in memory, a large skip), so that they never hold
+   * up the other requests or the writes (default 1; 0: none).
+   */
+  readonly read_threads: number;
   /** JWT bearer-token auth on REST and gRPC; open when absent. Key files are absolute paths. */
   readonly auth?: AuthSettings;
 }

@@ -85,6 +85,7 @@ export function openServeStore(config: DozerConfig): Store {
     path: storeDirOf(config.home_dir),
     maxLimit: config.api.max_limit,
     defaultLimit: config.api.default_limit,
+    readThreads: config.api.read_threads,
   });
 }
 
