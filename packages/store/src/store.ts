@@ -2061,14 +2061,14 @@ class LmdbEndpoint implements EndpointStore {
     return this.run(q, false, ROWS).picked.map((h) => this.rowOf(h));
   }
 
-  queryPage(q: Query): QueryPage {
-    const { picked, cursor } = this.run(q, true, ROWS);
+  queryPage(q: Query, p: Plan = this.plan(q)): QueryPage {
+    const { picked, cursor } = this.run(q, true, ROWS, p);
     const rows = picked.map((h) => this.rowOf(h));
     return cursor === undefined ? { rows } : { rows, cursor };
   }
 
-  queryPageJson(q: Query): QueryPageJson {
-    const { picked, cursor } = this.run(q, true, JSON_TEXT);
+  queryPageJson(q: Query, p: Plan = this.plan(q)): QueryPageJson {
+    const { picked, cursor } = this.run(q, true, JSON_TEXT, p);
     const writer = this.rowJson();
     const off = this.valueOffset;
     let json = '[';
@@ -2100,8 +2100,9 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   answerPage(q: Query): QueryPage | Promise<QueryPage> {
-    const pool = this.poolFor(q);
-    if (pool === undefined) return this.queryPage(q);
+    const p = this.plan(q);
+    const pool = this.poolFor(q, p);
+    if (pool === undefined) return this.queryPage(q, p);
     return this.readElsewhere(pool, q).then(({ bytes, offsets, cursor }) => {
       const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const rows = offsets.map((at) => this.layout.decoder.decode(buf, at));
@@ -2110,8 +2111,9 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   answerPageJson(q: Query): QueryPageJson | Promise<QueryPageJson> {
-    const pool = this.poolFor(q);
-    if (pool === undefined) return this.queryPageJson(q);
+    const p = this.plan(q);
+    const pool = this.poolFor(q, p);
+    if (pool === undefined) return this.queryPageJson(q, p);
     return this.readElsewhere(pool, q).then(({ bytes, offsets, cursor }) => {
       const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const writer = this.rowJson();
@@ -2141,11 +2143,10 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   /** The read threads when `q` may read many rows (checked here first, so that a bad query throws at once). */
-  private poolFor(q: Query): ReadPool | undefined {
+  private poolFor(q: Query, p: Plan): ReadPool | undefined {
     const pool = this.store.readPool();
     if (pool === undefined) return undefined;
     const { skip } = this.window(q);
-    const p = this.plan(q);
     const kind = p.access.kind;
     if (kind === 'empty' || kind === 'lookup') return undefined;
     if (p.ordered && p.residual.length === 0 && skip < HEAVY_SKIP) return undefined;
@@ -2199,9 +2200,13 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   /** The hits of the answer, one per row (copies repeat their hit), and the next page's cursor. */
-  private run(q: Query, page: boolean, mode: ScanMode): { picked: Hit[]; cursor: string | undefined } {
+  private run(
+    q: Query,
+    page: boolean,
+    mode: ScanMode,
+    p: Plan = this.plan(q),
+  ): { picked: Hit[]; cursor: string | undefined } {
     const { skip, limit } = this.window(q);
-    const p = this.plan(q);
     resetKept();
     const codec = page || q.after !== undefined ? this.cursorCodec(p.sort) : undefined;
     const after = q.after === undefined ? undefined : codec!.decode(q.after);
