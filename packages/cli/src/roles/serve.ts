@@ -138,6 +138,20 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
 
     const auth = config.api.auth ? createAuthenticator(resolveAuthConfig(config.api.auth)) : undefined;
     const cors = config.api.rest.cors;
+    const tableMetrics = (): MetricFamily[] => [
+      {
+        name: 'dozer_table_ops_total',
+        help: 'Operations of an upstream table applied to the store since the process started',
+        type: 'counter',
+        samples: tables.map((t) => ({ labels: { table: t.name }, value: t.ops })),
+      },
+      {
+        name: 'dozer_table_live',
+        help: '1 once a table caught up with its upstream, else 0',
+        type: 'gauge',
+        samples: tables.map((t) => ({ labels: { table: t.name }, value: t.snapshotDone ? 1 : 0 })),
+      },
+    ];
     const app = createRestApp({
       info: { title: config.app_name, version: '1' },
       ...(cors
@@ -162,22 +176,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
             tables.map((t) => [t.name, { ops: t.ops, phase: t.snapshotDone ? 'live' : 'catching up' }]),
           ),
         })),
-      metrics:
-        options.metrics ??
-        (() => [
-          {
-            name: 'dozer_table_ops_total',
-            help: 'Operations of an upstream table applied to the store since the process started',
-            type: 'counter',
-            samples: tables.map((t) => ({ labels: { table: t.name }, value: t.ops })),
-          },
-          {
-            name: 'dozer_table_live',
-            help: '1 once a table caught up with its upstream, else 0',
-            type: 'gauge',
-            samples: tables.map((t) => ({ labels: { table: t.name }, value: t.snapshotDone ? 1 : 0 })),
-          },
-        ]),
+      metrics: () => [
+        {
+          name: 'dozer_store_read_thread_reads_total',
+          help: 'Queries and counts that may read many rows, answered by a read thread of the store (api.read_threads)',
+          type: 'counter',
+          samples: [{ value: store.readThreadReads() }],
+        },
+        ...(options.metrics ?? tableMetrics)(),
+      ],
     });
     server = await startHttpServer(app, config.api.rest);
     const protoDir = protoDirOf(config.home_dir);
