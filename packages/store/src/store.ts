@@ -958,31 +958,35 @@ class LmdbStore implements Store {
   private dbsOf(name: string): Dbs {
     let dbs = this.dbs.get(name);
     if (!dbs) {
-      const holder: KeyHolder = { lookup: () => 0 };
-      // keyEncoder is an option of every database, though lmdb-js types it on the root only.
-      const options = (suffix: string) => ({
-        name: `endpoint/${name}${suffix}`,
-        encoding: 'binary' as const,
-        keyEncoder: keyEncoder(holder),
-      });
-      dbs = {
-        rows: this.root.openDB<Buffer, Key>(options('')),
-        index: this.root.openDB<Buffer, Key>(options('/indexes')),
-        changes: this.root.openDB<Buffer, Key>(options('/changes')),
-        holder,
-        queued: {
-          rows: new Map(),
-          runs: [],
-          feed: undefined,
-          records: undefined,
-          maxKey: undefined,
-          inFlight: 0,
-        },
-      };
+      dbs = openDbs(this.root, name, { lookup: () => 0 });
       this.dbs.set(name, dbs);
     }
     return dbs;
   }
+}
+
+/** The LMDB databases of endpoint `name` (rows, secondary indexes, change feed), nothing queued. */
+function openDbs(root: RootDatabase, name: string, holder: KeyHolder): Dbs {
+  // keyEncoder is an option of every database, though lmdb-js types it on the root only.
+  const options = (suffix: string) => ({
+    name: `endpoint/${name}${suffix}`,
+    encoding: 'binary' as const,
+    keyEncoder: keyEncoder(holder),
+  });
+  return {
+    rows: root.openDB<Buffer, Key>(options('')),
+    index: root.openDB<Buffer, Key>(options('/indexes')),
+    changes: root.openDB<Buffer, Key>(options('/changes')),
+    holder,
+    queued: {
+      rows: new Map(),
+      runs: [],
+      feed: undefined,
+      records: undefined,
+      maxKey: undefined,
+      inFlight: 0,
+    },
+  };
 }
 
 /**
@@ -2872,26 +2876,7 @@ export function openReadSide(options: {
     const known = endpoints.get(name);
     if (known?.meta === meta) return known.endpoint;
     const layout = storedLayout(name, JSON.parse(meta) as StoredMeta);
-    const holder: KeyHolder = { lookup: layout.lookupWriter };
-    const dbOptions = (suffix: string) => ({
-      name: `endpoint/${name}${suffix}`,
-      encoding: 'binary' as const,
-      keyEncoder: keyEncoder(holder),
-    });
-    const dbs: Dbs = {
-      rows: root.openDB<Buffer, Key>(dbOptions('')),
-      index: root.openDB<Buffer, Key>(dbOptions('/indexes')),
-      changes: root.openDB<Buffer, Key>(dbOptions('/changes')),
-      holder,
-      queued: {
-        rows: new Map(),
-        runs: [],
-        feed: undefined,
-        records: undefined,
-        maxKey: undefined,
-        inFlight: 0,
-      },
-    };
+    const dbs = openDbs(root, name, { lookup: layout.lookupWriter });
     const endpoint = new LmdbEndpoint(limits, root, dbs, layout, meta);
     endpoints.set(name, { meta, endpoint });
     return endpoint;
