@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateToken } from '@dozer/api';
-import { createConnectorRegistry, silentLogger } from '@dozer/connectors';
+import { createConnectorRegistry, isSourceRebuildError, silentLogger } from '@dozer/connectors';
 import { ConfigError, isDozerError, type JsonValue, type SourcePosition, Timestamp } from '@dozer/core';
 import { serveLogs } from '@dozer/queue';
 import { compileSql } from '@dozer/sql';
@@ -24,6 +24,7 @@ import {
   planPipeline,
   planTransforms,
   queueErrorReporter,
+  type RunningPipeline,
   startPipeline,
 } from './pipeline.js';
 import { Progress, type SourceStats } from './progress.js';
@@ -452,15 +453,33 @@ async function run(configPath: string): Promise<number> {
   const { log, show } = progressLogger();
   log.info(`dozer ${VERSION}: starting "${config.app_name}" (home ${config.home_dir})`);
   const plan = await planPipeline(config, registry, log, { connectorThreads: true });
-  const pipeline = await startPipeline(plan, log);
+  let pipeline = await startPipeline(plan, log);
   const interrupt = interrupts(log);
   announceApi(log, config, pipeline.url, pipeline.grpcAddress);
   show(new Progress({ sources: pipeline.sources, endpointRows: () => pipeline.endpointRows() }));
+  /**
+   * The pipeline's ingestion; when a resumed source cannot continue from its checkpoint's
+   * position (SourceRebuildError), the pipeline is stopped and started again from the sources,
+   * whose ingestion this then follows.
+   */
+  const ingestion = (p: RunningPipeline): Promise<void> =>
+    p.ingestion.catch(async (e: unknown) => {
+      if (!isSourceRebuildError(e) || !p.resumed || interrupt.signal.aborted) throw e;
+      log.warn(`${(e as Error).message}; rebuilding the whole pipeline from the sources`);
+      show(undefined);
+      await p.stop();
+      const fresh = await planPipeline(config, registry, log, { connectorThreads: true });
+      pipeline = await startPipeline(fresh, log, { rebuild: true });
+      announceApi(log, config, pipeline.url, pipeline.grpcAddress);
+      const now = pipeline;
+      show(new Progress({ sources: now.sources, endpointRows: () => now.endpointRows() }));
+      return ingestion(now);
+    });
   const exitCode = await untilStopped(
     interrupt,
     log,
     'ingestion',
-    pipeline.ingestion,
+    ingestion(pipeline),
     'all sources finished; still serving (Ctrl-C to stop)',
   );
   show(undefined);
@@ -730,8 +749,15 @@ async function ingestWithCheckpoints(
           return await new Promise((resolve) => {
             if (interrupt.signal.aborted) return resolve({ exit: 0 });
             interrupt.signal.addEventListener('abort', () => resolve({ exit: 0 }), { once: true });
-            ingestor!.finished.catch((e: unknown) => {
+            ingestor!.finished.catch(async (e: unknown) => {
               if (interrupt.signal.aborted) return;
+              if (isSourceRebuildError(e) && generation.epoch !== null && !restarting) {
+                // A resumed source cannot continue from the checkpoint: the whole pipeline rebuilds.
+                restarting = true;
+                log.warn(`${(e as Error).message}; rebuilding the whole pipeline from the sources`);
+                resolve({ next: await generations.bump(`${label} must rebuild`, 'none') });
+                return;
+              }
               log.error(`ingestion failed: ${e instanceof Error ? e.message : String(e)}`);
               resolve({ exit: 1 });
             });

@@ -175,6 +175,8 @@ export interface RunningPipeline {
    * is in the store; rejects on the first failure of any role.
    */
   readonly ingestion: Promise<void>;
+  /** Whether it resumed from a checkpoint (the sources continue from their positions). */
+  readonly resumed: boolean;
   /** Stops ingesting, waits for in-flight writes, closes the server, the store and the queues. */
   stop(): Promise<void>;
 }
@@ -204,7 +206,14 @@ const FINAL_CHECKPOINT_MS = 10_000;
  * The queues start empty either way (a checkpoint's barrier is the start
  * of what they must carry).
  */
-export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<RunningPipeline> {
+export async function startPipeline(
+  plan: PipelinePlan,
+  log: Logger,
+  options: {
+    /** Rebuild from the sources even when a checkpoint could be resumed from (a source cannot continue). */
+    readonly rebuild?: boolean;
+  } = {},
+): Promise<RunningPipeline> {
   const { config } = plan;
   const objects = openObjectStore(config.nodes.object_store);
   const onError = queueErrorReporter(log);
@@ -231,9 +240,10 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
     const checkpointsOn = config.checkpoint.interval_ms > 0;
     const checkpoints = openCheckpointStore(objects.store, log);
     const fingerprint = pipelineFingerprint(config, stateFormOf(config.threads), plan.exactSources);
-    const recovery: Recovery | undefined = checkpointsOn
-      ? await findRecovery(checkpoints, store, fingerprint, log)
-      : undefined;
+    const recovery: Recovery | undefined =
+      checkpointsOn && options.rebuild !== true
+        ? await findRecovery(checkpoints, store, fingerprint, log)
+        : undefined;
     if (recovery) {
       await store.rollbackTo(recovery.checkpoint.manifest.storeEpoch!);
       log.info(
@@ -424,6 +434,7 @@ export async function startPipeline(plan: PipelinePlan, log: Logger): Promise<Ru
       sources,
       endpointRows: () => serve!.endpointRows(),
       ingestion,
+      resumed: recovery !== undefined,
       stop: async () => {
         if (stopped) return;
         stopped = true;

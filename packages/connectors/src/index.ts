@@ -20,7 +20,7 @@ export {
   type TableLag,
   type TableRequest,
 } from './connector.js';
-export { ConnectorError } from './errors.js';
+export { ConnectorError, isSourceRebuildError, SourceRebuildError } from './errors.js';
 export type { GeneratorSpec } from './generator/columns.js';
 export type { GeneratorColumnConfig, GeneratorConfig, GeneratorTableConfig } from './generator/config.js';
 export { generatorConnector } from './generator/generator-connector.js';

@@ -1,5 +1,5 @@
 import mysql from 'mysql2';
-import { ConnectorError } from '../errors.js';
+import { ConnectorError, SourceRebuildError } from '../errors.js';
 import type { MysqlConfig } from './config.js';
 
 /** A mysql2 callback connection. */
@@ -122,8 +122,9 @@ export function classifyError(e: unknown, config: MysqlConfig, where: string): C
         { cause: e },
       );
     case 'ER_SOURCE_FATAL_ERROR_READING_BINLOG':
-      return new ConnectorError(
-        `${where}: the server cannot send the binlog from the requested position (${text}); the binlog file was probably purged (raise expire_logs_days / binlog_expire_logs_seconds) — ingest again from a fresh snapshot`,
+      // A fresh start works (a new snapshot, from the binlog's current end): the engine rebuilds.
+      return new SourceRebuildError(
+        `${where}: the server cannot send the binlog from the requested position (${text}); the binlog file was probably purged (raise expire_logs_days / binlog_expire_logs_seconds) — it must be ingested again from a fresh snapshot`,
         { cause: e },
       );
     case 'ENOTFOUND':

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithService, MYSQL } from '../../../../test/support/services.js';
 import type { Connector, ConnectorLogger, IngestSink, TableRequest } from '../connector.js';
 import { silentLogger } from '../connector.js';
-import { ConnectorError } from '../errors.js';
+import { ConnectorError, isSourceRebuildError } from '../errors.js';
 import { checkServerSettings, readServerSettings } from './catalog.js';
 import { openConnection, query } from './client.js';
 import type { MysqlConfig } from './config.js';
@@ -689,6 +689,8 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
     await connector.close();
     expect(err).toBeInstanceOf(ConnectorError);
     expect((err as ConnectorError).retryable).toBe(false);
+    // The engine rebuilds from a fresh snapshot rather than stopping.
+    expect(isSourceRebuildError(err)).toBe(true);
     expect((err as Error).message).toMatch(
       /cannot send the binlog from the requested position .*fresh snapshot/,
     );

@@ -23,7 +23,7 @@ import {
   type StartRequest,
   type TableInfo,
 } from '../connector.js';
-import { ConnectorError } from '../errors.js';
+import { ConnectorError, SourceRebuildError } from '../errors.js';
 import { projectTable, type TableProjection } from '../projection.js';
 import {
   checkReplicationRole,
@@ -48,6 +48,7 @@ import {
 import { decodePgOutput, PG_EPOCH_MICROS, type RawTuple, type RelationColumn } from './pgoutput.js';
 import {
   comparePgPositions,
+  formatLsn,
   formatPosition,
   maxLsn,
   type PgPosition,
@@ -95,6 +96,12 @@ interface TableRun {
   warnedMissingOld: boolean;
   /** While its snapshot runs: the rows Postgres estimates the table holds (null: no estimate), and those read. */
   snapshotRows: { estimate: number | null; read: number } | null;
+  /**
+   * A resumed table's cache holds the table as it was at this LSN (read when the connector
+   * started), not as it was at the resume position: a TRUNCATE replayed from before it cannot
+   * name the rows the pipeline holds. Null for a table snapshotted by this run.
+   */
+  cacheAt: bigint | null;
 }
 
 interface Txn {
@@ -197,8 +204,8 @@ class PostgresConnector implements Connector {
       }
       const resume = req.resumeFrom === null ? null : parsePosition(req.resumeFrom);
       if (resume !== null && resume.kind === 'snapshot') {
-        throw new ConnectorError(
-          `${where}: table "${req.name}" resumes from ${req.resumeFrom}, inside its initial snapshot, which cannot be continued: clear its data and ingest it again from scratch`,
+        throw new SourceRebuildError(
+          `${where}: table "${req.name}" resumes from ${req.resumeFrom}, inside its initial snapshot, which cannot be continued: it must be ingested again from scratch`,
         );
       }
       const pk = table.schema.primaryKey;
@@ -215,6 +222,7 @@ class PostgresConnector implements Connector {
         warnedColumns: new Set(),
         warnedMissingOld: false,
         snapshotRows: null,
+        cacheAt: null,
       };
     });
     if (this.runs.length === 0 || signal.aborted) return;
@@ -251,8 +259,8 @@ class PostgresConnector implements Connector {
     }
     const resumed = this.runs.filter((r) => r.skip !== null);
     if (existing === undefined && resumed.length > 0) {
-      throw new ConnectorError(
-        `${where}: replication slot "${this.slot}" does not exist, but tables ${resumed.map((r) => `"${r.name}"`).join(', ')} resume from earlier positions; the changes since then are gone: clear their data and ingest them again from scratch`,
+      throw new SourceRebuildError(
+        `${where}: replication slot "${this.slot}" does not exist, but tables ${resumed.map((r) => `"${r.name}"`).join(', ')} resume from earlier positions; the changes since then are gone: they must be ingested again from scratch`,
       );
     }
     this.confirmedLsn =
@@ -352,6 +360,7 @@ class PostgresConnector implements Connector {
       // Tables that resume need their last known rows too; the snapshot is the closest state at hand.
       for (const run of this.runs) {
         const snap = runs.includes(run);
+        if (!snap) run.cacheAt = at;
         let count = 0;
         if (snap) run.snapshotRows = { estimate: await estimateRows(client, run.table.oid), read: 0 };
         await this.readTable(client, run, signal, async (rows) => {
@@ -389,7 +398,13 @@ class PostgresConnector implements Connector {
     const client = await connect(this.config, false, `connection "${this.context.name}": reading rows`);
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      for (const run of this.runs) await this.readTable(client, run, signal, async () => {});
+      // The first statement takes the snapshot: every commit it sees was written before this LSN.
+      const at = await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+      const cacheAt = parseLsn(at.rows[0]!.lsn);
+      for (const run of this.runs) {
+        run.cacheAt = cacheAt;
+        await this.readTable(client, run, signal, async () => {});
+      }
       await client.query('COMMIT');
     } finally {
       await client.end().catch(() => {});
@@ -590,6 +605,14 @@ class PostgresConnector implements Connector {
           if (run === undefined || run === null) continue;
           const n = this.count(run);
           if (n === null) continue;
+          if (run.cacheAt !== null && this.txn!.finalLsn < run.cacheAt) {
+            // The cache was read after this TRUNCATE: it holds the rows inserted since, not those
+            // the pipeline held when it happened. Deleting the cache's rows would leave those
+            // behind (and delete rows not yet re-inserted), so the table is ingested anew.
+            throw new SourceRebuildError(
+              `connection "${this.context.name}": table "${run.name}" was truncated at ${formatLsn(this.txn!.finalLsn)}, after the position it resumed from (${formatPosition(run.skip!)}) and before its rows were read again at ${formatLsn(run.cacheAt)}: which rows it held then cannot be known, so it must be ingested again from scratch`,
+            );
+          }
           const decoders = this.relations.get(relid)?.decoders ?? run.table.columns.map((c) => c.decode);
           for (const raw of run.cache.drain())
             run.pending.push({
