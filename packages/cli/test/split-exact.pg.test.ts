@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createLocalObjectStore } from '@dozer/core';
 import { createCheckpointStore } from '@dozer/snapshot';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithService, PG } from '../../../test/support/services.js';
+import { describeWithService, dropReplicationSlot, PG } from '../../../test/support/services.js';
 import { type DozerProcess, freePort, spawnDozer, until } from './helpers.js';
 import { createPgOrders, type PgOrders } from './pg-orders.js';
 
@@ -12,7 +12,8 @@ import { createPgOrders, type PgOrders } from './pg-orders.js';
 // connector guarantees exact changes, the ingestor says so on the table's log,
 // and `dozer process` in another process takes the changes as they are (as
 // `dozer run` does) instead of keeping a normalized copy of the table in its
-// state and checkpoints; a processor restarted from a checkpoint continues.
+// state and checkpoints; a processor restarted from a checkpoint continues;
+// an ingestor whose slot was dropped makes every role rebuild.
 
 const SLOT = 'dozer_cli_split_exact';
 const PUBLICATION = 'dozer_cli_split_exact_pub';
@@ -80,7 +81,7 @@ nodes:
     return latest === undefined ? [] : [...latest.manifest.operators.keys()];
   };
 
-  it('takes the changes as they are, checkpoints no copy of the table, and resumes from its checkpoint', async () => {
+  it('takes the changes as they are, checkpoints no copy of the table, resumes from its checkpoint, and rebuilds when the slot is gone', async () => {
     const env = { PG_PASSWORD: PG.password };
     const ingestor = spawnDozer(['ingest', '-c', file], { env });
     running.push(ingestor);
@@ -119,5 +120,23 @@ nodes:
     expect(processor.stderr()).not.toMatch(/cannot resume/);
     await orders.client.query(`DELETE FROM ${TABLE} WHERE id = 1`);
     await serving({ ada: 1, cy: 1 }, 'a delete after the restart');
+
+    // The ingestor gone and its replication slot dropped meanwhile: it cannot continue from the
+    // checkpoint, so it begins a generation that rebuilds every role from a fresh snapshot (it
+    // used to stop, asking to clear the data by hand).
+    ingestor.child.kill('SIGKILL');
+    await ingestor.exited;
+    await dropReplicationSlot((q, p) => orders.client.query(q, p), SLOT);
+    await orders.insert(4, 'dee');
+    const again = spawnDozer(['ingest', '-c', file], { env });
+    running.push(again);
+    await again.waitFor(
+      /replication slot "dozer_cli_split_exact" does not exist.*; rebuilding the whole pipeline from the sources/,
+      90_000,
+    );
+    await again.waitFor(/rebuilding from the sources \(generation \d+\)/, 90_000);
+    await serving({ ada: 1, cy: 1, dee: 1 }, 'the rebuilt pipeline');
+    await orders.insert(5, 'ada');
+    await serving({ ada: 2, cy: 1, dee: 1 }, 'a change after the rebuild');
   }, 300_000);
 });
