@@ -458,13 +458,14 @@ async function run(configPath: string): Promise<number> {
   announceApi(log, config, pipeline.url, pipeline.grpcAddress);
   show(new Progress({ sources: pipeline.sources, endpointRows: () => pipeline.endpointRows() }));
   /**
-   * The pipeline's ingestion; when a resumed source cannot continue from its checkpoint's
-   * position (SourceRebuildError), the pipeline is stopped and started again from the sources,
-   * whose ingestion this then follows.
+   * The pipeline's ingestion; when a source cannot continue (SourceRebuildError: a resumed one
+   * from its checkpoint's position, a MySQL table truncated), the pipeline is stopped and
+   * started again from the sources, whose ingestion this then follows.
    */
+  const rebuilds = rebuildGuard();
   const ingestion = (p: RunningPipeline): Promise<void> =>
     p.ingestion.catch(async (e: unknown) => {
-      if (!isSourceRebuildError(e) || !p.resumed || interrupt.signal.aborted) throw e;
+      if (!isSourceRebuildError(e) || interrupt.signal.aborted || !rebuilds.allow(e)) throw e;
       log.warn(`${(e as Error).message}; rebuilding the whole pipeline from the sources`);
       show(undefined);
       await p.stop();
@@ -486,6 +487,30 @@ async function run(configPath: string): Promise<number> {
   await pipeline.stop();
   log.info('stopped cleanly');
   return exitCode;
+}
+
+/** How soon after a rebuild a source asking for another one fails instead (it would loop). */
+const REBUILD_AGAIN_MS = 30_000;
+
+/**
+ * Whether a source's SourceRebuildError may rebuild the pipeline: not when the
+ * last rebuild was under {@link REBUILD_AGAIN_MS} ago (a source that cannot
+ * even start from scratch would rebuild forever); the error then says so.
+ */
+function rebuildGuard(): { allow(e: unknown): boolean } {
+  let last = Number.NEGATIVE_INFINITY;
+  return {
+    allow(e) {
+      const now = Date.now();
+      if (now - last < REBUILD_AGAIN_MS) {
+        (e as Error).message +=
+          ` (the pipeline was rebuilt ${Math.round((now - last) / 1000)} s ago already: not again)`;
+        return false;
+      }
+      last = now;
+      return true;
+    },
+  };
 }
 
 function announceApi(log: Logger, config: DozerConfig, url: string, grpcAddress: string): void {
@@ -663,6 +688,7 @@ async function ingestWithCheckpoints(
   );
   const coordinator = whole.nodes.ingestors[0]!.name === node.name;
   const base = queuePrefixOf(config, 'ingestor', node.name);
+  const rebuilds = rebuildGuard();
   const keepAlive = setInterval(() => {}, 1 << 30);
   try {
     let generation = await generations.bump(`${label} started`, 'newest');
@@ -751,8 +777,8 @@ async function ingestWithCheckpoints(
             interrupt.signal.addEventListener('abort', () => resolve({ exit: 0 }), { once: true });
             ingestor!.finished.catch(async (e: unknown) => {
               if (interrupt.signal.aborted) return;
-              if (isSourceRebuildError(e) && generation.epoch !== null && !restarting) {
-                // A resumed source cannot continue from the checkpoint: the whole pipeline rebuilds.
+              if (isSourceRebuildError(e) && !restarting && rebuilds.allow(e)) {
+                // A source cannot continue (from the checkpoint, or after a TRUNCATE): every role rebuilds.
                 restarting = true;
                 log.warn(`${(e as Error).message}; rebuilding the whole pipeline from the sources`);
                 resolve({ next: await generations.bump(`${label} must rebuild`, 'none') });

@@ -252,6 +252,22 @@ api:
     await until(async () => !(await ids()).includes('10'), 30_000, 'the delete after restart');
     expect(await ids()).toEqual(['3', '11', '9007199254740993', '9007199254740995']);
   });
+  it('rebuilds the pipeline when a followed table is truncated, and serves the table as it is', async () => {
+    const types = await rows('/types');
+    // The binlog has no rows for a TRUNCATE: the connector asks for a rebuild from fresh snapshots.
+    await db.query(`TRUNCATE TABLE ${TABLE}`);
+    await dozer!.waitFor(
+      /table "cli_e2e_mysql_orders" was truncated \(TRUNCATE TABLE .*; rebuilding the whole pipeline from the sources/,
+      30_000,
+    );
+    // None while the API restarts.
+    const served = async () => (await ids().catch(() => undefined))?.join(',');
+    await until(async () => (await served()) === '', 60_000, 'the truncated table after the rebuild');
+    await db.query(`INSERT INTO ${TABLE} VALUES (12, 'fay', 1, '2024-08-01 00:00:00', NULL, NULL)`);
+    await until(async () => (await served()) === '12', 30_000, 'a change after the rebuild');
+    expect(await rows('/types')).toEqual(types);
+    expect(dozer!.child.exitCode).toBeNull();
+  });
   it('stops with the fix for a wrong password and for an unknown table', async () => {
     const wrong = await runDozer(['run', '-c', file], { env: { MYSQL_PASSWORD: 'not-the-password' } });
     expect(wrong.code).not.toBe(0);

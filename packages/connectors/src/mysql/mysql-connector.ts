@@ -10,7 +10,7 @@ import {
   type StartRequest,
   type TableInfo,
 } from '../connector.js';
-import { ConnectorError } from '../errors.js';
+import { ConnectorError, SourceRebuildError } from '../errors.js';
 import { projectTable, type TableProjection } from '../projection.js';
 import {
   checkServerSettings,
@@ -556,9 +556,12 @@ class MysqlConnector implements Connector {
                   hit.verb === 'truncated'
                     ? 'the binlog has no row changes for TRUNCATE (use DELETE FROM to empty a table that is ingested)'
                     : `the binlog has no row changes for a table being ${hit.verb}`;
-                throw new ConnectorError(
-                  `${this.where}: table "${hit.table}" was ${hit.verb} (${text.slice(0, 80)}); ${why}, so ingestion cannot follow it — re-ingest the table from a fresh snapshot`,
-                );
+                const message = `${this.where}: table "${hit.table}" was ${hit.verb} (${text.slice(0, 80)}); ${why}, so ingestion cannot follow it — re-ingest the table from a fresh snapshot`;
+                // A truncated table reads fine from a fresh snapshot: the engine rebuilds. One dropped
+                // or renamed away has to be fixed in the config first.
+                throw hit.verb === 'truncated'
+                  ? new SourceRebuildError(message)
+                  : new ConnectorError(message);
               }
               // DDL is its own event group: it ends the group its GTID opened.
               const t = tx as { begun: boolean } | null;
