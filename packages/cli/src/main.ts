@@ -582,23 +582,27 @@ async function ingest(configPath: string, nodeName: string | undefined): Promise
   const { status, server: statusServer } = await roleStatus(whole, 'ingestor', node, log);
   try {
     if (splitCheckpointsOn(whole))
-      return await ingestWithCheckpoints(whole, config, node, registry, log, show, status);
-    return await ingestOnce(config, node, registry, log, show, status);
+      return await ingestWithCheckpoints(whole, { config, node, registry, log, show, status });
+    return await ingestOnce({ config, node, registry, log, show, status });
   } finally {
     status.phase = 'stopping';
     await statusServer?.close();
   }
 }
 
+/** What `dozer ingest` runs with: its node's share of the config, and the process's log, progress and status. */
+interface IngestContext {
+  /** The config with only this node's sources. */
+  readonly config: DozerConfig;
+  readonly node: IngestorNodeConfig;
+  readonly registry: ReturnType<typeof createConnectorRegistry>;
+  readonly log: Logger;
+  readonly show: ReturnType<typeof progressLogger>['show'];
+  readonly status: RoleStatus;
+}
+
 /** `dozer ingest` without checkpoints: the sources read from scratch, once. */
-async function ingestOnce(
-  config: DozerConfig,
-  node: IngestorNodeConfig,
-  registry: ReturnType<typeof createConnectorRegistry>,
-  log: Logger,
-  show: ReturnType<typeof progressLogger>['show'],
-  status: RoleStatus,
-): Promise<number> {
+async function ingestOnce({ config, node, registry, log, show, status }: IngestContext): Promise<number> {
   const plan = await planPipeline(config, registry, log, { connectorThreads: true });
   const objects = openObjectStore(config.nodes.object_store);
   let interrupt: ReturnType<typeof interrupts> | undefined;
@@ -663,12 +667,7 @@ async function ingestOnce(
  */
 async function ingestWithCheckpoints(
   whole: DozerConfig,
-  config: DozerConfig,
-  node: IngestorNodeConfig,
-  registry: ReturnType<typeof createConnectorRegistry>,
-  log: Logger,
-  show: ReturnType<typeof progressLogger>['show'],
-  status: RoleStatus,
+  { config, node, registry, log, show, status }: IngestContext,
 ): Promise<number> {
   const objects = openObjectStore(config.nodes.object_store);
   const interrupt = interrupts(log);
