@@ -2086,10 +2086,11 @@ class LmdbEndpoint implements EndpointStore {
   }
 
   count(filter?: Filter): number {
-    if (filter === undefined && !this.layout.pkless) {
-      return (this.dbs.rows.getStats() as { entryCount: number }).entryCount;
-    }
-    const p = this.plan(filter === undefined ? {} : { filter });
+    if (filter === undefined && !this.layout.pkless) return this.rowCount();
+    return this.countPlanned(this.plan(filter === undefined ? {} : { filter }));
+  }
+
+  private countPlanned(p: Plan): number {
     let n = 0;
     this.scan(
       p,
@@ -2105,38 +2106,32 @@ class LmdbEndpoint implements EndpointStore {
 
   answerPage(q: Query): QueryPage | Promise<QueryPage> {
     const p = this.plan(q);
-    const pool = this.poolFor(q, p);
+    const pool = this.pagePoolFor(q, p);
     if (pool === undefined) return this.queryPage(q, p);
     return this.readElsewhere(pool, q).then(({ bytes, offsets, cursor }) => {
-      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const rows = offsets.map((at) => this.layout.decoder.decode(buf, at));
+      const rows = offsets.map((at) => this.layout.decoder.decode(bytes, at));
       return cursor === undefined ? { rows } : { rows, cursor };
     });
   }
 
   answerPageJson(q: Query): QueryPageJson | Promise<QueryPageJson> {
     const p = this.plan(q);
-    const pool = this.poolFor(q, p);
+    const pool = this.pagePoolFor(q, p);
     if (pool === undefined) return this.queryPageJson(q, p);
     return this.readElsewhere(pool, q).then(({ bytes, offsets, cursor }) => {
-      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const writer = this.rowJson();
       let json = '[';
-      for (let i = 0; i < offsets.length; i++) json += (i > 0 ? ',' : '') + writer.write(buf, offsets[i]!);
+      for (let i = 0; i < offsets.length; i++) json += (i > 0 ? ',' : '') + writer.write(bytes, offsets[i]!);
       json += ']';
       return cursor === undefined ? { json, rows: offsets.length } : { json, rows: offsets.length, cursor };
     });
   }
 
   answerCount(filter?: Filter): number | Promise<number> {
-    if (filter === undefined && !this.layout.pkless) return this.count();
-    const pool = this.store.readPool();
-    if (pool === undefined) return this.count(filter);
+    if (filter === undefined && !this.layout.pkless) return this.rowCount();
     const p = this.plan(filter === undefined ? {} : { filter });
-    const kind = p.access.kind;
-    if (kind === 'empty' || kind === 'lookup' || this.rowCount() < this.store.readThreadMinRows) {
-      return this.count(filter);
-    }
+    const pool = this.poolFor(p);
+    if (pool === undefined) return this.countPlanned(p);
     const request = {
       op: 'count' as const,
       name: this.name,
@@ -2146,26 +2141,38 @@ class LmdbEndpoint implements EndpointStore {
     return pool.read(request).then((r) => r.count!);
   }
 
-  /** The read threads when `q` may read many rows (checked here first, so that a bad query throws at once). */
-  private poolFor(q: Query, p: Plan): ReadPool | undefined {
-    const pool = this.store.readPool();
-    if (pool === undefined) return undefined;
-    const { skip } = this.window(q);
+  /** The read threads for a plan that reads more than one key, on an endpoint large enough to be worth a thread. */
+  private poolFor(p: Plan): ReadPool | undefined {
     const kind = p.access.kind;
     if (kind === 'empty' || kind === 'lookup') return undefined;
-    if (p.ordered && p.residual.length === 0 && skip < HEAVY_SKIP) return undefined;
-    if (q.after !== undefined) this.cursorCodec(p.sort).decode(q.after);
-    return this.rowCount() < this.store.readThreadMinRows ? undefined : pool;
+    const pool = this.store.readPool();
+    return pool !== undefined && this.rowCount() >= this.store.readThreadMinRows ? pool : undefined;
   }
 
-  private readElsewhere(pool: ReadPool, q: Query): Promise<EncodedPage> {
+  /**
+   * {@link poolFor} for a page: not for an ordered scan that stops at the page. The window and
+   * the cursor are checked here first, so that a bad query throws at once, on this thread.
+   */
+  private pagePoolFor(q: Query, p: Plan): ReadPool | undefined {
+    const { skip } = this.window(q);
+    if (p.ordered && p.residual.length === 0 && skip < HEAVY_SKIP) return undefined;
+    const pool = this.poolFor(p);
+    if (pool !== undefined && q.after !== undefined) this.cursorCodec(p.sort).decode(q.after);
+    return pool;
+  }
+
+  /** The page of `q` from a read thread, its bytes as a Buffer (what the row JSON writer reads). */
+  private readElsewhere(pool: ReadPool, q: Query): Promise<EncodedPage & { bytes: Buffer }> {
     const request = {
       op: 'page' as const,
       name: this.name,
       meta: this.storedMeta,
       query: queryToWire(q, this.schema),
     };
-    return pool.read(request).then((r) => r.page!);
+    return pool.read(request).then((r) => {
+      const { bytes } = r.page!;
+      return { ...r.page!, bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+    });
   }
 
   private rowCount(): number {
