@@ -452,11 +452,16 @@ async function run(configPath: string): Promise<number> {
   const { config, registry } = await load(configPath);
   const { log, show } = progressLogger();
   log.info(`dozer ${VERSION}: starting "${config.app_name}" (home ${config.home_dir})`);
-  const plan = await planPipeline(config, registry, log, { connectorThreads: true });
-  let pipeline = await startPipeline(plan, log);
+  /** Plans and starts the pipeline (`rebuild`: from the sources, whatever the checkpoints), and shows it. */
+  const launch = async (rebuild: boolean): Promise<RunningPipeline> => {
+    const plan = await planPipeline(config, registry, log, { connectorThreads: true });
+    const started = await startPipeline(plan, log, { rebuild });
+    announceApi(log, config, started.url, started.grpcAddress);
+    show(new Progress({ sources: started.sources, endpointRows: () => started.endpointRows() }));
+    return started;
+  };
+  let pipeline = await launch(false);
   const interrupt = interrupts(log);
-  announceApi(log, config, pipeline.url, pipeline.grpcAddress);
-  show(new Progress({ sources: pipeline.sources, endpointRows: () => pipeline.endpointRows() }));
   /**
    * The pipeline's ingestion; when a source cannot continue (SourceRebuildError: a resumed one
    * from its checkpoint's position, a MySQL table truncated), the pipeline is stopped and
@@ -469,12 +474,8 @@ async function run(configPath: string): Promise<number> {
       log.warn(`${(e as Error).message}; rebuilding the whole pipeline from the sources`);
       show(undefined);
       await p.stop();
-      const fresh = await planPipeline(config, registry, log, { connectorThreads: true });
-      pipeline = await startPipeline(fresh, log, { rebuild: true });
-      announceApi(log, config, pipeline.url, pipeline.grpcAddress);
-      const now = pipeline;
-      show(new Progress({ sources: now.sources, endpointRows: () => now.endpointRows() }));
-      return ingestion(now);
+      pipeline = await launch(true);
+      return ingestion(pipeline);
     });
   const exitCode = await untilStopped(
     interrupt,

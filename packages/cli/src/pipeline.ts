@@ -175,8 +175,6 @@ export interface RunningPipeline {
    * is in the store; rejects on the first failure of any role.
    */
   readonly ingestion: Promise<void>;
-  /** Whether it resumed from a checkpoint (the sources continue from their positions). */
-  readonly resumed: boolean;
   /** Stops ingesting, waits for in-flight writes, closes the server, the store and the queues. */
   stop(): Promise<void>;
 }
@@ -434,7 +432,6 @@ export async function startPipeline(
       sources,
       endpointRows: () => serve!.endpointRows(),
       ingestion,
-      resumed: recovery !== undefined,
       stop: async () => {
         if (stopped) return;
         stopped = true;

@@ -413,12 +413,13 @@ function nodesIssues(raw: unknown, locator: YamlLocator): ConfigIssue[] {
     };
   };
   // The list form's nodes require a port; a missing one is the schema's to report.
-  const nodePaths: ConfigPath[] = listedNodePaths(raw) ?? [
+  const listed = listedNodePaths(raw);
+  const nodePaths: ConfigPath[] = listed ?? [
     ['nodes', 'ingestor'],
     ['nodes', 'processor'],
   ];
   const fallbackOf = (path: ConfigPath) =>
-    listedNodePaths(raw)
+    listed
       ? { host: '127.0.0.1', port: 0 }
       : path[1] === 'ingestor'
         ? DEFAULT_NODE_ADDRESSES.ingestor
