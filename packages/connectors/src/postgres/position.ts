@@ -7,31 +7,42 @@ import { ConnectorError } from '../errors.js';
  *   `lsn`, plus the first `count` changes of this table in the transaction
  *   whose commit record is at `lsn`. The end of a transaction is written as
  *   its end LSN with count 0.
+ * - `stream` with `rows`: inside the next change, a TRUNCATE delivered as
+ *   several batches of deletes: `rows` of them were delivered. It sorts
+ *   between `(lsn, count)` and `(lsn, count + 1)`. Only the process that
+ *   delivered them can go on from there (its row cache knows which rows are
+ *   left); a restart from it ingests the table again.
  * - `snapshot`: `count` rows of the snapshot taken at `lsn` (the slot's
  *   consistent point); it sorts before the stream position `(lsn, 0)`.
  *
- * Text form: `LLLLLLLLLLLLLLLL/CCCCCCCC` (stream) and `LLLLLLLLLLLLLLLL.CCCCCCCCCCCC`
- * (snapshot), upper-case hex, so string order is position order.
+ * Text form: `LLLLLLLLLLLLLLLL/CCCCCCCC` (stream), `LLLLLLLLLLLLLLLL/CCCCCCCC+RRRRRRRRRRRR`
+ * (stream inside a TRUNCATE) and `LLLLLLLLLLLLLLLL.CCCCCCCCCCCC` (snapshot), upper-case
+ * hex, so string order is position order.
  */
 export interface PgPosition {
   readonly kind: 'stream' | 'snapshot';
   readonly lsn: bigint;
   readonly count: number;
+  /** Stream positions only: the deletes of change `count + 1` (a TRUNCATE) delivered so far. */
+  readonly rows?: number;
 }
 
-const STREAM = /^([0-9A-F]{16})\/([0-9A-F]{8})$/;
+const STREAM = /^([0-9A-F]{16})\/([0-9A-F]{8})(?:\+([0-9A-F]{12}))?$/;
 const SNAPSHOT = /^([0-9A-F]{16})\.([0-9A-F]{12})$/;
 
 export function formatPosition(p: PgPosition): string {
   const lsn = p.lsn.toString(16).toUpperCase().padStart(16, '0');
-  return p.kind === 'stream'
-    ? `${lsn}/${p.count.toString(16).toUpperCase().padStart(8, '0')}`
-    : `${lsn}.${p.count.toString(16).toUpperCase().padStart(12, '0')}`;
+  if (p.kind === 'snapshot') return `${lsn}.${p.count.toString(16).toUpperCase().padStart(12, '0')}`;
+  const at = `${lsn}/${p.count.toString(16).toUpperCase().padStart(8, '0')}`;
+  return p.rows === undefined ? at : `${at}+${p.rows.toString(16).toUpperCase().padStart(12, '0')}`;
 }
 
 export function parsePosition(text: string): PgPosition {
   const s = STREAM.exec(text);
-  if (s) return { kind: 'stream', lsn: BigInt(`0x${s[1]}`), count: Number.parseInt(s[2]!, 16) };
+  if (s) {
+    const at: PgPosition = { kind: 'stream', lsn: BigInt(`0x${s[1]}`), count: Number.parseInt(s[2]!, 16) };
+    return s[3] === undefined ? at : { ...at, rows: Number.parseInt(s[3], 16) };
+  }
   const n = SNAPSHOT.exec(text);
   if (n) return { kind: 'snapshot', lsn: BigInt(`0x${n[1]}`), count: Number.parseInt(n[2]!, 16) };
   throw new ConnectorError(
@@ -42,7 +53,8 @@ export function parsePosition(text: string): PgPosition {
 export function comparePgPositions(a: PgPosition, b: PgPosition): number {
   if (a.lsn !== b.lsn) return a.lsn < b.lsn ? -1 : 1;
   if (a.kind !== b.kind) return a.kind === 'snapshot' ? -1 : 1;
-  return a.count - b.count;
+  if (a.count !== b.count) return a.count - b.count;
+  return (a.rows ?? -1) - (b.rows ?? -1);
 }
 
 /** `16/B374D848` → bigint. */

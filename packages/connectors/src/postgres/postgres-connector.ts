@@ -613,12 +613,25 @@ class PostgresConnector implements Connector {
               `connection "${this.context.name}": table "${run.name}" was truncated at ${formatLsn(this.txn!.finalLsn)}, after the position it resumed from (${formatPosition(run.skip!)}) and before its rows were read again at ${formatLsn(run.cacheAt)}: which rows it held then cannot be known, so it must be ingested again from scratch`,
             );
           }
+          // A delete of every row the cache holds, taken from it a batch at a time: a large table
+          // is never in memory at once. The full batches before the last carry positions inside
+          // this change (see PgPosition.rows).
           const decoders = this.relations.get(relid)?.decoders ?? run.table.columns.map((c) => c.decode);
-          for (const raw of run.cache.drain())
-            run.pending.push({
-              kind: 'delete',
-              old: run.projection.project(this.decodeRow(run, raw, decoders)),
-            });
+          let rows = 0;
+          for (;;) {
+            const taken = run.cache.take(Math.max(1, this.batchSize - run.pending.length));
+            if (taken.length === 0) break;
+            for (const raw of taken)
+              run.pending.push({
+                kind: 'delete',
+                old: run.projection.project(this.decodeRow(run, raw, decoders)),
+              });
+            rows += taken.length;
+            if (run.pending.length >= this.batchSize) {
+              run.pendingPosition = { ...n, count: n.count - 1, rows };
+              await this.flush(run, sink);
+            }
+          }
           run.pendingPosition = n;
           if (run.pending.length >= this.batchSize) await this.flush(run, sink);
         }

@@ -615,6 +615,59 @@ await describeWithService('PostgreSQL', PG, 'postgres connector', () => {
     }
   });
 
+  it('delivers the deletes of a large TRUNCATE in batches, and a restart inside them ingests the table again', async () => {
+    const name = 'bigtrunc';
+    const table = `${PREFIX}_bigtrunc`;
+    await dropReplicationObjects(name);
+    await sql(
+      PG,
+      `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int PRIMARY KEY, name text);
+       INSERT INTO ${table} SELECT g, 'row ' || g FROM generate_series(1, 2500) g`,
+    );
+    const config = configFor(name, { batch_size: 1000, tables: [table] });
+    const r = run(config, [{ name: table, resumeFrom: null }]);
+    let inside: string;
+    try {
+      await r.out.until(() => r.out.snapshotDone.has(table));
+      const before = r.out.batches.length;
+      // One transaction: an insert, the TRUNCATE (2501 rows), an insert.
+      await sql(
+        PG,
+        `BEGIN; INSERT INTO ${table} VALUES (2501, 'x'); TRUNCATE ${table}; INSERT INTO ${table} VALUES (7, 'y'); COMMIT`,
+      );
+      await r.out.until(() => r.out.ops(table).length === 2500 + 1 + 2501 + 1);
+      const batches = r.out.batches.slice(before);
+      const positions = batches.map((b) => b.position ?? '');
+      // Never more than a batch of deletes at once: the table is not read into memory whole.
+      expect(batches.map((b) => b.ops.length)).toEqual([1000, 1000, 503]);
+      expect(positions.map((p) => p.includes('+'))).toEqual([true, true, false]);
+      for (let i = 1; i < positions.length; i++) {
+        expect(r.connector.comparePositions(positions[i - 1]!, positions[i]!)).toBeLessThan(0);
+      }
+      expect(materialize(r.out.ops(table))).toEqual(new Map([['7', [7n, 'y']]]));
+      inside = positions[0]!;
+      expect(r.connector.comparePositions(r.out.snapshotDone.get(table)!, inside)).toBeLessThan(0);
+    } finally {
+      await r.stop();
+    }
+    try {
+      // Resumed from inside the TRUNCATE, the connector cannot know which rows the pipeline still
+      // held (its cache is read again, after the TRUNCATE): it asks for the table from scratch.
+      const again = run(config, [{ name: table, resumeFrom: inside }]);
+      const failure = await again.done.then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+      await again.connector.close();
+      expect(failure?.name).toBe('SourceRebuildError');
+      expect(failure?.message).toMatch(/was truncated at .* must be ingested again from scratch/);
+      expect(again.out.batches).toEqual([]);
+    } finally {
+      await dropReplicationObjects(name);
+      await sql(PG, `DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+
   it('follows a partitioned table: changes of its partitions arrive under the table', async () => {
     const name = 'parted';
     const table = `${PREFIX}_parted`;

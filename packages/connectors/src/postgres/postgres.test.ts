@@ -105,12 +105,17 @@ describe('postgres positions', () => {
       p('snapshot', 0x16b3748n, 5000),
       p('stream', 0x16b3748n, 0),
       p('stream', 0x16b3748n, 1),
+      // Inside change 2 (a TRUNCATE delivered in batches): 1 and 0x1388 of its deletes.
+      { ...p('stream', 0x16b3748n, 1), rows: 1 },
+      { ...p('stream', 0x16b3748n, 1), rows: 0x1388 },
+      p('stream', 0x16b3748n, 2),
       p('stream', 0x16b3748n, 0x10),
       p('stream', 0x1_0000_0000n, 0),
     ];
     const texts = list.map(formatPosition);
     expect(texts[0]).toBe('00000000016B3748.000000000000');
     expect(texts[3]).toBe('00000000016B3748/00000001');
+    expect(texts[5]).toBe('00000000016B3748/00000001+000000001388');
     expect(texts.map(parsePosition)).toEqual(list);
     for (let i = 1; i < list.length; i++) {
       expect(comparePgPositions(list[i - 1]!, list[i]!)).toBeLessThan(0);

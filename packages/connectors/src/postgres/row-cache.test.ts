@@ -20,7 +20,7 @@ type Step =
   | { readonly op: 'set'; readonly row: RawRow }
   | { readonly op: 'delete'; readonly k: string }
   | { readonly op: 'get'; readonly k: string }
-  | { readonly op: 'drain' };
+  | { readonly op: 'take'; readonly max: number };
 
 // Rows of three text columns; the first is the key of keyed tables. Few distinct values, so
 // that keys repeat (updates, and duplicates in tables without a key). One value is long
@@ -32,7 +32,8 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: row.map((r) => ({ op: 'set' as const, row: r })), weight: 6 },
   { arbitrary: row.map((r) => ({ op: 'delete' as const, k: r.join('|') })), weight: 2 },
   { arbitrary: row.map((r) => ({ op: 'get' as const, k: r.join('|') })), weight: 3 },
-  { arbitrary: fc.constant({ op: 'drain' as const }), weight: 1 },
+  { arbitrary: fc.integer({ min: 1, max: 6 }).map((max) => ({ op: 'take' as const, max })), weight: 1 },
+  { arbitrary: fc.constant({ op: 'take' as const, max: 1_000 }), weight: 1 },
 );
 
 /** Runs steps on a cache and on a plain model; every answer must agree. */
@@ -68,10 +69,16 @@ function check(keyed: boolean, limit: number, steps: readonly Step[]): RowCacheS
         expect(cache.get(k)).toEqual(model.get(k)?.[0]);
         break;
       }
-      case 'drain': {
+      case 'take': {
         const sort = (rows: RawRow[]) => rows.map((r) => JSON.stringify(r)).sort();
-        expect(sort(cache.drain())).toEqual(sort([...model.values()].flat()));
-        model.clear();
+        const total = [...model.values()].reduce((n, rs) => n + rs.length, 0);
+        const taken = cache.take(s.max);
+        // Whole keys (a keyless table's duplicates go together), as many rows as asked or all.
+        const takenKeys = new Set(taken.map((r) => cache.keyOf(r)));
+        expect(sort(taken)).toEqual(sort([...takenKeys].flatMap((k) => model.get(k) ?? [])));
+        if (keyed) expect(taken.length).toBe(Math.min(s.max, total));
+        else expect(taken.length).toBeGreaterThanOrEqual(Math.min(s.max, total));
+        for (const k of takenKeys) model.delete(k);
         break;
       }
     }
@@ -119,7 +126,14 @@ describe('RowCache', () => {
     expect(a.get('5')).toBeUndefined();
     expect(a.size).toBe(15_000);
     expect(b.get('7')).toEqual(['7', value]);
-    expect(a.drain()).toHaveLength(15_000);
+    // A TRUNCATE takes the rows a batch at a time: each batch once, then nothing.
+    const seen = new Set<string>();
+    for (let batch = a.take(4000), n = 1; batch.length > 0; batch = a.take(4000), n++) {
+      expect(n, 'batches taken').toBeLessThanOrEqual(4);
+      expect(batch.length).toBeLessThanOrEqual(4000);
+      for (const r of batch) seen.add(r[0]!);
+    }
+    expect(seen.size).toBe(15_000);
     expect(a.size).toBe(0);
     await space.close();
     expect(fs.readdirSync(parent)).toEqual([]);

@@ -236,23 +236,40 @@ export class RowCache {
     }
   }
 
-  /** Every row, then empties the cache. */
-  drain(): RawRow[] {
+  /**
+   * Removes and returns up to `max` rows (more only when one key of a keyless table holds more
+   * duplicates), in no particular order; none once the cache is empty. A TRUNCATE takes every
+   * row this way, a batch at a time, so that a large table is never read into memory at once.
+   */
+  take(max: number): RawRow[] {
+    const out: RawRow[] = [];
     if (this.db !== null) {
+      const db = this.db;
       this.flush();
-      const out: RawRow[] = [];
-      for (const { value } of this.db.getRange({})) {
+      const keys: Buffer[] = [];
+      for (const { key, value } of db.getRange({ limit: Math.max(1, max) })) {
+        keys.push(key);
         if (this.keyFields === null) out.push(...(value as RawRow[]));
         else out.push(value as RawRow);
       }
-      this.db.clearSync();
+      if (keys.length > 0)
+        db.transactionSync(() => {
+          for (const k of keys) db.removeSync(k);
+        });
       return out;
     }
-    const out = [...this.byKey.values()];
-    for (const rows of this.multi.values()) out.push(...rows);
-    this.byKey.clear();
-    this.multi.clear();
-    this.count(-this.bytes);
+    for (const [key, row] of this.byKey) {
+      if (out.length >= max) break;
+      out.push(row);
+      this.byKey.delete(key);
+      this.count(-rowBytes(key, row));
+    }
+    for (const [key, rows] of this.multi) {
+      if (out.length >= max) break;
+      out.push(...rows);
+      this.multi.delete(key);
+      for (const row of rows) this.count(-rowBytes(key, row));
+    }
     return out;
   }
 
