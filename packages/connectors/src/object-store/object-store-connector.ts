@@ -78,6 +78,42 @@ interface TableRun {
   readonly known: Set<string>;
   /** Last modified time of the oldest file not read yet, for lag. */
   oldestPending: number | null;
+  /** The file a pass is reading, for the rows left (lag); null between passes. */
+  reading: Reading | null;
+  /** Rows per byte of the last file whose rows could be told, for files not opened yet. */
+  rowsPerByte: number | null;
+}
+
+/** Where a pass is: in which file, how far (the file's cursor), and the bytes of the files after it. */
+interface Reading {
+  readonly file: StoredFile;
+  readonly bytesAfter: number;
+  row: number;
+  byte: number;
+  /** The file's rows, when its format records them (Parquet). */
+  fileRows: number | null;
+}
+
+/**
+ * The rows a pass has left to read, estimated: the current file's rows by its
+ * format (Parquet) or by the bytes read so far, the files after it by the
+ * rows per byte of the current file (or the last one that told); null before
+ * any file told.
+ */
+function rowsLeft(run: TableRun): number | null {
+  const r = run.reading;
+  if (r === null) return 0;
+  const size = r.file.size;
+  const total = fileRows(r);
+  const density = total !== null && size > 0 ? total / size : run.rowsPerByte;
+  if (density === null) return null;
+  const inFile = total !== null ? Math.max(0, total - r.row) : size * density;
+  return Math.round(inFile + r.bytesAfter * density);
+}
+
+/** The rows of the file being read: recorded by its format, or estimated by the bytes read so far. */
+function fileRows(r: Reading): number | null {
+  return r.fileRows ?? (r.byte > 0 ? (r.row * r.file.size) / r.byte : null);
 }
 
 class ObjectStoreConnector implements Connector {
@@ -159,6 +195,8 @@ class ObjectStoreConnector implements Connector {
               readUpTo: resume,
               known: new Set<string>(),
               oldestPending: null,
+              reading: null,
+              rowsPerByte: null,
             } satisfies TableRun,
           };
         }),
@@ -185,7 +223,7 @@ class ObjectStoreConnector implements Connector {
         (run): TableLag => ({
           table: run.table.config.name,
           position: run.written,
-          behindOps: null,
+          behindOps: rowsLeft(run),
           behindMillis: run.oldestPending === null ? 0 : Math.max(0, now - run.oldestPending),
         }),
       ),
@@ -348,17 +386,28 @@ class ObjectStoreConnector implements Connector {
       min = Math.min(min, todo[i]!.modified);
       oldest[i] = min;
     }
-    for (let i = 0; i < todo.length; i++) {
-      if (signal.aborted) return;
-      run.oldestPending = oldest[i]!;
-      await this.ingestFile(run, todo[i]!, sink, signal);
+    // And the bytes of the files after each one, for the rows left.
+    const after = new Array<number>(todo.length);
+    for (let i = todo.length - 1, sum = 0; i >= 0; i--) {
+      after[i] = sum;
+      sum += todo[i]!.size;
     }
-    run.oldestPending = null;
+    try {
+      for (let i = 0; i < todo.length; i++) {
+        if (signal.aborted) return;
+        run.oldestPending = oldest[i]!;
+        await this.ingestFile(run, todo[i]!, after[i]!, sink, signal);
+      }
+    } finally {
+      run.oldestPending = null;
+      run.reading = null;
+    }
   }
 
   private async ingestFile(
     run: TableRun,
     file: StoredFile,
+    bytesAfter: number,
     sink: IngestSink,
     signal: AbortSignal,
   ): Promise<void> {
@@ -366,10 +415,17 @@ class ObjectStoreConnector implements Connector {
     const name = t.config.name;
     const at = run.readUpTo;
     const from = at !== null && at.key === file.key ? at.cursor : FILE_START;
+    const reading: Reading = { file, bytesAfter, row: from.row, byte: from.byte, fileRows: null };
+    run.reading = reading;
     const project = run.projection.project;
     const projected = run.projection.schema !== run.fullSchema;
     for await (const chunk of t.format.read(this.storage, file, from, run.fullSchema, t.batchSize, signal)) {
       if (signal.aborted) return;
+      reading.row = chunk.cursor.row;
+      reading.byte = chunk.cursor.byte;
+      if (chunk.kind === 'rows' && chunk.fileRows !== undefined) reading.fileRows = chunk.fileRows;
+      const total = fileRows(reading);
+      if (total !== null && file.size > 0) run.rowsPerByte = total / file.size;
       if (chunk.kind === 'bad') {
         await this.malformed(t, file, chunk.bad);
         run.readUpTo = { key: file.key, cursor: chunk.cursor };

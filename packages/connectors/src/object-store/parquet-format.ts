@@ -202,6 +202,7 @@ export const parquetFormat: FileFormat = {
     const names = sources.map((i) => columns[i]!.field.name);
     const decode = sources.map((i) => columns[i]!.decode);
     const convert = fields.map(nativeConverter);
+    const fileRows = Number(metadata.num_rows);
     let groupStart = 0;
     for (const group of metadata.row_groups) {
       const groupEnd = groupStart + Number(group.num_rows);
@@ -234,7 +235,7 @@ export const parquetFormat: FileFormat = {
       }
       let rows: unknown[][] = [];
       let row = rowStart;
-      const last = groupEnd === Number(metadata.num_rows);
+      const last = groupEnd === fileRows;
       for (const raw of decoded) {
         let converted: unknown[] | null = null;
         let error: RowError | null = null;
@@ -251,6 +252,7 @@ export const parquetFormat: FileFormat = {
               kind: 'rows',
               rows: rows as never,
               cursor: { row: row - 1, line: row, byte: 0, done: false },
+              fileRows,
             };
             rows = [];
           }
@@ -267,12 +269,18 @@ export const parquetFormat: FileFormat = {
             kind: 'rows',
             rows: rows as never,
             cursor: { row, line: row + 1, byte: 0, done: last && row === groupEnd },
+            fileRows,
           };
           rows = [];
         }
       }
       if (rows.length > 0) {
-        yield { kind: 'rows', rows: rows as never, cursor: { row, line: row + 1, byte: 0, done: last } };
+        yield {
+          kind: 'rows',
+          rows: rows as never,
+          cursor: { row, line: row + 1, byte: 0, done: last },
+          fileRows,
+        };
       }
       groupStart = groupEnd;
     }

@@ -26,7 +26,13 @@ export interface Malformed {
  * that came earlier.
  */
 export type Chunk =
-  | { readonly kind: 'rows'; readonly rows: Row[]; readonly cursor: Cursor }
+  | {
+      readonly kind: 'rows';
+      readonly rows: Row[];
+      readonly cursor: Cursor;
+      /** The rows of the whole file, where the format records them (Parquet). */
+      readonly fileRows?: number;
+    }
   | { readonly kind: 'bad'; readonly bad: Malformed; readonly cursor: Cursor };
 
 /** Parses records of a text format (CSV, JSON lines): the {@link CsvParser} contract. */
