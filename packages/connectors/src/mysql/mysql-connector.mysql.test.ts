@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithService, MYSQL } from '../../../../test/support/services.js';
 import type { Connector, ConnectorLogger, IngestSink, TableRequest } from '../connector.js';
 import { silentLogger } from '../connector.js';
-import { ConnectorError, isSourceRebuildError } from '../errors.js';
+import { ConnectorError, isSourceRebuildError, SourceRebuildError } from '../errors.js';
 import { checkServerSettings, readServerSettings } from './catalog.js';
 import { openConnection, query } from './client.js';
 import type { MysqlConfig } from './config.js';
@@ -591,6 +591,46 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
     );
   });
 
+  it("reports a snapshot's rows left by the server's estimate, then none once it is done", async () => {
+    const values = Array.from({ length: 3000 }, (_, i) => `(${i + 1})`).join(', ');
+    await exec('CREATE TABLE rowsleft_t (id INT PRIMARY KEY)', `INSERT INTO rowsleft_t VALUES ${values}`);
+    await exec('ANALYZE TABLE rowsleft_t');
+    const [[stats]] = (await admin.query(
+      `SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${DB}' AND TABLE_NAME = 'rowsleft_t'`,
+    )) as unknown as [{ n: number }[]];
+    const estimate = Number(stats!.n);
+    expect(estimate).toBeGreaterThan(2000);
+    const r = startRun(config({ batch_size: 1000, tables: ['rowsleft_t'] }), [
+      { name: 'rowsleft_t', resumeFrom: null },
+    ]);
+    // The second batch is held: the connector counted the first one's rows when the sink took it.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let second!: () => void;
+    const secondWritten = new Promise<void>((resolve) => {
+      second = resolve;
+    });
+    const write = r.sink.write.bind(r.sink);
+    r.sink.write = async (batch) => {
+      if (r.sink.all.length === 1) {
+        second();
+        await held;
+      }
+      await write(batch);
+    };
+    await secondWritten;
+    const [during] = (await r.connector.lag!()).tables;
+    expect(during!.behindOps).toBe(Math.max(0, estimate - 1000));
+    release();
+    await r.sink.waitSnapshot('rowsleft_t');
+    const [after] = (await r.connector.lag!()).tables;
+    expect(after!.behindOps).toBeNull();
+    expect(r.sink.ops('rowsleft_t')).toHaveLength(3000);
+    await r.stop();
+  });
+
   it('refuses to resume a snapshot that was interrupted', async () => {
     await exec('CREATE TABLE partial_t (id INT PRIMARY KEY)', 'INSERT INTO partial_t VALUES (1), (2), (3)');
     const first = startRun(config({ batch_size: 2 }), [{ name: 'partial_t', resumeFrom: null }]);
@@ -605,9 +645,12 @@ await describeWithService('MariaDB', MYSQL, 'mysql connector against MariaDB', (
         signal: new AbortController().signal,
       })
       .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ConnectorError);
+    // The pipeline rebuilds: the table is ingested again from a fresh snapshot.
+    expect(err).toBeInstanceOf(SourceRebuildError);
     expect((err as ConnectorError).retryable).toBe(false);
-    expect((err as Error).message).toMatch(/table "partial_t" was stopped in the middle of its snapshot/);
+    expect((err as Error).message).toMatch(
+      /table "partial_t" was stopped in the middle of its snapshot .* must be ingested again from scratch/,
+    );
     await connector.close();
   });
 

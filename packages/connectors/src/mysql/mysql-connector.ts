@@ -63,6 +63,8 @@ interface TableRun {
   txSeen: number;
   txSkip: number;
   txPending: Operation[];
+  /** While the table waits for or is in its snapshot: the server's estimate of its rows, and the rows read. */
+  snapshotRows: { estimate: number | null; read: number } | null;
 }
 
 /** The parts of zongji's events this connector reads. */
@@ -135,7 +137,11 @@ class MysqlConnector implements Connector {
       tables: this.runs.map((r) => ({
         table: r.meta.name,
         position: r.written === null ? null : formatPosition(r.written),
-        behindOps: null,
+        // In its snapshot: the rows left by the server's estimate (information_schema TABLE_ROWS).
+        behindOps:
+          r.snapshotRows === null || r.snapshotRows.estimate === null
+            ? null
+            : Math.max(0, r.snapshotRows.estimate - r.snapshotRows.read),
         behindMillis: behind,
       })),
     };
@@ -206,8 +212,8 @@ class MysqlConnector implements Connector {
         if (req.resumeFrom !== null) {
           from = parsePosition(req.resumeFrom, `${this.where}, table "${req.name}"`);
           if (from.snapshotRows !== null) {
-            throw new ConnectorError(
-              `${this.where}: table "${req.name}" was stopped in the middle of its snapshot (position ${req.resumeFrom}); a snapshot cannot be resumed part-way: clear the table's ingested data and start it again from scratch`,
+            throw new SourceRebuildError(
+              `${this.where}: table "${req.name}" was stopped in the middle of its snapshot (position ${req.resumeFrom}); a snapshot cannot be resumed part-way: it must be ingested again from scratch`,
             );
           }
         }
@@ -219,6 +225,7 @@ class MysqlConnector implements Connector {
           txSeen: 0,
           txSkip: 0,
           txPending: [],
+          snapshotRows: null,
         };
       });
       toSnapshot = this.runs.filter((_, i) => request.tables[i]!.resumeFrom === null);
@@ -245,6 +252,12 @@ class MysqlConnector implements Connector {
     signal: AbortSignal,
   ): Promise<void> {
     this.snapshotting = true;
+    const estimates = await estimateRows(
+      conn,
+      this.config.database,
+      runs.map((r) => r.meta.name),
+    );
+    for (const run of runs) run.snapshotRows = { estimate: estimates.get(run.meta.name) ?? null, read: 0 };
     await query(conn, 'SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     let at: BinlogPosition;
     if (isMariaDb(settings)) {
@@ -286,6 +299,7 @@ class MysqlConnector implements Connector {
       run.from = at;
       await this.snapshotTable(conn, run, at, sink, signal);
       if (signal.aborted) return;
+      run.snapshotRows = null;
       await sink.snapshotDone(run.meta.name, formatPosition(at));
       this.context.logger.info('mysql snapshot done', { table: run.meta.name, position: formatPosition(at) });
     }
@@ -314,6 +328,7 @@ class MysqlConnector implements Connector {
       const position = { ...at, snapshotRows: rows };
       await sink.write({ table: meta.name, ops, position: formatPosition(position) });
       run.written = position;
+      if (run.snapshotRows !== null) run.snapshotRows.read = rows;
       ops = [];
     };
     try {
@@ -635,4 +650,23 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * The rows the server estimates each table holds (`information_schema.TABLES.TABLE_ROWS`, from
+ * InnoDB's statistics: may be off by tens of percent), by name; a table it gives none for is absent.
+ */
+async function estimateRows(
+  conn: RawConnection,
+  database: string,
+  tables: readonly string[],
+): Promise<Map<string, number>> {
+  const rows = await query<{ name: string; n: number | string | null }>(
+    conn,
+    `SELECT TABLE_NAME AS name, TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (${tables.map(() => '?').join(', ')})`,
+    [database, ...tables],
+  );
+  const out = new Map<string, number>();
+  for (const r of rows) if (r.n !== null && r.n !== undefined) out.set(String(r.name), Number(r.n));
+  return out;
 }
