@@ -3,7 +3,7 @@
 // more kills than CI runs (20 per source).
 //
 //   pnpm soak --kills 500                 # every source
-//   pnpm soak --kills 100 --source pg     # pg | files | generator
+//   pnpm soak --kills 100 --source pg     # pg | mysql | files | generator
 //   pnpm soak --kills 50 --seed 1234      # repeat a kill schedule
 //   pnpm soak --split --kills 200         # the separate roles (split-crash.e2e), killed in turn
 //
@@ -29,12 +29,17 @@ const files = values.split
   ? ['packages/cli/test/split-crash.e2e.test.ts']
   : {
       pg: ['packages/cli/test/crash.pg.test.ts'],
+      mysql: ['packages/cli/test/crash.mysql.test.ts'],
       files: ['packages/cli/test/crash.e2e.test.ts', '-t', 'object storage'],
       generator: ['packages/cli/test/crash.e2e.test.ts', '-t', 'generator'],
-      all: ['packages/cli/test/crash.pg.test.ts', 'packages/cli/test/crash.e2e.test.ts'],
+      all: [
+        'packages/cli/test/crash.pg.test.ts',
+        'packages/cli/test/crash.mysql.test.ts',
+        'packages/cli/test/crash.e2e.test.ts',
+      ],
     }[values.source];
 if (!files) {
-  console.error(`soak: --source must be pg, files, generator or all, got ${values.source}`);
+  console.error(`soak: --source must be pg, mysql, files, generator or all, got ${values.source}`);
   process.exit(2);
 }
 const env = {

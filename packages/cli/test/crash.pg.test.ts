@@ -20,7 +20,7 @@ import {
   runCrashLoop,
   seededRandom,
 } from './crash/harness.js';
-import { CRASH_ENDPOINTS, crashSqlYaml, postgresOracle } from './crash/oracle.js';
+import { CRASH_ENDPOINTS, crashSqlYaml, serverOracle } from './crash/oracle.js';
 import { freePort } from './helpers.js';
 
 // `dozer run` over Postgres logical replication, killed with SIGKILL at random
@@ -176,7 +176,7 @@ ${crashSqlYaml()}api:
         env: { PG_PASSWORD: PG.password },
         startLoad,
         expected: () =>
-          postgresOracle(
+          serverOracle(
             async (sql) => ({ rows: (await client.query(sql)).rows as Row[] }),
             'crash_orders',
             'crash_customers',

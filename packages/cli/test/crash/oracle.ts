@@ -84,8 +84,8 @@ export async function duckdbOracle(load: readonly string[]): Promise<Map<string,
   }
 }
 
-/** Runs {@link crashQueries} through `query` (a Postgres client), keyed by endpoint path. */
-export async function postgresOracle(
+/** Runs {@link crashQueries} through `query` (a Postgres or MySQL client: the source database itself), keyed by endpoint path. */
+export async function serverOracle(
   query: (sql: string) => Promise<{ rows: Row[] }>,
   orders: string,
   customers: string,
