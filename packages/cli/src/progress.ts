@@ -13,15 +13,31 @@ export interface SourceStats {
    * told (`Connector.lag`, sampled every second); absent until it did.
    * `null` fields: the connector cannot tell.
    */
-  lag?: { behindOps: number | null; behindMillis: number | null };
+  lag?: {
+    behindOps: number | null;
+    behindMillis: number | null;
+    /** `ops` when the connector told: in a snapshot, the ops delivered since come off its rows left. */
+    atOps?: number;
+  };
+}
+
+/**
+ * The changes a source has not delivered yet, as its connector last told;
+ * in a snapshot (a fixed number of rows to read) less the ops delivered since
+ * it told, so that the figure keeps up with the ops between two samples.
+ */
+export function behindOps(s: SourceStats): number | null {
+  const told = s.lag?.behindOps ?? null;
+  if (told === null || sourcePhase(s) !== 'snapshot') return told;
+  return Math.max(0, told - (s.ops - (s.lag?.atOps ?? s.ops)));
 }
 
 /** The sources' figures for `GET /metrics`: ops delivered, phase, lag. */
 export function sourceMetrics(sources: readonly SourceStats[]): MetricFamily[] {
   const withLag = sources.filter((s) => s.lag !== undefined);
-  const known = (pick: (l: NonNullable<SourceStats['lag']>) => number | null, scale = 1) =>
+  const known = (pick: (s: SourceStats) => number | null, scale = 1) =>
     withLag.flatMap((s) => {
-      const v = pick(s.lag!);
+      const v = pick(s);
       return v === null ? [] : [{ labels: { source: s.name }, value: v * scale }];
     });
   return [
@@ -41,13 +57,13 @@ export function sourceMetrics(sources: readonly SourceStats[]): MetricFamily[] {
       name: 'dozer_source_behind_ops',
       help: 'Changes the source has that its connector has not delivered yet (where it can tell)',
       type: 'gauge',
-      samples: known((l) => l.behindOps),
+      samples: known(behindOps),
     },
     {
       name: 'dozer_source_behind_seconds',
       help: 'Age of the oldest change not delivered yet (where the connector can tell)',
       type: 'gauge',
-      samples: known((l) => l.behindMillis, 1 / 1000),
+      samples: known((s) => s.lag!.behindMillis, 1 / 1000),
     },
   ];
 }
@@ -69,7 +85,7 @@ export function sourcesHealth(sources: readonly SourceStats[]): { [name: string]
 
 /** A source's lag as `GET /health` shows it, or undefined before its connector told. */
 export function lagJson(s: SourceStats): { ops: number | null; ms: number | null } | undefined {
-  return s.lag === undefined ? undefined : { ops: s.lag.behindOps, ms: s.lag.behindMillis };
+  return s.lag === undefined ? undefined : { ops: behindOps(s), ms: s.lag.behindMillis };
 }
 
 export interface ProgressOptions {
@@ -142,7 +158,7 @@ export class Progress {
       // A second or more behind the source is worth a look; less is the normal pace of batches.
       // In a snapshot, the rows left (by the connector's estimate) tell how long it will take.
       const behind = s.lag?.behindMillis ?? 0;
-      const left = s.lag?.behindOps ?? null;
+      const left = behindOps(s);
       const lag =
         phase === 'snapshot'
           ? left !== null

@@ -222,7 +222,8 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
           for (const t of info.tables) {
             for (const s of config.sources) {
               if (s.connection !== connName || s.table_name !== t.table) continue;
-              statsByName.get(s.name)!.lag = { behindOps: t.behindOps, behindMillis: t.behindMillis };
+              const stats = statsByName.get(s.name)!;
+              stats.lag = { behindOps: t.behindOps, behindMillis: t.behindMillis, atOps: stats.ops };
             }
           }
         }),
