@@ -40,6 +40,7 @@ export {
 export { fieldJsonSchema, type OpenApiEndpoint, openApiDocument } from './openapi.js';
 export {
   createRestApp,
+  type Readiness,
   type RestEndpoint,
   type RestOptions,
   type RunningServer,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Decimal, makeSchema, Timestamp } from '@dozer/core';
 import { openStore, type Store } from '@dozer/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuthenticator } from './auth.js';
 import { createRestApp, type RunningServer, startHttpServer } from './rest.js';
 
 // The REST app over a real LMDB store, served by @hono/node-server on
@@ -127,6 +128,36 @@ describe('REST app', () => {
     expect((await get('/orders?limit=x')).status).toBe(400);
     expect(await get('/nowhere')).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
     expect((await get('/health')).body).toEqual({ status: 'SERVING' });
+    // Without a readiness check, ready as soon as it listens.
+    expect(await get('/ready')).toMatchObject({ status: 200, body: { ready: true } });
+  });
+
+  it('answers GET /ready with 503 and what it waits for until the data is ready, without a token', async () => {
+    let waiting: string[] | null = ['source "orders": in its snapshot'];
+    const ready = createRestApp({
+      endpoints: [{ name: 'orders', path: '/orders', store: store.endpoint('orders')! }],
+      auth: createAuthenticator({ algorithm: 'HS256', secret: 'a-long-enough-test-secret-0123456789' }),
+      ready: () => (waiting === null ? { ready: true } : { ready: false, waiting }),
+    });
+    const s = await startHttpServer(ready, { host: '127.0.0.1', port: 0 });
+    try {
+      const at = async (method = 'GET') => {
+        const res = await fetch(`${s.url}/ready`, { method });
+        return { status: res.status, body: method === 'HEAD' ? await res.text() : await res.json() };
+      };
+      expect(await at()).toEqual({
+        status: 503,
+        body: { ready: false, waiting: ['source "orders": in its snapshot'] },
+      });
+      expect((await at('HEAD')).status).toBe(503);
+      waiting = null;
+      expect(await at()).toEqual({ status: 200, body: { ready: true } });
+      expect(await at('HEAD')).toEqual({ status: 200, body: '' });
+      // The data itself still needs the token.
+      expect((await fetch(`${s.url}/orders`)).status).toBe(401);
+    } finally {
+      await s.close();
+    }
   });
 
   const message = async (res: Promise<{ body: unknown }>) =>

@@ -46,6 +46,12 @@ export interface RestOptions {
   /** Extra fields for `GET /health` (e.g. ingestion progress). */
   readonly health?: () => { [key: string]: JsonValue };
   /**
+   * Whether the data served is complete enough to send traffic to, for `GET /ready` (a
+   * readiness probe): 200 `{"ready": true}`, or 503 `{"ready": false, "waiting": [...]}` saying
+   * what it waits for. Without it the API is ready as soon as it listens.
+   */
+  readonly ready?: () => Readiness;
+  /**
    * Most changes buffered for one `/events` client that does not read; past
    * it the stream ends (an EventSource reconnects with `Last-Event-ID` and
    * resumes). Default 10,000.
@@ -61,6 +67,13 @@ export interface RestOptions {
   readonly cors?: CorsOptions;
 }
 
+/** What `GET /ready` answers (see {@link RestOptions.ready}). */
+export interface Readiness {
+  readonly ready: boolean;
+  /** What the data still waits for, for people: `source "orders": in its snapshot`. */
+  readonly waiting?: readonly string[];
+}
+
 /** The request metrics of each app {@link createRestApp} built, fed by {@link startHttpServer}. */
 const requestMetrics = new WeakMap<Hono, HttpMetrics>();
 
@@ -69,7 +82,7 @@ const requestMetrics = new WeakMap<Hono, HttpMetrics>();
  * per endpoint `GET /<path>`, `GET /<path>/<key>`, `POST /<path>/query`,
  * `POST /<path>/count`, `GET /<path>/oapi`, `GET /<path>/events` (Server-Sent
  * Events of live changes); `GET /openapi.json`, Swagger UI
- * at `/docs`, and `GET /health`. Errors are JSON `{code, message}`;
+ * at `/docs`, `GET /health`, `GET /ready` and `GET /metrics`. Errors are JSON `{code, message}`;
  * responses are compressed when the client accepts it.
  */
 export function createRestApp(options: RestOptions): Hono {
@@ -109,6 +122,12 @@ export function createRestApp(options: RestOptions): Hono {
   app.get('/health', (c) =>
     sendJsonText(c, JSON.stringify({ status: 'SERVING', ...(options.health?.() ?? {}) })),
   );
+  app.get('/ready', (c) => {
+    const r = options.ready?.() ?? { ready: true };
+    return r.ready
+      ? sendJsonText(c, '{"ready":true}')
+      : sendJsonText(c, JSON.stringify({ ready: false, waiting: r.waiting ?? [] }), 503);
+  });
   const httpMetrics = new HttpMetrics(options.endpoints);
   requestMetrics.set(app, httpMetrics);
   app.get('/metrics', (c) => {

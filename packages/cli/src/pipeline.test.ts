@@ -5,7 +5,9 @@ import { ConfigError, makeSchema } from '@dozer/core';
 import { openStore } from '@dozer/store';
 import { describe, expect, it } from 'vitest';
 import type { EndpointConfig } from './config/index.js';
-import { secondaryIndexesOf } from './pipeline.js';
+import { runReadiness, secondaryIndexesOf } from './pipeline.js';
+import type { SourceStats } from './progress.js';
+import { Watermarks } from './roles/watermarks.js';
 
 const schema = makeSchema(
   [
@@ -86,5 +88,43 @@ describe('index.secondary → store indexes', () => {
       await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("dozer run's readiness (GET /ready)", () => {
+  it('waits for the snapshots, then for the SQL and the store to work off the logs, then stays ready', () => {
+    const source: SourceStats = {
+      name: 'trips',
+      ops: 1500,
+      batches: 2,
+      snapshotDone: false,
+      finished: false,
+    };
+    const ingested = new Map([['trips', { next: 4n }]]);
+    const produced = new Map([['big_trips', { next: 3n }]]);
+    const processed = new Watermarks();
+    const applied = new Watermarks();
+    let started = false;
+    const ready = runReadiness(() =>
+      started ? { sources: [source], ingested, processed, produced, applied } : undefined,
+    );
+    expect(ready()).toEqual({ ready: false, waiting: ['the pipeline: starting'] });
+    started = true;
+    expect(ready()).toEqual({
+      ready: false,
+      waiting: [
+        'source "trips": in its snapshot (1,500 ops so far)',
+        'the SQL: 4 log entries to process',
+        'the store: 3 log entries to apply',
+      ],
+    });
+    source.snapshotDone = true;
+    processed.set('trips', 4n);
+    expect(ready()).toEqual({ ready: false, waiting: ['the store: 3 log entries to apply'] });
+    applied.set('big_trips', 3n);
+    expect(ready()).toEqual({ ready: true, waiting: [] });
+    // Once caught up it stays ready: a live pipeline always has a batch or two on the way.
+    ingested.set('trips', { next: 9n });
+    expect(ready().ready).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+import type { Readiness } from '@dozer/api';
 import {
   type Connector,
   type ConnectorRegistry,
@@ -11,7 +12,7 @@ import { compileSql, type SqlPipeline } from '@dozer/sql';
 import type { Store } from '@dozer/store';
 import type { DozerConfig } from './config/index.js';
 import type { Logger } from './logger.js';
-import { type SourceStats, sourceMetrics, sourcesHealth } from './progress.js';
+import { type SourceStats, sourceMetrics, sourcePhase, sourcesHealth } from './progress.js';
 import {
   checkpointMetrics,
   discardCheckpoints,
@@ -30,6 +31,7 @@ import { type RunningProcessor, startProcessor } from './roles/process.js';
 import { openServeStore, type RunningServe, startServer } from './roles/serve.js';
 import { createSqlTransform, stateFormOf } from './roles/transform.js';
 import { localUpstream } from './roles/upstream.js';
+import type { Watermarks } from './roles/watermarks.js';
 
 export { secondaryIndexesOf } from './roles/endpoint-indexes.js';
 
@@ -360,6 +362,18 @@ export async function startPipeline(
         sources: sourcesHealth(sources),
         ...(checkpointing ? { checkpoint: { ...checkpointing.health() } } : {}),
       }),
+      // Asked from the server's start on: the API role is known once startServer returned.
+      ready: runReadiness(() =>
+        serve === undefined
+          ? undefined
+          : {
+              sources,
+              ingested: ingestor!.logs,
+              processed: processor!.watermarks,
+              produced: processor!.outputs,
+              applied: serve.watermarks,
+            },
+      ),
       metrics: () => [
         ...sourceMetrics(sources),
         ...(checkpointing ? checkpointMetrics(checkpointing.health()) : []),
@@ -546,4 +560,42 @@ function formatField(v: unknown): string {
   } catch {
     return String(v);
   }
+}
+
+/**
+ * `dozer run`'s readiness (`GET /ready`): every source past its snapshot, and
+ * at one moment everything ingested gone through the SQL and into the store;
+ * from then on it stays ready (a pipeline that keeps up has short queues).
+ */
+export function runReadiness(
+  parts: () =>
+    | {
+        readonly sources: readonly SourceStats[];
+        /** The ingestor's logs, and how far the processor read them. */
+        readonly ingested: ReadonlyMap<string, { readonly next: bigint }>;
+        readonly processed: Watermarks;
+        /** The processor's logs, and how far the API role applied them. */
+        readonly produced: ReadonlyMap<string, { readonly next: bigint }>;
+        readonly applied: Watermarks;
+      }
+    | undefined,
+): () => Readiness {
+  let ready = false;
+  return () => {
+    if (ready) return { ready };
+    const p = parts();
+    if (p === undefined) return { ready, waiting: ['the pipeline: starting'] };
+    const waiting = p.sources
+      .filter((s) => sourcePhase(s) === 'snapshot')
+      .map((s) => `source "${s.name}": in its snapshot (${s.ops.toLocaleString('en-US')} ops so far)`);
+    // Read in one go (no await): what the processor had not handled, and what the store had not applied, at one moment.
+    const backlog = (logs: ReadonlyMap<string, { readonly next: bigint }>, marks: Watermarks) =>
+      [...logs].reduce((n, [name, l]) => n + Math.max(0, Number(l.next - marks.get(name))), 0);
+    const toProcess = backlog(p.ingested, p.processed);
+    const toApply = backlog(p.produced, p.applied);
+    if (toProcess > 0) waiting.push(`the SQL: ${toProcess.toLocaleString('en-US')} log entries to process`);
+    if (toApply > 0) waiting.push(`the store: ${toApply.toLocaleString('en-US')} log entries to apply`);
+    ready = waiting.length === 0;
+    return { ready, waiting };
+  };
 }

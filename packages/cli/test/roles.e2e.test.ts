@@ -81,6 +81,8 @@ describe('dozer ingest / process / serve as three processes', () => {
     await settle(base, expected, 'the three roles to serve the expected contents');
     const served = await contents(base);
     expect(served).toEqual(expected);
+    // The API role is ready once it applied its logs up to where they ended when it connected.
+    await until(async () => (await fetch(`${base}/ready`)).status === 200, 10_000, 'dozer serve ready');
 
     // Both roles ready, with what they read and wrote: every order delivered, read and logged.
     const orderCount = orders.length;

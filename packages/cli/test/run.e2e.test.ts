@@ -119,6 +119,9 @@ describe('dozer run (child process, real HTTP)', () => {
     const health = await getJson(url('/health'));
     expect(health.status).toBe(200);
     expect(health.body).toMatchObject({ status: 'SERVING' });
+    // Ready (for a readiness probe) once the snapshot went through the SQL into the store.
+    await until(async () => (await getJson(url('/ready'))).status === 200, 10_000, 'GET /ready 200');
+    expect((await getJson(url('/ready'))).body).toEqual({ ready: true });
     // The connector's lag, sampled every second, as changes it has not delivered yet.
     type Lag = { ops: number | null; ms: number | null };
     const lagOf = async () =>

@@ -130,7 +130,7 @@ export function crossCheck(
       issues.push(
         locator.issueAt(
           ['endpoints', index, 'path'],
-          `${where}: ${JSON.stringify(path)} is taken by the API itself (/health, /metrics, /docs, /openapi.json); choose another path`,
+          `${where}: ${JSON.stringify(path)} is taken by the API itself (/health, /ready, /metrics, /docs, /openapi.json); choose another path`,
         ),
       );
     }
@@ -149,7 +149,7 @@ export function crossCheck(
 }
 
 /** First path segments the REST server answers itself. */
-const RESERVED_PATHS = new Set(['health', 'metrics', 'docs', 'openapi.json']);
+const RESERVED_PATHS = new Set(['health', 'ready', 'metrics', 'docs', 'openapi.json']);
 
 function normalizeUrlPath(p: string): string {
   return p.length > 1 ? p.replace(/\/+$/, '') : p;

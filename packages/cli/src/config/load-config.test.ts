@@ -275,10 +275,11 @@ describe('parseConfig: errors name file, line, column and key path', () => {
     const text =
       `${HEAD}connections: [{ name: gen, kind: generator }]\nsources: [{ name: trips, connection: gen }]\n` +
       'endpoints:\n  - { name: a, path: /metrics, table_name: trips }\n  - { name: b, path: /docs/trips, table_name: trips }\n' +
-      '  - { name: c, path: /healthy, table_name: trips }\n';
+      '  - { name: c, path: /healthy, table_name: trips }\n  - { name: d, path: /ready, table_name: trips }\n';
     expect(errorsOf(text)).toEqual([
-      'dozer.yaml:6:22: endpoints[0].path: "/metrics" is taken by the API itself (/health, /metrics, /docs, /openapi.json); choose another path',
-      'dozer.yaml:7:22: endpoints[1].path: "/docs/trips" is taken by the API itself (/health, /metrics, /docs, /openapi.json); choose another path',
+      'dozer.yaml:6:22: endpoints[0].path: "/metrics" is taken by the API itself (/health, /ready, /metrics, /docs, /openapi.json); choose another path',
+      'dozer.yaml:7:22: endpoints[1].path: "/docs/trips" is taken by the API itself (/health, /ready, /metrics, /docs, /openapi.json); choose another path',
+      'dozer.yaml:9:22: endpoints[3].path: "/ready" is taken by the API itself (/health, /ready, /metrics, /docs, /openapi.json); choose another path',
     ]);
   });
 

@@ -3,6 +3,7 @@ import {
   createAuthenticator,
   createRestApp,
   type MetricFamily,
+  type Readiness,
   type RunningGrpcServer,
   type RunningServer,
   startGrpcServer,
@@ -35,6 +36,11 @@ export interface ServeOptions {
   readonly log: Logger;
   /** Extra fields of `GET /health`; default: the tables read and their ops. */
   readonly health?: () => { [key: string]: JsonValue };
+  /**
+   * `GET /ready`; default: ready once every table applied its log up to where the log ended
+   * when this role connected (then it stays ready).
+   */
+  readonly ready?: () => Readiness;
   /** Extra families of `GET /metrics` (the API's own come first); default: the tables read and their ops. */
   readonly metrics?: () => readonly MetricFamily[];
   /** Called once the store committed the entries of `table` before `next`. */
@@ -176,6 +182,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
             tables.map((t) => [t.name, { ops: t.ops, phase: t.snapshotDone ? 'live' : 'catching up' }]),
           ),
         })),
+      ready: options.ready ?? caughtUp(tables),
       metrics: () => [
         {
           name: 'dozer_store_read_thread_reads_total',
@@ -291,4 +298,23 @@ export async function startServer(options: ServeOptions): Promise<RunningServe> 
     await store.close();
     throw e;
   }
+}
+
+/**
+ * Readiness of an API role reading logs: ready once every table caught up with
+ * its log as it was when the role connected (`snapshotDone`), and from then on.
+ */
+function caughtUp(tables: readonly SourceStats[]): () => Readiness {
+  let ready = false;
+  return () => {
+    if (ready) return { ready };
+    const behind = tables.filter((t) => !t.snapshotDone);
+    ready = behind.length === 0;
+    return {
+      ready,
+      waiting: behind.map(
+        (t) => `table "${t.name}": applying its log (${t.ops.toLocaleString('en-US')} ops so far)`,
+      ),
+    };
+  };
 }
