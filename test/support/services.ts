@@ -116,6 +116,27 @@ export function pgConnectionYaml(options: {
 `;
 }
 
+/**
+ * A dozer.yaml `connections:` entry named `shop` for the test MariaDB, its
+ * password read from `${MYSQL_PASSWORD}` (pass `{ MYSQL_PASSWORD: MYSQL.password }`
+ * in the environment of the `dozer` it configures). `serverId` must differ
+ * between the tests that may run at once: the server drops a binlog reader
+ * when another connects with its id.
+ */
+export function mysqlConnectionYaml(options: { serverId: number; tables: readonly string[] }): string {
+  return `  - name: shop
+    kind: mysql
+    config:
+      host: ${MYSQL.host}
+      port: ${MYSQL.port}
+      user: ${MYSQL.user}
+      password: \${MYSQL_PASSWORD}
+      database: ${MYSQL.database}
+      server_id: ${options.serverId}
+      tables: [${options.tables.join(', ')}]
+`;
+}
+
 /** The Chromium the browser tests drive (`scripts/services.sh` installs Debian's). */
 export const CHROMIUM = process.env.DOZER_TEST_CHROMIUM ?? '/usr/bin/chromium';
 

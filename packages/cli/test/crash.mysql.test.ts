@@ -3,18 +3,18 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithService, MYSQL } from '../../../test/support/services.js';
+import { describeWithService, MYSQL, mysqlConnectionYaml } from '../../../test/support/services.js';
 import {
   type CrashScenario,
   crashSeed,
   crashTimeoutMs,
   killCount,
-  type Load,
   type Row,
   runCrashLoop,
   seededRandom,
 } from './crash/harness.js';
 import { CRASH_ENDPOINTS, crashSqlYaml, serverOracle } from './crash/oracle.js';
+import { startOrdersLoad } from './crash/orders-load.js';
 import { freePort } from './helpers.js';
 
 // `dozer run` over the MariaDB binlog, killed with SIGKILL at random moments
@@ -56,8 +56,6 @@ await describeWithService('MariaDB', MYSQL, 'crash recovery over a MariaDB sourc
       const random = seededRandom(seed ^ 0x5bd1);
       const regions = ['north', 'south', 'east', 'west', 'centre'];
       const statuses = ['new', 'paid', 'shipped'];
-      const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
-      const amount = () => (1 + Math.floor(random() * 49_900) / 100).toFixed(2);
       await db.query(
         `CREATE TABLE ${CUSTOMERS} (id INT PRIMARY KEY, region VARCHAR(20) NOT NULL) ENGINE=InnoDB`,
       );
@@ -67,14 +65,12 @@ await describeWithService('MariaDB', MYSQL, 'crash recovery over a MariaDB sourc
         amount DECIMAL(12, 2) NOT NULL,
         status VARCHAR(20) NOT NULL
       ) ENGINE=InnoDB`);
-      let customers = 30;
-      let orders = 300;
       await db.query(
-        `INSERT INTO ${CUSTOMERS} VALUES ${Array.from({ length: customers }, (_, i) => `(${i + 1}, '${regions[(i + 1) % 5]}')`).join(', ')}`,
+        `INSERT INTO ${CUSTOMERS} VALUES ${Array.from({ length: 30 }, (_, i) => `(${i + 1}, '${regions[(i + 1) % 5]}')`).join(', ')}`,
       );
       await db.query(
         `INSERT INTO ${ORDERS} VALUES ${Array.from(
-          { length: orders },
+          { length: 300 },
           (_, i) =>
             `(${i + 1}, ${1 + ((i + 1) % 35)}, ${((i + 1) % 500) + 0.25}, '${statuses[(i + 1) % 3]}')`,
         ).join(', ')}`,
@@ -90,17 +86,7 @@ app_name: crash-mysql
 checkpoint: { interval_ms: 300 }
 home_dir: ./home
 connections:
-  - name: shop
-    kind: mysql
-    config:
-      host: ${MYSQL.host}
-      port: ${MYSQL.port}
-      user: ${MYSQL.user}
-      password: \${MYSQL_PASSWORD}
-      database: ${MYSQL.database}
-      server_id: 7431
-      tables: [${CUSTOMERS}, ${ORDERS}]
-sources:
+${mysqlConnectionYaml({ serverId: 7431, tables: [CUSTOMERS, ORDERS] })}sources:
   - { name: customers, connection: shop, table_name: ${CUSTOMERS} }
   - { name: orders, connection: shop, table_name: ${ORDERS} }
 ${crashSqlYaml()}api:
@@ -109,66 +95,20 @@ ${crashSqlYaml()}api:
 `,
       );
 
-      // The change load: small transactions of inserts, updates (amounts, statuses, customers,
-      // regions) and deletes, about 200 changes a second, on a connection of its own.
-      const startLoad = async (): Promise<Load> => {
-        const writer = await mysql.createConnection(MYSQL);
-        let changes = 0;
-        let stopped = false;
-        const step = async () => {
-          const r = random();
-          if (r < 0.35) {
-            await writer.query(`INSERT INTO ${ORDERS} VALUES (?, ?, ?, ?)`, [
-              ++orders,
-              1 + Math.floor(random() * (customers + 5)),
-              amount(),
-              pick(statuses),
-            ]);
-          } else if (r < 0.6) {
-            await writer.query(`UPDATE ${ORDERS} SET amount = ?, status = ? WHERE id = ?`, [
-              amount(),
-              pick(statuses),
-              1 + Math.floor(random() * orders),
-            ]);
-          } else if (r < 0.7) {
-            await writer.query(`UPDATE ${ORDERS} SET customer_id = ? WHERE id = ?`, [
-              1 + Math.floor(random() * (customers + 5)),
-              1 + Math.floor(random() * orders),
-            ]);
-          } else if (r < 0.85) {
-            await writer.query(`DELETE FROM ${ORDERS} WHERE id = ?`, [1 + Math.floor(random() * orders)]);
-          } else if (r < 0.93) {
-            await writer.query(`UPDATE ${CUSTOMERS} SET region = ? WHERE id = ?`, [
-              pick(regions),
-              1 + Math.floor(random() * customers),
-            ]);
-          } else if (r < 0.97) {
-            await writer.query(`INSERT INTO ${CUSTOMERS} VALUES (?, ?)`, [++customers, pick(regions)]);
-          } else {
-            await writer.query(`DELETE FROM ${CUSTOMERS} WHERE id = ?`, [
-              1 + Math.floor(random() * customers),
-            ]);
-          }
-          changes++;
-        };
-        const loop = (async () => {
-          while (!stopped) {
-            await writer.query('BEGIN');
-            const n = 1 + Math.floor(random() * 8);
-            for (let i = 0; i < n; i++) await step();
-            await writer.query('COMMIT');
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        })();
-        return {
-          stop: async () => {
-            stopped = true;
-            await loop;
-            await writer.end();
+      const startLoad = () =>
+        startOrdersLoad({
+          connect: async () => {
+            const writer = await mysql.createConnection(MYSQL);
+            return {
+              query: (sql, params) => writer.query(sql, params),
+              close: () => writer.end(),
+            };
           },
-          changes: () => changes,
-        };
-      };
+          param: () => '?',
+          orders: { table: ORDERS, count: 300 },
+          customers: { table: CUSTOMERS, count: 30 },
+          random,
+        });
 
       const scenario: CrashScenario = {
         name: 'mysql',

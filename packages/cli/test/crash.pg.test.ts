@@ -15,12 +15,12 @@ import {
   crashSeed,
   crashTimeoutMs,
   killCount,
-  type Load,
   type Row,
   runCrashLoop,
   seededRandom,
 } from './crash/harness.js';
 import { CRASH_ENDPOINTS, crashSqlYaml, serverOracle } from './crash/oracle.js';
+import { startOrdersLoad } from './crash/orders-load.js';
 import { freePort } from './helpers.js';
 
 // `dozer run` over Postgres logical replication, killed with SIGKILL at random
@@ -67,10 +67,6 @@ await describeWithService('PostgreSQL', PG, 'crash recovery over a Postgres sour
     async () => {
       const seed = crashSeed();
       const random = seededRandom(seed ^ 0x9e37);
-      const regions = ['north', 'south', 'east', 'west', 'centre'];
-      const statuses = ['new', 'paid', 'shipped'];
-      const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
-      const amount = () => (1 + Math.floor(random() * 49_900) / 100).toFixed(2);
       await client.query(`CREATE TABLE crash_customers (id integer PRIMARY KEY, region text NOT NULL)`);
       await client.query(`CREATE TABLE crash_orders (
         id bigint PRIMARY KEY,
@@ -78,13 +74,11 @@ await describeWithService('PostgreSQL', PG, 'crash recovery over a Postgres sour
         amount numeric(12, 2) NOT NULL,
         status text NOT NULL
       )`);
-      let customers = 30;
-      let orders = 300;
       await client.query(
-        `INSERT INTO crash_customers SELECT g, (ARRAY['north','south','east','west','centre'])[1 + g % 5] FROM generate_series(1, ${customers}) g`,
+        `INSERT INTO crash_customers SELECT g, (ARRAY['north','south','east','west','centre'])[1 + g % 5] FROM generate_series(1, 30) g`,
       );
       await client.query(
-        `INSERT INTO crash_orders SELECT g, 1 + g % 35, (g % 500) + 0.25, (ARRAY['new','paid','shipped'])[1 + g % 3] FROM generate_series(1, ${orders}) g`,
+        `INSERT INTO crash_orders SELECT g, 1 + g % 35, (g % 500) + 0.25, (ARRAY['new','paid','shipped'])[1 + g % 3] FROM generate_series(1, 300) g`,
       );
 
       const port = await freePort();
@@ -106,67 +100,21 @@ ${crashSqlYaml()}api:
 `,
       );
 
-      // The change load: small transactions of inserts, updates (amounts, statuses, customers,
-      // regions) and deletes, about 200 changes a second, on a connection of its own.
-      const startLoad = async (): Promise<Load> => {
-        const writer = new Client(PG);
-        await writer.connect();
-        let changes = 0;
-        let stopped = false;
-        const step = async () => {
-          const r = random();
-          if (r < 0.35) {
-            await writer.query('INSERT INTO crash_orders VALUES ($1, $2, $3, $4)', [
-              ++orders,
-              1 + Math.floor(random() * (customers + 5)),
-              amount(),
-              pick(statuses),
-            ]);
-          } else if (r < 0.6) {
-            await writer.query('UPDATE crash_orders SET amount = $2, status = $3 WHERE id = $1', [
-              1 + Math.floor(random() * orders),
-              amount(),
-              pick(statuses),
-            ]);
-          } else if (r < 0.7) {
-            await writer.query('UPDATE crash_orders SET customer_id = $2 WHERE id = $1', [
-              1 + Math.floor(random() * orders),
-              1 + Math.floor(random() * (customers + 5)),
-            ]);
-          } else if (r < 0.85) {
-            await writer.query('DELETE FROM crash_orders WHERE id = $1', [1 + Math.floor(random() * orders)]);
-          } else if (r < 0.93) {
-            await writer.query('UPDATE crash_customers SET region = $2 WHERE id = $1', [
-              1 + Math.floor(random() * customers),
-              pick(regions),
-            ]);
-          } else if (r < 0.97) {
-            await writer.query('INSERT INTO crash_customers VALUES ($1, $2)', [++customers, pick(regions)]);
-          } else {
-            await writer.query('DELETE FROM crash_customers WHERE id = $1', [
-              1 + Math.floor(random() * customers),
-            ]);
-          }
-          changes++;
-        };
-        const loop = (async () => {
-          while (!stopped) {
-            await writer.query('BEGIN');
-            const n = 1 + Math.floor(random() * 8);
-            for (let i = 0; i < n; i++) await step();
-            await writer.query('COMMIT');
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        })();
-        return {
-          stop: async () => {
-            stopped = true;
-            await loop;
-            await writer.end();
+      const startLoad = () =>
+        startOrdersLoad({
+          connect: async () => {
+            const writer = new Client(PG);
+            await writer.connect();
+            return {
+              query: (sql, params) => writer.query(sql, params),
+              close: () => writer.end(),
+            };
           },
-          changes: () => changes,
-        };
-      };
+          param: (i) => `$${i}`,
+          orders: { table: 'crash_orders', count: 300 },
+          customers: { table: 'crash_customers', count: 30 },
+          random,
+        });
 
       const scenario: CrashScenario = {
         name: 'postgres',

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithService, MYSQL } from '../../../test/support/services.js';
+import { describeWithService, MYSQL, mysqlConnectionYaml } from '../../../test/support/services.js';
 import { type DozerProcess, freePort, getJson, postJson, runDozer, spawnDozer, until } from './helpers.js';
 
 // A MariaDB table behind `dozer run`: the snapshot, live changes read from
@@ -65,17 +65,7 @@ await describeWithService('MariaDB', MYSQL, 'dozer run over a MariaDB source', (
 app_name: mysql-e2e
 home_dir: ./home
 connections:
-  - name: shop
-    kind: mysql
-    config:
-      host: ${MYSQL.host}
-      port: ${MYSQL.port}
-      user: ${MYSQL.user}
-      password: \${MYSQL_PASSWORD}
-      database: ${MYSQL.database}
-      server_id: 7411
-      tables: [${TABLE}, ${TYPES}]
-sources:
+${mysqlConnectionYaml({ serverId: 7411, tables: [TABLE, TYPES] })}sources:
   - name: orders
     connection: shop
     table_name: ${TABLE}
