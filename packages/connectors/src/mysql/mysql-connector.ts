@@ -654,7 +654,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * The rows the server estimates each table holds (`information_schema.TABLES.TABLE_ROWS`, from
- * InnoDB's statistics: may be off by tens of percent), by name; a table it gives none for is absent.
+ * InnoDB's statistics: may be off by tens of percent), by name; a table it gives none for is
+ * absent, and so is every table when the server does not answer (progress is not worth a failure).
  */
 async function estimateRows(
   conn: RawConnection,
@@ -665,7 +666,7 @@ async function estimateRows(
     conn,
     `SELECT TABLE_NAME AS name, TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (${tables.map(() => '?').join(', ')})`,
     [database, ...tables],
-  );
+  ).catch(() => []);
   const out = new Map<string, number>();
   for (const r of rows) if (r.n !== null && r.n !== undefined) out.set(String(r.name), Number(r.n));
   return out;
