@@ -120,6 +120,17 @@ describe("dozer run's readiness (GET /ready)", () => {
     });
     source.snapshotDone = true;
     processed.set('trips', 4n);
+    // Past the snapshot, the connector's lag must say it keeps up (a resumed source may have a backlog).
+    expect(ready()).toEqual({
+      ready: false,
+      waiting: ['source "trips": waiting for its first lag report', 'the store: 3 log entries to apply'],
+    });
+    source.lag = { behindOps: 120, behindMillis: 4200, atOps: 1500 };
+    expect(ready()).toEqual({
+      ready: false,
+      waiting: ['source "trips": 4.2 s behind its source', 'the store: 3 log entries to apply'],
+    });
+    source.lag = { behindOps: 0, behindMillis: 0, atOps: 1500 };
     expect(ready()).toEqual({ ready: false, waiting: ['the store: 3 log entries to apply'] });
     applied.set('big_trips', 3n);
     expect(ready()).toEqual({ ready: true, waiting: [] });

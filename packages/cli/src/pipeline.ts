@@ -562,10 +562,15 @@ function formatField(v: unknown): string {
   }
 }
 
+/** How far behind its source a source may be (by its connector's lag) for `dozer run` to be ready. */
+const READY_BEHIND_MS = 1000;
+
 /**
- * `dozer run`'s readiness (`GET /ready`): every source past its snapshot, and
- * at one moment everything ingested gone through the SQL and into the store;
- * from then on it stays ready (a pipeline that keeps up has short queues).
+ * `dozer run`'s readiness (`GET /ready`): every source past its snapshot and
+ * less than a second behind its source (by its connector's lag, where it can
+ * tell), and at one moment everything ingested gone through the SQL and into
+ * the store; from then on it stays ready (a pipeline that keeps up has short
+ * queues).
  */
 export function runReadiness(
   parts: () =>
@@ -585,9 +590,18 @@ export function runReadiness(
     if (ready) return { ready };
     const p = parts();
     if (p === undefined) return { ready, waiting: ['the pipeline: starting'] };
-    const waiting = p.sources
-      .filter((s) => sourcePhase(s) === 'snapshot')
-      .map((s) => `source "${s.name}": in its snapshot (${s.ops.toLocaleString('en-US')} ops so far)`);
+    const waiting: string[] = [];
+    for (const s of p.sources) {
+      const phase = sourcePhase(s);
+      if (phase === 'done') continue;
+      if (phase === 'snapshot')
+        waiting.push(`source "${s.name}": in its snapshot (${s.ops.toLocaleString('en-US')} ops so far)`);
+      // A source resumed from a checkpoint is past its snapshot but may have a backlog (a slot's WAL,
+      // files not read yet): its connector's lag tells, from its first report on.
+      else if (s.lag === undefined) waiting.push(`source "${s.name}": waiting for its first lag report`);
+      else if ((s.lag.behindMillis ?? 0) >= READY_BEHIND_MS)
+        waiting.push(`source "${s.name}": ${(s.lag.behindMillis! / 1000).toFixed(1)} s behind its source`);
+    }
     // Read in one go (no await): what the processor had not handled, and what the store had not applied, at one moment.
     const backlog = (logs: ReadonlyMap<string, { readonly next: bigint }>, marks: Watermarks) =>
       [...logs].reduce((n, [name, l]) => n + Math.max(0, Number(l.next - marks.get(name))), 0);

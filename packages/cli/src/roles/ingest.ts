@@ -215,7 +215,15 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
     try {
       await Promise.all(
         [...options.connectors].map(async ([connName, connector]) => {
-          if (!connector.lag) return;
+          if (!connector.lag) {
+            // It cannot tell: known to be unknown (readiness does not wait for it).
+            for (const s of config.sources)
+              if (s.connection === connName) {
+                const stats = statsByName.get(s.name)!;
+                stats.lag ??= { behindOps: null, behindMillis: null, atOps: stats.ops };
+              }
+            return;
+          }
           // A connector that cannot answer now keeps its last figures; the next sample tries again.
           const info = await connector.lag().catch(() => undefined);
           if (info === undefined) return;
