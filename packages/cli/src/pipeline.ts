@@ -46,6 +46,8 @@ export interface PipelinePlan {
   readonly endpointSchemas: ReadonlyMap<string, Schema>;
   /** Sources whose connector guarantees exact changes (`TableInfo.exactChanges`): the SQL takes them as they are. */
   readonly exactSources: ReadonlySet<string>;
+  /** Sources whose snapshot can be resumed part-way (`TableInfo.resumableSnapshot`): checkpoints need not wait for it. */
+  readonly resumableSnapshots: ReadonlySet<string>;
 }
 
 /** Options of {@link planPipeline}. */
@@ -98,6 +100,7 @@ export async function planPipeline(
     }
     const sourceSchemas = new Map<string, Schema>();
     const exactSources = new Set<string>();
+    const resumableSnapshots = new Set<string>();
     for (const [i, source] of config.sources.entries()) {
       const tables = tablesByConnection.get(source.connection) ?? [];
       const table = tables.find((t) => t.name === source.table_name);
@@ -108,9 +111,10 @@ export async function planPipeline(
       }
       sourceSchemas.set(source.name, projectTable(table, source.columns).schema);
       if (table.exactChanges === true) exactSources.add(source.name);
+      if (table.resumableSnapshot === true) resumableSnapshots.add(source.name);
     }
     const { sql, endpointSchemas } = planTransforms(config, sourceSchemas);
-    return { config, connectors, sourceSchemas, sql, endpointSchemas, exactSources };
+    return { config, connectors, sourceSchemas, sql, endpointSchemas, exactSources, resumableSnapshots };
   } catch (e) {
     await Promise.allSettled([...connectors.values()].map((c) => c.close()));
     throw e;
@@ -311,6 +315,7 @@ export async function startPipeline(
         connectors: plan.connectors,
         sourceSchemas: plan.sourceSchemas,
         exactSources: plan.exactSources,
+        resumableSnapshots: plan.resumableSnapshots,
         queue: ingestQueue,
         log,
         ack: AckPolicy.caller,

@@ -55,6 +55,17 @@ export interface TableInfo {
    * table in memory and in checkpoints.
    */
   readonly exactChanges?: boolean;
+  /**
+   * True when a table's snapshot can be resumed part-way: `start` with the
+   * position of any batch written during the snapshot continues it from
+   * there, losing and repeating nothing (the engine takes a table resumed
+   * from a position as past its snapshot, so calling `snapshotDone` at its
+   * end is optional). The engine can then checkpoint during a long
+   * snapshot, and a restart does not read the table again from the start.
+   * Otherwise (absent or false) checkpoints wait until every snapshot is
+   * done.
+   */
+  readonly resumableSnapshot?: boolean;
 }
 
 /** One table to ingest. */

@@ -49,6 +49,12 @@ export interface IngestOptions {
    * processor reading them takes their changes as they are.
    */
   readonly exactSources?: ReadonlySet<string>;
+  /**
+   * Sources whose snapshot can be resumed part-way (`planPipeline`'s
+   * `resumableSnapshots`): from their first batch on they do not hold up
+   * checkpoints (`resumable`) until their snapshot is done.
+   */
+  readonly resumableSnapshots?: ReadonlySet<string>;
 }
 
 /** A running ingestor. */
@@ -193,7 +199,10 @@ export async function startIngestor(options: IngestOptions): Promise<RunningInge
     append: (log: Log) => Promise<bigint>,
   ): Promise<void> => {
     // Recorded before the append is queued: a barrier queued after it carries this position.
-    if (position !== null) positions.set(source.name, position);
+    if (position !== null) {
+      positions.set(source.name, position);
+      if (options.resumableSnapshots?.has(source.name)) resumable.add(source.name);
+    }
     changedSinceBarrier = true;
     const offset = await append(logs.get(source.name)!);
     const stats = statsByName.get(source.name)!;

@@ -154,7 +154,12 @@ class ObjectStoreConnector implements Connector {
 
   async listTables(): Promise<TableInfo[]> {
     return Promise.all(
-      this.tables.map(async (t) => ({ name: t.config.name, schema: await this.schemaOf(t) })),
+      // Positions name a file and a place in it, during the first pass (the snapshot) too.
+      this.tables.map(async (t) => ({
+        name: t.config.name,
+        schema: await this.schemaOf(t),
+        resumableSnapshot: true,
+      })),
     );
   }
 

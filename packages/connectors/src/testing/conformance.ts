@@ -686,6 +686,11 @@ class Kit<C> {
         if (refused) {
           if (s.outcome?.ok === false)
             expectDozerError(s.outcome.error, false, `start() resuming inside a snapshot`);
+          const claims = plans.filter((p) => p.snapshotting && p.table.resumableSnapshot === true);
+          if (claims.length > 0)
+            fail(
+              `${claims.length === 1 ? 'table' : 'tables'} ${claims.map((p) => `"${p.table.name}"`).join(', ')} ${claims.length === 1 ? 'declares' : 'declare'} resumableSnapshot, but start() refused to resume inside a snapshot`,
+            );
           return;
         }
       } else await wanted;

@@ -273,6 +273,17 @@ describe('the conformance kit catches broken connectors', () => {
         resumeMidSnapshot: false,
       }),
     ).toMatch(/^start\(\) resuming inside a snapshot failed with retryable: true, expected false/);
+    // A table that declares its snapshot resumable may not refuse.
+    const claiming = mutant((inner) => ({
+      listTables: async () => (await inner.listTables()).map((t) => ({ ...t, resumableSnapshot: true })),
+      start: async (r: StartRequest) => {
+        if (r.tables.some((t) => t.resumeFrom !== null && Number(t.resumeFrom) < 120)) throw refusal;
+        return inner.start(r);
+      },
+    }));
+    expect(await failureOf(claiming, mayRefuse, 10_000, { resumeMidSnapshot: false })).toMatch(
+      /^tables "trips", "accounts" declare resumableSnapshot, but start\(\) refused to resume inside a snapshot/,
+    );
   });
 
   it('a connector that ignores the abort signal', async () => {
