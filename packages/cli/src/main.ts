@@ -275,7 +275,11 @@ async function listConnectorTables(configPath: string, only: string | undefined)
   }
   for (const conn of connections) {
     const factory = await registry.resolve(conn.kind);
-    const connector = factory.create(conn.config, { name: conn.name, logger: silentLogger });
+    const connector = factory.create(conn.config, {
+      name: conn.name,
+      logger: silentLogger,
+      baseDir: config.base_dir,
+    });
     try {
       const tables = await connector.listTables();
       process.stdout.write(`${conn.name} (${conn.kind}): ${tables.length} table(s)\n`);

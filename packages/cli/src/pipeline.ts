@@ -88,13 +88,20 @@ export async function planPipeline(
         );
       }
       const logger = connectorLogger(log, conn.name);
-      const local = factory.create(conn.config, { name: conn.name, logger });
+      const local = factory.create(conn.config, { name: conn.name, logger, baseDir: config.base_dir });
       const origin =
         options.connectorThreads === true && conn.thread ? registry.origin(conn.kind) : undefined;
       const connector =
         origin === undefined
           ? local
-          : connectorOnThread({ origin, config: conn.config, name: conn.name, logger, local });
+          : connectorOnThread({
+              origin,
+              config: conn.config,
+              name: conn.name,
+              baseDir: config.base_dir,
+              logger,
+              local,
+            });
       connectors.set(conn.name, connector);
       tablesByConnection.set(conn.name, await connector.listTables());
     }

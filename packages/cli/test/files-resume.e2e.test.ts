@@ -41,7 +41,7 @@ connections:
   - name: files
     kind: object_store
     config:
-      storage: { kind: local, path: ${JSON.stringify(path.join(dir, 'data'))} }
+      storage: { kind: local, path: ./data } # beside this file, whatever the working directory
       tables:
         - { name: rows, pattern: "*.csv", format: csv, poll_interval_ms: 0, batch_size: 2000 }
 sources:

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { ConfigError, type OpBatch, type Schema, type SourcePosition } from '@dozer/core';
 
 /**
@@ -23,6 +24,17 @@ export interface ConnectorContext {
   /** The connection's name in the config file, for messages. */
   readonly name: string;
   readonly logger: ConnectorLogger;
+  /**
+   * The directory that relative paths in the config are resolved against:
+   * the config file's (as for everything else in dozer.yaml). Absent: the
+   * working directory. Use {@link resolveConfigPath}.
+   */
+  readonly baseDir?: string;
+}
+
+/** A path from a connector's config, resolved against the context's {@link ConnectorContext.baseDir}. */
+export function resolveConfigPath(context: ConnectorContext, p: string): string {
+  return path.resolve(context.baseDir ?? '.', p);
 }
 
 /**

@@ -14,6 +14,7 @@ export {
   formatIssuePath,
   type IngestSink,
   type LagInfo,
+  resolveConfigPath,
   type StartRequest,
   silentLogger,
   type TableInfo,

@@ -68,6 +68,7 @@ describe('parseConfig: a valid file', () => {
       version: 1,
       app_name: 'trips-demo',
       home_dir: '/srv/app/state',
+      base_dir: '/srv/app',
       connections: [
         {
           name: 'gen',

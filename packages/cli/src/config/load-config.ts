@@ -221,6 +221,7 @@ function withDefaults(raw: RawConfig, fileName: string): DozerConfig {
     version: raw.version,
     app_name: raw.app_name,
     home_dir: homeDir,
+    base_dir: baseDir,
     connections: (raw.connections ?? []).map((c) => ({
       name: c.name,
       kind: c.kind,

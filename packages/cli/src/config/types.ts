@@ -207,6 +207,8 @@ export interface DozerConfig {
   readonly app_name: string;
   /** Absolute path of the directory for local state (default `.dozer` beside the config file). */
   readonly home_dir: string;
+  /** Absolute path of the config file's directory: relative paths in connections' configs are resolved against it. */
+  readonly base_dir: string;
   readonly connections: readonly ConnectionConfig[];
   readonly sources: readonly SourceConfig[];
   /** The SQL transformations, if any. */

@@ -10,6 +10,8 @@ export interface ConnectorThreadInit {
   readonly config: unknown;
   /** The connection's name. */
   readonly name: string;
+  /** `ConnectorContext.baseDir`. */
+  readonly baseDir?: string;
   /** Batches the thread may hand over before the engine has taken the first of them. */
   readonly window: number;
 }

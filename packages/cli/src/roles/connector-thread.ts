@@ -56,6 +56,8 @@ export interface ConnectorThreadOptions {
   readonly config: unknown;
   /** The connection's name. */
   readonly name: string;
+  /** `ConnectorContext.baseDir`: relative paths in `config` are resolved against it. */
+  readonly baseDir?: string;
   /** Where the connector's log lines go, on this thread. */
   readonly logger: ConnectorLogger;
   /**
@@ -116,6 +118,7 @@ class ThreadConnector implements Connector {
       origin: options.origin,
       config: options.config,
       name: options.name,
+      ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
       window: options.window ?? 4,
     };
     this.worker = spawnModuleWorker(entry, `the connector of connection "${options.name}"`, {

@@ -37,7 +37,11 @@ const logger: ConnectorLogger = {
 };
 
 const opened: Promise<Connector> = loadConnectorFactory(init.origin).then((f) =>
-  f.create(init.config, { name: init.name, logger }),
+  f.create(init.config, {
+    name: init.name,
+    logger,
+    ...(init.baseDir === undefined ? {} : { baseDir: init.baseDir }),
+  }),
 );
 opened.catch(() => {}); // reported to every call
 

@@ -322,6 +322,37 @@ describe('object_store CSV', () => {
   });
 });
 
+describe('object_store paths', () => {
+  it('reads a relative storage path and writes a relative dead-letter path against the context base directory', async () => {
+    put('sub/a.csv', 'id,n\n1,2\nx,3\n');
+    const cfg: ObjectStoreConfig = {
+      storage: { kind: 'local', path: 'sub' },
+      tables: [
+        {
+          name: 't',
+          pattern: '*.csv',
+          format: 'csv',
+          poll_interval_ms: 0,
+          schema: {
+            columns: [
+              { name: 'id', type: 'int' },
+              { name: 'n', type: 'int' },
+            ],
+          },
+          on_error: 'dead_letter',
+          dead_letter_path: 'dead/t.jsonl',
+        },
+      ],
+    };
+    const c = objectStoreConnector.create(cfg, { ...ctx, baseDir: dir });
+    const sink = recordingSink();
+    await c.start({ tables: [{ name: 't', resumeFrom: null }], sink, signal: new AbortController().signal });
+    await c.close();
+    expect(sink.rows()).toEqual([[1n, 2n]]);
+    expect(readFileSync(join(dir, 'dead', 't.jsonl'), 'utf8')).toMatch(/"line":3/);
+  });
+});
+
 describe('object_store positions and restarts', () => {
   const lines = (from: number, to: number) =>
     Array.from({ length: to - from + 1 }, (_, i) => `${from + i},"row ${from + i} é😀\nsecond line"`).join(

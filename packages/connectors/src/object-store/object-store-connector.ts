@@ -15,6 +15,7 @@ import {
   defineConnector,
   type IngestSink,
   type LagInfo,
+  resolveConfigPath,
   type StartRequest,
   type TableInfo,
   type TableLag,
@@ -148,7 +149,10 @@ class ObjectStoreConnector implements Connector {
   }
 
   private get storage(): FileStorage {
-    this.storageInstance ??= createFileStorage(this.config.storage);
+    const s = this.config.storage;
+    this.storageInstance ??= createFileStorage(
+      s.kind === 'local' ? { ...s, path: resolveConfigPath(this.context, s.path) } : s,
+    );
     return this.storageInstance;
   }
 
@@ -459,7 +463,7 @@ class ObjectStoreConnector implements Connector {
         `table "${t.config.name}": malformed row at ${where}: ${bad.message}. The rows before it were ingested and a restart resumes at it: fix or remove the row, or set on_error: dead_letter (with dead_letter_path) to set such rows aside`,
       );
     }
-    const path = t.config.dead_letter_path!;
+    const path = resolveConfigPath(this.context, t.config.dead_letter_path!);
     const entry = {
       table: t.config.name,
       file: `${this.storage.label}/${file.key}`,

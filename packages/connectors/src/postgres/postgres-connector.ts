@@ -20,6 +20,7 @@ import {
   defineConnector,
   type IngestSink,
   type LagInfo,
+  resolveConfigPath,
   type StartRequest,
   type TableInfo,
 } from '../connector.js';
@@ -140,7 +141,7 @@ class PostgresConnector implements Connector {
     this.batchSize = config.batch_size ?? POSTGRES_DEFAULTS.batchSize;
     this.cacheSpace = new RowCacheSpace(
       (config.row_cache_memory_mb ?? POSTGRES_DEFAULTS.rowCacheMemoryMb) * 1024 * 1024,
-      config.row_cache_dir ?? os.tmpdir(),
+      config.row_cache_dir === undefined ? os.tmpdir() : resolveConfigPath(context, config.row_cache_dir),
       `connection "${context.name}"`,
     );
   }
