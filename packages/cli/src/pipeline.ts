@@ -12,7 +12,7 @@ import { compileSql, type SqlPipeline } from '@dozer/sql';
 import type { Store } from '@dozer/store';
 import type { DozerConfig } from './config/index.js';
 import type { Logger } from './logger.js';
-import { type SourceStats, sourceMetrics, sourcePhase, sourcesHealth } from './progress.js';
+import { behindText, type SourceStats, sourceMetrics, sourcePhase, sourcesHealth } from './progress.js';
 import {
   checkpointMetrics,
   discardCheckpoints,
@@ -574,9 +574,6 @@ function formatField(v: unknown): string {
   }
 }
 
-/** How far behind its source a source may be (by its connector's lag) for `dozer run` to be ready. */
-const READY_BEHIND_MS = 1000;
-
 /**
  * `dozer run`'s readiness (`GET /ready`): every source past its snapshot and
  * less than a second behind its source (by its connector's lag, where it can
@@ -611,8 +608,10 @@ export function runReadiness(
       // A source resumed from a checkpoint is past its snapshot but may have a backlog (a slot's WAL,
       // files not read yet): its connector's lag tells, from its first report on.
       else if (s.lag === undefined) waiting.push(`source "${s.name}": waiting for its first lag report`);
-      else if ((s.lag.behindMillis ?? 0) >= READY_BEHIND_MS)
-        waiting.push(`source "${s.name}": ${(s.lag.behindMillis! / 1000).toFixed(1)} s behind its source`);
+      else {
+        const behind = behindText(s);
+        if (behind !== null) waiting.push(`source "${s.name}": ${behind} its source`);
+      }
     }
     // Read in one go (no await): what the processor had not handled, and what the store had not applied, at one moment.
     const backlog = (logs: ReadonlyMap<string, { readonly next: bigint }>, marks: Watermarks) =>

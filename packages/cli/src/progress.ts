@@ -68,6 +68,15 @@ export function sourceMetrics(sources: readonly SourceStats[]): MetricFamily[] {
   ];
 }
 
+/**
+ * How far a source is behind its source, `4.2 s behind`, when it is a second
+ * or more (less is the normal pace of batches), by its connector's lag; else null.
+ */
+export function behindText(s: SourceStats): string | null {
+  const ms = s.lag?.behindMillis ?? 0;
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s behind` : null;
+}
+
 /** Where a source is: in its snapshot, live (following changes), or done (the source ended). */
 export function sourcePhase(s: SourceStats): 'snapshot' | 'live' | 'done' {
   return s.finished ? 'done' : s.snapshotDone ? 'live' : 'snapshot';
@@ -155,17 +164,16 @@ export class Progress {
       } else if (!prev) this.last.set(s.name, { ops: s.ops, at: now });
       const rate = this.rates.get(s.name) ?? 0;
       const phase = sourcePhase(s);
-      // A second or more behind the source is worth a look; less is the normal pace of batches.
       // In a snapshot, the rows left (by the connector's estimate) tell how long it will take.
-      const behind = s.lag?.behindMillis ?? 0;
       const left = behindOps(s);
+      const behind = behindText(s);
       const lag =
         phase === 'snapshot'
           ? left !== null
             ? `, ~${fmt(left)} rows left`
             : ''
-          : behind >= 1000
-            ? `, ${(behind / 1000).toFixed(1)} s behind`
+          : behind !== null
+            ? `, ${behind}`
             : '';
       parts.push(`${s.name}: ${fmt(s.ops)} ops ${fmt(Math.round(rate))}/s (${phase}${lag})`);
     }
