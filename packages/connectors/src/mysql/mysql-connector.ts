@@ -12,6 +12,7 @@ import {
 } from '../connector.js';
 import { ConnectorError, SourceRebuildError } from '../errors.js';
 import { projectTable, type TableProjection } from '../projection.js';
+import { type SnapshotProgress, snapshotRowsLeft } from '../snapshot-progress.js';
 import {
   checkServerSettings,
   isMariaDb,
@@ -64,7 +65,7 @@ interface TableRun {
   txSkip: number;
   txPending: Operation[];
   /** While the table waits for or is in its snapshot: the server's estimate of its rows, and the rows read. */
-  snapshotRows: { estimate: number | null; read: number } | null;
+  snapshotRows: SnapshotProgress | null;
 }
 
 /** The parts of zongji's events this connector reads. */
@@ -138,10 +139,7 @@ class MysqlConnector implements Connector {
         table: r.meta.name,
         position: r.written === null ? null : formatPosition(r.written),
         // In its snapshot: the rows left by the server's estimate (information_schema TABLE_ROWS).
-        behindOps:
-          r.snapshotRows === null || r.snapshotRows.estimate === null
-            ? null
-            : Math.max(0, r.snapshotRows.estimate - r.snapshotRows.read),
+        behindOps: r.snapshotRows === null ? null : snapshotRowsLeft(r.snapshotRows),
         behindMillis: behind,
       })),
     };

@@ -26,6 +26,7 @@ import {
 } from '../connector.js';
 import { ConnectorError, SourceRebuildError } from '../errors.js';
 import { projectTable, type TableProjection } from '../projection.js';
+import { type SnapshotProgress, snapshotRowsLeft } from '../snapshot-progress.js';
 import {
   checkReplicationRole,
   checkWalLevel,
@@ -96,7 +97,7 @@ interface TableRun {
   readonly warnedColumns: Set<string>;
   warnedMissingOld: boolean;
   /** While its snapshot runs: the rows Postgres estimates the table holds (null: no estimate), and those read. */
-  snapshotRows: { estimate: number | null; read: number } | null;
+  snapshotRows: SnapshotProgress | null;
   /**
    * A resumed table's cache holds the table as it was at this LSN (read when the connector
    * started), not as it was at the resume position: a TRUNCATE replayed from before it cannot
@@ -857,7 +858,7 @@ class PostgresConnector implements Connector {
           return {
             table: r.name,
             position: r.written === null ? null : formatPosition(r.written),
-            behindOps: snapshot.estimate === null ? null : Math.max(0, snapshot.estimate - snapshot.read),
+            behindOps: snapshotRowsLeft(snapshot),
             behindMillis: null,
           };
         }
